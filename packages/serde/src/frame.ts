@@ -1,0 +1,200 @@
+import { crc32c } from './crc.js';
+import { DataCorruptionError, InvalidFormatError, InvalidMessageTypeError } from './errors.js';
+
+/** `{u32 checksum, u32 size}`, little-endian, in front of every frame body. */
+export const FRAME_HEADER_SIZE = 8;
+/** Low byte of the checksum word; bit 0 on top of it says the body is zstd-compressed. */
+export const FRAME_MAGIC = 0x86;
+export const FRAME_COMPRESSED = 0x01;
+/** 3FS's kMessageMaxSize: a frame whose size is at or above it kills the connection. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 512 * 1024 * 1024;
+
+/** The checksum word for a body whose raw CRC-32C is `crc`. */
+export function checksumWord(crc: number, compressed: boolean): number {
+  return ((crc & 0xffffff00) | FRAME_MAGIC | (compressed ? FRAME_COMPRESSED : 0)) >>> 0;
+}
+
+/**
+ * Write the header into the 8 bytes reserved at `buf[offset..offset+8]` for the body that follows it up
+ * to `end`. Encoders reserve the header space up front so a frame goes out as one buffer with no copy.
+ */
+export function sealFrame(buf: Uint8Array, compressed = false, offset = 0, end = buf.length): void {
+  const size = end - offset - FRAME_HEADER_SIZE;
+  const crc = crc32c(buf.subarray(offset + FRAME_HEADER_SIZE, end));
+  const dv = new DataView(buf.buffer, buf.byteOffset + offset, FRAME_HEADER_SIZE);
+  dv.setUint32(0, checksumWord(crc, compressed), true);
+  dv.setUint32(4, size, true);
+}
+
+/** A separate 8-byte header for `body`, for writers that send header and body as two iovecs. */
+export function frameHeader(body: Uint8Array, compressed = false): Buffer {
+  const h = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+  h.writeUInt32LE(checksumWord(crc32c(body), compressed), 0);
+  h.writeUInt32LE(body.length, 4);
+  return h;
+}
+
+/** Header and body in one new buffer. */
+export function encodeFrame(body: Uint8Array, compressed = false): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + body.length);
+  out.set(body, FRAME_HEADER_SIZE);
+  sealFrame(out, compressed);
+  return out;
+}
+
+export interface FrameDecoderOptions {
+  /** Frames with `size >= maxMessageSize` are rejected before any of their body is buffered. */
+  maxMessageSize?: number;
+  /** Peer description used in error messages. */
+  peer?: string;
+}
+
+/** Receives each complete, checksum-verified frame body. */
+export type FrameHandler = (body: Buffer, compressed: boolean) => void;
+
+/**
+ * Streaming decoder for a byte stream of frames; chunks may split anywhere, down to single bytes.
+ *
+ * Memory: a frame that lies inside one chunk is handed out as a view of that chunk (no copy). A frame
+ * that spans chunks is kept as the received chunks themselves and joined once, when its last byte has
+ * arrived, so a header that claims 500 MiB and then stalls costs only the bytes actually received.
+ *
+ * Bodies are views into the pushed chunks: callers must not reuse a chunk's memory after pushing it.
+ * After a bad frame the decoder throws the same error on every push; the connection is done.
+ */
+export class FrameDecoder {
+  readonly maxMessageSize: number;
+  private readonly peer: string | undefined;
+  private readonly onFrame: FrameHandler;
+  /** Bytes received but not yet consumed, oldest first. */
+  private parts: Buffer[] = [];
+  private buffered = 0;
+  private failed: Error | undefined;
+
+  constructor(onFrame: FrameHandler, options: FrameDecoderOptions = {}) {
+    this.onFrame = onFrame;
+    this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.peer = options.peer;
+  }
+
+  /** Bytes held for a frame not yet complete. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failed) throw this.failed;
+    if (chunk.length === 0) return;
+    try {
+      if (this.buffered === 0) {
+        this.parseChunk(chunk);
+      } else {
+        this.parts.push(chunk);
+        this.buffered += chunk.length;
+        this.parseParts();
+      }
+    } catch (e) {
+      this.failed = e as Error;
+      this.parts = [];
+      this.buffered = 0;
+      throw e;
+    }
+  }
+
+  /** Fast path: nothing pending, so frames are parsed straight out of the chunk. */
+  private parseChunk(chunk: Buffer): void {
+    let off = 0;
+    const len = chunk.length;
+    while (len - off >= FRAME_HEADER_SIZE) {
+      const word = chunk.readUInt32LE(off);
+      const size = chunk.readUInt32LE(off + 4);
+      this.checkHeader(word, size);
+      const end = off + FRAME_HEADER_SIZE + size;
+      if (end > len) break;
+      this.deliver(word, chunk.subarray(off + FRAME_HEADER_SIZE, end));
+      off = end;
+    }
+    if (off < len) {
+      this.parts.push(off === 0 ? chunk : chunk.subarray(off));
+      this.buffered = len - off;
+    }
+  }
+
+  /** Slow path: a frame spans chunks. */
+  private parseParts(): void {
+    while (this.buffered >= FRAME_HEADER_SIZE) {
+      const header = this.peek(FRAME_HEADER_SIZE);
+      const word = header.readUInt32LE(0);
+      const size = header.readUInt32LE(4);
+      this.checkHeader(word, size);
+      const total = FRAME_HEADER_SIZE + size;
+      if (this.buffered < total) return;
+      const frame = this.take(total);
+      this.deliver(word, frame.subarray(FRAME_HEADER_SIZE));
+      if (this.buffered > 0 && this.parts.length === 1) {
+        // Back to a single chunk: let the fast path handle the rest without copying.
+        const rest = this.parts[0]!;
+        this.parts = [];
+        this.buffered = 0;
+        this.parseChunk(rest);
+        return;
+      }
+    }
+  }
+
+  private checkHeader(word: number, size: number): void {
+    if ((word & 0xfe) !== FRAME_MAGIC) {
+      throw new InvalidMessageTypeError(`bad frame magic 0x${(word & 0xff).toString(16).padStart(2, '0')}, expected 0x86`, { peer: this.peer });
+    }
+    if (size >= this.maxMessageSize) {
+      throw new InvalidFormatError(`frame size ${size} is at or above the limit ${this.maxMessageSize}`, { peer: this.peer });
+    }
+  }
+
+  private deliver(word: number, body: Buffer): void {
+    const crc = crc32c(body);
+    if ((crc & 0xffffff00) !== ((word & 0xffffff00) >>> 0)) {
+      throw new DataCorruptionError(
+        `frame checksum mismatch: header 0x${(word >>> 0).toString(16)}, body crc 0x${crc.toString(16)} over ${body.length} bytes`,
+        { peer: this.peer },
+      );
+    }
+    this.onFrame(body, (word & FRAME_COMPRESSED) !== 0);
+  }
+
+  /** The first n buffered bytes without consuming them (copies only when they span chunks). */
+  private peek(n: number): Buffer {
+    const first = this.parts[0]!;
+    if (first.length >= n) return first;
+    return Buffer.concat(this.parts, this.buffered).subarray(0, n);
+  }
+
+  /** Consume exactly n buffered bytes as one contiguous buffer. */
+  private take(n: number): Buffer {
+    const first = this.parts[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.parts.shift();
+      else this.parts[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let filled = 0;
+      while (filled < n) {
+        const p = this.parts[0]!;
+        const want = n - filled;
+        if (p.length <= want) {
+          out.set(p, filled);
+          filled += p.length;
+          this.parts.shift();
+        } else {
+          out.set(p.subarray(0, want), filled);
+          this.parts[0] = p.subarray(want);
+          filled += want;
+        }
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
+}

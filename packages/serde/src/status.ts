@@ -1,0 +1,58 @@
+/**
+ * 3FS's numeric status codes (StatusCodeDetails.h). They travel on the wire in error responses, so the
+ * numbers are part of the protocol and never change.
+ */
+export const StatusCode = {
+  OK: 0,
+  NotImplemented: 1,
+  DataCorruption: 2,
+  InvalidArg: 3,
+  InvalidConfig: 4,
+  NotEnoughMemory: 26,
+  InvalidFormat: 33,
+  SerdeInsufficientLength: 40,
+  SerdeVariantIndexExceeded: 42,
+  SerdeUnknownEnumValue: 43,
+  SerdeNotContainer: 44,
+  IOError: 69,
+  OSError: 72,
+  FoundBug: 998,
+  Unknown: 999,
+  InvalidMessageType: 2000,
+  RequestIsEmpty: 2001,
+  VerifyRequestFailed: 2002,
+  VerifyResponseFailed: 2003,
+  Timeout: 2005,
+  InvalidAddr: 2006,
+  SendFailed: 2007,
+  InvalidServiceID: 2008,
+  InvalidMethodID: 2009,
+  SocketError: 2010,
+  ListenFailed: 2011,
+  RequestRefused: 2012,
+  SocketClosed: 2013,
+  ConnectFailed: 2014,
+  IBInitFailed: 2015,
+  IBDeviceNotFound: 2016,
+  RDMAPostFailed: 2017,
+  RDMAError: 2018,
+  RDMANoBuf: 2019,
+  InvalidServiceName: 2020,
+  IBDeviceNotInitialized: 2021,
+  EpollInitError: 2022,
+  EpollAddError: 2023,
+  EpollDelError: 2024,
+  EpollWakeUpError: 2025,
+  EpollWaitError: 2026,
+  IBOpenPortFailed: 2027,
+} as const;
+
+export type StatusCodeName = keyof typeof StatusCode;
+export type StatusCodeValue = (typeof StatusCode)[StatusCodeName];
+
+const names = new Map<number, string>(Object.entries(StatusCode).map(([k, v]) => [v, k]));
+
+/** The symbolic name of a code, or `Code<n>` for one this version does not know. */
+export function statusName(code: number): string {
+  return names.get(code) ?? `Code${code}`;
+}
