@@ -108,6 +108,8 @@ export const RDMAError = define('RDMAError', StatusCode.RDMAError);
 export type RDMAError = FfnetError;
 export const RDMANoBufError = define('RDMANoBufError', StatusCode.RDMANoBuf);
 export type RDMANoBufError = FfnetError;
+export const CancelledError = define('CancelledError', StatusCode.Cancelled);
+export type CancelledError = FfnetError;
 export const EpollAddError = define('EpollAddError', StatusCode.EpollAddError);
 export type EpollAddError = FfnetError;
 

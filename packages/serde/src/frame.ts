@@ -1,4 +1,4 @@
-import { crc32c } from './crc.js';
+import { crc32c, crc32cRange } from './crc.js';
 import { DataCorruptionError, InvalidFormatError, InvalidMessageTypeError } from './errors.js';
 
 /** `{u32 checksum, u32 size}`, little-endian, in front of every frame body. */
@@ -20,10 +20,16 @@ export function checksumWord(crc: number, compressed: boolean): number {
  */
 export function sealFrame(buf: Uint8Array, compressed = false, offset = 0, end = buf.length): void {
   const size = end - offset - FRAME_HEADER_SIZE;
-  const crc = crc32c(buf.subarray(offset + FRAME_HEADER_SIZE, end));
-  const dv = new DataView(buf.buffer, buf.byteOffset + offset, FRAME_HEADER_SIZE);
-  dv.setUint32(0, checksumWord(crc, compressed), true);
-  dv.setUint32(4, size, true);
+  const word = checksumWord(crc32cRange(buf, offset + FRAME_HEADER_SIZE, end), compressed);
+  // Byte stores rather than a DataView: this runs once per message and should not allocate.
+  buf[offset] = word;
+  buf[offset + 1] = word >>> 8;
+  buf[offset + 2] = word >>> 16;
+  buf[offset + 3] = word >>> 24;
+  buf[offset + 4] = size;
+  buf[offset + 5] = size >>> 8;
+  buf[offset + 6] = size >>> 16;
+  buf[offset + 7] = size >>> 24;
 }
 
 /** A separate 8-byte header for `body`, for writers that send header and body as two iovecs. */
@@ -60,7 +66,8 @@ export type FrameHandler = (body: Buffer, compressed: boolean) => void;
  * arrived, so a header that claims 500 MiB and then stalls costs only the bytes actually received.
  *
  * Bodies are views into the pushed chunks: callers must not reuse a chunk's memory after pushing it.
- * After a bad frame the decoder throws the same error on every push; the connection is done.
+ * After a bad frame (or a throwing `onFrame`) the decoder throws the same error on every push; the
+ * connection is done.
  */
 export class FrameDecoder {
   readonly maxMessageSize: number;
@@ -69,6 +76,10 @@ export class FrameDecoder {
   /** Bytes received but not yet consumed, oldest first. */
   private parts: Buffer[] = [];
   private buffered = 0;
+  /** Header + body size of the frame at the head of `parts` once its header is known, else 0. */
+  private need = 0;
+  /** Scratch for a header split across chunks. */
+  private readonly header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
   private failed: Error | undefined;
 
   constructor(onFrame: FrameHandler, options: FrameDecoderOptions = {}) {
@@ -91,12 +102,14 @@ export class FrameDecoder {
       } else {
         this.parts.push(chunk);
         this.buffered += chunk.length;
-        this.parseParts();
+        // A partial body only needs more bytes; skip the parse until the frame can be complete.
+        if (this.need === 0 || this.buffered >= this.need) this.parseParts();
       }
     } catch (e) {
       this.failed = e as Error;
       this.parts = [];
       this.buffered = 0;
+      this.need = 0;
       throw e;
     }
   }
@@ -110,7 +123,10 @@ export class FrameDecoder {
       const size = chunk.readUInt32LE(off + 4);
       this.checkHeader(word, size);
       const end = off + FRAME_HEADER_SIZE + size;
-      if (end > len) break;
+      if (end > len) {
+        this.need = FRAME_HEADER_SIZE + size;
+        break;
+      }
       this.deliver(word, chunk.subarray(off + FRAME_HEADER_SIZE, end));
       off = end;
     }
@@ -123,14 +139,16 @@ export class FrameDecoder {
   /** Slow path: a frame spans chunks. */
   private parseParts(): void {
     while (this.buffered >= FRAME_HEADER_SIZE) {
-      const header = this.peek(FRAME_HEADER_SIZE);
-      const word = header.readUInt32LE(0);
-      const size = header.readUInt32LE(4);
-      this.checkHeader(word, size);
-      const total = FRAME_HEADER_SIZE + size;
-      if (this.buffered < total) return;
-      const frame = this.take(total);
-      this.deliver(word, frame.subarray(FRAME_HEADER_SIZE));
+      if (this.need === 0) {
+        const header = this.peekHeader();
+        const size = header.readUInt32LE(4);
+        this.checkHeader(header.readUInt32LE(0), size);
+        this.need = FRAME_HEADER_SIZE + size;
+      }
+      if (this.buffered < this.need) return;
+      const frame = this.take(this.need);
+      this.need = 0;
+      this.deliver(frame.readUInt32LE(0), frame.subarray(FRAME_HEADER_SIZE));
       if (this.buffered > 0 && this.parts.length === 1) {
         // Back to a single chunk: let the fast path handle the rest without copying.
         const rest = this.parts[0]!;
@@ -153,7 +171,9 @@ export class FrameDecoder {
 
   private deliver(word: number, body: Buffer): void {
     const crc = crc32c(body);
-    if ((crc & 0xffffff00) !== ((word & 0xffffff00) >>> 0)) {
+    // Compare with an xor: `&` yields a signed int32, so masking both sides separately mis-compares
+    // every CRC with the top bit set.
+    if (((crc ^ word) & 0xffffff00) !== 0) {
       throw new DataCorruptionError(
         `frame checksum mismatch: header 0x${(word >>> 0).toString(16)}, body crc 0x${crc.toString(16)} over ${body.length} bytes`,
         { peer: this.peer },
@@ -162,11 +182,16 @@ export class FrameDecoder {
     this.onFrame(body, (word & FRAME_COMPRESSED) !== 0);
   }
 
-  /** The first n buffered bytes without consuming them (copies only when they span chunks). */
-  private peek(n: number): Buffer {
+  /** The 8 header bytes at the head of the buffered data, without consuming them or joining chunks. */
+  private peekHeader(): Buffer {
     const first = this.parts[0]!;
-    if (first.length >= n) return first;
-    return Buffer.concat(this.parts, this.buffered).subarray(0, n);
+    if (first.length >= FRAME_HEADER_SIZE) return first;
+    let filled = 0;
+    for (let i = 0; filled < FRAME_HEADER_SIZE; i++) {
+      const p = this.parts[i]!;
+      filled += p.copy(this.header, filled, 0, Math.min(p.length, FRAME_HEADER_SIZE - filled));
+    }
+    return this.header;
   }
 
   /** Consume exactly n buffered bytes as one contiguous buffer. */
@@ -180,19 +205,22 @@ export class FrameDecoder {
     } else {
       out = Buffer.allocUnsafe(n);
       let filled = 0;
+      let used = 0;
       while (filled < n) {
-        const p = this.parts[0]!;
+        const p = this.parts[used]!;
         const want = n - filled;
         if (p.length <= want) {
           out.set(p, filled);
           filled += p.length;
-          this.parts.shift();
+          used++;
         } else {
           out.set(p.subarray(0, want), filled);
-          this.parts[0] = p.subarray(want);
+          this.parts[used] = p.subarray(want);
           filled += want;
         }
       }
+      // One splice instead of a shift per chunk: a frame received a byte at a time has many parts.
+      this.parts.splice(0, used);
     }
     this.buffered -= n;
     return out;

@@ -14,3 +14,30 @@ export {
   type FrameDecoderOptions,
   type FrameHandler,
 } from './frame.js';
+export {
+  MessageFlags,
+  encodeMessage,
+  decodeMessage,
+  okResult,
+  errResult,
+  nowMicros,
+  type MessagePacket,
+  type Timestamps,
+  type Result,
+  type EncodeOptions,
+  type DecodeOptions,
+} from './envelope.js';
+export { initCompression, compressionReady } from './compress.js';
+export { registerExtension, type ExtensionDef } from './codec.js';
+export {
+  defineService,
+  method,
+  type ServiceDef,
+  type ServiceSpec,
+  type MethodDef,
+  type MethodDefs,
+  type MethodInfo,
+  type MethodNames,
+  type RequestOf,
+  type ResponseOf,
+} from './service.js';

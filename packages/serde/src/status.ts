@@ -45,6 +45,9 @@ export const StatusCode = {
   EpollWakeUpError: 2025,
   EpollWaitError: 2026,
   IBOpenPortFailed: 2027,
+  // ffnet's own codes start at 2100, clear of 3FS's RPC range, so a future 3FS code never collides.
+  /** The caller aborted the call through its AbortSignal. */
+  Cancelled: 2100,
 } as const;
 
 export type StatusCodeName = keyof typeof StatusCode;

@@ -1,0 +1,246 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FfnetError, StatusCode } from '@ffnet/serde';
+import { describe, expect, it } from 'vitest';
+import { type TimerHandle, TimerWheel } from '../src/index.js';
+
+// The stated tolerance: an entry never fires before its deadline, and at most this late, on this shared
+// 2-core machine with other suites running (Node's timer granularity is 1 ms; the rest is loop/GC latency).
+const MAX_LATE_MS = 50;
+
+const until = (cond: () => boolean): Promise<void> =>
+  new Promise((resolve) => {
+    const poll = () => (cond() ? resolve() : setTimeout(poll, 2));
+    poll();
+  });
+
+describe('TimerWheel at scale', () => {
+  it('100k deadlines over 1-2 s fire in deadline order, never early, <= 50 ms late; cancelled ones never fire', async () => {
+    const N = 100_000;
+    const wheel = new TimerWheel();
+    const deadlines = new Float64Array(N);
+    const firedAt = new Float64Array(N).fill(-1);
+    const cancelled = new Uint8Array(N);
+    const handles: TimerHandle[] = new Array(N);
+    const order: number[] = [];
+    let expected = N;
+
+    // A few cancels also happen while the batch runs: each early callback cancels a random still-pending entry.
+    let midRunCancels = 0;
+    const onFire = (i: number): void => {
+      firedAt[i] = performance.now();
+      order.push(i);
+      if (midRunCancels < 1000) {
+        const j = Math.floor(Math.random() * N);
+        if (firedAt[j] === -1 && cancelled[j] === 0) {
+          expect(wheel.cancel(handles[j] as TimerHandle)).toBe(true);
+          cancelled[j] = 1;
+          expected--;
+          midRunCancels++;
+        }
+      }
+    };
+
+    const base = performance.now();
+    for (let i = 0; i < N; i++) {
+      deadlines[i] = base + 1000 + Math.random() * 1000;
+      handles[i] = wheel.schedule(deadlines[i] as number, onFire, i);
+    }
+    expect(wheel.size).toBe(N);
+    for (let i = 0; i < N; i++) {
+      if (Math.random() < 0.5) {
+        expect(wheel.cancel(handles[i] as TimerHandle)).toBe(true);
+        cancelled[i] = 1;
+        expected--;
+      }
+    }
+    expect(wheel.size).toBe(expected);
+
+    await until(() => order.length === expected && performance.now() > base + 2000 + MAX_LATE_MS);
+    expect(wheel.size).toBe(0);
+    expect(midRunCancels).toBeGreaterThan(0);
+
+    const outOfOrder: number[] = [];
+    for (let k = 1; k < order.length; k++) {
+      if ((deadlines[order[k] as number] as number) < (deadlines[order[k - 1] as number] as number)) outOfOrder.push(k);
+    }
+    const early: number[] = [];
+    const tooLate: number[] = [];
+    const firedCancelled: number[] = [];
+    const missing: number[] = [];
+    let maxLate = 0;
+    for (let i = 0; i < N; i++) {
+      const at = firedAt[i] as number;
+      if (cancelled[i]) {
+        if (at !== -1) firedCancelled.push(i);
+        continue;
+      }
+      if (at === -1) {
+        missing.push(i);
+        continue;
+      }
+      const late = at - (deadlines[i] as number);
+      if (late < 0) early.push(i);
+      if (late > MAX_LATE_MS) tooLate.push(i);
+      maxLate = Math.max(maxLate, late);
+    }
+    expect({ outOfOrder, early, tooLate, firedCancelled, missing }).toEqual({
+      outOfOrder: [],
+      early: [],
+      tooLate: [],
+      firedCancelled: [],
+      missing: [],
+    });
+    expect(order.length).toBe(expected);
+    expect(maxLate).toBeLessThanOrEqual(MAX_LATE_MS);
+    wheel.close();
+  });
+});
+
+describe('TimerWheel edge cases', () => {
+  it('a deadline in the past fires promptly, once', async () => {
+    const wheel = new TimerWheel();
+    const deadline = performance.now() - 1000;
+    let calls = 0;
+    let at = 0;
+    wheel.schedule(deadline, () => {
+      calls++;
+      at = performance.now();
+    });
+    const scheduledAt = performance.now();
+    await until(() => calls > 0);
+    await sleep(10);
+    expect(calls).toBe(1);
+    expect(at - scheduledAt).toBeLessThanOrEqual(MAX_LATE_MS);
+    expect(wheel.size).toBe(0);
+  });
+
+  it('cancel after fire, or twice, is a no-op returning false and leaves other entries alone', async () => {
+    const wheel = new TimerWheel();
+    const fired: string[] = [];
+    const a = wheel.scheduleAfter(1, (s: string) => fired.push(s), 'a');
+    wheel.scheduleAfter(40, (s: string) => fired.push(s), 'b');
+    await until(() => fired.length === 1);
+    expect(a.pending).toBe(false);
+    expect(wheel.cancel(a)).toBe(false);
+    expect(wheel.size).toBe(1);
+    const c = wheel.scheduleAfter(20, (s: string) => fired.push(s), 'c');
+    expect(wheel.cancel(c)).toBe(true);
+    expect(wheel.cancel(c)).toBe(false);
+    expect(c.pending).toBe(false);
+    await until(() => fired.length === 2);
+    expect(fired).toEqual(['a', 'b']);
+  });
+
+  it('a callback may schedule more: due ones run on a later turn, not in the same batch', async () => {
+    const wheel = new TimerWheel();
+    const log: string[] = [];
+    const t = performance.now();
+    wheel.schedule(t, () => {
+      log.push('first');
+      setImmediate(() => log.push('immediate'));
+      wheel.schedule(t - 5, () => log.push('past, scheduled in callback'));
+      wheel.scheduleAfter(15, () => log.push('future, scheduled in callback'));
+    });
+    await until(() => log.length === 4);
+    expect(log).toEqual(['first', 'immediate', 'past, scheduled in callback', 'future, scheduled in callback']);
+    expect(wheel.size).toBe(0);
+  });
+
+  it('a callback may cancel an entry due in the same batch', async () => {
+    const wheel = new TimerWheel();
+    const log: string[] = [];
+    const t = performance.now() + 5;
+    let victim: TimerHandle | undefined;
+    wheel.schedule(t, () => {
+      log.push('killer');
+      expect(wheel.cancel(victim as TimerHandle)).toBe(true);
+    });
+    victim = wheel.schedule(t, () => log.push('victim'));
+    wheel.schedule(t + 10, () => log.push('after'));
+    await until(() => log.length === 2);
+    await sleep(10);
+    expect(log).toEqual(['killer', 'after']);
+  });
+
+  it('equal deadlines fire in scheduling order; targets get onTimeout(arg) with their own this', async () => {
+    const wheel = new TimerWheel();
+    const log: string[] = [];
+    class Call {
+      constructor(readonly id: string) {}
+      onTimeout(arg: number): void {
+        log.push(`${this.id}:${arg}`);
+      }
+    }
+    const t = performance.now() + 5;
+    for (const id of ['x', 'y', 'z']) wheel.schedule(t, new Call(id), log.length + 1);
+    wheel.schedule(t, { onTimeout: () => log.push('plain') });
+    await until(() => log.length === 4);
+    expect(log).toEqual(['x:1', 'y:1', 'z:1', 'plain']);
+  });
+
+  it('an earlier deadline scheduled later re-arms the timer; nextDeadline tracks the head', async () => {
+    const wheel = new TimerWheel();
+    const log: string[] = [];
+    const t = performance.now();
+    const late = wheel.schedule(t + 5_000, () => log.push('late'));
+    wheel.schedule(t + 10, () => log.push('early'));
+    expect(wheel.nextDeadline).toBe(t + 10);
+    await until(() => log.length === 1);
+    expect(log).toEqual(['early']);
+    expect(wheel.nextDeadline).toBe(t + 5_000);
+    wheel.cancel(late);
+    expect(wheel.nextDeadline).toBeUndefined();
+  });
+
+  it('a deadline beyond setTimeout range stays pending without overflow', async () => {
+    const wheel = new TimerWheel();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const far = wheel.scheduleAfter(2 ** 33, () => {});
+      await sleep(20);
+      expect(far.pending).toBe(true);
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      wheel.close();
+    }
+  });
+
+  it('close() drops pending entries unfired, is idempotent, and later schedule() is a typed error', async () => {
+    const wheel = new TimerWheel();
+    let calls = 0;
+    const h = wheel.scheduleAfter(5, () => calls++);
+    wheel.close();
+    wheel.close();
+    expect(wheel.closed).toBe(true);
+    expect(wheel.size).toBe(0);
+    expect(h.pending).toBe(false);
+    expect(wheel.cancel(h)).toBe(false);
+    await sleep(30);
+    expect(calls).toBe(0);
+    expect(() => wheel.schedule(performance.now(), () => {})).toThrow(/closed wheel/);
+  });
+
+  it('rejects a non-finite deadline, a bad target and a foreign handle', () => {
+    const wheel = new TimerWheel();
+    const other = new TimerWheel();
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
+      let caught: unknown;
+      try {
+        wheel.schedule(bad, () => {});
+      } catch (e) {
+        caught = e;
+      }
+      expect(FfnetError.is(caught) && caught.code === StatusCode.InvalidArg).toBe(true);
+    }
+    expect(() => wheel.schedule(1, {} as unknown as () => void)).toThrow(/onTimeout/);
+    const mine = wheel.scheduleAfter(1000, () => {});
+    const foreign = other.scheduleAfter(1000, () => {});
+    expect(wheel.cancel(foreign)).toBe(false);
+    expect(mine.pending && foreign.pending).toBe(true);
+    wheel.close();
+    other.close();
+  });
+});

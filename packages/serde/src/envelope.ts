@@ -1,0 +1,306 @@
+import { RESERVE_START_SPACE } from 'msgpackr';
+import { packr } from './codec.js';
+import { zstdCompress, zstdDecompress } from './compress.js';
+import { InvalidArgError, InvalidFormatError } from './errors.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_SIZE, sealFrame } from './frame.js';
+
+export const MessageFlags = { IsReq: 1, UseCompress: 2, ControlRDMA: 4 } as const;
+
+/** Microseconds since the epoch for each hop of a call; 0 means not set. */
+export interface Timestamps {
+  clientCalled: number;
+  clientSerialized: number;
+  serverReceived: number;
+  serverWaked: number;
+  serverProcessed: number;
+  serverSerialized: number;
+  clientReceived: number;
+  clientWaked: number;
+}
+
+export interface MessagePacket<P = unknown> {
+  /** Request id chosen by the client; the response echoes it. A safe integer. */
+  uuid: number;
+  serviceId: number;
+  methodId: number;
+  /** MessageFlags bits; IsReq says whether `payload` is a request or a Result. */
+  flags: number;
+  version: number;
+  /** The caller's remaining deadline in ms, 0 = none (ffnet extension; fractions round up). */
+  timeoutMs: number;
+  /** A request: the request value. A response: a `Result`. */
+  payload: P;
+  timestamps?: Timestamps;
+}
+
+export type Result<T> = { ok: true; value: T } | { ok: false; code: number; message: string };
+
+export function okResult<T>(value: T): Result<T> {
+  return { ok: true, value };
+}
+
+/** An error Result; `code` is a StatusCode (non-zero u16). */
+export function errResult(code: number, message: string): Result<never> {
+  return { ok: false, code, message };
+}
+
+export interface EncodeOptions {
+  /** Compress bodies of at least this many bytes (default Infinity: never). */
+  compressionThreshold?: number;
+  /** zstd level (default 1, as 3FS's response compression). */
+  compressionLevel?: number;
+}
+
+export interface DecodeOptions {
+  /** Largest decompressed body accepted (exclusive), default 512 MiB. */
+  maxMessageSize?: number;
+  /** For error messages. */
+  peer?: string;
+}
+
+/** Wall-clock microseconds since the epoch, for Timestamps. */
+export function nowMicros(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+}
+
+// Envelope layout (a MessagePack array, README "Wire format"):
+//   [uuid, serviceId, methodId, flags, version, timeoutMs, timestamps | nil, payload?]
+// Everything before the payload is written here, into space msgpackr reserves in front of the packed
+// payload together with the 8 frame-header bytes, so a frame is built without a copy and the
+// timestamp can be stamped at a fixed offset just before the CRC.
+const ENVELOPE_FIELDS = 8;
+const TIMESTAMP_KEYS = [
+  'clientCalled',
+  'clientSerialized',
+  'serverReceived',
+  'serverWaked',
+  'serverProcessed',
+  'serverSerialized',
+  'clientReceived',
+  'clientWaked',
+] as const satisfies readonly (keyof Timestamps)[];
+/** fixarray(8) of float64: fixed width so a stamp can be patched in place. */
+const TIMESTAMPS_SIZE = 1 + 8 * 9;
+/** Above this, msgpackr's shared slab has grown for one big message; it is handed to that frame. */
+const SLAB_KEEP = 1024 * 1024;
+
+function uintSize(v: number): number {
+  return v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : v <= 0xffffffff ? 5 : 9;
+}
+
+function writeUint(buf: Buffer, pos: number, v: number): number {
+  // Byte stores: Buffer's writeUInt*BE re-validate their arguments on every call.
+  if (v < 0x80) {
+    buf[pos] = v;
+    return pos + 1;
+  }
+  if (v < 0x100) {
+    buf[pos] = 0xcc;
+    buf[pos + 1] = v;
+    return pos + 2;
+  }
+  if (v < 0x10000) {
+    buf[pos] = 0xcd;
+    buf[pos + 1] = v >>> 8;
+    buf[pos + 2] = v;
+    return pos + 3;
+  }
+  if (v <= 0xffffffff) {
+    buf[pos++] = 0xce;
+  } else {
+    buf[pos++] = 0xcf;
+    const hi = Math.floor(v / 0x100000000);
+    buf[pos++] = hi >>> 24;
+    buf[pos++] = hi >>> 16;
+    buf[pos++] = hi >>> 8;
+    buf[pos++] = hi;
+  }
+  // `>>>` takes the low 32 bits.
+  buf[pos] = v >>> 24;
+  buf[pos + 1] = v >>> 16;
+  buf[pos + 2] = v >>> 8;
+  buf[pos + 3] = v;
+  return pos + 4;
+}
+
+function checkUint(name: string, v: number, max: number): void {
+  if (!(Number.isInteger(v) && v >= 0 && v <= max)) throw new InvalidArgError(`MessagePacket.${name} must be an integer in 0..${max}, got ${v}`);
+}
+
+function isResult(v: unknown): v is Result<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { ok?: unknown }).ok === 'boolean';
+}
+
+const NO_PAYLOAD = Symbol('none');
+
+/**
+ * Serialize a packet into a complete frame: 8-byte header, then the body, CRC sealed, zstd-compressed
+ * (header bit 0) when the body reaches `compressionThreshold` and compression actually shrinks it.
+ *
+ * The returned buffer may be a view into msgpackr's shared output slab. It is never written again,
+ * so it can be held and queued; see the README for what that retains.
+ */
+export function encodeMessage(pkt: MessagePacket, opts?: EncodeOptions): Buffer {
+  const { uuid, serviceId, methodId, flags, version, timestamps } = pkt;
+  checkUint('uuid', uuid, Number.MAX_SAFE_INTEGER);
+  checkUint('serviceId', serviceId, 0xffff);
+  checkUint('methodId', methodId, 0xffff);
+  checkUint('flags', flags, 0xffff);
+  checkUint('version', version, 0xffffffff);
+  const timeoutMs = Math.ceil(pkt.timeoutMs);
+  checkUint('timeoutMs', timeoutMs, 0xffffffff);
+  const isReq = (flags & MessageFlags.IsReq) !== 0;
+
+  // A response payload is a Result, written as [0, value] / [0] (value undefined) / [code, message]:
+  // the array header and tag go into the reserved prefix, msgpackr packs only value or message.
+  let tail: unknown = pkt.payload;
+  let resultTag = -1;
+  let resultLen = 0;
+  if (!isReq) {
+    const r = pkt.payload;
+    if (!isResult(r)) throw new InvalidArgError('a response payload must be a Result (okResult / errResult)');
+    if (r.ok) {
+      resultTag = 0;
+      tail = r.value;
+    } else {
+      checkUint('payload.code', r.code, 0xffff);
+      if (r.code === 0) throw new InvalidArgError('an error Result needs a non-zero code');
+      if (typeof r.message !== 'string') throw new InvalidArgError('an error Result needs a string message');
+      resultTag = r.code;
+      tail = r.message;
+    }
+    resultLen = 1 + uintSize(resultTag);
+  }
+  if (tail === undefined) tail = NO_PAYLOAD;
+
+  const fields = isReq && tail === NO_PAYLOAD ? ENVELOPE_FIELDS - 1 : ENVELOPE_FIELDS;
+  // At most 8 + 1 + 9 + 3*3 + 2*5 + 73 + 4 = 114 bytes, within RESERVE_START_SPACE's 255.
+  const reserve =
+    FRAME_HEADER_SIZE + 1 + uintSize(uuid) + uintSize(serviceId) + uintSize(methodId) + uintSize(flags) + uintSize(version) + uintSize(timeoutMs) +
+    (timestamps ? TIMESTAMPS_SIZE : 1) + resultLen;
+
+  let frame: Buffer;
+  if (tail === NO_PAYLOAD) {
+    frame = Buffer.allocUnsafe(reserve);
+  } else {
+    try {
+      frame = packr.pack(tail, RESERVE_START_SPACE | reserve);
+    } catch (e) {
+      throw new InvalidArgError(`cannot encode the payload of service ${serviceId} method ${methodId}: ${(e as Error).message}`, { cause: e });
+    }
+    // msgpackr keeps writing into its slab after a big message grew it; give it a fresh one so the
+    // big slab belongs to this frame alone and is freed with it.
+    if (frame.buffer.byteLength > SLAB_KEEP) packr.useBuffer(Buffer.allocUnsafeSlow(8192));
+  }
+
+  let pos = FRAME_HEADER_SIZE;
+  frame[pos++] = 0x90 | fields;
+  pos = writeUint(frame, pos, uuid);
+  pos = writeUint(frame, pos, serviceId);
+  pos = writeUint(frame, pos, methodId);
+  pos = writeUint(frame, pos, flags);
+  pos = writeUint(frame, pos, version);
+  pos = writeUint(frame, pos, timeoutMs);
+  if (timestamps) {
+    pos = writeTimestamps(frame, pos, timestamps, isReq);
+  } else {
+    frame[pos++] = 0xc0;
+  }
+  if (resultTag >= 0) {
+    frame[pos++] = tail === NO_PAYLOAD ? 0x91 : 0x92;
+    writeUint(frame, pos, resultTag);
+  }
+
+  const threshold = opts?.compressionThreshold ?? Infinity;
+  if (frame.length - FRAME_HEADER_SIZE >= threshold) {
+    const body = frame.subarray(FRAME_HEADER_SIZE);
+    const packed = zstdCompress(body, opts?.compressionLevel ?? 1);
+    if (packed && packed.length < body.length) {
+      const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + packed.length);
+      out.set(packed, FRAME_HEADER_SIZE);
+      sealFrame(out, true);
+      return out;
+    }
+  }
+  sealFrame(frame, false);
+  return frame;
+}
+
+function writeTimestamps(buf: Buffer, pos: number, ts: Timestamps, isReq: boolean): number {
+  buf[pos++] = 0x98;
+  // The sender's "serialized" stamp is taken here, the last moment before the CRC seals the frame.
+  const stamped = isReq ? 1 : 5;
+  for (let i = 0; i < TIMESTAMP_KEYS.length; i++) {
+    const v = i === stamped ? nowMicros() : ts[TIMESTAMP_KEYS[i]!];
+    buf[pos++] = 0xcb;
+    f64[0] = Number.isFinite(v) ? v : 0;
+    for (let k = 0; k < 8; k++) buf[pos + k] = f64Bytes[BIG_ENDIAN ? k : 7 - k]!;
+    pos += 8;
+  }
+  return pos;
+}
+
+// Scratch for writing float64 big-endian without Buffer.writeDoubleBE's per-call argument checks.
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const BIG_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Decode a frame body (as FrameDecoder hands it out) into a packet. For a response (IsReq clear)
+ * `payload` is a `Result`. Anything malformed is an InvalidFormatError (DataCorruptionError for
+ * corrupt compressed data). Binary values in the payload are views into `body` (or into the
+ * decompressed copy), which the caller owns.
+ */
+export function decodeMessage(body: Buffer, compressed: boolean, opts?: DecodeOptions): MessagePacket {
+  const peer = opts?.peer;
+  if (compressed) body = zstdDecompress(body, opts?.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, peer);
+  let a: unknown;
+  try {
+    a = packr.unpack(body);
+  } catch (e) {
+    throw new InvalidFormatError(`undecodable message body (${body.length} bytes): ${(e as Error).message}`, { peer, cause: e });
+  }
+  const bad = (why: string) => new InvalidFormatError(`malformed message envelope: ${why}`, { peer });
+  if (!Array.isArray(a)) throw bad(`expected an array, got ${typeof a}`);
+  // Fewer fields than a payload-less request is an error; more than ours are a newer peer's additions.
+  if (a.length < ENVELOPE_FIELDS - 1) throw bad(`${a.length} fields, expected ${ENVELOPE_FIELDS - 1} or more`);
+  const [uuid, serviceId, methodId, flags, version, timeoutMs, ts] = a as unknown[];
+  if (!isUint(uuid, MAX_SAFE)) throw bad('uuid is not a safe unsigned integer');
+  if (!isUint(serviceId, 0xffff)) throw bad('serviceId is not a u16');
+  if (!isUint(methodId, 0xffff)) throw bad('methodId is not a u16');
+  if (!isUint(flags, 0xffff)) throw bad('flags is not a u16');
+  if (!isUint(version, 0xffffffff)) throw bad('version is not a u32');
+  if (!isUint(timeoutMs, 0xffffffff)) throw bad('timeoutMs is not a u32');
+  const pkt: MessagePacket = { uuid, serviceId, methodId, flags, version, timeoutMs, payload: a[7] };
+  if (ts !== null) pkt.timestamps = readTimestamps(ts, bad);
+  if ((flags & MessageFlags.IsReq) === 0) pkt.payload = readResult(a.length > 7 ? a[7] : NO_PAYLOAD, bad);
+  return pkt;
+}
+
+function isUint(v: unknown, max: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+function readTimestamps(v: unknown, bad: (why: string) => Error): Timestamps {
+  if (!Array.isArray(v) || v.length !== TIMESTAMP_KEYS.length) throw bad(`timestamps must be nil or an array of ${TIMESTAMP_KEYS.length} numbers`);
+  const ts = {} as Timestamps;
+  for (let i = 0; i < TIMESTAMP_KEYS.length; i++) {
+    const x: unknown = v[i];
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw bad(`timestamp ${TIMESTAMP_KEYS[i]} is not a number`);
+    ts[TIMESTAMP_KEYS[i]!] = x;
+  }
+  return ts;
+}
+
+function readResult(v: unknown, bad: (why: string) => Error): Result<unknown> {
+  if (v === NO_PAYLOAD) throw bad('a response has no Result');
+  if (!Array.isArray(v) || v.length < 1 || v.length > 2) throw bad('a response Result must be [0, value?] or [code, message]');
+  const tag: unknown = v[0];
+  if (!isUint(tag, 0xffff)) throw bad('a Result tag must be 0 or a u16 status code');
+  if (tag === 0) return { ok: true, value: v[1] };
+  const message: unknown = v[1];
+  if (v.length !== 2 || typeof message !== 'string') throw bad(`error Result ${tag} has no string message`);
+  return { ok: false, code: tag, message };
+}

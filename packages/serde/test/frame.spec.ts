@@ -1,0 +1,262 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DataCorruptionError,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  FRAME_HEADER_SIZE,
+  FrameDecoder,
+  InvalidFormatError,
+  InvalidMessageTypeError,
+  checksumWord,
+  crc32c,
+  encodeFrame,
+  frameHeader,
+  sealFrame,
+} from '../src/index.js';
+
+/** Deterministic PRNG (mulberry32) so a failing split can be reproduced from its seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomBytes(rand: () => number, n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (rand() * 256) | 0;
+  return b;
+}
+
+interface Got {
+  body: Buffer;
+  compressed: boolean;
+}
+
+function collect(options?: ConstructorParameters<typeof FrameDecoder>[1]): { dec: FrameDecoder; got: Got[] } {
+  const got: Got[] = [];
+  // Copy: bodies are views into pushed chunks, and the tests reuse nothing, but a copy proves content.
+  const dec = new FrameDecoder((body, compressed) => got.push({ body: Buffer.from(body), compressed }), options);
+  return { dec, got };
+}
+
+describe('crc32c (3FS variant)', () => {
+  it('gives 0x58E3FA20 for "123456789" and header word 0x58E3FA86', () => {
+    const data = Buffer.from('123456789');
+    expect(crc32c(data)).toBe(0x58e3fa20);
+    expect(checksumWord(crc32c(data), false)).toBe(0x58e3fa86);
+    expect(checksumWord(crc32c(data), true)).toBe(0x58e3fa87);
+    const h = frameHeader(data);
+    expect(h.readUInt32LE(0)).toBe(0x58e3fa86);
+    expect(h.readUInt32LE(4)).toBe(9);
+  });
+
+  it('continues over chunks and accepts plain Uint8Arrays', () => {
+    const data = Buffer.from('123456789');
+    expect(crc32c(data.subarray(4), crc32c(data.subarray(0, 4)))).toBe(0x58e3fa20);
+    expect(crc32c(new Uint8Array(data))).toBe(0x58e3fa20);
+    expect(crc32c(Buffer.alloc(0))).toBe(0);
+  });
+
+  it('matches a bitwise reference implementation on random data', () => {
+    const ref = (d: Uint8Array): number => {
+      let c = 0;
+      for (const byte of d) {
+        c ^= byte;
+        for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+      }
+      return c >>> 0;
+    };
+    const rand = rng(7);
+    for (let i = 0; i < 50; i++) {
+      const d = randomBytes(rand, (rand() * 300) | 0);
+      expect(crc32c(d)).toBe(ref(d));
+    }
+  });
+});
+
+describe('frame encoding', () => {
+  it('sealFrame, frameHeader and encodeFrame agree', () => {
+    const body = Buffer.from('hello frame');
+    const framed = encodeFrame(body, true);
+    expect(framed.subarray(0, FRAME_HEADER_SIZE)).toEqual(frameHeader(body, true));
+    expect(framed.subarray(FRAME_HEADER_SIZE)).toEqual(body);
+    const slab = Buffer.alloc(100, 0xee);
+    slab.set(body, 20 + FRAME_HEADER_SIZE);
+    sealFrame(slab, true, 20, 20 + FRAME_HEADER_SIZE + body.length);
+    expect(slab.subarray(20, 20 + FRAME_HEADER_SIZE + body.length)).toEqual(framed);
+    expect(slab[19]).toBe(0xee);
+  });
+});
+
+describe('FrameDecoder', () => {
+  const rand = rng(42);
+  const bodies = Array.from({ length: 40 }, (_, i) => randomBytes(rand, i === 0 ? 0 : (rand() * 3000) | 0));
+  const flags = bodies.map(() => rand() < 0.3);
+  const stream = Buffer.concat(bodies.map((b, i) => encodeFrame(b, flags[i])));
+
+  function expectAll(got: Got[]): void {
+    expect(got.length).toBe(bodies.length);
+    got.forEach((g, i) => {
+      expect(g.body.equals(bodies[i]!)).toBe(true);
+      expect(g.compressed).toBe(flags[i]);
+    });
+  }
+
+  it('decodes a whole stream pushed at once, with views not copies', () => {
+    const views: Buffer[] = [];
+    const dec = new FrameDecoder((b) => views.push(b));
+    dec.push(stream);
+    expect(views.length).toBe(bodies.length);
+    expect(views[1]!.buffer).toBe(stream.buffer);
+    expect(dec.bufferedBytes).toBe(0);
+  });
+
+  it('decodes the stream one byte at a time', () => {
+    const { dec, got } = collect();
+    for (let i = 0; i < stream.length; i++) dec.push(stream.subarray(i, i + 1));
+    expectAll(got);
+    expect(dec.bufferedBytes).toBe(0);
+  });
+
+  it('decodes any random split of the stream (200 seeded splits)', () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const r = rng(seed);
+      const { dec, got } = collect();
+      let off = 0;
+      while (off < stream.length) {
+        // Mix tiny pieces (splitting headers) with large ones (spanning several frames).
+        const n = r() < 0.5 ? 1 + ((r() * 12) | 0) : 1 + ((r() * 9000) | 0);
+        dec.push(stream.subarray(off, off + n));
+        off += n;
+      }
+      expectAll(got);
+      expect(dec.bufferedBytes, `seed ${seed}`).toBe(0);
+    }
+  });
+
+  it('ignores empty chunks', () => {
+    const { dec, got } = collect();
+    dec.push(Buffer.alloc(0));
+    dec.push(stream.subarray(0, 5));
+    dec.push(Buffer.alloc(0));
+    dec.push(stream.subarray(5));
+    expectAll(got);
+  });
+
+  it('accepts CRCs with the top bit set (regression: signed compare)', () => {
+    const rand2 = rng(99);
+    let high = 0;
+    const { dec, got } = collect();
+    for (let i = 0; i < 64; i++) {
+      const b = randomBytes(rand2, 16);
+      if (crc32c(b) >= 0x80000000) high++;
+      dec.push(encodeFrame(b));
+    }
+    expect(high).toBeGreaterThan(0);
+    expect(got.length).toBe(64);
+  });
+
+  it('rejects bad magic with InvalidMessageTypeError naming the peer', () => {
+    const { dec } = collect({ peer: 'tcp://10.0.0.1:8000' });
+    const f = encodeFrame(Buffer.from('abc'));
+    f[0] = 0x42;
+    expect(() => dec.push(f)).toThrow(InvalidMessageTypeError);
+    expect(() => dec.push(encodeFrame(Buffer.from('x')))).toThrow(/bad frame magic 0x42.*peer tcp:\/\/10\.0\.0\.1:8000/);
+  });
+
+  it('rejects bad magic even when the header arrives split', () => {
+    const { dec } = collect();
+    const f = encodeFrame(Buffer.from('abc'));
+    f[0] = 0x00;
+    dec.push(f.subarray(0, 3));
+    expect(() => dec.push(f.subarray(3, 8))).toThrow(InvalidMessageTypeError);
+  });
+
+  it('rejects a CRC mismatch with DataCorruptionError, after good frames were delivered', () => {
+    const { dec, got } = collect();
+    const good = encodeFrame(Buffer.from('good'));
+    const bad = encodeFrame(Buffer.from('bad body'));
+    bad[FRAME_HEADER_SIZE + 2]! ^= 0x01;
+    let err: unknown;
+    try {
+      dec.push(Buffer.concat([good, bad]));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DataCorruptionError);
+    expect((err as DataCorruptionError).code).toBe(2);
+    expect(got.map((g) => g.body.toString())).toEqual(['good']);
+    // The connection is finished: the same error again, nothing buffered.
+    expect(() => dec.push(good)).toThrow(err as Error);
+    expect(dec.bufferedBytes).toBe(0);
+  });
+
+  it('ignores the compressed bit and magic byte when checking the CRC', () => {
+    const { dec, got } = collect();
+    const f = encodeFrame(Buffer.from('abc'), false);
+    f[0] = 0x87;
+    dec.push(f);
+    expect(got[0]!.compressed).toBe(true);
+  });
+
+  it('rejects size >= maxMessageSize (configurable) before buffering the body', () => {
+    const { dec } = collect({ maxMessageSize: 1024 });
+    const ok = encodeFrame(Buffer.alloc(1023));
+    dec.push(ok);
+    const h = frameHeader(Buffer.alloc(1024));
+    expect(() => dec.push(h)).toThrow(InvalidFormatError);
+    expect(dec.maxMessageSize).toBe(1024);
+  });
+
+  it('defaults maxMessageSize to 512 MiB', () => {
+    const { dec } = collect();
+    expect(dec.maxMessageSize).toBe(512 * 1024 * 1024);
+    expect(DEFAULT_MAX_MESSAGE_SIZE).toBe(512 * 1024 * 1024);
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(0x86, 0);
+    h.writeUInt32LE(DEFAULT_MAX_MESSAGE_SIZE, 4);
+    expect(() => dec.push(h)).toThrow(/at or above the limit/);
+  });
+
+  it('a header claiming 500 MiB followed by a few KB and a stall allocates only what arrived', () => {
+    global.gc?.();
+    const before = process.memoryUsage();
+    const { dec, got } = collect();
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(0x86, 0);
+    h.writeUInt32LE(500 * 1024 * 1024, 4);
+    dec.push(h.subarray(0, 5));
+    dec.push(Buffer.concat([h.subarray(5), Buffer.alloc(1000, 1)]));
+    for (let i = 0; i < 4; i++) dec.push(Buffer.alloc(1024, 2));
+    const after = process.memoryUsage();
+    expect(got.length).toBe(0);
+    expect(dec.bufferedBytes).toBe(8 + 1000 + 4096);
+    expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(16 * 1024 * 1024);
+    expect(after.rss - before.rss).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('delivers a frame spanning many chunks once, as one contiguous body', () => {
+    const body = randomBytes(rng(3), 200_000);
+    const f = encodeFrame(body);
+    const { dec, got } = collect();
+    for (let off = 0; off < f.length; off += 7_000) {
+      dec.push(f.subarray(off, off + 7_000));
+      if (off + 7_000 < f.length) expect(dec.bufferedBytes).toBe(off + 7_000);
+    }
+    expect(got.length).toBe(1);
+    expect(got[0]!.body.equals(body)).toBe(true);
+  });
+
+  it('a throwing handler finishes the decoder with that error', () => {
+    const boom = new Error('handler failed');
+    const dec = new FrameDecoder(() => {
+      throw boom;
+    });
+    expect(() => dec.push(encodeFrame(Buffer.from('a')))).toThrow(boom);
+    expect(() => dec.push(encodeFrame(Buffer.from('b')))).toThrow(boom);
+  });
+});
