@@ -1,0 +1,197 @@
+// Runs one (peer, workload, transport): a server child and a client child, each pinned to its own
+// core, and turns their reports into one result line.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import * as os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Endpoint, PeerName, TransportName } from './peers/types.js';
+import type { ChildConfig, ChildMessage, CpuMs } from './protocol.js';
+import { round } from './stats.js';
+import type { RpcWorkload } from './workloads.js';
+
+/** CPU lists for `taskset -c`; null when the run is not pinned. */
+export interface Pinning {
+  server: string;
+  client: string;
+}
+
+export interface RunOptions {
+  peer: PeerName;
+  workload: RpcWorkload;
+  transport: TransportName;
+  warmupMs: number;
+  measureMs: number;
+  pin: Pinning | null;
+  rep: number;
+  /** When set, both children run with --cpu-prof and write their profiles here. */
+  profileDir?: string;
+}
+
+export interface RunResult {
+  peer: PeerName;
+  workload: RpcWorkload['name'];
+  transport: TransportName;
+  rep: number;
+  inflight: number;
+  reqBytes: number;
+  rspBytes: number;
+  calls: number;
+  seconds: number;
+  callsPerSec: number;
+  mbPerSec?: number;
+  p50Us: number;
+  p99Us: number;
+  cpu: { client: CpuMs; server: CpuMs };
+  rssPeakMB: { client: number; server: number };
+  pin: Pinning | null;
+}
+
+const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
+const START_TIMEOUT_MS = 20_000;
+const SLACK_MS = 20_000;
+
+/** Server on CPU 0 and client on CPU 1 (WORKLOADS.md), when taskset works and there are two CPUs. */
+export function defaultPinning(): Pinning | null {
+  if (os.availableParallelism() < 2) return null;
+  const probe = spawnSync('taskset', ['-c', '1', 'true'], { stdio: 'ignore' });
+  return probe.status === 0 ? { server: '0', client: '1' } : null;
+}
+
+type Msg<T extends ChildMessage['t']> = Extract<ChildMessage, { t: T }>;
+
+class Child {
+  private readonly proc: ChildProcess;
+  private readonly inbox: ChildMessage[] = [];
+  private waiter: { t: ChildMessage['t']; resolve: (m: ChildMessage) => void; reject: (e: Error) => void } | null = null;
+  private failure: Error | null = null;
+  readonly exited: Promise<void>;
+
+  constructor(
+    private readonly role: 'server' | 'client',
+    cfg: ChildConfig,
+    cpu: string | undefined,
+    nodeFlags: string[],
+  ) {
+    const nodeArgs = [...nodeFlags, CHILD, JSON.stringify(cfg)];
+    const [cmd, args] = cpu === undefined ? [process.execPath, nodeArgs] : ['taskset', ['-c', cpu, process.execPath, ...nodeArgs]];
+    // Children's stdout goes to our stderr: our stdout carries only result lines and the table.
+    this.proc = spawn(cmd, args, { stdio: ['ignore', 2, 'inherit', 'ipc'] });
+    this.proc.on('message', (m: ChildMessage) => this.onMessage(m));
+    this.proc.on('error', (err) => this.fail(new Error(`bench ${role}: ${err.message}`, { cause: err })));
+    this.exited = new Promise((resolve) => {
+      // 'close' (not 'exit') comes after the IPC channel is drained, so a report is never lost.
+      this.proc.on('close', (code, signal) => {
+        if (code !== 0) this.fail(new Error(`bench ${role} exited with ${code ?? signal}`));
+        else this.fail(new Error(`bench ${role} exited before reporting`));
+        resolve();
+      });
+    });
+  }
+
+  expect<T extends ChildMessage['t']>(t: T, timeoutMs: number): Promise<Msg<T>> {
+    const i = this.inbox.findIndex((m) => m.t === t);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0] as Msg<T>);
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        reject(new Error(`bench ${this.role}: no '${t}' within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiter = {
+        t,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m as Msg<T>);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+    });
+  }
+
+  send(m: { t: 'mark' } | { t: 'report' }): void {
+    if (this.proc.connected) this.proc.send(m);
+  }
+
+  kill(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+  }
+
+  private onMessage(m: ChildMessage): void {
+    if (m.t === 'error') {
+      this.fail(new Error(`bench ${this.role}: ${m.message}`));
+      return;
+    }
+    const w = this.waiter;
+    if (w !== null && w.t === m.t) {
+      this.waiter = null;
+      w.resolve(m);
+    } else {
+      this.inbox.push(m);
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.failure !== null) return;
+    this.failure = err;
+    const w = this.waiter;
+    this.waiter = null;
+    w?.reject(err);
+  }
+}
+
+let socketSeq = 0;
+
+export async function runOne(o: RunOptions): Promise<RunResult> {
+  const w = o.workload;
+  const listen: Endpoint =
+    o.transport === 'tcp'
+      ? { transport: 'tcp', host: '127.0.0.1', port: 0 }
+      : { transport: 'unix', path: `/tmp/ffnet-bench-${process.pid}-${++socketSeq}.sock` };
+  if (listen.transport === 'unix') rmSync(listen.path, { force: true });
+  const base = { peer: o.peer, workload: w.name, warmupMs: o.warmupMs, measureMs: o.measureMs };
+  const flags = (role: string) =>
+    o.profileDir === undefined
+      ? []
+      : ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=${o.peer}-${w.name}-${o.transport}-${o.rep}-${role}.cpuprofile`];
+
+  const server = new Child('server', { ...base, role: 'server', endpoint: listen }, o.pin?.server, flags('server'));
+  let client: Child | null = null;
+  try {
+    const ready = await server.expect('ready', START_TIMEOUT_MS);
+    client = new Child('client', { ...base, role: 'client', endpoint: ready.endpoint }, o.pin?.client, flags('client'));
+    await client.expect('mark', START_TIMEOUT_MS + o.warmupMs);
+    server.send({ t: 'mark' });
+    const res = await client.expect('result', o.measureMs + SLACK_MS);
+    server.send({ t: 'report' });
+    const srv = await server.expect('report', SLACK_MS);
+    await Promise.all([client.exited, server.exited]);
+
+    const payloadBytes = w.payload === 'req' ? w.reqSize : w.payload === 'rsp' ? w.rspSize : 0;
+    const result: RunResult = {
+      peer: o.peer,
+      workload: w.name,
+      transport: o.transport,
+      rep: o.rep,
+      inflight: w.inflight,
+      reqBytes: w.reqSize,
+      rspBytes: w.rspSize,
+      calls: res.calls,
+      seconds: round(res.seconds, 3),
+      callsPerSec: Math.round(res.calls / res.seconds),
+      p50Us: round(res.p50Us, 1),
+      p99Us: round(res.p99Us, 1),
+      cpu: { client: res.cpu, server: srv.cpu },
+      rssPeakMB: { client: res.rssPeakMB, server: srv.rssPeakMB },
+      pin: o.pin,
+    };
+    if (payloadBytes > 0) result.mbPerSec = round((res.calls * payloadBytes) / res.seconds / 1e6, 1);
+    return result;
+  } finally {
+    client?.kill();
+    server.kill();
+    if (listen.transport === 'unix') rmSync(listen.path, { force: true });
+  }
+}

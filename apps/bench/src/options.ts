@@ -1,0 +1,113 @@
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type Pinning, defaultPinning } from './harness.js';
+import { PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './peers/types.js';
+import { type RpcWorkload, WORKLOADS, workload } from './workloads.js';
+
+export interface Options {
+  quick: boolean;
+  workloads: RpcWorkload[];
+  transports: TransportName[];
+  peers: PeerName[];
+  reps: number;
+  warmupMs: number;
+  /** Overrides every workload's own measuring time when set. */
+  measureMs: number | null;
+  pin: Pinning | null;
+  out: string;
+  profileDir?: string;
+}
+
+export const USAGE = `usage: node dist/main.js [options]
+  --quick               smoke run: 0.3 s warm-up, 1 s measure, 1 repetition (unless --reps)
+  --workloads W1,W2     workloads to run (default: W1,W2,W3,W4; W5 is pending, see README)
+  --transports tcp,unix transports (default: tcp,unix)
+  --peers ffnet,raw-net,grpc-js   peers, alternated in this order (default: all three)
+  --reps N              repetitions per workload x transport (default 3)
+  --warmup S            warm-up seconds (default 1)
+  --measure S           measuring seconds for every workload (default: W1 5, others 3)
+  --pin S,C | off       taskset CPU for server and client (default 0,1 when taskset works)
+  --out FILE            results file (default apps/bench/results/latest.json)
+  --profile DIR         run both children under --cpu-prof, profiles written to DIR
+  --help`;
+
+function list<T extends string>(raw: string | undefined, all: readonly T[], what: string): T[] {
+  if (raw === undefined) return [...all];
+  const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const item of items) {
+    if (!(all as readonly string[]).includes(item)) throw new Error(`unknown ${what} '${item}' (known: ${all.join(', ')})`);
+  }
+  if (items.length === 0) throw new Error(`--${what}s needs at least one value`);
+  return items as T[];
+}
+
+function seconds(raw: string | undefined, name: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s < 0) throw new Error(`--${name} needs a number of seconds, got '${raw}'`);
+  return Math.round(s * 1000);
+}
+
+export function parseOptions(argv: string[]): Options | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      quick: { type: 'boolean' },
+      workloads: { type: 'string' },
+      transports: { type: 'string' },
+      peers: { type: 'string' },
+      reps: { type: 'string' },
+      warmup: { type: 'string' },
+      measure: { type: 'string' },
+      pin: { type: 'string' },
+      out: { type: 'string' },
+      profile: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) return 'help';
+  const quick = values.quick === true;
+
+  const names = list(values.workloads, WORKLOADS.filter((w) => w.kind === 'rpc').map((w) => w.name), 'workload');
+  const workloads = names.map((n) => workload(n) as RpcWorkload);
+  const reps = values.reps === undefined ? (quick ? 1 : 3) : Number(values.reps);
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps needs a positive integer, got '${values.reps}'`);
+
+  let pin: Pinning | null;
+  if (values.pin === undefined) pin = defaultPinning();
+  else if (values.pin === 'off') pin = null;
+  else {
+    const [server, client, extra] = values.pin.split(',');
+    if (!server || !client || extra !== undefined) throw new Error(`--pin needs 'S,C' (CPU lists for taskset) or 'off'`);
+    pin = { server, client };
+  }
+
+  const opts: Options = {
+    quick,
+    workloads,
+    transports: list(values.transports, TRANSPORT_NAMES, 'transport'),
+    peers: list(values.peers, PEER_NAMES, 'peer'),
+    reps,
+    warmupMs: seconds(values.warmup, 'warmup') ?? (quick ? 300 : 1000),
+    measureMs: seconds(values.measure, 'measure') ?? (quick ? 1000 : null),
+    pin,
+    out: values.out ?? fileURLToPath(new URL('../results/latest.json', import.meta.url)),
+  };
+  if (values.profile !== undefined) opts.profileDir = values.profile;
+  return opts;
+}
+
+/** W5 and any other pending workload: named on the command line, explained, never faked. */
+export function pendingRequested(argv: string[]): string[] {
+  const i = argv.findIndex((a) => a === '--workloads' || a.startsWith('--workloads='));
+  if (i < 0) return [];
+  const raw = argv[i]!.includes('=') ? argv[i]!.split('=')[1]! : (argv[i + 1] ?? '');
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .flatMap((n) => {
+      const w = workload(n);
+      return w?.kind === 'pending' ? [`${w.name} (${w.title}) is pending: ${w.reason}`] : [];
+    });
+}

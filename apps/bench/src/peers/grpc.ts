@@ -1,0 +1,104 @@
+// grpc-js: what users would pick instead. Unary calls whose messages are the payload bytes
+// themselves (identity serializers, so no protobuf cost), insecure credentials, one channel.
+import * as grpc from '@grpc/grpc-js';
+import type { RpcWorkload } from '../workloads.js';
+import { payload, responder } from '../workloads.js';
+import type { DoneFn, Endpoint, Peer, PeerClient, PeerServer } from './types.js';
+import { sizeError } from './types.js';
+
+const METHOD = '/ffnet.bench.Bench/Call';
+
+function identity(b: Buffer): Buffer {
+  return b;
+}
+
+const service: grpc.ServiceDefinition = {
+  call: {
+    path: METHOD,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+};
+
+// 1 MiB payloads are well inside grpc-js's 4 MiB default, but the limit must not shape a bulk run.
+const options: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': -1,
+  'grpc.max_send_message_length': -1,
+};
+
+function target(ep: Endpoint): string {
+  return ep.transport === 'tcp' ? `ipv4:${ep.host}:${ep.port}` : `unix://${ep.path}`;
+}
+
+class Client implements PeerClient {
+  private readonly req: Buffer;
+  private readonly callbacks: grpc.requestCallback<Buffer>[] = [];
+
+  constructor(
+    private readonly client: grpc.Client,
+    w: RpcWorkload,
+    done: DoneFn,
+  ) {
+    this.req = payload(w.reqSize);
+    // One callback per slot, made once, so a call allocates only what grpc-js itself allocates.
+    for (let slot = 0; slot < w.inflight; slot++) {
+      this.callbacks.push((err, rsp) => {
+        if (err) done(slot, err);
+        else if (rsp === undefined || rsp.length !== w.rspSize) done(slot, sizeError('grpc-js', rsp?.length ?? -1, w.rspSize));
+        else done(slot, undefined);
+      });
+    }
+  }
+
+  call(slot: number): void {
+    this.client.makeUnaryRequest(METHOD, identity, identity, this.req, this.callbacks[slot]!);
+  }
+
+  close(): Promise<void> {
+    this.client.close();
+    return Promise.resolve();
+  }
+}
+
+export const peer: Peer = {
+  name: 'grpc-js',
+
+  serve(listen: Endpoint, w: RpcWorkload): Promise<PeerServer> {
+    const respond = responder(w);
+    const server = new grpc.Server(options);
+    server.addService(service, {
+      call: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, respond(call.request)),
+    });
+    const addr = listen.transport === 'tcp' ? `${listen.host}:${listen.port}` : `unix://${listen.path}`;
+    return new Promise((resolve, reject) => {
+      server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        resolve({
+          endpoint: listen.transport === 'tcp' ? { ...listen, port } : listen,
+          close: () => new Promise<void>((res) => server.tryShutdown(() => res())),
+        });
+      });
+    });
+  },
+
+  connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn): Promise<PeerClient> {
+    const client = new grpc.Client(target(endpoint), grpc.credentials.createInsecure(), options);
+    return new Promise((resolve, reject) => {
+      client.waitForReady(Date.now() + 10_000, (err) => {
+        if (err) {
+          client.close();
+          reject(err);
+        } else {
+          resolve(new Client(client, w, done));
+        }
+      });
+    });
+  },
+};

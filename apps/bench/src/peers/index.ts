@@ -1,0 +1,13 @@
+import type { Peer, PeerName } from './types.js';
+
+/** Loads only the peer a child needs, so a raw-net run never pays for loading grpc-js or ffnet. */
+export async function loadPeer(name: PeerName): Promise<Peer> {
+  switch (name) {
+    case 'raw-net':
+      return (await import('./raw-net.js')).peer;
+    case 'grpc-js':
+      return (await import('./grpc.js')).peer;
+    case 'ffnet':
+      return (await import('./ffnet.js')).peer;
+  }
+}

@@ -1,0 +1,98 @@
+// Runs the real CLI (dist/, built by `tsc -b` / turbo before tests) in short smoke runs and checks
+// what it reports. Functional only: no assertion on how fast anything is.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'ffnet-bench-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Cli {
+  code: number | null;
+  lines: Record<string, unknown>[];
+  stdout: string;
+  stderr: string;
+  out: string;
+}
+
+function cli(args: string[]): Promise<Cli> {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build apps/bench first (npx tsc -b)`);
+  const out = join(dir, `${args.join('_').replace(/[^\w]+/g, '-')}.json`);
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args, '--out', out], { timeout: 60_000 }, (err, stdout, stderr) => {
+      const lines = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, lines, stdout, stderr, out });
+    });
+  });
+}
+
+function expectRunShape(r: Record<string, unknown>, workload: string, transport: string): void {
+  expect(r).toMatchObject({ workload, transport });
+  for (const k of ['calls', 'seconds', 'callsPerSec', 'p50Us', 'p99Us']) expect(typeof r[k]).toBe('number');
+  expect(r.calls as number).toBeGreaterThan(0);
+  expect(r.seconds as number).toBeGreaterThan(0.5);
+  expect(r.p99Us as number).toBeGreaterThanOrEqual(r.p50Us as number);
+  const cpu = r.cpu as Record<string, Record<string, number>>;
+  for (const side of ['client', 'server']) {
+    expect(typeof cpu[side]?.userMs).toBe('number');
+    expect(typeof cpu[side]?.sysMs).toBe('number');
+    expect(cpu[side]!.userMs! + cpu[side]!.sysMs!).toBeGreaterThan(0);
+  }
+  const rss = r.rssPeakMB as Record<string, number>;
+  expect(rss.client).toBeGreaterThan(10);
+  expect(rss.server).toBeGreaterThan(10);
+  expect('pin' in r).toBe(true);
+}
+
+describe('bench CLI', () => {
+  it('W1 over tcp: one JSON line per peer, a summary with ratios and a results file', async () => {
+    const peers = ['ffnet', 'raw-net'];
+    const r = await cli(['--quick', '--workloads', 'W1', '--transports', 'tcp', '--peers', peers.join(',')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines.map((l) => l.peer)).toEqual(peers);
+    for (const line of r.lines) {
+      expectRunShape(line, 'W1', 'tcp');
+      expect(line).toMatchObject({ inflight: 1, reqBytes: 64, rspBytes: 64 });
+      expect('mbPerSec' in line).toBe(false);
+    }
+    expect(r.stdout).toContain('Medians');
+
+    const file = JSON.parse(readFileSync(r.out, 'utf8'));
+    expect(file.runs).toEqual(r.lines);
+    expect(file.failures).toEqual([]);
+    expect(file.meta).toMatchObject({ quick: true, reps: 1, warmupMs: 300, measureMs: { W1: 1000 } });
+    expect(file.summary.medians.map((m: { peer: string }) => m.peer)).toEqual(peers);
+    // ffnet ran next to raw-net, so there is exactly one ratio row, judged against the W1 target.
+    expect(file.summary.ratios).toHaveLength(1);
+    expect(file.summary.ratios[0].against[0]).toMatchObject({ peer: 'raw-net', target: { ratio: 1.15, op: '<=' } });
+    expect(r.stdout).toMatch(/W1\s+tcp\s+raw-net\s+p50Us/);
+  });
+
+  it('W4 over unix reports MB/s of the 1 MiB responses', async () => {
+    const r = await cli(['--workloads', 'W4', '--transports', 'unix', '--peers', 'ffnet,raw-net', '--reps', '1', '--warmup', '0.1', '--measure', '0.6']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines.map((l) => l.peer)).toEqual(['ffnet', 'raw-net']);
+    for (const line of r.lines) {
+      expectRunShape(line, 'W4', 'unix');
+      expect(line).toMatchObject({ inflight: 8, rspBytes: 1024 * 1024 });
+      expect(line.mbPerSec as number).toBeCloseTo(((line.calls as number) * 1024 * 1024) / (line.seconds as number) / 1e6, -1);
+    }
+  });
+
+  it('refuses W5 with the reason instead of faking it, and rejects unknown flags', async () => {
+    const w5 = await cli(['--workloads', 'W5']);
+    expect(w5.code).toBe(2);
+    expect(w5.stderr).toMatch(/W5 .*pending/);
+    expect(w5.lines).toHaveLength(0);
+    const bad = await cli(['--peers', 'nope']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown peer 'nope'/);
+  });
+});

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import type { RunResult } from '../src/harness.js';
+import { RawReader } from '../src/peers/raw-net.js';
+import { Histogram, median } from '../src/stats.js';
+import { summarize } from '../src/summary.js';
+import { type RpcWorkload, WORKLOADS } from '../src/workloads.js';
+
+function frame(id: number, body: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h.writeUInt32LE(body.length, 0);
+  h.writeUInt32LE(id, 4);
+  return Buffer.concat([h, body]);
+}
+
+describe('RawReader (raw-net framing)', () => {
+  const bodies = [Buffer.from('a'), Buffer.alloc(0), Buffer.alloc(70_000, 7), Buffer.from('hello'), Buffer.alloc(300, 9)];
+  const stream = Buffer.concat(bodies.map((b, i) => frame(i + 10, b)));
+
+  function read(chunks: Buffer[]): { id: number; body: Buffer }[] {
+    const got: { id: number; body: Buffer }[] = [];
+    const r = new RawReader((id, body) => got.push({ id, body: Buffer.from(body) }));
+    for (const c of chunks) r.push(c);
+    return got;
+  }
+
+  it('recovers every frame whatever the chunking', () => {
+    for (const size of [1, 3, 7, 8, 9, 100, 4096, 65_536, stream.length]) {
+      const chunks: Buffer[] = [];
+      for (let off = 0; off < stream.length; off += size) chunks.push(stream.subarray(off, off + size));
+      const got = read(chunks);
+      expect(got.map((f) => f.id)).toEqual([10, 11, 12, 13, 14]);
+      for (const [i, f] of got.entries()) expect(f.body.equals(bodies[i]!)).toBe(true);
+    }
+  });
+
+  it('rejects a header claiming more than the frame limit, before any body arrives', () => {
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(0xffffffff, 0);
+    expect(() => read([h])).toThrow(/exceeds/);
+  });
+});
+
+describe('Histogram', () => {
+  it('gives percentiles within 1% of the exact ones', () => {
+    const h = new Histogram();
+    const values: number[] = [];
+    for (let i = 1; i <= 10_000; i++) {
+      const v = 1000 + ((i * 7919) % 100_000) * 37;
+      values.push(v);
+      h.record(v);
+    }
+    values.sort((a, b) => a - b);
+    for (const q of [0.5, 0.9, 0.99]) {
+      const exact = values[Math.ceil(q * values.length) - 1]!;
+      expect(Math.abs(h.percentile(q) - exact) / exact).toBeLessThan(0.01);
+    }
+    expect(h.count).toBe(10_000);
+    h.reset();
+    expect(Number.isNaN(h.percentile(0.5))).toBe(true);
+  });
+
+  it('is exact for small values and clamps huge ones', () => {
+    const h = new Histogram();
+    h.record(42);
+    expect(h.percentile(0.5)).toBe(42);
+    h.record(1e12);
+    expect(h.percentile(1)).toBeGreaterThan(2e9);
+  });
+});
+
+describe('summarize', () => {
+  const w1 = WORKLOADS.find((w) => w.name === 'W1') as RpcWorkload;
+  const w3 = WORKLOADS.find((w) => w.name === 'W3') as RpcWorkload;
+
+  function run(peer: RunResult['peer'], w: RpcWorkload, p50Us: number, mbPerSec?: number): RunResult {
+    const r: RunResult = {
+      peer,
+      workload: w.name,
+      transport: 'tcp',
+      rep: 1,
+      inflight: w.inflight,
+      reqBytes: w.reqSize,
+      rspBytes: w.rspSize,
+      calls: 1000,
+      seconds: 1,
+      callsPerSec: 1000,
+      p50Us,
+      p99Us: p50Us * 2,
+      cpu: { client: { userMs: 1, sysMs: 1 }, server: { userMs: 2, sysMs: 2 } },
+      rssPeakMB: { client: 50, server: 60 },
+      pin: null,
+    };
+    if (mbPerSec !== undefined) r.mbPerSec = mbPerSec;
+    return r;
+  }
+
+  it('takes medians and judges lower-is-better and higher-is-better targets', () => {
+    const runs = [
+      run('ffnet', w1, 80),
+      run('ffnet', w1, 90),
+      run('ffnet', w1, 1000),
+      run('raw-net', w1, 75),
+      run('raw-net', w1, 80),
+      run('raw-net', w1, 85),
+      run('grpc-js', w1, 300),
+      run('ffnet', w3, 1, 2000),
+      run('raw-net', w3, 1, 2500),
+      run('grpc-js', w3, 1, 200),
+    ];
+    const s = summarize([w1, w3], runs);
+    const ff = s.medians.find((m) => m.peer === 'ffnet' && m.workload === 'W1')!;
+    expect(ff.p50Us).toBe(90);
+    expect(ff.runs).toBe(3);
+    expect(ff.clientCpuMsPerKCall).toBe(2);
+
+    const r1 = s.ratios.find((r) => r.workload === 'W1')!;
+    const vsRaw = r1.against.find((a) => a.peer === 'raw-net')!;
+    expect(vsRaw.ratio).toBe(1.125);
+    expect(vsRaw.met).toBe(true);
+    const vsGrpc = r1.against.find((a) => a.peer === 'grpc-js')!;
+    expect(vsGrpc.ratio).toBe(0.3);
+    expect(vsGrpc.met).toBe(true);
+
+    const r3 = s.ratios.find((r) => r.workload === 'W3')!;
+    expect(r3.metric).toBe('mbPerSec');
+    expect(r3.against.find((a) => a.peer === 'raw-net')).toMatchObject({ ratio: 0.8, met: false });
+    expect(r3.against.find((a) => a.peer === 'grpc-js')).toMatchObject({ ratio: 10, met: true });
+  });
+
+  it('computes no ratio when ffnet did not run', () => {
+    const s = summarize([w1], [run('raw-net', w1, 75), run('grpc-js', w1, 300)]);
+    expect(s.medians).toHaveLength(2);
+    expect(s.ratios).toHaveLength(0);
+    expect(median([3, 1, 2, Number.NaN])).toBe(2);
+  });
+});
