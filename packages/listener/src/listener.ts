@@ -1,0 +1,269 @@
+import { InvalidConfigError, ListenFailedError, FfnetError } from '@ffnet/serde';
+import {
+  type Address,
+  type BackendListener,
+  type BackendSocket,
+  formatAddress,
+  getBackend,
+  rdmaAddress,
+  tcpAddress,
+  unixAddress,
+} from '@ffnet/transport';
+import { type InterfaceAddress, type InterfaceKind, findInterfaceOf, selectInterfaceAddresses } from './interfaces.js';
+import { clearStaleSocket, defaultUnixPath } from './unix.js';
+
+export type ListenerNetworkType = 'tcp' | 'unix' | 'rdma';
+
+export interface ListenerConfig {
+  /** Default 'tcp'. 'rdma' needs a registered verbs backend (a later issue). */
+  networkType?: ListenerNetworkType;
+  /** 0 (default) picks an ephemeral port per bound socket; the real ports show in `addresses`. */
+  port?: number;
+  /**
+   * One IPv4 address to bind instead of scanning interfaces (an ffnet extension). `0.0.0.0` or unset means the 3FS
+   * behaviour: one socket per matching interface address.
+   */
+  host?: string;
+  /** Interface names to listen on; empty (default) means every interface whose name matches the prefix rules. */
+  filter?: readonly string[];
+  /** An extra name prefix counted as an Ethernet NIC, like 3FS's `custom_tcp_nic_prefix`. */
+  customPrefix?: string;
+  /** Which NIC kinds to use. Default: tcp → tcp, ipoib, local; rdma → tcp, ipoib. */
+  interfaceKinds?: readonly InterfaceKind[];
+  /** SO_REUSEPORT; needs Node >= 22.12 (22.x) or >= 23.1. */
+  reusePort?: boolean;
+  /** listen(2) backlog, default 4096 (3FS `listen_queue_depth`). */
+  backlog?: number;
+  /** unix: the socket path. Default `<os tmpdir>/ffnet.<port>.sock`, a random number when port is 0. */
+  path?: string;
+  /** unix: file mode of the socket, default 0o600. */
+  mode?: number;
+}
+
+export interface BoundAddress {
+  /** The address string clients dial, e.g. `tcp://10.0.0.5:8000` or `unix:///tmp/ffnet.1.sock`. */
+  readonly address: string;
+  /** NIC kind by name prefix; 'unix' for a domain socket. */
+  readonly kind: InterfaceKind | 'unix';
+  /** The interface name the address belongs to (undefined for unix, or a host no interface reports). */
+  readonly interface: string | undefined;
+}
+
+export type AcceptCallback = (socket: BackendSocket, on: BoundAddress) => void;
+
+type State = 'idle' | 'bound' | 'started';
+
+interface Bound {
+  readonly info: BoundAddress;
+  readonly listener: BackendListener;
+}
+
+/** Node added `reusePort` to net.Server#listen in 23.1.0 and backported it to 22.12.0; older versions ignore it. */
+export function nodeSupportsReusePort(version: string = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+const DEFAULT_KINDS: Record<'tcp' | 'rdma', readonly InterfaceKind[]> = {
+  tcp: ['tcp', 'ipoib', 'local'],
+  // 3FS's checkNicType(RDMA) takes Ethernet (RoCE) and ib NICs, not loopback.
+  rdma: ['tcp', 'ipoib'],
+};
+
+export interface ResolvedListenerConfig {
+  readonly networkType: ListenerNetworkType;
+  readonly port: number;
+  readonly host: string | undefined;
+  readonly filter: readonly string[];
+  readonly customPrefix: string;
+  readonly interfaceKinds: readonly InterfaceKind[];
+  readonly reusePort: boolean;
+  readonly backlog: number;
+  readonly path: string | undefined;
+  readonly mode: number;
+}
+
+function resolve(c: ListenerConfig): ResolvedListenerConfig {
+  const networkType = c.networkType ?? 'tcp';
+  if (networkType !== 'tcp' && networkType !== 'unix' && networkType !== 'rdma') {
+    throw new InvalidConfigError(`listener networkType must be 'tcp', 'unix' or 'rdma', got '${String(networkType)}'`);
+  }
+  const port = c.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidConfigError(`listener port must be an integer in 0..65535, got ${port}`);
+  }
+  const backlog = c.backlog ?? 4096;
+  if (!Number.isInteger(backlog) || backlog < 1) {
+    throw new InvalidConfigError(`listener backlog must be a positive integer, got ${backlog}`);
+  }
+  const mode = c.mode ?? 0o600;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+    throw new InvalidConfigError(`listener mode must be a file mode like 0o600, got ${mode}`);
+  }
+  const reusePort = c.reusePort ?? false;
+  if (reusePort) {
+    if (networkType === 'unix') throw new InvalidConfigError('reusePort applies to tcp listeners, not unix sockets');
+    if (!nodeSupportsReusePort()) {
+      throw new InvalidConfigError(
+        `reusePort needs Node >= 22.12 (22.x) or >= 23.1, but this is Node ${process.versions.node}, whose net.Server ignores it`,
+      );
+    }
+  }
+  const host = c.host === undefined || c.host === '' || c.host === '0.0.0.0' ? undefined : c.host;
+  const kinds = c.interfaceKinds ?? (networkType === 'unix' ? [] : DEFAULT_KINDS[networkType]);
+  return {
+    networkType,
+    port,
+    host,
+    filter: [...(c.filter ?? [])],
+    customPrefix: c.customPrefix ?? '',
+    interfaceKinds: [...kinds],
+    reusePort,
+    backlog,
+    // Fixed once, so a listener that is stopped and set up again comes back on the same path.
+    path: networkType === 'unix' ? (c.path ?? defaultUnixPath(port)) : c.path,
+    mode,
+  };
+}
+
+/**
+ * Binds the sockets of one service group and hands every accepted connection to a callback (the Server passes
+ * them to its IOWorker). Like 3FS's Listener: `setup()` binds, `start()` accepts, `stop()` closes.
+ */
+export class Listener {
+  readonly config: Readonly<ResolvedListenerConfig>;
+  #state: State = 'idle';
+  #bound: Bound[] = [];
+  #onSocket: AcceptCallback | undefined;
+  /** Connections accepted between setup() and start(); 3FS leaves these in the kernel backlog. */
+  #pending: { socket: BackendSocket; on: BoundAddress }[] = [];
+  /** Serialises setup/start/stop so concurrent calls see each other's result. */
+  #op: Promise<unknown> = Promise.resolve();
+
+  constructor(config: ListenerConfig = {}) {
+    this.config = resolve(config);
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  /** The address strings actually bound, in bind order (empty before setup and after stop). */
+  get addresses(): string[] {
+    return this.#bound.map((b) => b.info.address);
+  }
+
+  get bound(): readonly BoundAddress[] {
+    return this.#bound.map((b) => b.info);
+  }
+
+  /** Binds every address. Idempotent; rejects ListenFailedError and leaves nothing bound when any bind fails. */
+  setup(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#serial(() => this.#setup(opts.signal));
+  }
+
+  /** Starts handing accepted sockets to `onSocket` (binding first if needed). Idempotent: a second call is a no-op. */
+  start(onSocket: AcceptCallback, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#state === 'started') return;
+      await this.#setup(opts.signal);
+      this.#onSocket = onSocket;
+      this.#state = 'started';
+      const pending = this.#pending;
+      this.#pending = [];
+      for (const p of pending) onSocket(p.socket, p.on);
+    });
+  }
+
+  /** Stops accepting, closes the bound sockets and removes unix socket files. Idempotent; setup() may bind again. */
+  stop(_opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#state === 'idle') return;
+      await this.#closeAll();
+    });
+  }
+
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.#op.then(fn, fn);
+    this.#op = run.catch(() => undefined);
+    return run;
+  }
+
+  async #closeAll(): Promise<void> {
+    const bound = this.#bound;
+    this.#bound = [];
+    this.#state = 'idle';
+    this.#onSocket = undefined;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const p of pending) p.socket.destroy();
+    await Promise.all(bound.map((b) => b.listener.close()));
+  }
+
+  async #setup(signal: AbortSignal | undefined): Promise<void> {
+    if (this.#state !== 'idle') return;
+    signal?.throwIfAborted();
+    const targets = this.#targets();
+    const c = this.config;
+    const backend = getBackend(c.networkType);
+    const opts = {
+      backlog: c.backlog,
+      reusePort: c.reusePort,
+      ...(c.networkType === 'unix' ? { mode: c.mode } : {}),
+      ...(signal ? { signal } : {}),
+    };
+    if (c.networkType === 'unix') {
+      const t = targets[0]!;
+      await clearStaleSocket(t.address.path, signal);
+    }
+    const results = await Promise.allSettled(
+      targets.map(async (t): Promise<Bound> => {
+        let info: BoundAddress | undefined;
+        const listener = await backend.listen(t.address, opts, (s) => (info ? this.#accept(s, info) : s.destroy()));
+        info = { address: formatAddress(listener.address), kind: t.kind, interface: t.iface };
+        return { info, listener };
+      }),
+    );
+    const ok = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await Promise.all(ok.map((b) => b.listener.close()));
+      const e = failed.reason;
+      if (FfnetError.is(e)) throw e;
+      throw new ListenFailedError(`listener setup failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    }
+    this.#bound = ok;
+    this.#state = 'bound';
+  }
+
+  #accept(socket: BackendSocket, on: BoundAddress): void {
+    if (this.#state === 'started') {
+      this.#onSocket!(socket, on);
+    } else if (this.#state === 'bound' && this.#pending.length < this.config.backlog) {
+      this.#pending.push({ socket, on });
+    } else {
+      socket.destroy();
+    }
+  }
+
+  #targets(): { address: Address; kind: BoundAddress['kind']; iface: string | undefined }[] {
+    const c = this.config;
+    if (c.networkType === 'unix') {
+      return [{ address: unixAddress(c.path!), kind: 'unix', iface: undefined }];
+    }
+    const make = c.networkType === 'rdma' ? rdmaAddress : tcpAddress;
+    if (c.host !== undefined) {
+      const owner = findInterfaceOf(c.host, c.customPrefix);
+      return [{ address: make(c.host, c.port), kind: owner?.kind ?? 'tcp', iface: owner?.name }];
+    }
+    const found: InterfaceAddress[] = selectInterfaceAddresses({ filter: c.filter, customPrefix: c.customPrefix, kinds: c.interfaceKinds });
+    if (found.length === 0) {
+      throw new ListenFailedError(
+        `no up IPv4 interface to listen on for networkType ${c.networkType}: ` +
+          `filter [${c.filter.join(', ')}]${c.filter.length === 0 ? ' (all)' : ''}, kinds [${c.interfaceKinds.join(', ')}], ` +
+          `name prefixes en/eth/bond/xgbe${c.customPrefix ? `/${c.customPrefix}` : ''} (tcp), ib (ipoib), lo (local)`,
+      );
+    }
+    return found.map((f) => ({ address: make(f.ip, c.port), kind: f.kind, iface: f.name }));
+  }
+}
