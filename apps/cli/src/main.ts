@@ -13,7 +13,7 @@ const COMMANDS: Record<string, { summary: string; load(): Promise<Command> }> = 
     summary: 'list RDMA devices',
     load: async () => {
       const { runDevices } = await import('./devices.js');
-      return { usage: 'ffnet devices', run: runDevices };
+      return { usage: 'ffnet devices [--json]', run: runDevices };
     },
   },
 };

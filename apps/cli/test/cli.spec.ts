@@ -227,9 +227,17 @@ describe('ffnet', () => {
     expect(r.stderr).toContain(`tcp://127.0.0.1:${port}`);
   });
 
-  it('devices is a stub for now', async () => {
+  it('devices says why there is no RDMA device here, and exits 1', async () => {
+    // This host has no verbs device (the listing itself is tested on rxe0 in the VM: test/rdma/devices.spec.ts).
     const r = await ffnet('devices');
-    expect(r).toEqual({ code: 0, stdout: 'ffnet devices: not yet wired\n', stderr: '' });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^no RDMA devices \((no-library|no-kernel-support|no-devices)\): \S/);
+    const j = await ffnet('devices', '--json');
+    expect(j.code).toBe(1);
+    const report = JSON.parse(j.stdout) as { availability: { available: boolean; reason: string }; devices: unknown[] };
+    expect(report.availability.available).toBe(false);
+    expect(report.devices).toEqual([]);
+    expect((await ffnet('devices', '--bogus')).code).toBe(2);
   });
 
   it('lists commands, and rejects unknown ones and bad flags with exit 2', async () => {

@@ -1,1 +1,14 @@
-export {};
+export { type Address, type Scheme, parseAddress, formatAddress, toAddress, tcpAddress, unixAddress, rdmaAddress } from './address.js';
+export {
+  type Backend,
+  type BackendHandlers,
+  type BackendListener,
+  type BackendSocket,
+  type ConnectOptions,
+  type ListenOptions,
+  registerBackend,
+  getBackend,
+  hasBackend,
+} from './backend.js';
+export { Transport, type TransportState, type TransportHandler, type TransportOptions, type TransportConnectOptions } from './transport.js';
+export { TransportPool, type TransportPoolOptions } from './pool.js';

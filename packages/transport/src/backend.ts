@@ -1,0 +1,93 @@
+import { type FfnetError, InvalidArgError, NotImplementedError } from '@ffnet/serde';
+import type { Address, Scheme } from './address.js';
+import { tcpBackend, unixBackend } from './net-backend.js';
+
+/** What a backend socket reports to its owner (a Transport). Set once; sockets stay paused until then. */
+export interface BackendHandlers {
+  /** Bytes received, in order. The backend never reuses a chunk's memory after handing it over. */
+  data(chunk: Buffer): void;
+  /** After write() returned false: the backend can take more. */
+  drain(): void;
+  /** Once per write() call, in call order, when all of that call's buffers have been handed to the OS or NIC. */
+  written(): void;
+  /** Exactly once, when the socket is fully closed. `err` is undefined for a clean EOF, end() or destroy(). */
+  close(err?: FfnetError): void;
+}
+
+/** A connected byte-stream socket of one backend. Frames are the Transport's business, not the backend's. */
+export interface BackendSocket {
+  readonly scheme: Scheme;
+  /** The dialled address; for accepted sockets the peer (tcp) or the listening path (unix). */
+  readonly remote: Address;
+  /** Human-readable remote end for messages. */
+  readonly peer: string;
+  readonly local: string;
+  /** All buffers in one batched write; false = above the backend's high water (data still taken), wait for drain. */
+  write(bufs: readonly Uint8Array[]): boolean;
+  setHandlers(h: BackendHandlers): void;
+  pause(): void;
+  resume(): void;
+  /** Flush what was written, then close. */
+  end(): void;
+  /** Close now, dropping unwritten data. */
+  destroy(): void;
+}
+
+export interface BackendListener {
+  /** The bound address, with the port resolved when 0 was asked for. */
+  readonly address: Address;
+  /** Stop accepting; idempotent. Accepted sockets stay open. */
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface ListenOptions {
+  backlog?: number;
+  reusePort?: boolean;
+  /** unix only: file mode of the socket (chmod after bind). */
+  mode?: number;
+  signal?: AbortSignal;
+}
+
+export interface Backend {
+  readonly scheme: Scheme;
+  available(): { ok: true } | { ok: false; reason: string };
+  connect(addr: Address, opts?: ConnectOptions): Promise<BackendSocket>;
+  listen(addr: Address, opts: ListenOptions, onSocket: (s: BackendSocket) => void): Promise<BackendListener>;
+}
+
+/**
+ * tcp and unix are built in (no import side effect needed, so the package stays sideEffects-free); the verbs
+ * backend registers 'rdma' from its own package when it is loaded.
+ */
+const backends = new Map<string, Backend>([
+  ['tcp', tcpBackend],
+  ['unix', unixBackend],
+]);
+
+export function registerBackend(b: Backend, opts: { replace?: boolean } = {}): void {
+  if (backends.has(b.scheme) && !opts.replace) {
+    throw new InvalidArgError(`a backend for scheme '${b.scheme}' is already registered (pass { replace: true } to swap it)`);
+  }
+  backends.set(b.scheme, b);
+}
+
+export function hasBackend(scheme: string): boolean {
+  return backends.has(scheme);
+}
+
+export function getBackend(scheme: Scheme | string): Backend {
+  const b = backends.get(scheme);
+  if (b) return b;
+  if (scheme === 'rdma') {
+    throw new NotImplementedError(
+      "no backend registered for scheme 'rdma': the verbs (RDMA) backend is not available in this build; " +
+        'it registers itself with registerBackend() once its package is loaded. Use tcp:// or unix:// meanwhile',
+    );
+  }
+  throw new NotImplementedError(`no backend registered for scheme '${scheme}' (registered: ${[...backends.keys()].join(', ') || 'none'})`);
+}

@@ -1,0 +1,283 @@
+import { chmod } from 'node:fs/promises';
+import * as net from 'node:net';
+import {
+  ConnectFailedError,
+  type FfnetError,
+  InvalidArgError,
+  ListenFailedError,
+  SocketClosedError,
+  SocketError,
+  TimeoutError,
+} from '@ffnet/serde';
+import { type Address, formatAddress, type Scheme, tcpAddress } from './address.js';
+import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectOptions, ListenOptions } from './backend.js';
+
+type Errno = Error & { code?: string };
+
+/** Errors that mean the peer went away rather than that the socket broke. */
+const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+function describe(err: Errno): string {
+  return err.code ? `${err.code} (${err.message})` : err.message;
+}
+
+function socketError(err: Errno, peer: string): FfnetError {
+  if (err.code && PEER_GONE.has(err.code)) return new SocketClosedError(`connection closed by peer: ${describe(err)}`, { peer, cause: err });
+  return new SocketError(`socket error: ${describe(err)}`, { peer, cause: err });
+}
+
+function tcpString(host: string | undefined, port: number | undefined): string {
+  if (host === undefined) return 'tcp://?';
+  return host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`;
+}
+
+/**
+ * One node:net socket behind the BackendSocket interface. TCP and Unix sockets differ only in how their
+ * addresses are named, so both backends share this class.
+ */
+class NetSocket implements BackendSocket {
+  readonly scheme: Scheme;
+  readonly remote: Address;
+  readonly peer: string;
+  readonly local: string;
+  private readonly sock: net.Socket;
+  private handlers: BackendHandlers | undefined;
+  private error: Errno | undefined;
+  private done = false;
+  private paused = false;
+
+  constructor(scheme: Scheme, sock: net.Socket, remote: Address, peer: string, local: string) {
+    this.scheme = scheme;
+    this.sock = sock;
+    this.remote = remote;
+    this.peer = peer;
+    this.local = local;
+    // Only the first error explains the close; later ones are consequences of it.
+    sock.on('error', (err: Errno) => {
+      this.error ??= err;
+    });
+    sock.on('close', () => {
+      if (this.done) return;
+      this.done = true;
+      if (this.handlers) this.handlers.close(this.closeError());
+    });
+  }
+
+  private closeError(): FfnetError | undefined {
+    return this.error ? socketError(this.error, this.peer) : undefined;
+  }
+
+  /** Shared by every write: a single function per socket instead of a closure per write. */
+  private readonly onWritten = (err?: Error | null): void => {
+    // Callbacks of writes that never reached the kernel fire with an error on destroy: those stay unwritten.
+    if (!err && !this.done) this.handlers?.written();
+  };
+
+  setHandlers(h: BackendHandlers): void {
+    if (this.handlers) throw new InvalidArgError(`handlers of ${this.peer} are already set`);
+    this.handlers = h;
+    if (this.done) {
+      const err = this.closeError();
+      process.nextTick(() => h.close(err));
+      return;
+    }
+    this.sock.on('drain', () => h.drain());
+    this.sock.on('data', (chunk: Buffer) => h.data(chunk));
+    // Accepted sockets start paused (pauseOnConnect), and a 'data' listener alone does not restart them.
+    if (!this.paused) this.sock.resume();
+  }
+
+  write(bufs: readonly Uint8Array[]): boolean {
+    const s = this.sock;
+    const n = bufs.length;
+    if (n === 0) throw new InvalidArgError('write() needs at least one buffer');
+    if (n === 1) return s.write(bufs[0]!, this.onWritten);
+    // Corked writes are handed to libuv as one writev when uncorked (or as soon as the write in progress
+    // finishes); libuv then deals with partial writes. Only the last write carries the completion callback.
+    s.cork();
+    for (let i = 0; i < n - 1; i++) s.write(bufs[i]!);
+    const ok = s.write(bufs[n - 1]!, this.onWritten);
+    s.uncork();
+    return ok;
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.sock.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.handlers) this.sock.resume();
+  }
+
+  end(): void {
+    this.sock.end();
+  }
+
+  destroy(): void {
+    this.sock.destroy();
+  }
+}
+
+function abortReason(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r.message : String(r);
+}
+
+/** The two things that differ between TCP and Unix: how to reach an address and how to name a socket. */
+interface Naming {
+  readonly scheme: 'tcp' | 'unix';
+  connectTarget(addr: Address): net.NetConnectOpts;
+  listenTarget(addr: Address): net.ListenOptions;
+  /** The bound address once listening. */
+  bound(addr: Address, server: net.Server): Address;
+  /** Remote and peer string of an accepted socket. */
+  accepted(sock: net.Socket, listening: Address): { remote: Address; peer: string };
+  localName(sock: net.Socket, fallback: Address): string;
+}
+
+class NetBackend implements Backend {
+  readonly scheme: Scheme;
+  private readonly naming: Naming;
+
+  constructor(naming: Naming) {
+    this.naming = naming;
+    this.scheme = naming.scheme;
+  }
+
+  available(): { ok: true } {
+    return { ok: true };
+  }
+
+  connect(addr: Address, opts: ConnectOptions = {}): Promise<BackendSocket> {
+    const peer = formatAddress(addr);
+    const { signal, timeoutMs } = opts;
+    return new Promise<BackendSocket>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new ConnectFailedError(`connect aborted: ${abortReason(signal)}`, { peer, cause: signal.reason }));
+        return;
+      }
+      const sock = net.connect(this.naming.connectTarget(addr));
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (): void => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        sock.removeListener('error', onError);
+        sock.removeListener('connect', onConnect);
+      };
+      const fail = (e: FfnetError): void => {
+        settle();
+        // An 'error' listener must stay: destroy() may still surface one.
+        sock.on('error', () => {});
+        sock.destroy();
+        reject(e);
+      };
+      const onError = (err: Errno): void => {
+        fail(new ConnectFailedError(`connect failed: ${describe(err)}`, { peer, cause: err }));
+      };
+      const onAbort = (): void => {
+        fail(new ConnectFailedError(`connect aborted: ${abortReason(signal!)}`, { peer, cause: signal!.reason }));
+      };
+      const onConnect = (): void => {
+        settle();
+        sock.setNoDelay(true);
+        resolve(new NetSocket(this.scheme, sock, addr, peer, this.naming.localName(sock, addr)));
+      };
+      sock.once('error', onError);
+      sock.once('connect', onConnect);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeoutMs !== undefined && timeoutMs > 0) {
+        timer = setTimeout(() => fail(new TimeoutError(`connect timed out after ${timeoutMs} ms`, { peer })), timeoutMs);
+      }
+    });
+  }
+
+  listen(addr: Address, opts: ListenOptions, onSocket: (s: BackendSocket) => void): Promise<BackendListener> {
+    const where = formatAddress(addr);
+    const { signal } = opts;
+    const naming = this.naming;
+    const scheme = this.scheme;
+    return new Promise<BackendListener>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal)}`, { cause: signal.reason }));
+        return;
+      }
+      // pauseOnConnect: accepted sockets read nothing until their owner attaches handlers.
+      const server = net.createServer({ allowHalfOpen: false, pauseOnConnect: true });
+      let listening = false;
+      let bound = addr;
+      const fail = (e: FfnetError): void => {
+        signal?.removeEventListener('abort', onAbort);
+        server.close();
+        reject(e);
+      };
+      const onAbort = (): void => fail(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal!)}`, { cause: signal!.reason }));
+      server.on('error', (err: Errno) => {
+        if (listening) return; // accept() failures (EMFILE…) are transient; libuv keeps accepting
+        const hint = err.code === 'EADDRINUSE' && scheme === 'unix' ? ' (a stale socket file? remove it first)' : '';
+        fail(new ListenFailedError(`listen on ${where} failed: ${describe(err)}${hint}`, { cause: err }));
+      });
+      server.on('connection', (sock: net.Socket) => {
+        sock.setNoDelay(true);
+        const { remote, peer } = naming.accepted(sock, bound);
+        onSocket(new NetSocket(scheme, sock, remote, peer, naming.localName(sock, bound)));
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      server.listen({ ...naming.listenTarget(addr), backlog: opts.backlog ?? 511, ...(opts.reusePort ? { reusePort: true } : {}) }, () => {
+        signal?.removeEventListener('abort', onAbort);
+        listening = true;
+        bound = naming.bound(addr, server);
+        const done = (): void => {
+          let closing: Promise<void> | undefined;
+          resolve({
+            address: bound,
+            close(): Promise<void> {
+              // server.close() releases the listening fd (and unlinks a unix path) synchronously; its callback
+              // would wait for every accepted socket, which the listener does not own.
+              if (!closing) {
+                server.close();
+                closing = Promise.resolve();
+              }
+              return closing;
+            },
+          });
+        };
+        if (scheme === 'unix' && opts.mode !== undefined) {
+          chmod(addr.path, opts.mode).then(done, (err: Errno) => {
+            listening = false;
+            fail(new ListenFailedError(`chmod ${opts.mode!.toString(8)} of ${where} failed: ${describe(err)}`, { cause: err }));
+          });
+        } else {
+          done();
+        }
+      });
+    });
+  }
+}
+
+const tcpNaming: Naming = {
+  scheme: 'tcp',
+  connectTarget: (a) => ({ host: a.host, port: a.port, noDelay: true }),
+  listenTarget: (a) => ({ host: a.host, port: a.port }),
+  bound: (a, server) => tcpAddress(a.host, (server.address() as net.AddressInfo).port),
+  accepted(sock) {
+    const host = sock.remoteAddress ?? '0.0.0.0';
+    const port = sock.remotePort ?? 0;
+    return { remote: tcpAddress(host, port), peer: tcpString(host, port) };
+  },
+  localName: (sock) => tcpString(sock.localAddress, sock.localPort),
+};
+
+const unixNaming: Naming = {
+  scheme: 'unix',
+  connectTarget: (a) => ({ path: a.path }),
+  listenTarget: (a) => ({ path: a.path }),
+  bound: (a) => a,
+  // Unix clients are normally unnamed, so an accepted socket is known by the path it came in on.
+  accepted: (_sock, listening) => ({ remote: listening, peer: formatAddress(listening) }),
+  localName: (_sock, a) => formatAddress(a),
+};
+
+export const tcpBackend: Backend = new NetBackend(tcpNaming);
+export const unixBackend: Backend = new NetBackend(unixNaming);

@@ -1,0 +1,251 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import {
+  ConnectFailedError,
+  encodeFrame,
+  type FfnetError,
+  InvalidArgError,
+  ListenFailedError,
+  NotImplementedError,
+  StatusCode,
+  TimeoutError,
+} from '@ffnet/serde';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  type Backend,
+  type BackendListener,
+  type BackendSocket,
+  formatAddress,
+  getBackend,
+  hasBackend,
+  parseAddress,
+  registerBackend,
+  tcpAddress,
+  Transport,
+  unixAddress,
+} from '../src/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ffnet-nb-'));
+const listeners: BackendListener[] = [];
+const sockets: BackendSocket[] = [];
+
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy();
+  await Promise.all(listeners.splice(0).map((l) => l.close()));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function failure(p: Promise<unknown>): Promise<FfnetError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as FfnetError;
+  }
+  throw new Error('expected a rejection');
+}
+
+function noHandlers(s: BackendSocket): BackendSocket {
+  s.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
+  sockets.push(s);
+  return s;
+}
+
+describe('backend registry', () => {
+  it('has tcp and unix built in, and says clearly that rdma is not there yet', () => {
+    expect(getBackend('tcp').scheme).toBe('tcp');
+    expect(getBackend('unix').scheme).toBe('unix');
+    expect(getBackend('tcp').available()).toEqual({ ok: true });
+    expect(hasBackend('rdma')).toBe(false);
+    let err: unknown;
+    try {
+      getBackend('rdma');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(NotImplementedError);
+    expect((err as Error).message).toMatch(/no backend registered for scheme 'rdma'.*verbs.*not available/);
+    expect(() => getBackend('sctp')).toThrow(/no backend registered for scheme 'sctp' \(registered: tcp, unix\)/);
+    expect(() => Transport.connect('rdma://127.0.0.1:1', { onFrame() {}, onClose() {} })).toThrow(NotImplementedError);
+  });
+
+  it('refuses to replace a backend unless asked', () => {
+    expect(() => registerBackend(getBackend('tcp'))).toThrow(InvalidArgError);
+    registerBackend(getBackend('tcp'), { replace: true });
+    expect(getBackend('tcp').scheme).toBe('tcp');
+  });
+});
+
+describe.each(['tcp', 'unix'] as const)('%s backend', (scheme) => {
+  let n = 0;
+  const fresh = () => (scheme === 'tcp' ? tcpAddress('127.0.0.1', 0) : unixAddress(join(dir, `${scheme}-${n++}.sock`)));
+
+  it('connect to nothing fails with ConnectFailedError naming the peer and the OS cause', async () => {
+    const l = await getBackend(scheme).listen(fresh(), {}, () => {});
+    const addr = l.address;
+    await l.close();
+    await l.close(); // idempotent
+    const err = await failure(getBackend(scheme).connect(addr));
+    expect(err).toBeInstanceOf(ConnectFailedError);
+    expect(err.peer).toBe(formatAddress(addr));
+    expect(err.message).toMatch(scheme === 'tcp' ? /ECONNREFUSED/ : /ENOENT/);
+    expect(err.message).toContain(formatAddress(addr));
+  });
+
+  it('listening twice on one address fails with ListenFailedError', async () => {
+    const l = await getBackend(scheme).listen(fresh(), {}, () => {});
+    listeners.push(l);
+    const err = await failure(getBackend(scheme).listen(l.address, {}, () => {}));
+    expect(err).toBeInstanceOf(ListenFailedError);
+    expect(err.message).toMatch(/EADDRINUSE/);
+    expect(err.message).toContain(formatAddress(l.address));
+  });
+
+  it('an aborted connect or listen rejects with the reason', async () => {
+    const ac = new AbortController();
+    ac.abort(new Error('stop'));
+    const l = await getBackend(scheme).listen(fresh(), {}, () => {});
+    listeners.push(l);
+    const c = await failure(getBackend(scheme).connect(l.address, { signal: ac.signal }));
+    expect(c.code).toBe(StatusCode.ConnectFailed);
+    expect(c.message).toMatch(/aborted: stop/);
+    const e = await failure(getBackend(scheme).listen(fresh(), { signal: ac.signal }, () => {}));
+    expect(e).toBeInstanceOf(ListenFailedError);
+  });
+
+  it('write() of many buffers arrives as one in-order byte stream and written() confirms it', async () => {
+    const got: Buffer[] = [];
+    let written = 0;
+    const l = await getBackend(scheme).listen(fresh(), {}, (s) => {
+      sockets.push(s);
+      s.setHandlers({ data: (c) => got.push(c), drain() {}, written() {}, close() {} });
+    });
+    listeners.push(l);
+    const c = await getBackend(scheme).connect(l.address);
+    sockets.push(c);
+    c.setHandlers({ data() {}, drain() {}, written: () => written++, close() {} });
+    const bufs = Array.from({ length: 300 }, (_, i) => Buffer.from(`<${i}>`));
+    c.write(bufs);
+    c.write([Buffer.from('end')]);
+    const want = Buffer.concat([...bufs, Buffer.from('end')]);
+    const deadline = Date.now() + 5000;
+    while (Buffer.concat(got).length < want.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(Buffer.concat(got).equals(want)).toBe(true);
+    expect(written).toBe(2);
+  });
+});
+
+describe('tcp specifics', () => {
+  it('names accepted peers by their address and connects by hostname and IPv6', async () => {
+    const peers: BackendSocket[] = [];
+    const l = await getBackend('tcp').listen(tcpAddress('localhost', 0), {}, (s) => {
+      peers.push(noHandlers(s));
+    });
+    listeners.push(l);
+    expect(l.address.host).toBe('localhost');
+    expect(l.address.port).toBeGreaterThan(0);
+    const c = noHandlers(await getBackend('tcp').connect(l.address));
+    expect(c.peer).toBe(formatAddress(l.address));
+    const deadline = Date.now() + 5000;
+    while (peers.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(peers[0]!.peer).toBe(c.local);
+    expect(peers[0]!.remote.scheme).toBe('tcp');
+
+    const l6 = await getBackend('tcp').listen(parseAddress('tcp://[::1]:0'), {}, (s) => {
+      noHandlers(s);
+    });
+    listeners.push(l6);
+    const c6 = noHandlers(await getBackend('tcp').connect(l6.address));
+    expect(c6.peer).toMatch(/^tcp:\/\/\[::1\]:\d+$/);
+  });
+
+  it('honours timeoutMs when the peer never answers the handshake', async () => {
+    // A listener whose thread is blocked never accepts; once its accept queue is full the kernel drops SYNs.
+    const gate = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const s = require('node:net').createServer();
+       s.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
+         parentPort.postMessage(s.address().port);
+         Atomics.wait(workerData, 0, 0);
+       });`,
+      { eval: true, workerData: gate },
+    );
+    const fillers: net.Socket[] = [];
+    try {
+      const port = await new Promise<number>((r) => worker.once('message', r));
+      for (let i = 0; i < 4; i++) fillers.push(net.connect({ host: '127.0.0.1', port }).on('error', () => {}));
+      await new Promise((r) => setTimeout(r, 100));
+      const addr = tcpAddress('127.0.0.1', port);
+      const err = await failure(getBackend('tcp').connect(addr, { timeoutMs: 300 }));
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect(err.message).toMatch(/connect timed out after 300 ms/);
+      expect(err.peer).toBe(formatAddress(addr));
+
+      // Through a Transport: onClose and ready carry the same TimeoutError, queued tags come back.
+      let closed: [FfnetError | undefined, readonly unknown[]] | undefined;
+      const t = Transport.connect(addr, { onFrame() {}, onClose: (_t, e, u) => (closed = [e, u]) }, { timeoutMs: 200 });
+      t.send(encodeFrame(Buffer.from('x')), 'req-1');
+      await expect(t.ready).rejects.toBeInstanceOf(TimeoutError);
+      expect(closed![0]).toBeInstanceOf(TimeoutError);
+      expect(closed![1]).toEqual(['req-1']);
+    } finally {
+      for (const f of fillers) f.destroy();
+      Atomics.store(gate, 0, 1);
+      Atomics.notify(gate, 0);
+      await worker.terminate();
+    }
+  });
+});
+
+describe('unix specifics', () => {
+  it('applies the socket file mode and unlinks the path on close', async () => {
+    const path = join(dir, 'mode.sock');
+    const l = await getBackend('unix').listen(unixAddress(path), { mode: 0o600 }, () => {});
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    await l.close();
+    expect(() => statSync(path)).toThrow(/ENOENT/);
+  });
+
+  it('hints at a stale socket file', async () => {
+    const path = join(dir, 'stale.sock');
+    const l = await getBackend('unix').listen(unixAddress(path), {}, () => {});
+    listeners.push(l);
+    const err = await failure(getBackend('unix').listen(unixAddress(path), {}, () => {}));
+    expect(err.message).toMatch(/EADDRINUSE.*stale socket file/);
+  });
+});
+
+describe('a later backend registers by scheme', () => {
+  it('routes rdma:// addresses to whatever registered rdma', async () => {
+    const tcp = getBackend('tcp');
+    const seen: string[] = [];
+    // A backend for the rdma scheme that carries bytes over TCP: enough to prove the registry routes by scheme.
+    const fake: Backend = {
+      scheme: 'rdma',
+      available: () => ({ ok: true }),
+      connect(addr, opts) {
+        seen.push(formatAddress(addr));
+        return tcp.connect(tcpAddress(addr.host, addr.port), opts);
+      },
+      listen: (addr, opts, on) => tcp.listen(tcpAddress(addr.host, addr.port), opts, on),
+    };
+    registerBackend(fake);
+    expect(getBackend('rdma')).toBe(fake);
+    const l = await getBackend('rdma').listen(parseAddress('rdma://127.0.0.1:0'), {}, (s) => {
+      Transport.adopt(s, { onFrame: (t, b) => t.send(encodeFrame(b)), onClose() {} });
+    });
+    listeners.push(l);
+    const frames: Buffer[] = [];
+    const t = Transport.connect(`rdma://127.0.0.1:${l.address.port}`, { onFrame: (_t, b) => frames.push(b), onClose() {} });
+    expect(t.isRDMA).toBe(true);
+    t.send(encodeFrame(Buffer.from('over rdma://')));
+    const deadline = Date.now() + 5000;
+    while (frames.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(frames[0]!.toString()).toBe('over rdma://');
+    expect(seen).toEqual([`rdma://127.0.0.1:${l.address.port}`]);
+    t.invalidate(new NotImplementedError('done'));
+  });
+});

@@ -1,0 +1,174 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeFrame, type FfnetError, InvalidArgError, SocketClosedError, TimeoutError } from '@ffnet/serde';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type Address,
+  type BackendListener,
+  getBackend,
+  parseAddress,
+  tcpAddress,
+  Transport,
+  type TransportHandler,
+  TransportPool,
+  unixAddress,
+} from '../src/index.js';
+import { until } from './compliance.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ffnet-pool-'));
+const listeners: BackendListener[] = [];
+const accepted: Transport[] = [];
+const made: Transport[] = [];
+const closes = new Map<Transport, FfnetError | undefined>();
+const echo: TransportHandler = {
+  onFrame: (t, b) => t.send(encodeFrame(b)),
+  onClose: (t, e) => closes.set(t, e),
+};
+const handler: TransportHandler = { onFrame() {}, onClose: (t, e) => closes.set(t, e) };
+let addr: Address;
+let tcpAddr: Address;
+
+async function serve(a: Address): Promise<Address> {
+  const l = await getBackend(a.scheme).listen(a, {}, (s) => accepted.push(Transport.adopt(s, echo)));
+  listeners.push(l);
+  return l.address;
+}
+
+const create = (a: Address): Transport => {
+  const t = Transport.connect(a, handler);
+  made.push(t);
+  return t;
+};
+
+beforeAll(async () => {
+  addr = await serve(unixAddress(join(dir, 'pool.sock')));
+  tcpAddr = await serve(tcpAddress('localhost', 0));
+});
+afterEach(() => {
+  for (const t of [...made.splice(0), ...accepted.splice(0)]) t.invalidate(new SocketClosedError('cleanup'));
+});
+afterAll(async () => {
+  await Promise.all(listeners.map((l) => l.close()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('TransportPool', () => {
+  it('rejects a bad connection count', () => {
+    expect(() => new TransportPool({ connectionsPerAddress: 0 })).toThrow(InvalidArgError);
+  });
+
+  it('keeps one transport per address by default and replaces it once it closes', async () => {
+    const pool = new TransportPool({ create });
+    const a = pool.get(addr)!;
+    expect(pool.get(addr)).toBe(a);
+    expect(pool.get(`unix://${addr.path}`)).toBe(a);
+    expect(pool.size).toBe(1);
+    await a.ready;
+    a.invalidate(new SocketClosedError('gone'));
+    await a.closed;
+    await until(() => pool.size === 0, 'automatic removal');
+    const b = pool.get(addr)!;
+    expect(b).not.toBe(a);
+    expect(pool.all()).toEqual([b]);
+  });
+
+  it('spreads over N connections round robin', async () => {
+    const pool = new TransportPool({ connectionsPerAddress: 3, create });
+    const first = [pool.get(addr), pool.get(addr), pool.get(addr)];
+    expect(new Set(first).size).toBe(3);
+    expect([pool.get(addr), pool.get(addr), pool.get(addr), pool.get(addr)]).toEqual([...first, first[0]]);
+    expect(pool.size).toBe(3);
+    // The same host spelled differently is the same address.
+    const t1 = pool.get(`tcp://LOCALHOST:${tcpAddr.port}`)!;
+    expect(pool.get(tcpAddress('localhost', tcpAddr.port))).not.toBe(t1); // next slot of the same set
+    expect(pool.size).toBe(5);
+    await Promise.all(pool.all().map((t) => t.ready));
+    // Frames really travel over pooled transports.
+    const echoes: Buffer[] = [];
+    const own = Transport.connect(addr, { onFrame: (_t, b) => echoes.push(b), onClose() {} });
+    made.push(own);
+    own.send(encodeFrame(Buffer.from('hi')));
+    await until(() => echoes.length === 1, 'echo');
+  });
+
+  it('without a factory, get() returns only what was added', async () => {
+    const pool = new TransportPool({ connectionsPerAddress: 2 });
+    expect(pool.get(addr)).toBeUndefined();
+    const a = create(addr);
+    const b = create(addr);
+    const c = create(addr);
+    expect(pool.add(a)).toBe(true);
+    expect(pool.add(a)).toBe(true); // already there
+    expect(pool.get(addr)).toBe(a);
+    expect(pool.add(b)).toBe(true);
+    expect(pool.add(c)).toBe(false); // both slots live
+    expect(new Set([pool.get(addr), pool.get(addr)])).toEqual(new Set([a, b]));
+    expect(pool.remove(a)).toBe(true);
+    expect(pool.remove(a)).toBe(false);
+    expect(pool.get(addr)).toBe(b);
+    expect(pool.add(c)).toBe(true);
+    expect(pool.size).toBe(2);
+    c.invalidate(new SocketClosedError('x'));
+    expect(pool.add(c)).toBe(false); // closed transports are not taken
+  });
+
+  it('keeps incoming transports apart: listed, dropped on request, never handed out', async () => {
+    const pool = new TransportPool();
+    const out = create(addr);
+    pool.add(out);
+    await out.ready;
+    await until(() => accepted.length > 0, 'accept');
+    const inc = accepted[accepted.length - 1]!;
+    expect(inc.incoming).toBe(true);
+    expect(pool.add(inc)).toBe(true);
+    expect(pool.all()).toEqual([out, inc]);
+    expect(pool.get(inc.address)).toBe(out); // same unix path, but only the outgoing one is handed out
+    expect(pool.drop()).toBe(1);
+    expect(closes.get(out)).toBeInstanceOf(SocketClosedError);
+    expect(pool.all()).toEqual([inc]);
+    expect(pool.drop(undefined, { incoming: true })).toBe(1);
+    expect(pool.size).toBe(0);
+  });
+
+  it('drop(addr) drops only that address', async () => {
+    const pool = new TransportPool({ create });
+    const u = pool.get(addr)!;
+    const t = pool.get(tcpAddr)!;
+    expect(pool.drop(`tcp://localhost:${tcpAddr.port}`)).toBe(1);
+    expect(t.state).toBe('closed');
+    expect(closes.get(t)!.message).toMatch(/dropped from the transport pool/);
+    expect(u.state).not.toBe('closed');
+    expect(pool.drop(parseAddress('tcp://127.0.0.9:1'))).toBe(0);
+    expect(pool.all()).toEqual([u]);
+  });
+
+  it('check() drops idle transports with TimeoutError and keeps busy ones', async () => {
+    const pool = new TransportPool({ create });
+    const u = pool.get(addr)!;
+    const t = pool.get(tcpAddr)!;
+    await Promise.all([u.ready, t.ready]);
+    const now = Date.now();
+    expect(pool.check(0, now + 10_000)).toBe(0); // 0 disables the idle check
+    expect(pool.check(60_000, now)).toBe(0);
+    u.send(encodeFrame(Buffer.from('keep me busy')));
+    await until(() => u.lastActiveAt > t.lastActiveAt, 'activity on u');
+    expect(pool.check(u.lastActiveAt - t.lastActiveAt, u.lastActiveAt)).toBe(1);
+    expect(closes.get(t)).toBeInstanceOf(TimeoutError);
+    expect(closes.get(t)!.message).toMatch(/idle for \d+ ms/);
+    expect(pool.all()).toEqual([u]);
+  });
+
+  it('close() closes every transport gracefully and empties the pool', async () => {
+    const pool = new TransportPool({ connectionsPerAddress: 2, create });
+    const ts = [pool.get(addr)!, pool.get(addr)!, pool.get(tcpAddr)!];
+    for (const t of ts) t.send(encodeFrame(Buffer.from('bye')), 'tag');
+    await pool.close();
+    expect(pool.size).toBe(0);
+    for (const t of ts) {
+      expect(t.state).toBe('closed');
+      expect(closes.get(t)).toBeUndefined();
+      expect(closes.has(t)).toBe(true);
+    }
+  });
+});
