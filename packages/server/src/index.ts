@@ -1,1 +1,27 @@
-export {};
+export { Server, type ServerOptions, type ServerState, type LifecycleHook } from './server.js';
+export { ServiceGroup, type ServiceGroupConfig, type NetworkType } from './group.js';
+export { Client, type ClientOptions, type CallOptions, type CompressionOptions, type Stub } from './client.js';
+export {
+  implement,
+  ServiceRegistry,
+  type Service,
+  type Handler,
+  type Handlers,
+  type ImplementOptions,
+  type MethodOptions,
+  type MethodStats,
+} from './service.js';
+export {
+  EchoService,
+  CoreService,
+  echoService,
+  coreService,
+  type EchoMessage,
+  type GetConfigReq,
+  type GetConfigRsp,
+  type ShutdownReq,
+  type CoreHost,
+} from './builtins.js';
+export type { ServerStats, GroupStats } from './stats.js';
+export { newTimestamps, latencyBreakdown, type LatencyBreakdown } from './timestamps.js';
+export { CallContext, type RequestInfo } from '@ffnet/worker';

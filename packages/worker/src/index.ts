@@ -1,1 +1,9 @@
-export {};
+export { IOWorker, type IOWorkerOptions, type IOWorkerState, type IOWorkerStats } from './io-worker.js';
+export { Waiter, type WaiterOptions, type WaiterStats } from './waiter.js';
+export { PendingCall } from './pending-call.js';
+export { Processor, type ProcessorOptions, type ProcessorStats } from './processor.js';
+export { CallContext } from './call-context.js';
+export { MethodPool, type MethodBinding, type ServiceBinding, type ServiceLookup, type RequestInfo } from './service.js';
+export { CANCEL_SERVICE_ID, CANCEL_METHOD_ID, encodeCancelNotice } from './cancel.js';
+export { connectionLostError, toFfnetError } from './errors.js';
+export { sharedTimerWheel } from './timers.js';

@@ -1,0 +1,291 @@
+import type { TimerWheel } from '@ffnet/event';
+import {
+  CancelledError,
+  type EncodeOptions,
+  type FfnetError,
+  InvalidArgError,
+  type MessagePacket,
+  MessageFlags,
+  type MethodNames,
+  type RequestOf,
+  type ResponseOf,
+  type Result,
+  type ServiceDef,
+  SocketClosedError,
+  type Timestamps,
+  compressionReady,
+  encodeMessage,
+  errorFromCode,
+  initCompression,
+  nowMicros,
+} from '@ffnet/serde';
+import { type Transport, formatAddress, parseAddress } from '@ffnet/transport';
+import {
+  IOWorker,
+  type IOWorkerOptions,
+  PendingCall,
+  Processor,
+  type ProcessorOptions,
+  Waiter,
+  encodeCancelNotice,
+  toFfnetError,
+} from '@ffnet/worker';
+import { type Service, ServiceRegistry } from './service.js';
+
+export interface CompressionOptions {
+  /** zstd level; 0 turns compression off (the default, as 3FS's client). */
+  level?: number;
+  /** Compress requests of at least this many bytes (default 128 KiB). */
+  threshold?: number;
+}
+
+export interface CallOptions {
+  /** Deadline in ms (default: the client's, 1000). It travels in the envelope, so the handler's ctx.signal honours it. */
+  timeoutMs?: number;
+  /** Aborting fails the call at once with a Cancelled error and tells the server, whose ctx.signal aborts. */
+  signal?: AbortSignal;
+  /** Retries when the request could not be sent (default: the client's, 1). */
+  sendRetryTimes?: number;
+  /** Compression for this call. With level > 0 the server also compresses a large response. */
+  compression?: CompressionOptions;
+  /**
+   * Filled in with each hop's wall-clock time in µs when the call succeeds (see latencyBreakdown). Passing
+   * it makes the request carry timestamps; without it they are not sent.
+   */
+  timestamps?: Timestamps;
+}
+
+export interface ClientOptions {
+  /** Default deadline per call, ms (default 1000). */
+  timeoutMs?: number;
+  /** Default retries of a request that could not be sent (default 1). */
+  sendRetryTimes?: number;
+  compression?: CompressionOptions;
+  ioWorker?: Omit<IOWorkerOptions, 'processor' | 'sendRetryTimes'>;
+  processor?: Omit<ProcessorOptions, 'waiter' | 'lookup' | 'wheel'>;
+  /** Services this client answers on its own connections (server-to-client calls). */
+  services?: readonly Service[];
+  /** For call deadlines; default the process-wide wheel. */
+  wheel?: TimerWheel;
+}
+
+/** A typed client for one service at one address: a method per method of the definition. */
+export type Stub<D extends ServiceDef> = {
+  readonly [M in MethodNames<D>]: (req: RequestOf<D, M>, opts?: CallOptions) => Promise<ResponseOf<D, M>>;
+};
+
+/** The resolve/reject pair of a new promise, captured without a closure per call. */
+let capturedResolve: (v: unknown) => void = () => {};
+let capturedReject: (e: unknown) => void = () => {};
+function capture(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/** One call in flight: the Waiter entry and send tag, settling the caller's promise. */
+class RpcCall extends PendingCall {
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+  timestamps: Timestamps | undefined = undefined;
+  signal: AbortSignal | undefined = undefined;
+
+  constructor(label: string, maxRetries: number | undefined, resolve: (v: unknown) => void, reject: (e: unknown) => void) {
+    super(label, maxRetries);
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  onResponse(pkt: MessagePacket, t: Transport): void {
+    if (this.signal !== undefined) this.#detach();
+    const r = pkt.payload as Result<unknown>;
+    if (r.ok) {
+      const ts = this.timestamps;
+      if (ts !== undefined && pkt.timestamps !== undefined) {
+        Object.assign(ts, pkt.timestamps);
+        ts.clientWaked = nowMicros();
+      }
+      this.resolve(r.value);
+    } else {
+      this.reject(errorFromCode(r.code, r.message, { peer: t.peer }));
+    }
+  }
+
+  onError(err: FfnetError): void {
+    if (this.signal !== undefined) this.#detach();
+    this.reject(err);
+  }
+
+  /** The caller's signal aborted (an EventListener object, so no closure per call). */
+  handleEvent(): void {
+    const t = this.transport;
+    const uuid = this.uuid;
+    const reason: unknown = this.signal?.reason;
+    if (!this.fail(new CancelledError(`${this.label} was cancelled by the caller`, { peer: this.address, cause: reason }))) return;
+    // Only a call whose frame is queued or sent on a live connection has anything for the server to stop.
+    if (t !== undefined && (t.state === 'ready' || t.state === 'connecting')) {
+      try {
+        t.send(encodeCancelNotice(uuid));
+      } catch {
+        // The connection is closing; the server aborts the handler when it sees it close.
+      }
+    }
+  }
+
+  #detach(): void {
+    this.signal!.removeEventListener('abort', this);
+    this.signal = undefined;
+  }
+}
+
+const DEFAULT_COMPRESSION_THRESHOLD = 128 * 1024;
+
+/**
+ * Calls services on ffnet servers. One client owns its connections (an IOWorker), its pending calls (a
+ * Waiter) and its frame processor; it is cheap to keep and should be shared rather than created per call.
+ *
+ * ```ts
+ * const client = new Client();
+ * const echo = client.stub(EchoService, 'tcp://127.0.0.1:8000');
+ * const { str } = await echo.echo({ str: 'hi' }, { timeoutMs: 500 });
+ * await client.stop();
+ * ```
+ *
+ * Failures are FfnetErrors with the RPC code: the server's own error (its code and message), or locally
+ * Timeout, SendFailed (retries exhausted), SocketClosed/SocketError (the connection died after the request
+ * left, reported at once), InvalidAddr, or Cancelled (the caller's signal).
+ */
+export class Client {
+  readonly waiter: Waiter;
+  readonly processor: Processor;
+  readonly ioWorker: IOWorker;
+  readonly services: ServiceRegistry;
+  readonly timeoutMs: number;
+  readonly sendRetryTimes: number;
+  readonly #compression: EncodeOptions | undefined;
+  readonly #compressionLevel: number;
+  /** Reused for every request: encodeMessage is synchronous and keeps no reference. */
+  readonly #req: MessagePacket = { uuid: 0, serviceId: 0, methodId: 0, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: undefined };
+  #stopped = false;
+
+  constructor(opts: ClientOptions = {}) {
+    this.timeoutMs = opts.timeoutMs ?? 1000;
+    this.sendRetryTimes = opts.sendRetryTimes ?? 1;
+    const level = opts.compression?.level ?? 0;
+    this.#compressionLevel = level;
+    this.#compression = level > 0 ? { compressionLevel: level, compressionThreshold: opts.compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD } : undefined;
+    this.waiter = new Waiter(opts.wheel ? { wheel: opts.wheel } : {});
+    this.services = new ServiceRegistry();
+    for (const s of opts.services ?? []) this.services.add(s);
+    this.processor = new Processor({ ...opts.processor, waiter: this.waiter, lookup: this.services, ...(opts.wheel ? { wheel: opts.wheel } : {}) });
+    this.ioWorker = new IOWorker({ ...opts.ioWorker, processor: this.processor, sendRetryTimes: this.sendRetryTimes });
+    this.ioWorker.start();
+    // Peers may send compressed frames; loading zstd early means they decode. Failure shows up at use.
+    initCompression().catch(() => undefined);
+  }
+
+  /** A typed stub for `def` at `address` (`tcp://host:port`, `unix:///path`). Throws InvalidAddrError for a bad address. */
+  stub<D extends ServiceDef>(def: D, address: string): Stub<D> {
+    const target = formatAddress(parseAddress(address));
+    const stub: Record<string, (req: unknown, opts?: CallOptions) => Promise<unknown>> = {};
+    for (const [name, info] of Object.entries(def.methods as Record<string, { id: number }>)) {
+      const label = `${def.name}.${name}`;
+      const methodId = info.id;
+      stub[name] = (req, opts) => this.#call(target, def.id, methodId, label, req, opts);
+    }
+    return Object.freeze(stub) as Stub<D>;
+  }
+
+  /** One call by method name, without a stub. */
+  call<D extends ServiceDef, M extends MethodNames<D>>(
+    address: string,
+    def: D,
+    method: M,
+    req: RequestOf<D, M>,
+    opts?: CallOptions,
+  ): Promise<ResponseOf<D, M>> {
+    const info = (def.methods as Record<string, { id: number } | undefined>)[method];
+    if (info === undefined) return Promise.reject(new InvalidArgError(`service ${def.name} has no method ${method}`));
+    return this.#call(address, def.id, info.id, `${def.name}.${method}`, req, opts) as Promise<ResponseOf<D, M>>;
+  }
+
+  /** One call by wire ids, for generic tools that have no definition at hand. */
+  callRaw(address: string, serviceId: number, methodId: number, req: unknown, opts?: CallOptions): Promise<unknown> {
+    return this.#call(address, serviceId, methodId, `${serviceId}.${methodId}`, req, opts);
+  }
+
+  /** Open connections. */
+  get connections(): number {
+    return this.ioWorker.connections;
+  }
+
+  /** Fails every pending call with SocketClosed and closes the connections. Idempotent. */
+  async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (!this.#stopped) {
+      this.#stopped = true;
+      this.waiter.failAll(new SocketClosedError('the client stopped before the response arrived'));
+    }
+    await this.ioWorker.stop(opts);
+    await this.processor.stop(opts);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  #call(address: string, serviceId: number, methodId: number, label: string, req: unknown, opts: CallOptions | undefined): Promise<unknown> {
+    let encode = this.#compression;
+    let level = this.#compressionLevel;
+    const c = opts?.compression;
+    if (c !== undefined) {
+      level = c.level ?? level;
+      encode = level > 0 ? { compressionLevel: level, compressionThreshold: c.threshold ?? encode?.compressionThreshold ?? DEFAULT_COMPRESSION_THRESHOLD } : undefined;
+    }
+    if (level > 0 && !compressionReady()) {
+      return initCompression().then(() => this.#call(address, serviceId, methodId, label, req, opts));
+    }
+
+    const promise = new Promise<unknown>(capture);
+    const call = new RpcCall(label, opts?.sendRetryTimes, capturedResolve, capturedReject);
+    const timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
+    if (!(timeoutMs >= 0)) {
+      call.fail(new InvalidArgError(`${label}: timeoutMs must be a non-negative number, got ${timeoutMs}`));
+      return promise;
+    }
+    const signal = opts?.signal;
+    if (signal?.aborted) {
+      call.fail(new CancelledError(`${label} was cancelled before it was sent`, { peer: address, cause: signal.reason }));
+      return promise;
+    }
+    this.waiter.register(call, timeoutMs);
+
+    const pkt = this.#req;
+    pkt.uuid = call.uuid;
+    pkt.serviceId = serviceId;
+    pkt.methodId = methodId;
+    pkt.flags = level > 0 ? MessageFlags.IsReq | MessageFlags.UseCompress : MessageFlags.IsReq;
+    pkt.timeoutMs = Number.isFinite(timeoutMs) ? timeoutMs : 0;
+    pkt.payload = req;
+    const ts = opts?.timestamps;
+    if (ts !== undefined) {
+      ts.clientCalled = nowMicros();
+      call.timestamps = ts;
+      pkt.timestamps = ts;
+    }
+    let frame: Buffer;
+    try {
+      frame = encodeMessage(pkt, encode);
+    } catch (e) {
+      call.fail(toFfnetError(e, address));
+      return promise;
+    } finally {
+      pkt.payload = undefined;
+      pkt.timestamps = undefined;
+    }
+    if (signal !== undefined) {
+      call.signal = signal;
+      signal.addEventListener('abort', call);
+    }
+    this.ioWorker.sendAsync(address, frame, call);
+    return promise;
+  }
+}

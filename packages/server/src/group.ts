@@ -1,0 +1,86 @@
+import { Listener, type ListenerConfig } from '@ffnet/listener';
+import { IOWorker, type IOWorkerOptions, Processor, type ProcessorOptions } from '@ffnet/worker';
+import { type Service, ServiceRegistry } from './service.js';
+import type { GroupStats } from './stats.js';
+
+export type NetworkType = 'tcp' | 'unix' | 'rdma';
+
+export interface ServiceGroupConfig {
+  /** Default 'tcp'. */
+  networkType?: NetworkType;
+  /** Where to listen (port, interface filter, unix path...); networkType comes from the group. */
+  listener?: Omit<ListenerConfig, 'networkType'>;
+  /** Names of the services this group hosts: Server.addService puts a service into the group that names it. */
+  services?: readonly string[];
+  /** Connection handling: timeouts, retries, idle expiry (3FS connection_expiration_time, check interval). */
+  ioWorker?: Omit<IOWorkerOptions, 'processor'>;
+  /** Request handling: maxProcessingRequests, response compression. */
+  processor?: Omit<ProcessorOptions, 'lookup' | 'waiter'>;
+}
+
+/**
+ * One listener with its own connections, processor and services: 3FS's ServiceGroup. A server usually has
+ * one per network type.
+ */
+export class ServiceGroup {
+  readonly config: Readonly<ServiceGroupConfig>;
+  readonly networkType: NetworkType;
+  readonly services: ServiceRegistry;
+  readonly listener: Listener;
+  readonly processor: Processor;
+  readonly ioWorker: IOWorker;
+  readonly #onSocket = (socket: Parameters<IOWorker['adopt']>[0]): void => {
+    this.ioWorker.adopt(socket);
+  };
+
+  constructor(config: ServiceGroupConfig = {}) {
+    this.config = config;
+    this.networkType = config.networkType ?? 'tcp';
+    this.services = new ServiceRegistry();
+    this.listener = new Listener({ ...config.listener, networkType: this.networkType });
+    this.processor = new Processor({ ...config.processor, lookup: this.services });
+    this.ioWorker = new IOWorker({ ...config.ioWorker, processor: this.processor });
+  }
+
+  /** Whether this group's `services` list names `name`. */
+  names(name: string): boolean {
+    return this.config.services?.includes(name) ?? false;
+  }
+
+  addService(service: Service): void {
+    this.services.add(service);
+  }
+
+  /** The addresses clients dial, once set up. */
+  get addresses(): string[] {
+    return this.listener.addresses;
+  }
+
+  /** Binds the listener (ListenFailedError when it cannot). Idempotent. */
+  async setup(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.listener.setup(opts);
+  }
+
+  /** Processor, then connections, then accepting. Idempotent. */
+  async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.processor.start();
+    this.ioWorker.start();
+    await this.listener.start(this.#onSocket, opts);
+  }
+
+  /** Stops accepting, drains the requests in progress, then closes the connections. Idempotent. */
+  async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.listener.stop(opts);
+    await this.processor.stop(opts);
+    await this.ioWorker.stop(opts);
+  }
+
+  stats(): GroupStats {
+    return {
+      networkType: this.networkType,
+      addresses: this.addresses,
+      connections: this.ioWorker.connections,
+      inFlight: this.processor.processing,
+    };
+  }
+}

@@ -1,0 +1,167 @@
+import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, initCompression } from '@ffnet/serde';
+import { coreService, echoService } from './builtins.js';
+import { ServiceGroup, type ServiceGroupConfig } from './group.js';
+import type { MethodStats, Service } from './service.js';
+import type { ServerStats } from './stats.js';
+
+export type LifecycleHook = () => void | Promise<void>;
+
+export interface ServerOptions {
+  /** At least one group. */
+  groups: readonly ServiceGroupConfig[];
+  /** Serve Echo (10000) and Core (10001) in every group (default true). */
+  builtins?: boolean;
+  beforeStart?: LifecycleHook;
+  afterStart?: LifecycleHook;
+  beforeStop?: LifecycleHook;
+  afterStop?: LifecycleHook;
+  /** What Core.shutdown does (after its reply is sent); default: stop this server. */
+  onShutdown?: (graceful: boolean) => void;
+}
+
+export type ServerState = 'idle' | 'bound' | 'running' | 'stopped';
+
+/**
+ * Service groups with one lifecycle, as 3FS's net::Server:
+ * - setup() binds every group's listener;
+ * - start() runs beforeStart, starts the groups (binding first if needed), then afterStart;
+ * - stop() runs beforeStop, stops each group (listener, processor drain, connections), then afterStop.
+ * All three are idempotent and serialised; a stopped server can be set up and started again.
+ */
+export class Server {
+  readonly groups: readonly ServiceGroup[];
+  readonly options: Readonly<ServerOptions>;
+  #state: ServerState = 'idle';
+  #startedAt = 0;
+  #op: Promise<unknown> = Promise.resolve();
+
+  constructor(options: ServerOptions) {
+    if (!Array.isArray(options.groups) || options.groups.length === 0) throw new InvalidConfigError('a server needs at least one service group');
+    this.options = options;
+    this.groups = options.groups.map((g) => new ServiceGroup(g));
+    if (options.builtins ?? true) {
+      const core = coreService({
+        configValue: () => this.#configValue(),
+        stats: () => this.stats(),
+        shutdown: (graceful) => (this.options.onShutdown ? this.options.onShutdown(graceful) : void this.stop().catch(() => undefined)),
+      });
+      for (const g of this.groups) {
+        g.addService(echoService);
+        g.addService(core);
+      }
+    }
+  }
+
+  get state(): ServerState {
+    return this.#state;
+  }
+
+  /** Every bound address, group by group. */
+  get addresses(): string[] {
+    return this.groups.flatMap((g) => g.addresses);
+  }
+
+  /**
+   * Adds a service to the group whose `services` list names it, else to the first group; with `strict`, a
+   * service no group names is an InvalidServiceNameError. A second service with the same id in a group is an
+   * InvalidArgError. Returns the group.
+   */
+  addService(service: Service, opts: { strict?: boolean } = {}): ServiceGroup {
+    if (!service?.def) throw new InvalidArgError('addService needs a Service (see implement())');
+    const named = this.groups.find((g) => g.names(service.def.name));
+    if (named === undefined && opts.strict) {
+      throw new InvalidServiceNameError(`no service group lists service ${service.def.name}`);
+    }
+    const group = named ?? this.groups[0]!;
+    group.addService(service);
+    return group;
+  }
+
+  /** Frozen groups drop requests unanswered (callers time out); unfreezing recovers. */
+  setFrozen(frozen: boolean): void {
+    for (const g of this.groups) g.processor.setFrozen(frozen);
+  }
+
+  /** Binds every group's listener; if one fails, the others are unbound again and its error is thrown. */
+  setup(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#serial(() => this.#setup(opts));
+  }
+
+  start(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#state === 'running') return;
+      await this.#setup(opts);
+      await this.beforeStart();
+      for (const g of this.groups) await g.start(opts);
+      this.#startedAt = performance.now();
+      this.#state = 'running';
+      await this.afterStart();
+    });
+  }
+
+  stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#state === 'idle' || this.#state === 'stopped') return;
+      const wasRunning = this.#state === 'running';
+      if (wasRunning) await this.beforeStop();
+      await Promise.all(this.groups.map((g) => g.stop(opts)));
+      this.#state = 'stopped';
+      if (wasRunning) await this.afterStop();
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /** Uptime, connections, calls in flight, and calls and errors per method (what Core.stats returns). */
+  stats(): ServerStats {
+    const groups = this.groups.map((g) => g.stats());
+    const methods: Record<string, MethodStats> = {};
+    for (const g of this.groups) g.services.methodStats(methods);
+    return {
+      uptimeMs: this.#state === 'running' ? performance.now() - this.#startedAt : 0,
+      connections: groups.reduce((n, g) => n + g.connections, 0),
+      inFlight: groups.reduce((n, g) => n + g.inFlight, 0),
+      groups,
+      methods,
+    };
+  }
+
+  protected async beforeStart(): Promise<void> {
+    await this.options.beforeStart?.();
+  }
+  protected async afterStart(): Promise<void> {
+    await this.options.afterStart?.();
+  }
+  protected async beforeStop(): Promise<void> {
+    await this.options.beforeStop?.();
+  }
+  protected async afterStop(): Promise<void> {
+    await this.options.afterStop?.();
+  }
+
+  async #setup(opts: { signal?: AbortSignal }): Promise<void> {
+    if (this.#state === 'bound' || this.#state === 'running') return;
+    // Any peer may compress; the codec must be loaded before the first frame arrives.
+    await initCompression();
+    const results = await Promise.allSettled(this.groups.map((g) => g.setup(opts)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await Promise.all(this.groups.map((g) => g.listener.stop()));
+      throw failed.reason;
+    }
+    this.#state = 'bound';
+  }
+
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.#op.then(fn, fn);
+    this.#op = run.catch(() => undefined);
+    return run;
+  }
+
+  #configValue(): unknown {
+    const { groups, builtins } = this.options;
+    return { builtins: builtins ?? true, groups };
+  }
+}

@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const example = readFileSync(new URL('../examples/greeter.ts', import.meta.url), 'utf8');
+
+describe('README example', () => {
+  it('is examples/greeter.ts verbatim', () => {
+    expect(readme).toContain(`\`\`\`ts\n${example}\`\`\``);
+  });
+
+  it('runs: a service and a client talking over TCP', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      await import('../examples/greeter.js');
+      expect(log).toHaveBeenCalledTimes(1);
+      const printed = log.mock.calls[0]![0] as { text: string };
+      expect(printed.text).toMatch(/^hello ffnet, you are tcp:\/\/127\.0\.0\.1:\d+$/);
+    } finally {
+      log.mockRestore();
+    }
+  });
+});

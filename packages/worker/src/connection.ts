@@ -1,0 +1,59 @@
+import type { DecodeOptions, FfnetError } from '@ffnet/serde';
+import type { Transport, TransportHandler } from '@ffnet/transport';
+import type { CallContext } from './call-context.js';
+import type { IOWorker } from './io-worker.js';
+
+/**
+ * The IOWorker's handler for one transport, and the place per-connection state lives, so a frame finds its
+ * connection's state without a map lookup.
+ */
+export class Connection implements TransportHandler {
+  readonly worker: IOWorker;
+  /** Server calls in flight on this connection, newest first (a doubly linked list through CallContext). */
+  head: CallContext | undefined = undefined;
+  closed = false;
+  /** Reading was paused because replies piled up above the transport's high-water mark. */
+  paused = false;
+  #decode: DecodeOptions | undefined = undefined;
+
+  constructor(worker: IOWorker) {
+    this.worker = worker;
+  }
+
+  decodeOptions(t: Transport): DecodeOptions {
+    this.#decode ??= { peer: t.peer, maxMessageSize: this.worker.maxMessageSize };
+    return this.#decode;
+  }
+
+  link(ctx: CallContext): void {
+    const head = this.head;
+    ctx.next = head;
+    if (head !== undefined) head.prev = ctx;
+    this.head = ctx;
+  }
+
+  unlink(ctx: CallContext): void {
+    const { prev, next } = ctx;
+    if (prev !== undefined) prev.next = next;
+    else if (this.head === ctx) this.head = next;
+    if (next !== undefined) next.prev = prev;
+    ctx.prev = undefined;
+    ctx.next = undefined;
+  }
+
+  onFrame(t: Transport, body: Buffer, compressed: boolean): void {
+    this.worker.processor.onFrame(this, t, body, compressed);
+  }
+
+  onClose(t: Transport, error: FfnetError | undefined, unsent: readonly unknown[]): void {
+    this.closed = true;
+    this.worker.onConnectionClosed(this, t, error, unsent);
+  }
+
+  onDrain(t: Transport): void {
+    if (this.paused) {
+      this.paused = false;
+      t.resume();
+    }
+  }
+}

@@ -1,0 +1,267 @@
+import { type FfnetError, InvalidArgError, SendFailedError, SocketClosedError } from '@ffnet/serde';
+import {
+  type Address,
+  type BackendSocket,
+  Transport,
+  type TransportOptions,
+  TransportPool,
+  formatAddress,
+} from '@ffnet/transport';
+import { Connection } from './connection.js';
+import { toFfnetError } from './errors.js';
+import { PendingCall } from './pending-call.js';
+import type { Processor } from './processor.js';
+
+export interface IOWorkerOptions {
+  /** Gets every frame that arrives on this worker's connections. */
+  processor: Processor;
+  /** Connect timeout for tcp and unix (default 1000 ms, 3FS tcp_connect_timeout). */
+  connectTimeoutMs?: number;
+  /** Connect timeout for rdma (default 5000 ms, 3FS rdma_connect_timeout). */
+  rdmaConnectTimeoutMs?: number;
+  /** Retries of a request whose frame could not be sent, unless the call sets its own (default 1: two attempts). */
+  sendRetryTimes?: number;
+  /** Pause before a retry (default 100 ms, 3FS wait_to_retry_send). */
+  waitToRetryMs?: number;
+  /** Outgoing connections per address (default 1). */
+  connectionsPerAddress?: number;
+  /** Connections idle (no read or write) this long are closed by the periodic check; 0 = never (default 1 day). */
+  idleTimeoutMs?: number;
+  /** How often connections are checked (default 60 s; 0 = only on checkConnections()). */
+  checkIntervalMs?: number;
+  /** Passed to every Transport. */
+  transport?: TransportOptions;
+}
+
+export type IOWorkerState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+export interface IOWorkerStats {
+  readonly connections: number;
+  readonly connects: number;
+  readonly accepted: number;
+  readonly retries: number;
+  readonly sendFailures: number;
+}
+
+function nonNegative(name: string, v: number): number {
+  if (!(Number.isFinite(v) && v >= 0)) throw new InvalidArgError(`IOWorker ${name} must be a non-negative number, got ${v}`);
+  return v;
+}
+
+/**
+ * Owns the connections of one side (a client, or a server's service group): dials on demand through a
+ * TransportPool, adopts sockets a Listener accepted, feeds every frame to the Processor, retries requests
+ * whose frames could not be sent, and closes idle connections.
+ *
+ * Delivery of a request: sendAsync() picks (or dials) the transport for the address; frames sent while it
+ * connects wait in its queue. If the connection fails before a frame was handed to the OS, the request goes
+ * out again after waitToRetryMs while retries remain, possibly on a new connection, and otherwise fails with
+ * SendFailedError. A request that was written is never resent: if its connection then dies, the Waiter fails
+ * it at once with SocketClosed/SocketError. Responses are never retried.
+ */
+export class IOWorker {
+  readonly processor: Processor;
+  readonly connectTimeoutMs: number;
+  readonly rdmaConnectTimeoutMs: number;
+  readonly sendRetryTimes: number;
+  readonly waitToRetryMs: number;
+  readonly idleTimeoutMs: number;
+  readonly checkIntervalMs: number;
+  readonly maxMessageSize: number | undefined;
+  readonly #transportOptions: TransportOptions;
+  readonly #pool: TransportPool;
+  /** Calls sleeping before a retry, with their timers. */
+  readonly #retrying = new Map<PendingCall, ReturnType<typeof setTimeout>>();
+  #state: IOWorkerState = 'idle';
+  #stopping: Promise<void> | undefined;
+  #checkTimer: ReturnType<typeof setInterval> | undefined;
+  #connects = 0;
+  #accepted = 0;
+  #retries = 0;
+  #sendFailures = 0;
+
+  constructor(opts: IOWorkerOptions) {
+    this.processor = opts.processor;
+    this.connectTimeoutMs = nonNegative('connectTimeoutMs', opts.connectTimeoutMs ?? 1000);
+    this.rdmaConnectTimeoutMs = nonNegative('rdmaConnectTimeoutMs', opts.rdmaConnectTimeoutMs ?? 5000);
+    this.sendRetryTimes = nonNegative('sendRetryTimes', opts.sendRetryTimes ?? 1);
+    this.waitToRetryMs = nonNegative('waitToRetryMs', opts.waitToRetryMs ?? 100);
+    this.idleTimeoutMs = nonNegative('idleTimeoutMs', opts.idleTimeoutMs ?? 24 * 3600 * 1000);
+    this.checkIntervalMs = nonNegative('checkIntervalMs', opts.checkIntervalMs ?? 60_000);
+    this.#transportOptions = { ...opts.transport };
+    this.maxMessageSize = opts.transport?.maxMessageSize;
+    this.#pool = new TransportPool({
+      connectionsPerAddress: opts.connectionsPerAddress ?? 1,
+      create: (addr) => this.#dial(addr),
+    });
+  }
+
+  get state(): IOWorkerState {
+    return this.#state;
+  }
+
+  /** Open connections, outgoing and accepted. */
+  get connections(): number {
+    return this.#pool.size;
+  }
+
+  get stats(): IOWorkerStats {
+    return {
+      connections: this.#pool.size,
+      connects: this.#connects,
+      accepted: this.#accepted,
+      retries: this.#retries,
+      sendFailures: this.#sendFailures,
+    };
+  }
+
+  /** A snapshot of the open transports. */
+  transports(): Transport[] {
+    return this.#pool.all();
+  }
+
+  /** Starts taking work and the periodic connection check. Idempotent; a stopped worker can start again. */
+  start(): void {
+    if (this.#state === 'running') return;
+    this.#state = 'running';
+    if (this.checkIntervalMs > 0) {
+      this.#checkTimer = setInterval(() => this.checkConnections(), this.checkIntervalMs);
+      this.#checkTimer.unref();
+    }
+  }
+
+  /**
+   * Stops taking work: requests waiting to be retried fail with SendFailedError, and every connection is
+   * closed gracefully (queued frames are flushed first; connects in flight finish or time out before their
+   * transport closes). Resolves when all are closed; an aborted `signal` closes the rest at once. Idempotent.
+   */
+  stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#state === 'stopping') return this.#stopping!;
+    if (this.#state !== 'running') return Promise.resolve();
+    this.#state = 'stopping';
+    if (this.#checkTimer !== undefined) {
+      clearInterval(this.#checkTimer);
+      this.#checkTimer = undefined;
+    }
+    for (const [call, timer] of this.#retrying) {
+      clearTimeout(timer);
+      this.#sendFailures++;
+      call.fail(new SendFailedError(`${call.label}: the IO worker stopped before the retry`, { peer: call.address }));
+    }
+    this.#retrying.clear();
+    this.#stopping = this.#pool.close(opts).then(() => {
+      this.#stopping = undefined;
+      if (this.#state === 'stopping') this.#state = 'stopped';
+    });
+    return this.#stopping;
+  }
+
+  /**
+   * Queues `frame` for `address`, dialling if no connection exists. With `item` (a request), the frame is
+   * retried as described on the class and every failure settles the item; without one (a response or a
+   * notice), a failure throws here or is dropped later.
+   */
+  sendAsync(address: Address | string, frame: Uint8Array, item?: PendingCall): void {
+    if (item !== undefined) {
+      if (item.settled) return;
+      item.address = typeof address === 'string' ? address : formatAddress(address);
+      item.frame = frame;
+      item.attempts++;
+    }
+    if (this.#state !== 'running') {
+      const err = new SendFailedError(`cannot send: the IO worker is ${this.#state}`, {
+        peer: typeof address === 'string' ? address : formatAddress(address),
+      });
+      if (item === undefined) throw err;
+      this.#sendFailures++;
+      item.fail(err);
+      return;
+    }
+    let t: Transport;
+    try {
+      // With a factory the pool always yields a transport; a bad address or a missing backend throws.
+      t = this.#pool.get(address)!;
+    } catch (e) {
+      if (item === undefined) throw e;
+      this.#sendFailures++;
+      item.fail(toFfnetError(e));
+      return;
+    }
+    if (item === undefined) {
+      t.send(frame);
+      return;
+    }
+    item.transport = t;
+    try {
+      t.send(frame, item);
+    } catch (e) {
+      item.transport = undefined;
+      this.#retry(item, toFfnetError(e));
+    }
+  }
+
+  /** Takes over a socket a listener accepted. Returns its transport, or undefined (socket destroyed) when not running. */
+  adopt(socket: BackendSocket): Transport | undefined {
+    if (this.#state !== 'running') {
+      socket.destroy();
+      return undefined;
+    }
+    const t = Transport.adopt(socket, new Connection(this), this.#transportOptions);
+    this.#pool.add(t);
+    this.#accepted++;
+    return t;
+  }
+
+  /**
+   * Closes connections at once (calls on them fail with SocketClosed): those to `address`, or every
+   * outgoing one; `incoming: true` adds the accepted ones. Returns how many were dropped.
+   */
+  dropConnections(opts: { address?: Address | string; incoming?: boolean } = {}): number {
+    return this.#pool.drop(opts.address, { incoming: opts.incoming ?? false });
+  }
+
+  /** Closes connections idle for idleTimeoutMs and forgets closed ones; returns how many were closed. */
+  checkConnections(now?: number): number {
+    return this.#pool.check(this.idleTimeoutMs, now);
+  }
+
+  /** @internal */
+  onConnectionClosed(conn: Connection, t: Transport, err: FfnetError | undefined, unsent: readonly unknown[]): void {
+    if (unsent.length > 0) {
+      const cause = err ?? new SocketClosedError('connection closed before the frame was written', { peer: t.peer });
+      // Unbind first, so the Waiter below fails only the calls whose frames did leave.
+      for (const tag of unsent) {
+        if (tag instanceof PendingCall && tag.transport === t) {
+          tag.transport = undefined;
+          this.#retry(tag, cause);
+        }
+      }
+    }
+    this.processor.onConnectionClosed(conn, t, err);
+  }
+
+  #dial(addr: Address): Transport {
+    this.#connects++;
+    const timeoutMs = addr.scheme === 'rdma' ? this.rdmaConnectTimeoutMs : this.connectTimeoutMs;
+    return Transport.connect(addr, new Connection(this), { ...this.#transportOptions, timeoutMs });
+  }
+
+  #retry(call: PendingCall, cause: FfnetError): void {
+    if (call.settled) return;
+    const max = call.maxRetries ?? this.sendRetryTimes;
+    if (call.attempts > max || this.#state !== 'running') {
+      this.#sendFailures++;
+      const why = this.#state !== 'running' ? `the IO worker is ${this.#state}` : `${call.attempts} attempt(s)`;
+      call.fail(new SendFailedError(`${call.label}: send failed after ${why}: ${cause.message}`, { peer: call.address, cause }));
+      return;
+    }
+    this.#retries++;
+    this.#retrying.set(call, setTimeout(this.#resend, this.waitToRetryMs, call));
+  }
+
+  readonly #resend = (call: PendingCall): void => {
+    this.#retrying.delete(call);
+    const frame = call.frame;
+    if (!call.settled && frame !== undefined) this.sendAsync(call.address, frame, call);
+  };
+}

@@ -1,0 +1,417 @@
+import type { TimerWheel } from '@ffnet/event';
+import {
+  CancelledError,
+  type EncodeOptions,
+  type FfnetError,
+  InvalidArgError,
+  InvalidMethodIDError,
+  type MessagePacket,
+  MessageFlags,
+  RequestRefusedError,
+  type Result,
+  StatusCode,
+  type Timestamps,
+  decodeMessage,
+  encodeMessage,
+  nowMicros,
+} from '@ffnet/serde';
+import type { Transport } from '@ffnet/transport';
+import { CallContext } from './call-context.js';
+import { CANCEL_SERVICE_ID } from './cancel.js';
+import type { Connection } from './connection.js';
+import { connectionLostError, toFfnetError } from './errors.js';
+import type { MethodPool, RequestInfo, ServiceBinding, ServiceLookup } from './service.js';
+import { sharedTimerWheel } from './timers.js';
+import type { Waiter } from './waiter.js';
+
+export interface ProcessorOptions {
+  /** Where requests go. Without one every request is answered InvalidMethodID. */
+  lookup?: ServiceLookup;
+  /** Where responses go (a client's Waiter). Without one responses are dropped and counted. */
+  waiter?: Waiter;
+  /** Requests being processed (running or queued in a method pool) above which new ones get RequestRefused. Default 4096. */
+  maxProcessingRequests?: number;
+  /** zstd level for responses to clients that use compression (default 1, as 3FS). */
+  responseCompressionLevel?: number;
+  /** Compress such responses from this many bytes (default 128 KiB, as 3FS). */
+  responseCompressionThreshold?: number;
+  /** For the deadlines behind `ctx.signal`; default the process-wide wheel. */
+  wheel?: TimerWheel;
+}
+
+export interface ProcessorStats {
+  /** Requests running or queued now. */
+  readonly processing: number;
+  /** Requests dispatched to a handler. */
+  readonly requests: number;
+  readonly responses: number;
+  /** Answered RequestRefused (over the limit, or stopping). */
+  readonly refused: number;
+  /** Answered InvalidMethodID. */
+  readonly invalidMethod: number;
+  /** Dropped unanswered while frozen. */
+  readonly dropped: number;
+  readonly cancelNotices: number;
+  /** Frames that failed to decode; each closed its connection. */
+  readonly badFrames: number;
+  /** Responses that arrived with no Waiter to take them. */
+  readonly unexpectedResponses: number;
+}
+
+/** What an error response is addressed with: a CallContext or a request packet. */
+interface ReplyTo {
+  readonly uuid: number;
+  readonly serviceId: number;
+  readonly methodId: number;
+  readonly flags: number;
+  readonly version: number;
+  readonly timestamps?: Timestamps | undefined;
+}
+
+const DEFAULT_MAX_PROCESSING = 4096;
+
+function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
+  return v instanceof Promise || (v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function');
+}
+
+/** Status codes travel as u16; anything else is reported as Unknown. */
+function wireCode(code: number): number {
+  return Number.isInteger(code) && code > 0 && code <= 0xffff ? code : StatusCode.Unknown;
+}
+
+/**
+ * One promise per asynchronous handler (the one `await` needs), and no closures: a handler's outcome comes
+ * back here and goes straight to the Processor.
+ */
+async function settleLater(p: Processor, ctx: CallContext, pending: PromiseLike<unknown>): Promise<void> {
+  let value: unknown;
+  try {
+    value = await pending;
+  } catch (e) {
+    p.completeError(ctx, e);
+    return;
+  }
+  p.completeOk(ctx, value);
+}
+
+/**
+ * Frames in, calls out. Decodes each frame (the transport has checked its CRC), routes requests to services
+ * and responses to the Waiter, and writes responses back on the connection the request came in on.
+ *
+ * Per request: frozen → dropped unanswered (the caller times out, as in 3FS); stopping or more than
+ * maxProcessingRequests in progress → RequestRefused; an unknown service or method → InvalidMethodID; a
+ * handler that throws → an error response with its code, never a crash. A method runs inline on arrival
+ * unless it has a MethodPool bounding how many run at once.
+ *
+ * A frame that does not decode closes only its own connection.
+ */
+export class Processor {
+  readonly lookup: ServiceLookup | undefined;
+  readonly waiter: Waiter | undefined;
+  readonly maxProcessingRequests: number;
+  readonly wheel: TimerWheel;
+  readonly #compress: EncodeOptions;
+  #frozen = false;
+  #stopping = false;
+  #processing = 0;
+  #drained: Promise<void> | undefined;
+  #resolveDrained: (() => void) | undefined;
+  #requests = 0;
+  #responses = 0;
+  #refused = 0;
+  #invalidMethod = 0;
+  #dropped = 0;
+  #cancelNotices = 0;
+  #badFrames = 0;
+  #unexpected = 0;
+  // One response packet and two Results reused for every reply: encodeMessage is synchronous and keeps no
+  // reference, so the hot path allocates neither.
+  readonly #ok: { ok: true; value: unknown } = { ok: true, value: undefined };
+  readonly #err: { ok: false; code: number; message: string } = { ok: false, code: 0, message: '' };
+  readonly #rsp: MessagePacket = { uuid: 0, serviceId: 0, methodId: 0, flags: 0, version: 0, timeoutMs: 0, payload: undefined };
+
+  constructor(opts: ProcessorOptions = {}) {
+    const max = opts.maxProcessingRequests ?? DEFAULT_MAX_PROCESSING;
+    if (!Number.isInteger(max) || max < 1) throw new InvalidArgError(`maxProcessingRequests must be a positive integer, got ${max}`);
+    this.lookup = opts.lookup;
+    this.waiter = opts.waiter;
+    this.maxProcessingRequests = max;
+    this.wheel = opts.wheel ?? sharedTimerWheel();
+    this.#compress = {
+      compressionLevel: opts.responseCompressionLevel ?? 1,
+      compressionThreshold: opts.responseCompressionThreshold ?? 128 * 1024,
+    };
+  }
+
+  /** Requests running or queued now. */
+  get processing(): number {
+    return this.#processing;
+  }
+
+  get frozen(): boolean {
+    return this.#frozen;
+  }
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  get stats(): ProcessorStats {
+    return {
+      processing: this.#processing,
+      requests: this.#requests,
+      responses: this.#responses,
+      refused: this.#refused,
+      invalidMethod: this.#invalidMethod,
+      dropped: this.#dropped,
+      cancelNotices: this.#cancelNotices,
+      badFrames: this.#badFrames,
+      unexpectedResponses: this.#unexpected,
+    };
+  }
+
+  /** Frozen: requests are dropped without an answer (callers time out). Unfreezing takes requests again. */
+  setFrozen(frozen: boolean): void {
+    this.#frozen = frozen;
+  }
+
+  /** Takes requests again after stop(). Idempotent. */
+  start(): void {
+    this.#stopping = false;
+  }
+
+  /**
+   * Refuses new requests (RequestRefused) and resolves once every request in progress has been answered.
+   * An aborted `signal` stops the waiting, not the requests. Idempotent.
+   */
+  stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#stopping = true;
+    if (this.#processing === 0) return Promise.resolve();
+    this.#drained ??= new Promise<void>((resolve) => {
+      this.#resolveDrained = resolve;
+    });
+    const signal = opts.signal;
+    if (!signal) return this.#drained;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      this.#drained!.then(done);
+    });
+  }
+
+  /** @internal A verified frame from `conn`. */
+  onFrame(conn: Connection, t: Transport, body: Buffer, compressed: boolean): void {
+    let pkt: MessagePacket;
+    try {
+      pkt = decodeMessage(body, compressed, conn.decodeOptions(t));
+    } catch (e) {
+      this.#badFrames++;
+      t.invalidate(toFfnetError(e, t.peer));
+      return;
+    }
+    if ((pkt.flags & MessageFlags.IsReq) !== 0) {
+      this.#request(conn, t, pkt);
+      return;
+    }
+    const waiter = this.waiter;
+    if (waiter === undefined) {
+      this.#unexpected++;
+      return;
+    }
+    if (pkt.timestamps !== undefined) pkt.timestamps.clientReceived = nowMicros();
+    waiter.post(pkt, t);
+  }
+
+  /** @internal The connection died: abort its handlers' signals and fail the calls waiting on it. */
+  onConnectionClosed(conn: Connection, t: Transport, err: FfnetError | undefined): void {
+    const lost = connectionLostError(t.peer, err);
+    for (let c = conn.head; c !== undefined; c = c.next) c.abort(lost);
+    this.waiter?.failTransport(t, lost);
+  }
+
+  #request(conn: Connection, t: Transport, pkt: MessagePacket): void {
+    if (pkt.serviceId === CANCEL_SERVICE_ID) {
+      this.#cancel(conn, t, pkt.uuid);
+      return;
+    }
+    if (this.#frozen) {
+      this.#dropped++;
+      return;
+    }
+    const ts = pkt.timestamps;
+    if (ts !== undefined) ts.serverReceived = nowMicros();
+    const service = this.lookup?.service(pkt.serviceId, t);
+    const method = service?.method(pkt.methodId);
+    if (this.#stopping || this.#processing >= this.maxProcessingRequests) {
+      this.#refused++;
+      if (method !== undefined) method.errors++;
+      const why = this.#stopping ? 'the server is stopping' : `${this.#processing} requests in progress (max ${this.maxProcessingRequests})`;
+      this.#sendError(conn, t, pkt, service, new RequestRefusedError(`request refused: ${why}`));
+      return;
+    }
+    if (method === undefined) {
+      this.#invalidMethod++;
+      const what = service === undefined ? `service ${pkt.serviceId}` : `method ${pkt.methodId} of service ${service.name} (${pkt.serviceId})`;
+      this.#sendError(conn, t, pkt, service, new InvalidMethodIDError(`no such method: ${what}`));
+      return;
+    }
+    const ctx = new CallContext(this, conn, t, pkt, service!, method, performance.now());
+    this.#processing++;
+    this.#requests++;
+    method.calls++;
+    conn.link(ctx);
+    const pool = method.pool;
+    if (pool === undefined) this.#invoke(ctx);
+    else if (pool.running < pool.limit) {
+      pool.running++;
+      this.#invoke(ctx);
+    } else pool.queue.push(ctx);
+  }
+
+  #invoke(ctx: CallContext): void {
+    const ts = ctx.timestamps;
+    if (ts !== undefined) ts.serverWaked = nowMicros();
+    const req = ctx.payload;
+    ctx.payload = undefined;
+    let r: unknown;
+    try {
+      r = ctx.method.handler(ctx, req);
+    } catch (e) {
+      this.completeError(ctx, e);
+      return;
+    }
+    if (isPromiseLike(r)) void settleLater(this, ctx, r);
+    else this.completeOk(ctx, r);
+  }
+
+  /** @internal A handler returned `value`. */
+  completeOk(ctx: CallContext, value: unknown): void {
+    if (ctx.done) return;
+    const ts = ctx.timestamps;
+    if (ts !== undefined) ts.serverProcessed = nowMicros();
+    this.#finish(ctx);
+    if (ctx.conn.closed) return;
+    const ok = this.#ok;
+    ok.value = value;
+    let frame: Buffer;
+    try {
+      frame = this.#encode(ctx, ok);
+    } catch (e) {
+      // An unencodable response is the handler's failure.
+      ok.value = undefined;
+      ctx.method.errors++;
+      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, toFfnetError(e, ctx.peer));
+      return;
+    }
+    ok.value = undefined;
+    this.#send(ctx.conn, ctx.transport, frame);
+  }
+
+  /** @internal A handler threw or rejected with `e`. */
+  completeError(ctx: CallContext, e: unknown): void {
+    if (ctx.done) return;
+    const ts = ctx.timestamps;
+    if (ts !== undefined) ts.serverProcessed = nowMicros();
+    this.#finish(ctx);
+    ctx.method.errors++;
+    if (ctx.conn.closed) return;
+    this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, toFfnetError(e));
+  }
+
+  #finish(ctx: CallContext): void {
+    ctx.release();
+    ctx.conn.unlink(ctx);
+    this.#processing--;
+    const pool = ctx.method.pool;
+    if (pool !== undefined) {
+      pool.running--;
+      this.#runQueued(pool);
+    }
+    if (this.#processing === 0 && this.#resolveDrained !== undefined) {
+      const resolve = this.#resolveDrained;
+      this.#resolveDrained = undefined;
+      this.#drained = undefined;
+      resolve();
+    }
+  }
+
+  #runQueued(pool: MethodPool): void {
+    // A synchronous handler finishes inside #invoke and lands back here; the outer loop keeps going instead.
+    if (pool.draining) return;
+    pool.draining = true;
+    try {
+      while (pool.running < pool.limit) {
+        const next = pool.take();
+        if (next === undefined) break;
+        pool.running++;
+        this.#invoke(next);
+      }
+    } finally {
+      pool.draining = false;
+    }
+  }
+
+  #cancel(conn: Connection, t: Transport, uuid: number): void {
+    this.#cancelNotices++;
+    for (let c = conn.head; c !== undefined; c = c.next) {
+      if (c.uuid === uuid) {
+        c.abort(new CancelledError('the caller cancelled the call', { peer: t.peer }));
+        return;
+      }
+    }
+  }
+
+  #sendError(conn: Connection, t: Transport, to: ReplyTo, service: ServiceBinding | undefined, err: FfnetError): void {
+    if (service?.onError !== undefined) {
+      const info: RequestInfo = to instanceof CallContext ? to : { uuid: to.uuid, serviceId: to.serviceId, methodId: to.methodId, peer: t.peer };
+      try {
+        const replaced = service.onError(err, info);
+        if (replaced !== undefined) err = replaced;
+      } catch (e) {
+        err = toFfnetError(e);
+      }
+    }
+    const r = this.#err;
+    r.code = wireCode(err.code);
+    r.message = err.message;
+    const frame = this.#encode(to, r);
+    r.message = '';
+    this.#send(conn, t, frame);
+  }
+
+  #encode(to: ReplyTo, payload: Result<unknown>): Buffer {
+    const rsp = this.#rsp;
+    rsp.uuid = to.uuid;
+    rsp.serviceId = to.serviceId;
+    rsp.methodId = to.methodId;
+    rsp.version = to.version;
+    rsp.payload = payload;
+    rsp.timestamps = to.timestamps;
+    try {
+      return encodeMessage(rsp, (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : undefined);
+    } finally {
+      rsp.payload = undefined;
+      rsp.timestamps = undefined;
+    }
+  }
+
+  #send(conn: Connection, t: Transport, frame: Buffer): void {
+    let below: boolean;
+    try {
+      below = t.send(frame);
+    } catch {
+      // The connection closed under us: the caller learns that from its own side, and responses are never retried.
+      return;
+    }
+    this.#responses++;
+    if (!below && !conn.paused) {
+      // Replies are piling up faster than the peer reads them: stop taking requests from it until they drain.
+      conn.paused = true;
+      t.pause();
+    }
+  }
+}

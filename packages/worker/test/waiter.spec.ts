@@ -1,0 +1,122 @@
+import { TimerWheel } from '@ffnet/event';
+import { type MessagePacket, SocketClosedError, StatusCode, okResult } from '@ffnet/serde';
+import type { Transport } from '@ffnet/transport';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Waiter } from '../src/index.js';
+import { TestCall, rejection } from './helpers.js';
+
+const fakeTransport = (peer: string) => ({ peer }) as unknown as Transport;
+
+function response(uuid: number, value: unknown = 'ok'): MessagePacket {
+  return { uuid, serviceId: 1, methodId: 1, flags: 0, version: 0, timeoutMs: 0, payload: okResult(value) };
+}
+
+describe('Waiter', () => {
+  const wheels: TimerWheel[] = [];
+  const newWaiter = () => {
+    const wheel = new TimerWheel();
+    wheels.push(wheel);
+    return new Waiter({ wheel });
+  };
+  afterEach(() => {
+    for (const w of wheels.splice(0)) w.close();
+  });
+
+  it('fires a timeout at about 50 ms (3FS TestWaiter)', async () => {
+    const waiter = newWaiter();
+    const call = new TestCall();
+    const start = performance.now();
+    waiter.register(call, 50);
+    const err = await rejection(call.result);
+    const elapsed = call.settledAt - start;
+    expect(err.code).toBe(StatusCode.Timeout);
+    expect(err.message).toContain('50 ms');
+    // Never early; the upper bound is generous because the test machine is shared.
+    expect(elapsed).toBeGreaterThanOrEqual(49);
+    expect(elapsed).toBeLessThan(500);
+    expect(waiter.size).toBe(0);
+    expect(waiter.stats.timeouts).toBe(1);
+  });
+
+  it('keeps two uuids apart: one answered, one timed out', async () => {
+    const waiter = newWaiter();
+    const a = new TestCall('A.a');
+    const b = new TestCall('B.b');
+    const ua = waiter.register(a, 50);
+    const ub = waiter.register(b, 50);
+    expect(ua).not.toBe(ub);
+    expect(waiter.post(response(ub, 'for b'), fakeTransport('x'))).toBe(true);
+    const pb = await b.result;
+    expect(pb.payload).toEqual({ ok: true, value: 'for b' });
+    expect((await rejection(a.result)).code).toBe(StatusCode.Timeout);
+    // A response after the timeout is late, not unknown.
+    expect(waiter.post(response(ua), fakeTransport('x'))).toBe(false);
+    expect(waiter.stats.lateResponses).toBe(1);
+    expect(waiter.stats.unknownResponses).toBe(0);
+  });
+
+  it('reports a timeout that fired before anyone waited', async () => {
+    const waiter = newWaiter();
+    const call = new TestCall();
+    waiter.register(call, 10);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(call.settled).toBe(true);
+    expect((await rejection(call.result)).code).toBe(StatusCode.Timeout);
+  });
+
+  it('counts responses for uuids it never issued', () => {
+    const waiter = newWaiter();
+    expect(waiter.post(response(12345), fakeTransport('x'))).toBe(false);
+    expect(waiter.post(response(0), fakeTransport('x'))).toBe(false);
+    expect(waiter.stats.unknownResponses).toBe(2);
+  });
+
+  it('fails only the calls bound to a dead transport, at once', async () => {
+    const waiter = newWaiter();
+    const t1 = fakeTransport('tcp://10.0.0.1:1');
+    const t2 = fakeTransport('tcp://10.0.0.2:2');
+    const on1 = new TestCall();
+    const on2 = new TestCall();
+    const unbound = new TestCall();
+    for (const c of [on1, on2, unbound]) waiter.register(c, 10_000);
+    on1.transport = t1;
+    on2.transport = t2;
+    const err = new SocketClosedError('gone', { peer: t1.peer });
+    expect(waiter.failTransport(t1, err)).toBe(1);
+    expect(await rejection(on1.result)).toBe(err);
+    expect(on2.settled).toBe(false);
+    expect(unbound.settled).toBe(false);
+    expect(waiter.stats.connectionFailures).toBe(1);
+    waiter.failAll(err);
+    expect(waiter.size).toBe(0);
+  });
+
+  it('settles a call once: a response after a failure is dropped', async () => {
+    const waiter = newWaiter();
+    const call = new TestCall();
+    const uuid = waiter.register(call, 0);
+    expect(call.fail(new SocketClosedError('x'))).toBe(true);
+    expect(call.fail(new SocketClosedError('again'))).toBe(false);
+    expect(waiter.post(response(uuid), fakeTransport('x'))).toBe(false);
+    expect((await rejection(call.result)).message).toBe('x');
+  });
+
+  it('cancels the deadline of a call that got its response', async () => {
+    const wheel = new TimerWheel();
+    wheels.push(wheel);
+    const waiter = new Waiter({ wheel });
+    const call = new TestCall();
+    const uuid = waiter.register(call, 1000);
+    expect(wheel.size).toBe(1);
+    waiter.post(response(uuid), fakeTransport('x'));
+    expect(wheel.size).toBe(0);
+    await call.result;
+  });
+
+  it('refuses to register a call twice', () => {
+    const waiter = newWaiter();
+    const call = new TestCall();
+    waiter.register(call, 0);
+    expect(() => waiter.register(call, 0)).toThrow(/already registered/);
+  });
+});
