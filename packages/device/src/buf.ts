@@ -27,6 +27,11 @@ interface Allocation {
 export interface RDMABufAllocateOptions {
   /** Devices to register on; default: the devices opened by `IBManager` (none → plain memory, no MRs). */
   devices?: readonly MrOwner[];
+  /**
+   * ibv access flags for the registration; default RDMABUF_ACCESS (local write, remote read and write, relaxed
+   * ordering). Memory whose rkey is never shared, such as a socket's own send/recv buffers, can drop the remote rights.
+   */
+  access?: number;
 }
 
 export class RDMABuf {
@@ -46,7 +51,7 @@ export class RDMABuf {
    * REMOTE_WRITE | REMOTE_READ | RELAXED_ORDERING). With no devices open this is plain aligned memory.
    */
   static allocate(size: number, options: RDMABufAllocateOptions = {}): RDMABuf {
-    const block = allocBlock(size, options.devices ?? getDefaultOwners());
+    const block = allocBlock(size, options.devices ?? getDefaultOwners(), options.access);
     const ab = blockMemory(block);
     const a: Allocation = { block, ab, pool: null, released: false };
     // Target: the ArrayBuffer (kept alive by every view); token: the allocation (unregistered on release()).
@@ -217,15 +222,17 @@ class PoolCore {
   readonly bufSize: number;
   readonly count: number;
   readonly #devices: readonly MrOwner[] | undefined;
+  readonly #access: number | undefined;
   readonly slots = new Map<bigint, PoolSlot>();
   readonly free: PoolSlot[] = [];
   readonly waiters: Waiter[] = [];
   closed = false;
 
-  constructor(bufSize: number, count: number, devices: readonly MrOwner[] | undefined) {
+  constructor(bufSize: number, count: number, devices: readonly MrOwner[] | undefined, access: number | undefined) {
     this.bufSize = bufSize;
     this.count = count;
     this.#devices = devices;
+    this.#access = access;
   }
 
   /** A free slot, creating one while under `count`; null when all are leased. */
@@ -234,7 +241,7 @@ class PoolCore {
     if (s) return s;
     if (this.slots.size >= this.count) return null;
     // Default devices are looked up per buffer, so a pool made before IBManager.start() registers on its devices.
-    const block = allocBlock(this.bufSize, this.#devices ?? getDefaultOwners());
+    const block = allocBlock(this.bufSize, this.#devices ?? getDefaultOwners(), this.#access);
     const slot: PoolSlot = { block, ab: blockMemory(block) };
     this.slots.set(block.ptr, slot);
     return slot;
@@ -289,7 +296,7 @@ export class RDMABufPool {
   constructor(bufSize: number, count: number, options: RDMABufAllocateOptions = {}) {
     if (!Number.isSafeInteger(bufSize) || bufSize <= 0) throw new InvalidArgError(`RDMABufPool: bad buffer size ${bufSize}`);
     if (!Number.isSafeInteger(count) || count <= 0) throw new InvalidArgError(`RDMABufPool: bad buffer count ${count}`);
-    this.#core = new PoolCore(bufSize, count, options.devices);
+    this.#core = new PoolCore(bufSize, count, options.devices, options.access);
     poolFinalizer.register(this, this.#core, this);
   }
 

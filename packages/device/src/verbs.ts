@@ -4,7 +4,7 @@
  * native scratch block. The data path (post send/recv, poll, re-arm) calls the provider's functions
  * straight from the context's ops table: the four pointers are read and decoded once per context.
  */
-import { IBDeviceNotFoundError, IBInitFailedError, RDMAError } from '@ffnet/serde';
+import { IBDeviceNotFoundError, IBInitFailedError, InvalidArgError, RDMAError } from '@ffnet/serde';
 import type { TypeObject } from 'koffi';
 import { Access, AsyncEventType, type LinkLayer, OPS, PortState, QpAttrMask, QpState, S, QpType as QpTypes, enumName } from './layout.js';
 import { type Scratch, allocScratch, errnoText, ibv, koffi, lastErrno, libc } from './native.js';
@@ -264,13 +264,18 @@ export class VerbsContext {
     return new CompletionChannel(this, ch);
   }
 
-  /** A CQ with room for `cqe` completions, attached to `channel` when given (needed for event-driven polling). */
-  createCq(opts: { cqe: number; channel?: CompletionChannel | null; compVector?: number }): CompletionQueue {
+  /**
+   * A CQ with room for `cqe` completions, attached to `channel` when given (needed for event-driven polling).
+   * `eventAckBatch` (default 128, 3FS's event_ack_batch) is how many channel events are acked at once.
+   */
+  createCq(opts: { cqe: number; channel?: CompletionChannel | null; compVector?: number; eventAckBatch?: number }): CompletionQueue {
     this.#check();
+    const batch = opts.eventAckBatch ?? DEFAULT_EVENT_ACK_BATCH;
+    if (!Number.isSafeInteger(batch) || batch <= 0) throw new InvalidArgError(`createCq: eventAckBatch must be a positive integer, got ${batch}`);
     const ch = opts.channel ?? null;
     const cq = ibv().create_cq(this.ptr, opts.cqe, null, ch ? ch.ptr : null, opts.compVector ?? 0) as bigint | null;
     if (cq === null) failed(`ibv_create_cq(${opts.cqe})`, this.name);
-    return new CompletionQueue(this, cq, ch);
+    return new CompletionQueue(this, cq, ch, batch);
   }
 
   /**
@@ -452,7 +457,7 @@ export class CompletionChannel {
 }
 
 /** Events are acked in batches: ibv_ack_cq_events takes a mutex, so once per event would be wasteful. */
-const EVENT_ACK_BATCH = 128;
+const DEFAULT_EVENT_ACK_BATCH = 128;
 
 export class CompletionQueue {
   readonly context: VerbsContext;
@@ -462,12 +467,14 @@ export class CompletionQueue {
   readonly cqe: number;
   readonly #poll: VerbsOps['pollCq'];
   readonly #notify: VerbsOps['reqNotifyCq'];
+  readonly #ackBatch: number;
   #unacked = 0;
   #destroyed = false;
 
   /** @internal */
-  constructor(context: VerbsContext, ptr: bigint, channel: CompletionChannel | null) {
+  constructor(context: VerbsContext, ptr: bigint, channel: CompletionChannel | null, eventAckBatch = DEFAULT_EVENT_ACK_BATCH) {
     this.context = context;
+    this.#ackBatch = eventAckBatch;
     this.ptr = ptr;
     this.channel = channel;
     this.cqe = koffi().decode(ptr, S.ibv_cq.cqe, 'int') as number;
@@ -504,7 +511,7 @@ export class CompletionQueue {
 
   /** @internal */
   eventReceived(): void {
-    if (++this.#unacked >= EVENT_ACK_BATCH) this.#ack();
+    if (++this.#unacked >= this.#ackBatch) this.#ack();
   }
 
   #ack(): void {

@@ -209,6 +209,52 @@ describe('raw verbs loopback on rxe0', () => {
     expect((caught as Error).message).toMatch(/ibv_post_send on qp \d+ \(rxe0\) failed: E\w+ \(\d+\) at work request 0 of 1/);
   });
 
+  it('a buffer registered without remote rights refuses RDMA WRITE; a CQ acks its events one at a time', async () => {
+    expect(() => dev.context.createCq({ cqe: 8, eventAckBatch: 0 })).toThrow(/eventAckBatch/);
+    // A second pair of QPs on a CQ that acks every channel event (eventAckBatch 1), so a and b stay usable.
+    const ch2 = dev.context.createCompChannel();
+    const cq2 = dev.context.createCq({ cqe: 16, channel: ch2, eventAckBatch: 1 });
+    const mk = () => dev.pd.createQp({ sendCq: cq2, recvCq: cq2, maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 });
+    const c = mk();
+    const d = mk();
+    for (const qp of [c, d]) qp.modifyToInit({ portNum: port.portNum, access: Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ });
+    connect(c, d);
+    connect(d, c);
+    const poller2 = new CompletionPoller(cq2, (wcs, n) => onCompletions(wcs, n), { ref: false });
+    const local = RDMABuf.allocate(4096);
+    local.buffer.fill(7);
+    const open = RDMABuf.allocate(4096);
+    const closed = RDMABuf.allocate(4096, { access: Access.LOCAL_WRITE });
+    closed.buffer.fill(0);
+    const wrs = new SendWorkRequests(1, 1);
+    try {
+      // Positive control: the default registration accepts the write.
+      const ob = open.toRemoteBuf();
+      wrs.write(5001, ob.addr, ob.rkey(dev.id)!).sge(local.address, 4096, local.lkey(dev.id)!);
+      wrs.post(c);
+      expect((await completion(5001)).status).toBe(WcStatus.SUCCESS);
+      expect(open.buffer.every((x) => x === 7)).toBe(true);
+      const cb = closed.toRemoteBuf();
+      wrs.write(5002, cb.addr, cb.rkey(dev.id)!).sge(local.address, 4096, local.lkey(dev.id)!);
+      wrs.post(c);
+      const r = await completion(5002);
+      expect(r.status).toBe(WcStatus.REM_ACCESS_ERR);
+      expect(r.error?.statusName).toBe('REM_ACCESS_ERR');
+      expect(closed.buffer.every((x) => x === 0)).toBe(true);
+      expect(poller2.events).toBeGreaterThanOrEqual(2);
+    } finally {
+      wrs.free();
+      poller2.close();
+      c.destroy();
+      d.destroy();
+      cq2.destroy();
+      ch2.destroy();
+      local.release();
+      open.release();
+      closed.release();
+    }
+  });
+
   it('a bad rkey completes with REM_ACCESS_ERR, reported as a typed RDMAError', async () => {
     const local = RDMABuf.allocate(4096);
     const remote = RDMABuf.allocate(4096);
