@@ -122,7 +122,9 @@ export class TimerWheel {
   /** Keeps the process alive while deadlines are pending. */
   ref(): this {
     this.#ref = true;
-    this.#timer?.ref();
+    // An unref'd wheel may have left its timer armed with nothing pending (see #removeAt); that one must not hold.
+    if (this.#heap.length === 0) this.#disarm();
+    else this.#timer?.ref();
     return this;
   }
 
@@ -201,9 +203,11 @@ export class TimerWheel {
       else this.#down(i);
     }
     release(entry);
-    // A timer armed for an earlier head that is gone is left to wake and re-arm; only an empty heap drops it,
-    // so a cancelled deadline never holds a ref'd process open.
-    if (heap.length === 0) this.#disarm();
+    // A timer armed for an earlier head that is gone is left to wake and re-arm. An empty heap drops it only when
+    // ref'd, so a cancelled deadline never holds the process open; an unref'd wheel keeps it, since with one
+    // deadline at a time (one call in flight) clearTimeout plus setTimeout on every call cost more than the one
+    // spare wake-up.
+    if (heap.length === 0 && this.#ref) this.#disarm();
   }
 
   #up(i: number): void {

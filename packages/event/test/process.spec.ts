@@ -41,6 +41,10 @@ describe('what keeps the process alive', () => {
     // The deadline is 60 s out; the scenario times out after 20 s if the Node timer were left armed.
     expect(await scenario('wheel-ref-cancelled')).toEqual({ code: 0, stdout: 'cancelled\n' });
   });
+
+  it('ref() on an unref-ed wheel whose deadlines were all cancelled does not hold the process', async () => {
+    expect(await scenario('wheel-cancelled-then-ref')).toEqual({ code: 0, stdout: 'ref\n' });
+  });
 });
 
 describe('robustness', () => {

@@ -192,6 +192,31 @@ describe('TimerWheel edge cases', () => {
     expect(wheel.nextDeadline).toBeUndefined();
   });
 
+  it('after the last entry is cancelled, later and earlier deadlines still fire on time, never early', async () => {
+    // An unref'd wheel keeps its Node timer armed for the cancelled deadline; what comes next must not be
+    // fired by that spare timer early, nor wait for it when due sooner.
+    const wheel = new TimerWheel();
+    const fired: { name: string; at: number; deadline: number }[] = [];
+    const add = (name: string, delay: number) => {
+      const deadline = performance.now() + delay;
+      return wheel.schedule(deadline, () => fired.push({ name, at: performance.now(), deadline }));
+    };
+    wheel.cancel(add('cancelled-soon', 20));
+    add('after', 60);
+    wheel.cancel(add('cancelled-far', 10_000));
+    await until(() => fired.length === 1);
+    wheel.cancel(add('cancelled-again', 5_000));
+    add('sooner', 15);
+    await until(() => fired.length === 2);
+    expect(fired.map((f) => f.name)).toEqual(['after', 'sooner']);
+    for (const f of fired) {
+      expect(f.at).toBeGreaterThanOrEqual(f.deadline);
+      expect(f.at - f.deadline).toBeLessThanOrEqual(MAX_LATE_MS);
+    }
+    expect(wheel.size).toBe(0);
+    wheel.close();
+  });
+
   it('a deadline beyond setTimeout range stays pending without overflow', async () => {
     const wheel = new TimerWheel();
     const warnings: Error[] = [];

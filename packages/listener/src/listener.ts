@@ -15,7 +15,10 @@ import { clearStaleSocket, defaultUnixPath } from './unix.js';
 export type ListenerNetworkType = 'tcp' | 'unix' | 'rdma';
 
 export interface ListenerConfig {
-  /** Default 'tcp'. 'rdma' needs a registered verbs backend (a later issue). */
+  /**
+   * Default 'tcp'. 'rdma' needs usable RDMA devices (else setup fails with IBDeviceNotInitializedError): it
+   * binds TCP ports that carry the IBConnect handshake and also accept plain tcp:// connections.
+   */
   networkType?: ListenerNetworkType;
   /** 0 (default) picks an ephemeral port per bound socket; the real ports show in `addresses`. */
   port?: number;
@@ -203,13 +206,16 @@ export class Listener {
   async #setup(signal: AbortSignal | undefined): Promise<void> {
     if (this.#state !== 'idle') return;
     signal?.throwIfAborted();
-    const targets = this.#targets();
     const c = this.config;
+    // First, so that an rdma listener without usable devices fails with IBDeviceNotInitializedError (3FS).
     const backend = getBackend(c.networkType);
+    const targets = this.#targets();
     const opts = {
       backlog: c.backlog,
       reusePort: c.reusePort,
       ...(c.networkType === 'unix' ? { mode: c.mode } : {}),
+      // An RDMA group's port also serves tcp:// callers; the IBConnect handshake arrives on it too (3FS).
+      ...(c.networkType === 'rdma' ? { acceptTcp: true } : {}),
       ...(signal ? { signal } : {}),
     };
     if (c.networkType === 'unix') {

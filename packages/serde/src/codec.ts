@@ -1,5 +1,6 @@
 import { Packr, addExtension } from 'msgpackr';
 import { InvalidArgError } from './errors.js';
+import { noteExtension } from './writer.js';
 
 /**
  * The one msgpackr instance ffnet packs and unpacks with. Plain MessagePack only, so any msgpack
@@ -21,7 +22,7 @@ export interface ExtensionDef<T> {
   type: number;
   /** Values that are `instanceof Class` are written with this extension. */
   Class: new (...args: never[]) => T;
-  /** The extension's bytes for a value. Must not call into msgpackr's pack itself. */
+  /** The extension's bytes for a value. Must not call into msgpackr's pack or encodeMessage itself. */
   write(value: T): Uint8Array;
   /** The value for an extension's bytes: a view into the received frame, copy it to keep it. */
   read(data: Buffer): T;
@@ -48,6 +49,7 @@ export function registerExtension<T>(def: ExtensionDef<T>): void {
     if (other.Class === Class) throw new InvalidArgError(`class ${Class.name} is already registered as extension ${other.type}`);
   }
   registered.set(type, def as ExtensionDef<unknown>);
+  noteExtension(Class, type, write as (value: never) => Uint8Array);
   addExtension({
     Class,
     type,

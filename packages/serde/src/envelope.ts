@@ -3,6 +3,8 @@ import { packr } from './codec.js';
 import { zstdCompress, zstdDecompress } from './compress.js';
 import { InvalidArgError, InvalidFormatError } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_SIZE, sealFrame } from './frame.js';
+import { envelope, readEnvelope, readF64 } from './reader.js';
+import { abandonFrame, beginFrame, finishFrame, isOverflow, offset, setOffset, target, writePayload } from './writer.js';
 
 export const MessageFlags = { IsReq: 1, UseCompress: 2, ControlRDMA: 4 } as const;
 
@@ -49,7 +51,18 @@ export interface EncodeOptions {
   compressionThreshold?: number;
   /** zstd level (default 1, as 3FS's response compression). */
   compressionLevel?: number;
+  /**
+   * encodeMessageParts only: a Buffer/Uint8Array of at least this many bytes in the payload is not copied but
+   * becomes a part of the frame of its own (default 64 KiB; Infinity copies everything).
+   */
+  zeroCopyThreshold?: number;
 }
+
+/** A frame as one buffer, or as parts to be sent back to back (what Transport.send takes). */
+export type FrameParts = Uint8Array | Uint8Array[];
+
+/** Payload binaries from this size on are sent by reference by encodeMessageParts. */
+export const DEFAULT_ZERO_COPY_THRESHOLD = 64 * 1024;
 
 export interface DecodeOptions {
   /** Largest decompressed body accepted (exclusive), default 512 MiB. */
@@ -137,10 +150,56 @@ const NO_PAYLOAD = Symbol('none');
  * Serialize a packet into a complete frame: 8-byte header, then the body, CRC sealed, zstd-compressed
  * (header bit 0) when the body reaches `compressionThreshold` and compression actually shrinks it.
  *
- * The returned buffer may be a view into msgpackr's shared output slab. It is never written again,
- * so it can be held and queued; see the README for what that retains.
+ * The returned buffer is a view into a shared output slab. It is never written again, so it can be held and
+ * queued; see the README for what that retains.
  */
 export function encodeMessage(pkt: MessagePacket, opts?: EncodeOptions): Buffer {
+  return encode(pkt, opts, Number.POSITIVE_INFINITY, true) as Buffer;
+}
+
+/**
+ * encodeMessage for senders that can write a frame in parts (Transport.send): a Buffer or Uint8Array of at
+ * least `zeroCopyThreshold` bytes (default 64 KiB) in the payload is not copied. The frame is then an array:
+ * slab views around the caller's own buffers, the CRC computed across all of them. Those buffers must not
+ * change until the frame has been written, or the receiver sees a checksum mismatch and drops the connection.
+ * Smaller payloads give a single Buffer, exactly as encodeMessage.
+ */
+export function encodeMessageParts(pkt: MessagePacket, opts?: EncodeOptions): FrameParts {
+  return encode(pkt, opts, opts?.zeroCopyThreshold ?? DEFAULT_ZERO_COPY_THRESHOLD, false);
+}
+
+/** The envelope of the packet being encoded, checked, for the writers below. */
+interface Prefix {
+  fields: number;
+  uuid: number;
+  serviceId: number;
+  methodId: number;
+  flags: number;
+  version: number;
+  timeoutMs: number;
+  timestamps: Timestamps | undefined;
+  isReq: boolean;
+  resultTag: number;
+  hasTail: boolean;
+}
+// Reused: encoding is synchronous.
+const prefix: Prefix = {
+  fields: 0,
+  uuid: 0,
+  serviceId: 0,
+  methodId: 0,
+  flags: 0,
+  version: 0,
+  timeoutMs: 0,
+  timestamps: undefined,
+  isReq: false,
+  resultTag: -1,
+  hasTail: false,
+};
+/** At most 8 + 1 + 9 + 3*3 + 2*5 + 73 + 4 = 114 bytes, within msgpackr's RESERVE_START_SPACE of 255. */
+const MAX_PREFIX = 114;
+
+function encode(pkt: MessagePacket, opts: EncodeOptions | undefined, zeroCopyThreshold: number, asBuffer: boolean): FrameParts {
   const { uuid, serviceId, methodId, flags, version, timestamps } = pkt;
   checkUint('uuid', uuid, Number.MAX_SAFE_INTEGER);
   checkUint('serviceId', serviceId, 0xffff);
@@ -152,10 +211,9 @@ export function encodeMessage(pkt: MessagePacket, opts?: EncodeOptions): Buffer 
   const isReq = (flags & MessageFlags.IsReq) !== 0;
 
   // A response payload is a Result, written as [0, value] / [0] (value undefined) / [code, message]:
-  // the array header and tag go into the reserved prefix, msgpackr packs only value or message.
+  // the array header and tag go into the envelope prefix, the payload writer writes only value or message.
   let tail: unknown = pkt.payload;
   let resultTag = -1;
-  let resultLen = 0;
   if (!isReq) {
     const r = pkt.payload;
     if (!isResult(r)) throw new InvalidArgError('a response payload must be a Result (okResult / errResult)');
@@ -169,75 +227,131 @@ export function encodeMessage(pkt: MessagePacket, opts?: EncodeOptions): Buffer 
       resultTag = r.code;
       tail = r.message;
     }
-    resultLen = 1 + uintSize(resultTag);
   }
-  if (tail === undefined) tail = NO_PAYLOAD;
+  const hasTail = tail !== undefined;
+  const pre = prefix;
+  pre.fields = isReq && !hasTail ? ENVELOPE_FIELDS - 1 : ENVELOPE_FIELDS;
+  pre.uuid = uuid;
+  pre.serviceId = serviceId;
+  pre.methodId = methodId;
+  pre.flags = flags;
+  pre.version = version;
+  pre.timeoutMs = timeoutMs;
+  pre.timestamps = timestamps;
+  pre.isReq = isReq;
+  pre.resultTag = resultTag;
+  pre.hasTail = hasTail;
 
-  const fields = isReq && tail === NO_PAYLOAD ? ENVELOPE_FIELDS - 1 : ENVELOPE_FIELDS;
-  // At most 8 + 1 + 9 + 3*3 + 2*5 + 73 + 4 = 114 bytes, within RESERVE_START_SPACE's 255.
-  const reserve =
-    FRAME_HEADER_SIZE + 1 + uintSize(uuid) + uintSize(serviceId) + uintSize(methodId) + uintSize(flags) + uintSize(version) + uintSize(timeoutMs) +
-    (timestamps ? TIMESTAMPS_SIZE : 1) + resultLen;
-
-  let frame: Buffer;
-  if (tail === NO_PAYLOAD) {
-    frame = Buffer.allocUnsafe(reserve);
-  } else {
-    try {
-      frame = packr.pack(tail, RESERVE_START_SPACE | reserve);
-    } catch (e) {
-      throw new InvalidArgError(`cannot encode the payload of service ${serviceId} method ${methodId}: ${(e as Error).message}`, { cause: e });
-    }
-    // msgpackr keeps writing into its slab after a big message grew it; give it a fresh one so the
-    // big slab belongs to this frame alone and is freed with it.
-    if (frame.buffer.byteLength > SLAB_KEEP) packr.useBuffer(Buffer.allocUnsafeSlow(8192));
-  }
-
-  let pos = FRAME_HEADER_SIZE;
-  frame[pos++] = 0x90 | fields;
-  pos = writeUint(frame, pos, uuid);
-  pos = writeUint(frame, pos, serviceId);
-  pos = writeUint(frame, pos, methodId);
-  pos = writeUint(frame, pos, flags);
-  pos = writeUint(frame, pos, version);
-  pos = writeUint(frame, pos, timeoutMs);
-  if (timestamps) {
-    pos = writeTimestamps(frame, pos, timestamps, isReq);
-  } else {
-    frame[pos++] = 0xc0;
-  }
-  if (resultTag >= 0) {
-    frame[pos++] = tail === NO_PAYLOAD ? 0x91 : 0x92;
-    writeUint(frame, pos, resultTag);
+  let frame: FrameParts | undefined;
+  try {
+    frame = writeFrame(pre, tail, zeroCopyThreshold, asBuffer);
+    if (frame === undefined) frame = packFrame(pre, tail);
+  } finally {
+    pre.timestamps = undefined;
   }
 
   const threshold = opts?.compressionThreshold ?? Infinity;
-  if (frame.length - FRAME_HEADER_SIZE >= threshold) {
-    const body = frame.subarray(FRAME_HEADER_SIZE);
-    const packed = zstdCompress(body, opts?.compressionLevel ?? 1);
-    if (packed && packed.length < body.length) {
-      const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + packed.length);
-      out.set(packed, FRAME_HEADER_SIZE);
-      sealFrame(out, true);
-      return out;
+  if (threshold !== Infinity) {
+    const head = Array.isArray(frame) ? frame[0]! : frame;
+    const size = (head[4]! | (head[5]! << 8) | (head[6]! << 16) | (head[7]! << 24)) >>> 0;
+    if (size >= threshold) {
+      const body = Array.isArray(frame) ? Buffer.concat(frame).subarray(FRAME_HEADER_SIZE) : frame.subarray(FRAME_HEADER_SIZE);
+      const packed = zstdCompress(body, opts?.compressionLevel ?? 1);
+      if (packed && packed.length < body.length) {
+        const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + packed.length);
+        out.set(packed, FRAME_HEADER_SIZE);
+        sealFrame(out, true);
+        return out;
+      }
     }
   }
+  return frame;
+}
+
+/** The frame from ffnet's own writer, or undefined when the payload holds a type it leaves to msgpackr. */
+function writeFrame(pre: Prefix, tail: unknown, zeroCopyThreshold: number, asBuffer: boolean): FrameParts | undefined {
+  for (let attempt = 0; ; attempt++) {
+    beginFrame(MAX_PREFIX, zeroCopyThreshold, attempt);
+    const buf = target();
+    setOffset(writePrefix(buf, offset(), pre));
+    try {
+      if (pre.hasTail && !writePayload(tail)) {
+        abandonFrame();
+        return undefined;
+      }
+    } catch (e) {
+      if (isOverflow(e)) continue;
+      throw e;
+    }
+    // The sender's "serialized" stamp is the last moment before the CRC seals the frame.
+    if (pre.timestamps) writeF64(buf, stampAt, nowMicros());
+    return finishFrame(asBuffer);
+  }
+}
+
+/** The frame with the payload packed by msgpackr, the envelope written into the space it reserves in front. */
+function packFrame(pre: Prefix, tail: unknown): Buffer {
+  const reserve =
+    FRAME_HEADER_SIZE + 1 + uintSize(pre.uuid) + uintSize(pre.serviceId) + uintSize(pre.methodId) + uintSize(pre.flags) + uintSize(pre.version) +
+    uintSize(pre.timeoutMs) + (pre.timestamps ? TIMESTAMPS_SIZE : 1) + (pre.resultTag >= 0 ? 1 + uintSize(pre.resultTag) : 0);
+  let frame: Buffer;
+  try {
+    frame = packr.pack(tail, RESERVE_START_SPACE | reserve);
+  } catch (e) {
+    throw new InvalidArgError(`cannot encode the payload of service ${pre.serviceId} method ${pre.methodId}: ${(e as Error).message}`, { cause: e });
+  }
+  // msgpackr keeps writing into its slab after a big message grew it; give it a fresh one so the
+  // big slab belongs to this frame alone and is freed with it.
+  if (frame.buffer.byteLength > SLAB_KEEP) packr.useBuffer(Buffer.allocUnsafeSlow(8192));
+  writePrefix(frame, FRAME_HEADER_SIZE, pre);
   sealFrame(frame, false);
   return frame;
 }
+
+/** The envelope fields up to the payload: [uuid, serviceId, methodId, flags, version, timeoutMs, ts, (Result head)]. */
+function writePrefix(buf: Buffer, pos: number, pre: Prefix): number {
+  buf[pos++] = 0x90 | pre.fields;
+  pos = writeUint(buf, pos, pre.uuid);
+  pos = writeUint(buf, pos, pre.serviceId);
+  pos = writeUint(buf, pos, pre.methodId);
+  pos = writeUint(buf, pos, pre.flags);
+  pos = writeUint(buf, pos, pre.version);
+  pos = writeUint(buf, pos, pre.timeoutMs);
+  if (pre.timestamps) {
+    pos = writeTimestamps(buf, pos, pre.timestamps, pre.isReq);
+  } else {
+    buf[pos++] = 0xc0;
+  }
+  if (pre.resultTag >= 0) {
+    buf[pos++] = pre.hasTail ? 0x92 : 0x91;
+    pos = writeUint(buf, pos, pre.resultTag);
+  }
+  return pos;
+}
+
+/** Where writeTimestamps put the sender's own stamp, for a writer that stamps again after the payload. */
+let stampAt = 0;
 
 function writeTimestamps(buf: Buffer, pos: number, ts: Timestamps, isReq: boolean): number {
   buf[pos++] = 0x98;
   // The sender's "serialized" stamp is taken here, the last moment before the CRC seals the frame.
   const stamped = isReq ? 1 : 5;
   for (let i = 0; i < TIMESTAMP_KEYS.length; i++) {
-    const v = i === stamped ? nowMicros() : ts[TIMESTAMP_KEYS[i]!];
     buf[pos++] = 0xcb;
-    f64[0] = Number.isFinite(v) ? v : 0;
-    for (let k = 0; k < 8; k++) buf[pos + k] = f64Bytes[BIG_ENDIAN ? k : 7 - k]!;
+    if (i === stamped) {
+      stampAt = pos;
+      writeF64(buf, pos, nowMicros());
+    } else {
+      writeF64(buf, pos, ts[TIMESTAMP_KEYS[i]!]);
+    }
     pos += 8;
   }
   return pos;
+}
+
+function writeF64(buf: Uint8Array, pos: number, v: number): void {
+  f64[0] = Number.isFinite(v) ? v : 0;
+  for (let k = 0; k < 8; k++) buf[pos + k] = f64Bytes[BIG_ENDIAN ? k : 7 - k]!;
 }
 
 // Scratch for writing float64 big-endian without Buffer.writeDoubleBE's per-call argument checks.
@@ -256,6 +370,43 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 export function decodeMessage(body: Buffer, compressed: boolean, opts?: DecodeOptions): MessagePacket {
   const peer = opts?.peer;
   if (compressed) body = zstdDecompress(body, opts?.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, peer);
+  return (readEnvelope(body) && fromFields(body)) || unpackMessage(body, peer);
+}
+
+/** The packet readEnvelope found, or undefined when a field is out of range (msgpackr's path then reports it). */
+function fromFields(body: Buffer): MessagePacket | undefined {
+  const e = envelope;
+  const { uuid, serviceId, methodId, flags, version, timeoutMs } = e;
+  if (serviceId > 0xffff || methodId > 0xffff || flags > 0xffff) return undefined;
+  let payload = e.payload;
+  e.payload = undefined;
+  if (e.resultTag === 0) {
+    payload = { ok: true, value: payload };
+  } else if (e.resultTag > 0) {
+    payload = { ok: false, code: e.resultTag, message: payload };
+  } else if ((flags & MessageFlags.IsReq) === 0) {
+    // A Result: [0, value?] or [code, message], as readResult checks it.
+    if (!Array.isArray(payload) || payload.length < 1 || payload.length > 2) return undefined;
+    const tag: unknown = payload[0];
+    if (tag === 0) payload = { ok: true, value: payload[1] };
+    else if (isUint(tag, 0xffff) && payload.length === 2 && typeof payload[1] === 'string') payload = { ok: false, code: tag, message: payload[1] };
+    else return undefined;
+  }
+  const pkt: MessagePacket = { uuid, serviceId, methodId, flags, version, timeoutMs, payload };
+  if (e.timestampsAt >= 0) {
+    const ts = {} as Timestamps;
+    for (let i = 0; i < TIMESTAMP_KEYS.length; i++) {
+      const x = readF64(body, e.timestampsAt + 2 + i * 9);
+      if (!Number.isFinite(x)) return undefined;
+      ts[TIMESTAMP_KEYS[i]!] = x;
+    }
+    pkt.timestamps = ts;
+  }
+  return pkt;
+}
+
+/** The general decoder: msgpackr for the whole body, then every field checked. */
+function unpackMessage(body: Buffer, peer: string | undefined): MessagePacket {
   let a: unknown;
   try {
     a = packr.unpack(body);

@@ -16,10 +16,16 @@ export interface FfnetErrorOptions {
 export class FfnetError extends Error {
   readonly code: number;
   readonly peer: string | undefined;
+  /**
+   * The message without the peer suffix. This is what crosses the wire in an error response: the receiving side
+   * adds its own view of the peer, so the text never names it twice.
+   */
+  readonly reason: string;
   constructor(code: number, message: string, options: FfnetErrorOptions = {}) {
     super(options.peer ? `${message} (peer ${options.peer})` : message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.peer = options.peer;
+    this.reason = message;
     (this as unknown as Record<symbol, boolean>)[brand] = true;
   }
   override get name(): string {

@@ -119,8 +119,9 @@ export class FrameDecoder {
     let off = 0;
     const len = chunk.length;
     while (len - off >= FRAME_HEADER_SIZE) {
-      const word = chunk.readUInt32LE(off);
-      const size = chunk.readUInt32LE(off + 4);
+      // Byte loads: readUInt32LE re-checks its arguments on every call.
+      const word = (chunk[off]! | (chunk[off + 1]! << 8) | (chunk[off + 2]! << 16) | (chunk[off + 3]! << 24)) >>> 0;
+      const size = (chunk[off + 4]! | (chunk[off + 5]! << 8) | (chunk[off + 6]! << 16) | (chunk[off + 7]! << 24)) >>> 0;
       this.checkHeader(word, size);
       const end = off + FRAME_HEADER_SIZE + size;
       if (end > len) {

@@ -17,6 +17,7 @@ export {
 export {
   MessageFlags,
   encodeMessage,
+  encodeMessageParts,
   decodeMessage,
   okResult,
   errResult,
@@ -25,6 +26,8 @@ export {
   type Timestamps,
   type Result,
   type EncodeOptions,
+  type FrameParts,
+  DEFAULT_ZERO_COPY_THRESHOLD,
   type DecodeOptions,
 } from './envelope.js';
 export { initCompression, compressionReady } from './compress.js';

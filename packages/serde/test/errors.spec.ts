@@ -36,6 +36,7 @@ describe('status codes and errors', () => {
     expect(e.cause).toBe(cause);
     expect(e.peer).toBe('tcp://1.2.3.4:5');
     expect(e.message).toBe('connection reset (peer tcp://1.2.3.4:5)');
+    expect(e.reason).toBe('connection reset');
     expect(e.toJSON()).toEqual({ name: 'SocketClosedError', code: 2013, message: 'connection reset (peer tcp://1.2.3.4:5)', peer: 'tcp://1.2.3.4:5' });
     expect(new TimeoutError('late').cause).toBeUndefined();
     expect(SocketClosedError.name).toBe('SocketClosedError');

@@ -12,9 +12,10 @@ import {
   type Result,
   type ServiceDef,
   SocketClosedError,
+  type FrameParts,
   type Timestamps,
   compressionReady,
-  encodeMessage,
+  encodeMessageParts,
   errorFromCode,
   initCompression,
   nowMicros,
@@ -30,6 +31,7 @@ import {
   encodeCancelNotice,
   toFfnetError,
 } from '@ffnet/worker';
+import { type RDMAControlOptions, TransmissionLimiter, rdmaControlService } from './rdma-control.js';
 import { type Service, ServiceRegistry } from './service.js';
 
 export interface CompressionOptions {
@@ -65,6 +67,11 @@ export interface ClientOptions {
   processor?: Omit<ProcessorOptions, 'waiter' | 'lookup' | 'wheel'>;
   /** Services this client answers on its own connections (server-to-client calls). */
   services?: readonly Service[];
+  /**
+   * Opt into RDMAControl (3FS enable_rdma_control): requests carry the ControlRDMA flag and this client serves
+   * RDMAControl.apply, so servers RDMA-write into its memory for at most `maxConcurrentTransmission` calls at once.
+   */
+  rdmaControl?: RDMAControlOptions | boolean;
   /** For call deadlines; default the process-wide wheel. */
   wheel?: TimerWheel;
 }
@@ -88,6 +95,8 @@ class RpcCall extends PendingCall {
   readonly reject: (e: unknown) => void;
   timestamps: Timestamps | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
+  /** The RDMAControl slot this call holds while the server writes into our memory; freed when the call settles. */
+  transmission: TransmissionLimiter | undefined = undefined;
 
   constructor(label: string, maxRetries: number | undefined, resolve: (v: unknown) => void, reject: (e: unknown) => void) {
     super(label, maxRetries);
@@ -97,6 +106,7 @@ class RpcCall extends PendingCall {
 
   onResponse(pkt: MessagePacket, t: Transport): void {
     if (this.signal !== undefined) this.#detach();
+    if (this.transmission !== undefined) this.#releaseTransmission();
     const r = pkt.payload as Result<unknown>;
     if (r.ok) {
       const ts = this.timestamps;
@@ -112,6 +122,7 @@ class RpcCall extends PendingCall {
 
   onError(err: FfnetError): void {
     if (this.signal !== undefined) this.#detach();
+    if (this.transmission !== undefined) this.#releaseTransmission();
     this.reject(err);
   }
 
@@ -129,6 +140,11 @@ class RpcCall extends PendingCall {
         // The connection is closing; the server aborts the handler when it sees it close.
       }
     }
+  }
+
+  #releaseTransmission(): void {
+    this.transmission!.release();
+    this.transmission = undefined;
   }
 
   #detach(): void {
@@ -163,9 +179,12 @@ export class Client {
   readonly sendRetryTimes: number;
   readonly #compression: EncodeOptions | undefined;
   readonly #compressionLevel: number;
-  /** Reused for every request: encodeMessage is synchronous and keeps no reference. */
+  /** Reused for every request: encodeMessageParts is synchronous and keeps no reference. */
   readonly #req: MessagePacket = { uuid: 0, serviceId: 0, methodId: 0, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: undefined };
+  #reqFlags: number = MessageFlags.IsReq;
   #stopped = false;
+  /** RDMAControl slots, when the client opted in. */
+  readonly transmissions: TransmissionLimiter | undefined;
 
   constructor(opts: ClientOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 1000;
@@ -176,6 +195,12 @@ export class Client {
     this.waiter = new Waiter(opts.wheel ? { wheel: opts.wheel } : {});
     this.services = new ServiceRegistry();
     for (const s of opts.services ?? []) this.services.add(s);
+    const rc = opts.rdmaControl;
+    if (rc !== undefined && rc !== false) {
+      this.transmissions = new TransmissionLimiter(rc === true ? undefined : rc.maxConcurrentTransmission);
+      this.services.add(rdmaControlService(this.waiter, this.transmissions));
+      this.#reqFlags = MessageFlags.IsReq | MessageFlags.ControlRDMA;
+    }
     this.processor = new Processor({ ...opts.processor, waiter: this.waiter, lookup: this.services, ...(opts.wheel ? { wheel: opts.wheel } : {}) });
     this.ioWorker = new IOWorker({ ...opts.ioWorker, processor: this.processor, sendRetryTimes: this.sendRetryTimes });
     this.ioWorker.start();
@@ -262,7 +287,7 @@ export class Client {
     pkt.uuid = call.uuid;
     pkt.serviceId = serviceId;
     pkt.methodId = methodId;
-    pkt.flags = level > 0 ? MessageFlags.IsReq | MessageFlags.UseCompress : MessageFlags.IsReq;
+    pkt.flags = level > 0 ? this.#reqFlags | MessageFlags.UseCompress : this.#reqFlags;
     pkt.timeoutMs = Number.isFinite(timeoutMs) ? timeoutMs : 0;
     pkt.payload = req;
     const ts = opts?.timestamps;
@@ -271,9 +296,9 @@ export class Client {
       call.timestamps = ts;
       pkt.timestamps = ts;
     }
-    let frame: Buffer;
+    let frame: FrameParts;
     try {
-      frame = encodeMessage(pkt, encode);
+      frame = encodeMessageParts(pkt, encode);
     } catch (e) {
       call.fail(toFfnetError(e, address));
       return promise;

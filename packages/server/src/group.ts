@@ -1,5 +1,5 @@
 import { Listener, type ListenerConfig } from '@ffnet/listener';
-import { IOWorker, type IOWorkerOptions, Processor, type ProcessorOptions } from '@ffnet/worker';
+import { IOWorker, type IOWorkerOptions, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
 import { type Service, ServiceRegistry } from './service.js';
 import type { GroupStats } from './stats.js';
 
@@ -38,7 +38,8 @@ export class ServiceGroup {
     this.networkType = config.networkType ?? 'tcp';
     this.services = new ServiceRegistry();
     this.listener = new Listener({ ...config.listener, networkType: this.networkType });
-    this.processor = new Processor({ ...config.processor, lookup: this.services });
+    // The Waiter matches answers to calls the server makes back on accepted connections (RDMAControl.apply).
+    this.processor = new Processor({ ...config.processor, lookup: this.services, waiter: new Waiter() });
     this.ioWorker = new IOWorker({ ...config.ioWorker, processor: this.processor });
   }
 

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { type FfnetError, defineService, method } from '@ffnet/serde';
 import type { CallContext } from '../src/index.js';
 
-export type Kind = 'tcp' | 'unix';
+export type Kind = 'tcp' | 'unix' | 'rdma';
+
+/** Where rdma groups listen: the Soft-RoCE VM's address (rxe0 sits on dummy0 with 10.0.2.15). */
+export const RDMA_HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
 
 let seq = 0;
 export function tmpSocketPath(tag: string): string {
@@ -15,9 +18,15 @@ export function tmpSocketPath(tag: string): string {
 
 /** A listener config for one group of `kind` on loopback / a fresh socket path. */
 export function groupConfig(kind: Kind, extra: { port?: number; path?: string } = {}) {
+  if (kind === 'rdma') return { networkType: 'rdma' as const, listener: { host: RDMA_HOST, port: extra.port ?? 0 } };
   return kind === 'tcp'
     ? { networkType: 'tcp' as const, listener: { host: '127.0.0.1', port: extra.port ?? 0 } }
     : { networkType: 'unix' as const, listener: { path: extra.path ?? tmpSocketPath('e2e') } };
+}
+
+/** The port of a tcp:// or rdma:// address. */
+export function portOf(address: string): number {
+  return Number(new URL(address.replace(/^\w+:/, 'http:')).port);
 }
 
 export interface FailReq {
@@ -74,13 +83,13 @@ export class AbortProbe {
 }
 
 /** Forwards one kind of socket to a server, counting the bytes each way: what went over the wire. */
-export async function countingProxy(kind: Kind, target: string): Promise<{ address: string; up: () => number; down: () => number; close: () => Promise<void> }> {
+export async function countingProxy(kind: 'tcp' | 'unix', target: string): Promise<{ address: string; up: () => number; down: () => number; close: () => Promise<void> }> {
   let up = 0;
   let down = 0;
   const sockets = new Set<Socket>();
   const dial = (): Socket => {
     if (kind === 'unix') return connect(new URL(target).pathname);
-    const u = new URL(target.replace(/^tcp:/, 'http:'));
+    const u = new URL(target.replace(/^\w+:/, 'http:'));
     return connect(Number(u.port), u.hostname);
   };
   const server: NetServer = createServer((c) => {

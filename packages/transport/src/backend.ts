@@ -1,6 +1,7 @@
-import { type FfnetError, InvalidArgError, NotImplementedError } from '@ffnet/serde';
+import { type FfnetError, IBDeviceNotInitializedError, InvalidArgError, NotImplementedError } from '@ffnet/serde';
 import type { Address, Scheme } from './address.js';
 import { tcpBackend, unixBackend } from './net-backend.js';
+import { verbsBackend } from './verbs-backend.js';
 
 /** What a backend socket reports to its owner (a Transport). Set once; sockets stay paused until then. */
 export interface BackendHandlers {
@@ -50,6 +51,11 @@ export interface ListenOptions {
   reusePort?: boolean;
   /** unix only: file mode of the socket (chmod after bind). */
   mode?: number;
+  /**
+   * rdma only: TCP connections whose first frame is not an IBConnect request are handed to onSocket as tcp
+   * sockets, so the port also serves tcp:// callers (as a 3FS RDMA group does). Default false.
+   */
+  acceptTcp?: boolean;
   signal?: AbortSignal;
 }
 
@@ -61,12 +67,13 @@ export interface Backend {
 }
 
 /**
- * tcp and unix are built in (no import side effect needed, so the package stays sideEffects-free); the verbs
- * backend registers 'rdma' from its own package when it is loaded.
+ * tcp, unix and rdma (verbs) are built in, so no import side effect is needed and the package stays
+ * sideEffects-free. Importing never loads native code: the verbs backend probes libibverbs only when used.
  */
 const backends = new Map<string, Backend>([
   ['tcp', tcpBackend],
   ['unix', unixBackend],
+  ['rdma', verbsBackend],
 ]);
 
 export function registerBackend(b: Backend, opts: { replace?: boolean } = {}): void {
@@ -80,14 +87,17 @@ export function hasBackend(scheme: string): boolean {
   return backends.has(scheme);
 }
 
+/**
+ * The backend for `scheme`. 'rdma' is only handed out while RDMA can be used here: otherwise it throws
+ * IBDeviceNotInitializedError saying why (no-library / no-kernel-support / no-devices, with the detail).
+ */
 export function getBackend(scheme: Scheme | string): Backend {
   const b = backends.get(scheme);
-  if (b) return b;
-  if (scheme === 'rdma') {
-    throw new NotImplementedError(
-      "no backend registered for scheme 'rdma': the verbs (RDMA) backend is not available in this build; " +
-        'it registers itself with registerBackend() once its package is loaded. Use tcp:// or unix:// meanwhile',
-    );
+  if (b) {
+    if (scheme !== 'rdma') return b;
+    const a = b.available();
+    if (a.ok) return b;
+    throw new IBDeviceNotInitializedError(`rdma:// cannot be used: ${a.reason}. Use tcp:// or unix:// instead`);
   }
   throw new NotImplementedError(`no backend registered for scheme '${scheme}' (registered: ${[...backends.keys()].join(', ') || 'none'})`);
 }

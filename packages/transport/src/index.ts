@@ -12,3 +12,4 @@ export {
 } from './backend.js';
 export { Transport, type TransportState, type TransportHandler, type TransportOptions, type TransportConnectOptions } from './transport.js';
 export { TransportPool, type TransportPoolOptions } from './pool.js';
+export { VerbsBackend, verbsBackend, ibSocketOf, type VerbsBackendOptions } from './verbs-backend.js';

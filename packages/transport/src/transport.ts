@@ -10,6 +10,7 @@ import {
 } from '@ffnet/serde';
 import { type Address, formatAddress, toAddress } from './address.js';
 import { type Backend, type BackendSocket, getBackend } from './backend.js';
+import { ibSocketOf } from './verbs-backend.js';
 
 export type TransportState = 'connecting' | 'ready' | 'closing' | 'closed';
 
@@ -35,6 +36,11 @@ export interface TransportOptions {
   maxQueuedBytes?: number;
   /** A graceful close that has not finished after this long destroys the socket (default 5000 ms). */
   closeTimeoutMs?: number;
+  /**
+   * Frames queued in one turn are written together at its end, or as soon as they reach this many bytes
+   * (default 4 KiB): the peer then starts on the first ones while the rest are still being produced.
+   */
+  batchBytes?: number;
 }
 
 export interface TransportConnectOptions extends TransportOptions {
@@ -47,9 +53,39 @@ const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
 const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024 * 1024;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 const NO_TAGS: unknown[] = [];
+const DEFAULT_BATCH_BYTES = Number(process.env.FFNET_FLUSH ?? 4096);
 const noop = (): void => {};
 
 let nextId = 1;
+
+/**
+ * Frames encoded one after another lie back to back in the encoder's output slab: each such run becomes one
+ * buffer, so the backend writes a few iovecs instead of one per frame. The bytes are the same.
+ */
+function coalesce(frames: Uint8Array[]): Uint8Array[] {
+  let out: Uint8Array[] | undefined;
+  let first = frames[0]!;
+  let end = first.byteOffset + first.byteLength;
+  let merged = false;
+  for (let i = 1; i < frames.length; i++) {
+    const f = frames[i]!;
+    if (f.buffer === first.buffer && f.byteOffset === end && f.byteLength > 0) {
+      end += f.byteLength;
+      merged = true;
+      continue;
+    }
+    out ??= [];
+    out.push(merged ? new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset) : first);
+    first = f;
+    end = f.byteOffset + f.byteLength;
+    merged = false;
+  }
+  if (out === undefined && !merged) return frames;
+  const last = merged ? new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset) : first;
+  if (out === undefined) return [last];
+  out.push(last);
+  return out;
+}
 
 /** Frames handed to the backend in one write(), waiting for its written() confirmation. */
 interface Batch {
@@ -65,7 +101,10 @@ interface Batch {
  * whole microtask queue has drained, so replies produced by many continuations in the same turn leave in one
  * write; a microtask would flush after the first continuation and split them. The flush hands the whole queue
  * to the backend as one write (cork → writev). While the backend reports itself full, frames stay queued and
- * go out together at its drain.
+ * go out together at its drain. Two exceptions keep latency and batches short: frames sent while a read is
+ * being handled (replies of synchronous handlers) go out when that read has been handled, without waiting
+ * for the tick; and a queue that reaches `batchBytes` is written at once, so the peer can start on it while
+ * the rest of the turn's frames are produced.
  */
 export class Transport {
   readonly id: number;
@@ -85,6 +124,7 @@ export class Transport {
   private readonly highWaterMark: number;
   private readonly maxQueuedBytes: number;
   private readonly closeTimeoutMs: number;
+  private readonly batchBytes: number;
 
   private frames: Uint8Array[] = [];
   private tags: unknown[] = NO_TAGS;
@@ -95,6 +135,8 @@ export class Transport {
   private backendBlocked = false;
   private needDrain = false;
   private paused = false;
+  /** Inside onData: sends wait for its end instead of scheduling a flush tick. */
+  private reading = false;
   /** end() was called on the socket: a clean close from here on is ours, not the peer's. */
   private ending = false;
   private connectAbort: AbortController | undefined;
@@ -116,6 +158,7 @@ export class Transport {
     this.highWaterMark = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
     this.maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
     this.decoder = new FrameDecoder(this.onDecodedFrame, { maxMessageSize: opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, peer });
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
@@ -154,6 +197,11 @@ export class Transport {
     return this._state;
   }
 
+  /** The IBSocket of an rdma:// transport while it is open (for one-sided RDMA on this connection), else undefined. */
+  get ibSocket(): ReturnType<typeof ibSocketOf> {
+    return this.sock === undefined ? undefined : ibSocketOf(this.sock);
+  }
+
   /** Date.now() of the last read or write: what TransportPool.check() measures idleness by. */
   get lastActiveAt(): number {
     return this._lastActiveAt;
@@ -165,29 +213,37 @@ export class Transport {
   }
 
   /**
-   * Queues a whole frame (header and body) for the next batched write. The buffer must not change
+   * Queues a whole frame (header and body) for the next batched write: one buffer, or its parts in order
+   * (encodeMessageParts sends large payloads that way, without copying them). The buffers must not change
    * afterwards. Returns false when the queue is above the high-water mark (the frame is still queued):
    * the caller should wait for onDrain.
    */
-  send(frame: Uint8Array, tag?: unknown): boolean {
+  send(frame: Uint8Array | readonly Uint8Array[], tag?: unknown): boolean {
     const state = this._state;
     if (state === 'closing' || state === 'closed') throw new SocketClosedError(`send on a ${state} transport`, { peer: this.peer });
+    let size = 0;
+    if (frame instanceof Uint8Array) size = frame.byteLength;
+    else for (const part of frame) size += part.byteLength;
     const queued = this.pendingBytes + this.inflightBytes;
-    const after = queued + frame.byteLength;
+    const after = queued + size;
     if (queued > 0 && after > this.maxQueuedBytes) {
-      throw new SendFailedError(`send queue full: ${queued} bytes queued, a ${frame.byteLength}-byte frame would pass the ${this.maxQueuedBytes}-byte limit`, {
+      throw new SendFailedError(`send queue full: ${queued} bytes queued, a ${size}-byte frame would pass the ${this.maxQueuedBytes}-byte limit`, {
         peer: this.peer,
       });
     }
-    this.frames.push(frame);
+    if (frame instanceof Uint8Array) this.frames.push(frame);
+    else for (const part of frame) this.frames.push(part);
     if (tag !== undefined) {
       if (this.tags === NO_TAGS) this.tags = [];
       this.tags.push(tag);
     }
-    this.pendingBytes += frame.byteLength;
-    if (!this.flushScheduled && state === 'ready' && !this.backendBlocked) {
-      this.flushScheduled = true;
-      process.nextTick(this.flushTick);
+    this.pendingBytes += size;
+    if (state === 'ready' && !this.backendBlocked) {
+      if (this.pendingBytes >= this.batchBytes) this.flush();
+      else if (!this.flushScheduled && !this.reading) {
+        this.flushScheduled = true;
+        process.nextTick(this.flushTick);
+      }
     }
     if (after > this.highWaterMark) {
       this.needDrain = true;
@@ -299,7 +355,7 @@ export class Transport {
     this.tags = NO_TAGS;
     this.pendingBytes = 0;
     this._lastActiveAt = Date.now();
-    if (!sock.write(frames)) this.backendBlocked = true;
+    if (!sock.write(frames.length > 1 ? coalesce(frames) : frames)) this.backendBlocked = true;
   }
 
   private readonly onBackendDrain = (): void => {
@@ -328,12 +384,19 @@ export class Transport {
   private readonly onData = (chunk: Buffer): void => {
     if (this._state === 'closed') return;
     this._lastActiveAt = Date.now();
+    this.reading = true;
     try {
       this.decoder.push(chunk);
     } catch (e) {
       // Bad magic, CRC mismatch or oversize: only this connection is affected.
+      this.reading = false;
       this.finish(FfnetError.is(e) ? e : errorFromCode(StatusCode.Unknown, `frame decoding failed: ${String(e)}`, { peer: this.peer, cause: e }));
+      return;
     }
+    this.reading = false;
+    // Replies made while the frames were handled (synchronous handlers) leave now, in one write, rather
+    // than after the read callback has unwound and the tick queue has run.
+    if (this.frames.length > 0 && (this._state === 'ready' || this._state === 'closing')) this.flush();
   };
 
   private readonly onDecodedFrame = (body: Buffer, compressed: boolean): void => {

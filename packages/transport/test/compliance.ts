@@ -1,5 +1,5 @@
 /**
- * Backend compliance suite. Every backend (tcp and unix now, verbs later) runs this file unchanged: it uses only
+ * Backend compliance suite. Every backend (tcp, unix, and verbs in test/rdma) runs this file unchanged: it uses only
  * the public API — getBackend(scheme), BackendSocket for raw bytes, Transport for frames.
  *
  *   describe.each(['tcp', 'unix'])('%s', (scheme) => transportCompliance(scheme, setupFor(scheme)));
@@ -16,7 +16,7 @@ import {
   SocketClosedError,
   StatusCode,
 } from '@ffnet/serde';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Address,
   type BackendListener,
@@ -33,7 +33,14 @@ export interface ComplianceSetup {
   address(): Address;
   /** Runs after the whole suite (e.g. remove a temp directory). */
   cleanup?(): void | Promise<void>;
+  /**
+   * Multiplies every test timeout and wait deadline (default 1). Slow environments (verbs under the emulated
+   * Soft-RoCE VM) raise it; it changes how long a case may take, never what it checks.
+   */
+  timeoutScale?: number;
 }
+
+let scale = 1;
 
 interface CloseRecord {
   readonly t: Transport;
@@ -64,7 +71,7 @@ class Collector implements TransportHandler {
 
 /** Polls `cond` each loop turn; fails with `what` instead of hanging until the test timeout. */
 export async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = Date.now() + ms * scale;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
@@ -82,6 +89,9 @@ function fdCount(): number {
 }
 
 export function transportCompliance(scheme: string, setup: ComplianceSetup): void {
+  const k = setup.timeoutScale ?? 1;
+  /** A case's timeout, scaled. */
+  const ms = (n: number): number => n * k;
   const listeners: BackendListener[] = [];
   const open: Transport[] = [];
   const raws: BackendSocket[] = [];
@@ -131,7 +141,12 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
     await Promise.all(listeners.splice(0).map((l) => l.close()));
   });
 
+  beforeAll(() => {
+    scale = k;
+  });
+
   afterAll(async () => {
+    scale = 1;
     await setup.cleanup?.();
   });
 
@@ -157,7 +172,7 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
       }
       expect(t.state).toBe('ready');
       expect(t.queuedBytes).toBe(0);
-    }, 120_000);
+    }, ms(120_000));
 
     it('delivers 10k pipelined frames in order, both ways', async () => {
       const server = await startServer({ echo: true });
@@ -320,7 +335,7 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
       const after = fdCount();
       // Slack of 4 fds for anything the runtime opens on its own meanwhile (it is not per connection).
       expect(after - before).toBeLessThanOrEqual(4);
-    }, 60_000);
+    }, ms(60_000));
 
     it('backpressure: send returns false under a stalled reader, the queue is bounded, drain fires', async () => {
       const server = await startServer({ paused: true });
@@ -375,7 +390,7 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
       await until(() => server.handler.frames.length === sent, 'every accepted frame to arrive');
       for (let i = 0; i < sent; i++) expect(server.handler.frames[i]!.readUInt32LE(0)).toBe(i);
       expect(t.queuedBytes).toBe(0);
-    }, 60_000);
+    }, ms(60_000));
 
     it('invalidate fails frames queued while connecting with their tags', async () => {
       const server = await startServer();
@@ -420,7 +435,7 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
       const received = server.handler.frames.length;
       expect(received).toBeGreaterThanOrEqual(first);
       for (let i = 0; i < received; i++) expect(server.handler.frames[i]!.readUInt32LE(0)).toBe(i);
-    }, 60_000);
+    }, ms(60_000));
 
     it('a failed connect reports ConnectFailedError naming the peer, with queued tags', async () => {
       const listener = await getBackend(scheme).listen(setup.address(), {}, () => {});

@@ -7,6 +7,7 @@ import {
   ConnectFailedError,
   encodeFrame,
   type FfnetError,
+  IBDeviceNotInitializedError,
   InvalidArgError,
   ListenFailedError,
   NotImplementedError,
@@ -22,10 +23,12 @@ import {
   getBackend,
   hasBackend,
   parseAddress,
+  rdmaAddress,
   registerBackend,
   tcpAddress,
   Transport,
   unixAddress,
+  verbsBackend,
 } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ffnet-nb-'));
@@ -54,21 +57,33 @@ function noHandlers(s: BackendSocket): BackendSocket {
 }
 
 describe('backend registry', () => {
-  it('has tcp and unix built in, and says clearly that rdma is not there yet', () => {
+  it('has tcp, unix and rdma built in; rdma without usable devices is refused with the reason', () => {
     expect(getBackend('tcp').scheme).toBe('tcp');
     expect(getBackend('unix').scheme).toBe('unix');
     expect(getBackend('tcp').available()).toEqual({ ok: true });
-    expect(hasBackend('rdma')).toBe(false);
+    expect(hasBackend('rdma')).toBe(true);
+    const avail = verbsBackend.available();
+    // This host has no RDMA (the VM suites in test/rdma cover the available case).
+    expect(avail.ok).toBe(false);
+    const reason = (avail as { reason: string }).reason;
+    expect(reason).toMatch(/^(no-library|no-kernel-support|no-devices): ./);
     let err: unknown;
     try {
       getBackend('rdma');
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(NotImplementedError);
-    expect((err as Error).message).toMatch(/no backend registered for scheme 'rdma'.*verbs.*not available/);
-    expect(() => getBackend('sctp')).toThrow(/no backend registered for scheme 'sctp' \(registered: tcp, unix\)/);
-    expect(() => Transport.connect('rdma://127.0.0.1:1', { onFrame() {}, onClose() {} })).toThrow(NotImplementedError);
+    expect(err).toBeInstanceOf(IBDeviceNotInitializedError);
+    expect((err as FfnetError).code).toBe(StatusCode.IBDeviceNotInitialized);
+    expect((err as Error).message).toContain(reason);
+    expect(() => getBackend('sctp')).toThrow(NotImplementedError);
+    expect(() => getBackend('sctp')).toThrow(/no backend registered for scheme 'sctp' \(registered: tcp, unix, rdma\)/);
+    expect(() => Transport.connect('rdma://127.0.0.1:1', { onFrame() {}, onClose() {} })).toThrow(IBDeviceNotInitializedError);
+  });
+
+  it('the verbs backend refuses listen and connect with IBDeviceNotInitializedError when RDMA is unusable', async () => {
+    await expect(verbsBackend.listen(rdmaAddress('127.0.0.1', 0), {}, () => {})).rejects.toBeInstanceOf(IBDeviceNotInitializedError);
+    await expect(verbsBackend.connect(rdmaAddress('127.0.0.1', 1))).rejects.toBeInstanceOf(IBDeviceNotInitializedError);
   });
 
   it('refuses to replace a backend unless asked', () => {
@@ -232,7 +247,8 @@ describe('a later backend registers by scheme', () => {
       },
       listen: (addr, opts, on) => tcp.listen(tcpAddress(addr.host, addr.port), opts, on),
     };
-    registerBackend(fake);
+    expect(() => registerBackend(fake)).toThrow(InvalidArgError);
+    registerBackend(fake, { replace: true });
     expect(getBackend('rdma')).toBe(fake);
     const l = await getBackend('rdma').listen(parseAddress('rdma://127.0.0.1:0'), {}, (s) => {
       Transport.adopt(s, { onFrame: (t, b) => t.send(encodeFrame(b)), onClose() {} });
@@ -247,5 +263,6 @@ describe('a later backend registers by scheme', () => {
     expect(frames[0]!.toString()).toBe('over rdma://');
     expect(seen).toEqual([`rdma://127.0.0.1:${l.address.port}`]);
     t.invalidate(new NotImplementedError('done'));
+    registerBackend(verbsBackend, { replace: true });
   });
 });

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeFrame, type FfnetError, InvalidAddrError, SendFailedError, SocketClosedError, StatusCode } from '@ffnet/serde';
+import { encodeFrame, type FfnetError, frameHeader, InvalidAddrError, SendFailedError, SocketClosedError, StatusCode } from '@ffnet/serde';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Address, type BackendListener, getBackend, Transport, type TransportHandler, unixAddress } from '../src/index.js';
+import { type Address, type BackendListener, type BackendSocket, getBackend, Transport, type TransportHandler, unixAddress } from '../src/index.js';
 import { until } from './compliance.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ffnet-t-'));
@@ -173,6 +173,140 @@ describe('Transport', () => {
     expect(t.send(big)).toBe(true);
     expect(() => t.send(big)).toThrow(SendFailedError);
     expect(t.queuedBytes).toBe(big.length);
+  });
+
+  it('a frame sent in parts arrives as one frame, in order with whole frames around it', async () => {
+    const srv = new Rec();
+    const adopted: Transport[] = [];
+    const a = await server(srv, (t) => adopted.push(t));
+    const t = connect(a, new Rec());
+    // Body parts of very different sizes, the big one handed over as it is (not copied by the sender).
+    const parts = [Buffer.from('head-'), Buffer.alloc(300_000, 0xab), Buffer.from('-tail')];
+    const whole = Buffer.concat(parts);
+    const multi = [frameHeader(whole), ...parts];
+    expect(t.send(frame('before'), 'a')).toBe(true);
+    expect(t.send(multi, 'b')).toBe(true);
+    expect(t.send(frame('after'), 'c')).toBe(true);
+    expect(t.queuedBytes).toBe(frame('before').length + 8 + whole.length + frame('after').length);
+    await until(() => srv.frames.length === 3, 'frames');
+    expect(srv.frames[0]!.toString()).toBe('before');
+    expect(srv.frames[1]!.equals(whole)).toBe(true);
+    expect(srv.frames[2]!.toString()).toBe('after');
+    await until(() => t.queuedBytes === 0, 'written');
+    // And the other way, a frame whose parts are all small.
+    const cli = new Rec();
+    const t2 = connect(a, cli);
+    await until(() => adopted.length === 2, 'second accept');
+    const small = [Buffer.from('a'), Buffer.from('bc'), Buffer.from('')];
+    adopted[1]!.send([frameHeader(Buffer.from('abc')), ...small]);
+    await until(() => cli.frames.length === 1, 'reply');
+    expect(cli.frames[0]!.toString()).toBe('abc');
+    expect(t2.state).toBe('ready');
+  });
+
+  it('a multi-part frame counts its whole size against maxQueuedBytes and reports its tag once when unsent', async () => {
+    const a = await server(new Rec());
+    const t = connect(a, new Rec(), { maxQueuedBytes: 1000 });
+    const body = [Buffer.alloc(600), Buffer.alloc(600)];
+    const multi = [frameHeader(Buffer.concat(body)), ...body];
+    expect(t.send(multi, 'first')).toBe(true);
+    expect(t.queuedBytes).toBe(1208);
+    expect(() => t.send(multi, 'second')).toThrow(SendFailedError);
+    const closes: (readonly unknown[])[] = [];
+    const h = new Rec();
+    h.onClose = (_t, _e, unsent) => closes.push(unsent);
+    const t3 = connect(a, h);
+    t3.send(multi, 'x');
+    t3.invalidate(new SocketClosedError('test'));
+    expect(closes).toEqual([['x']]);
+  });
+
+  it('a turn that queues more than batchBytes writes in batches of at least batchBytes, in order', async () => {
+    const srv = new Rec();
+    const calls: number[] = [];
+    const l = await getBackend('unix').listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
+      live.push(Transport.adopt(s, srv));
+    });
+    listeners.push(l);
+    const raw: BackendSocket = await getBackend('unix').connect(l.address, { timeoutMs: 5000 });
+    const write = raw.write.bind(raw);
+    raw.write = (bufs) => {
+      calls.push(bufs.reduce((sum, b) => sum + b.length, 0));
+      return write(bufs);
+    };
+    const t = Transport.adopt(raw, new Rec(), { batchBytes: 1000 });
+    live.push(t);
+    const f = (i: number) => encodeFrame(Buffer.alloc(92, i)); // 100 bytes with the header
+    for (let i = 0; i < 25; i++) t.send(f(i));
+    // Ten frames reach 1000 bytes: written at once, twice; the last five at the end of the turn.
+    expect(calls).toEqual([1000, 1000]);
+    await until(() => srv.frames.length === 25, 'frames');
+    expect(calls).toEqual([1000, 1000, 500]);
+    expect(srv.frames.map((b) => b[0])).toEqual(Array.from({ length: 25 }, (_, i) => i));
+  });
+
+  it('replies sent while frames are handled leave in one write at the end of the read, before the tick queue runs', async () => {
+    const writes: { bytes: number; tickRan: boolean }[] = [];
+    let tickRan = false;
+    const replier: TransportHandler = {
+      onFrame(t, body) {
+        if (body.toString() === 'q0') process.nextTick(() => (tickRan = true));
+        t.send(frame(`r${body.toString().slice(1)}`));
+      },
+      onClose() {},
+    };
+    const l = await getBackend('unix').listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
+      const write = s.write.bind(s);
+      s.write = (bufs) => {
+        writes.push({ bytes: bufs.reduce((sum, b) => sum + b.length, 0), tickRan });
+        return write(bufs);
+      };
+      live.push(Transport.adopt(s, replier));
+    });
+    listeners.push(l);
+    const cli = new Rec();
+    const t = connect(l.address, cli);
+    // One write of ten requests: they arrive in one read.
+    for (let i = 0; i < 10; i++) t.send(frame(`q${i}`));
+    await until(() => cli.frames.length === 10, 'replies');
+    expect(cli.frames.map(String)).toEqual(Array.from({ length: 10 }, (_, i) => `r${i}`));
+    expect(writes).toEqual([{ bytes: 10 * frame('r0').length, tickRan: false }]);
+  });
+
+  it('frames that lie back to back in one buffer are written as one buffer, others as they are', async () => {
+    const srv = new Rec();
+    const bufs: Uint8Array[][] = [];
+    const l = await getBackend('unix').listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
+      live.push(Transport.adopt(s, srv));
+    });
+    listeners.push(l);
+    const raw: BackendSocket = await getBackend('unix').connect(l.address, { timeoutMs: 5000 });
+    const write = raw.write.bind(raw);
+    raw.write = (b) => {
+      bufs.push([...b]);
+      return write(b);
+    };
+    const t = Transport.adopt(raw, new Rec());
+    live.push(t);
+    // Three frames encoded into one slab, one after the other, then one elsewhere, then two more in the slab.
+    const slab = Buffer.alloc(1000);
+    const put = (at: number, s: string) => {
+      const f = frame(s);
+      f.copy(slab, at);
+      return slab.subarray(at, at + f.length);
+    };
+    const a = put(0, 'aa');
+    const b = put(a.length, 'bbb');
+    const c = put(a.length + b.length, 'c');
+    const other = frame('elsewhere');
+    const d = put(500, 'dd');
+    const e = put(500 + d.length, 'eeee');
+    for (const f of [a, b, c, other, d, e]) t.send(f);
+    await until(() => srv.frames.length === 6, 'frames');
+    expect(srv.frames.map(String)).toEqual(['aa', 'bbb', 'c', 'elsewhere', 'dd', 'eeee']);
+    expect(bufs).toHaveLength(1);
+    expect(bufs[0]!.map((x) => x.length)).toEqual([a.length + b.length + c.length, other.length, d.length + e.length]);
+    expect(bufs[0]![1]).toBe(other);
   });
 
   it('the compressed flag of a frame survives the trip', async () => {

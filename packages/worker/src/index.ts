@@ -7,3 +7,12 @@ export { MethodPool, type MethodBinding, type ServiceBinding, type ServiceLookup
 export { CANCEL_SERVICE_ID, CANCEL_METHOD_ID, encodeCancelNotice } from './cancel.js';
 export { connectionLostError, toFfnetError } from './errors.js';
 export { sharedTimerWheel } from './timers.js';
+export {
+  RDMAControlService,
+  RDMATransmission,
+  RDMAWriteTransmission,
+  ibSocketOf,
+  rdmaControlStats,
+  type RDMAControlStats,
+  type RDMATransmissionReq,
+} from './transmission.js';

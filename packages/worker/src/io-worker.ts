@@ -1,4 +1,4 @@
-import { type FfnetError, InvalidArgError, SendFailedError, SocketClosedError } from '@ffnet/serde';
+import { type FfnetError, InvalidArgError, SendFailedError, SocketClosedError, StatusCode } from '@ffnet/serde';
 import {
   type Address,
   type BackendSocket,
@@ -41,6 +41,16 @@ export interface IOWorkerStats {
   readonly accepted: number;
   readonly retries: number;
   readonly sendFailures: number;
+}
+
+/**
+ * A call whose address cannot be dialled at all (no backend, RDMA unusable here) fails with SendFailedError
+ * carrying the reason, as 3FS gives kSendFailed; a malformed address keeps its InvalidAddrError.
+ */
+function unreachable(call: PendingCall, address: Address | string, err: FfnetError): FfnetError {
+  if (err.code === StatusCode.InvalidAddr) return err;
+  const peer = typeof address === 'string' ? address : formatAddress(address);
+  return new SendFailedError(`${call.label}: cannot send to ${peer}: ${err.message}`, { peer, cause: err });
 }
 
 function nonNegative(name: string, v: number): number {
@@ -157,11 +167,11 @@ export class IOWorker {
   }
 
   /**
-   * Queues `frame` for `address`, dialling if no connection exists. With `item` (a request), the frame is
-   * retried as described on the class and every failure settles the item; without one (a response or a
-   * notice), a failure throws here or is dropped later.
+   * Queues `frame` (one buffer or its parts, as Transport.send) for `address`, dialling if no connection
+   * exists. With `item` (a request), the frame is retried as described on the class and every failure settles
+   * the item; without one (a response or a notice), a failure throws here or is dropped later.
    */
-  sendAsync(address: Address | string, frame: Uint8Array, item?: PendingCall): void {
+  sendAsync(address: Address | string, frame: Uint8Array | readonly Uint8Array[], item?: PendingCall): void {
     if (item !== undefined) {
       if (item.settled) return;
       item.address = typeof address === 'string' ? address : formatAddress(address);
@@ -184,7 +194,7 @@ export class IOWorker {
     } catch (e) {
       if (item === undefined) throw e;
       this.#sendFailures++;
-      item.fail(toFfnetError(e));
+      item.fail(unreachable(item, address, toFfnetError(e)));
       return;
     }
     if (item === undefined) {

@@ -1,4 +1,3 @@
-import type { TimerHandle } from '@ffnet/event';
 import type { FfnetError, MessagePacket } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import type { Waiter } from './waiter.js';
@@ -24,7 +23,7 @@ export abstract class PendingCall {
   /** Destination as given to sendAsync. */
   address = '';
   /** The encoded frame, kept until the call settles so that a failed send can go out again. */
-  frame: Uint8Array | undefined = undefined;
+  frame: Uint8Array | readonly Uint8Array[] | undefined = undefined;
   /** Send attempts so far. */
   attempts = 0;
   /** The connection the frame last went out on; its death fails this call at once. */
@@ -32,8 +31,12 @@ export abstract class PendingCall {
   settled = false;
   /** @internal */
   waiter: Waiter | undefined = undefined;
+  /** @internal performance.now() at which the call times out (Infinity: never). */
+  deadline = Number.POSITIVE_INFINITY;
+  /** @internal neighbours in the Waiter's deadline-ordered list of calls with the same timeout */
+  prev: PendingCall | undefined = undefined;
   /** @internal */
-  timer: TimerHandle | undefined = undefined;
+  next: PendingCall | undefined = undefined;
 
   constructor(label: string, maxRetries?: number) {
     this.label = label;

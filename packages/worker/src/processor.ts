@@ -12,7 +12,8 @@ import {
   StatusCode,
   type Timestamps,
   decodeMessage,
-  encodeMessage,
+  type FrameParts,
+  encodeMessageParts,
   nowMicros,
 } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
@@ -124,7 +125,7 @@ export class Processor {
   #cancelNotices = 0;
   #badFrames = 0;
   #unexpected = 0;
-  // One response packet and two Results reused for every reply: encodeMessage is synchronous and keeps no
+  // One response packet and two Results reused for every reply: encodeMessageParts is synchronous and keeps no
   // reference, so the hot path allocates neither.
   readonly #ok: { ok: true; value: unknown } = { ok: true, value: undefined };
   readonly #err: { ok: false; code: number; message: string } = { ok: false, code: 0, message: '' };
@@ -297,7 +298,7 @@ export class Processor {
     if (ctx.conn.closed) return;
     const ok = this.#ok;
     ok.value = value;
-    let frame: Buffer;
+    let frame: FrameParts;
     try {
       frame = this.#encode(ctx, ok);
     } catch (e) {
@@ -383,7 +384,7 @@ export class Processor {
     this.#send(conn, t, frame);
   }
 
-  #encode(to: ReplyTo, payload: Result<unknown>): Buffer {
+  #encode(to: ReplyTo, payload: Result<unknown>): FrameParts {
     const rsp = this.#rsp;
     rsp.uuid = to.uuid;
     rsp.serviceId = to.serviceId;
@@ -392,14 +393,14 @@ export class Processor {
     rsp.payload = payload;
     rsp.timestamps = to.timestamps;
     try {
-      return encodeMessage(rsp, (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : undefined);
+      return encodeMessageParts(rsp, (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : undefined);
     } finally {
       rsp.payload = undefined;
       rsp.timestamps = undefined;
     }
   }
 
-  #send(conn: Connection, t: Transport, frame: Buffer): void {
+  #send(conn: Connection, t: Transport, frame: FrameParts): void {
     let below: boolean;
     try {
       below = t.send(frame);

@@ -1,4 +1,4 @@
-import type { TimerTarget, TimerWheel } from '@ffnet/event';
+import type { TimerHandle, TimerTarget, TimerWheel } from '@ffnet/event';
 import { type FfnetError, InvalidArgError, type MessagePacket, TimeoutError } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import type { PendingCall } from './pending-call.js';
@@ -22,6 +22,39 @@ export interface WaiterStats {
 }
 
 const MAX_UUID = Number.MAX_SAFE_INTEGER;
+const INITIAL_SLOTS = 64;
+
+/**
+ * The pending calls that share one timeout, oldest first. Registration times only grow, so the list is in
+ * deadline order and only its head needs a wheel entry: a call settling in the middle (the usual case) costs
+ * an unlink, not a heap operation, and the entry is re-armed for the new head when it fires.
+ */
+class DeadlineList implements TimerTarget {
+  head: PendingCall | undefined = undefined;
+  tail: PendingCall | undefined = undefined;
+  timer: TimerHandle | undefined = undefined;
+  constructor(
+    readonly waiter: Waiter,
+    readonly wheel: TimerWheel,
+    readonly timeoutMs: number,
+  ) {}
+
+  /** The head's deadline passed: time out the calls that are due, then wait for the next. */
+  onTimeout(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    try {
+      for (let c = this.head; c !== undefined && c.deadline <= now; c = this.head) {
+        this.waiter.onTimeout(c);
+        if (this.head === c) break;
+      }
+    } finally {
+      // Also after a throwing onError: the calls still waiting keep their deadline.
+      const head = this.head;
+      if (head !== undefined && this.timer === undefined) this.timer = this.wheel.schedule(head.deadline, this);
+    }
+  }
+}
 
 /**
  * Pending calls of one client, keyed by uuid, each with a deadline on a TimerWheel. Unlike 3FS's process-wide
@@ -30,9 +63,19 @@ const MAX_UUID = Number.MAX_SAFE_INTEGER;
  * A response settles the call with the same uuid; one that matches nothing is dropped and counted. When a
  * connection dies, failTransport fails the calls written on it immediately instead of leaving them to time
  * out, as 3FS does.
+ *
+ * Calls sit in an array indexed by the low bits of their uuid (uuids are issued in sequence, so the calls in
+ * flight spread over distinct slots) rather than a Map: a Map under constant insert/delete keeps replacing its
+ * hash table, and V8 links each replaced table to its successor, so one table surviving a scavenge drags the
+ * chain and every call in it into the old generation.
  */
 export class Waiter implements TimerTarget<PendingCall> {
-  readonly #pending = new Map<number, PendingCall>();
+  #slots: (PendingCall | undefined)[] = new Array<PendingCall | undefined>(INITIAL_SLOTS).fill(undefined);
+  #mask = INITIAL_SLOTS - 1;
+  #size = 0;
+  /** Deadline lists by timeout; holds the non-empty ones and the last one used. */
+  readonly #lists = new Map<number, DeadlineList>();
+  #lastList: DeadlineList | undefined = undefined;
   readonly #wheel: TimerWheel;
   #nextUuid = 1;
   #unknown = 0;
@@ -46,12 +89,12 @@ export class Waiter implements TimerTarget<PendingCall> {
 
   /** Calls waiting for a response. */
   get size(): number {
-    return this.#pending.size;
+    return this.#size;
   }
 
   get stats(): WaiterStats {
     return {
-      pending: this.#pending.size,
+      pending: this.#size,
       unknownResponses: this.#unknown,
       lateResponses: this.#late,
       timeouts: this.#timeouts,
@@ -61,7 +104,12 @@ export class Waiter implements TimerTarget<PendingCall> {
 
   /** Whether a call with this uuid is waiting. */
   has(uuid: number): boolean {
-    return this.#pending.has(uuid);
+    return this.#find(uuid) !== undefined;
+  }
+
+  /** The call waiting for this uuid, if any (RDMAControl attaches its transmission token to it). */
+  get(uuid: number): PendingCall | undefined {
+    return this.#find(uuid);
   }
 
   /**
@@ -71,20 +119,28 @@ export class Waiter implements TimerTarget<PendingCall> {
   register(call: PendingCall, timeoutMs: number): number {
     if (call.waiter !== undefined || call.settled) throw new InvalidArgError(`call ${call.label} is already registered or settled`);
     let uuid = this.#nextUuid;
-    // After 2^53 calls the counter wraps; skip an id still in use by some very long call.
-    while (this.#pending.has(uuid)) uuid = uuid === MAX_UUID ? 1 : uuid + 1;
+    // A taken slot holds a call still pending from many uuids ago (or from before the counter wrapped): skip
+    // that uuid, or make room when the table is half full. A free slot also means no pending call has this uuid.
+    while (this.#slots[uuid & this.#mask] !== undefined) {
+      if (this.#size * 2 >= this.#slots.length) this.#grow();
+      else uuid = uuid === MAX_UUID ? 1 : uuid + 1;
+    }
     this.#nextUuid = uuid === MAX_UUID ? 1 : uuid + 1;
+    this.#slots[uuid & this.#mask] = call;
+    this.#size++;
     call.uuid = uuid;
     call.waiter = this;
     call.timeoutMs = Math.max(timeoutMs, 0);
-    this.#pending.set(uuid, call);
-    if (timeoutMs > 0 && Number.isFinite(timeoutMs)) call.timer = this.#wheel.scheduleAfter(timeoutMs, this, call);
+    if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
+      call.deadline = performance.now() + timeoutMs;
+      this.#append(this.#list(timeoutMs), call);
+    }
     return uuid;
   }
 
   /** Delivers a response. Returns false (and counts it) when no call waits for its uuid. */
   post(pkt: MessagePacket, transport: Transport): boolean {
-    const call = this.#pending.get(pkt.uuid);
+    const call = this.#find(pkt.uuid);
     if (call === undefined) {
       if (pkt.uuid > 0 && pkt.uuid < this.#nextUuid) this.#late++;
       else this.#unknown++;
@@ -105,7 +161,7 @@ export class Waiter implements TimerTarget<PendingCall> {
 
   /** Fails a waiting call by uuid. */
   failUuid(uuid: number, err: FfnetError): boolean {
-    const call = this.#pending.get(uuid);
+    const call = this.#find(uuid);
     return call ? this.fail(call, err) : false;
   }
 
@@ -114,39 +170,109 @@ export class Waiter implements TimerTarget<PendingCall> {
    * bound to it any more (the IOWorker retries those), so only calls the peer may have seen fail here.
    */
   failTransport(transport: Transport, err: FfnetError): number {
-    let n = 0;
-    for (const call of this.#pending.values()) {
-      if (call.transport !== transport) continue;
+    const calls = this.#pending((c) => c.transport === transport);
+    for (const call of calls) {
       this.#settle(call);
-      n++;
       call.onError(err);
     }
-    this.#connectionFailures += n;
-    return n;
+    this.#connectionFailures += calls.length;
+    return calls.length;
   }
 
   /** Fails every waiting call, e.g. when the client stops. */
   failAll(err: FfnetError): number {
-    const calls = [...this.#pending.values()];
+    const calls = this.#pending(() => true);
     for (const call of calls) this.fail(call, err);
     return calls.length;
   }
 
   /** TimerTarget: a call's deadline passed. */
   onTimeout(call: PendingCall): void {
-    call.timer = undefined;
     if (call.settled) return;
     this.#timeouts++;
-    this.fail(call, new TimeoutError(`${call.label} got no response within ${call.timeoutMs} ms (uuid ${call.uuid})`, { peer: call.address || undefined }));
+    const t = call.transport;
+    const err = new TimeoutError(`${call.label} got no response within ${call.timeoutMs} ms (uuid ${call.uuid})`, { peer: call.address || undefined });
+    this.fail(call, err);
+    // As 3FS (closeIB after kTimeout): a timed-out RDMA connection is not trusted; the next call reconnects.
+    if (t?.isRDMA && t.state !== 'closed') t.invalidate(err);
+  }
+
+  #find(uuid: number): PendingCall | undefined {
+    const call = this.#slots[uuid & this.#mask];
+    return call !== undefined && call.uuid === uuid ? call : undefined;
+  }
+
+  /** Pending calls matching `pick`, in uuid order (the order they were registered in). */
+  #pending(pick: (c: PendingCall) => boolean): PendingCall[] {
+    const out: PendingCall[] = [];
+    for (const c of this.#slots) if (c !== undefined && pick(c)) out.push(c);
+    return out.sort((a, b) => a.uuid - b.uuid);
+  }
+
+  #grow(): void {
+    const slots = new Array<PendingCall | undefined>(this.#slots.length * 2).fill(undefined);
+    const mask = slots.length - 1;
+    // Uuids distinct modulo n are distinct modulo 2n: the move never collides.
+    for (const c of this.#slots) if (c !== undefined) slots[c.uuid & mask] = c;
+    this.#slots = slots;
+    this.#mask = mask;
+  }
+
+  #list(timeoutMs: number): DeadlineList {
+    const last = this.#lastList;
+    if (last !== undefined && last.timeoutMs === timeoutMs) return last;
+    let list = this.#lists.get(timeoutMs);
+    if (list === undefined) {
+      list = new DeadlineList(this, this.#wheel, timeoutMs);
+      this.#lists.set(timeoutMs, list);
+    }
+    // The list used last stays in the map while empty, so a client with one timeout never re-creates it.
+    if (last !== undefined && last.head === undefined) this.#lists.delete(last.timeoutMs);
+    this.#lastList = list;
+    return list;
+  }
+
+  #append(list: DeadlineList, call: PendingCall): void {
+    const tail = list.tail;
+    call.prev = tail;
+    if (tail === undefined) {
+      list.head = call;
+      if (list.timer === undefined) list.timer = this.#wheel.schedule(call.deadline, list);
+    } else {
+      tail.next = call;
+    }
+    list.tail = call;
+  }
+
+  #unlink(call: PendingCall): void {
+    const last = this.#lastList;
+    const list = last !== undefined && last.timeoutMs === call.timeoutMs ? last : this.#lists.get(call.timeoutMs);
+    if (list === undefined) return;
+    const { prev, next } = call;
+    if (prev === undefined) list.head = next;
+    else prev.next = next;
+    if (next === undefined) list.tail = prev;
+    else next.prev = prev;
+    call.prev = undefined;
+    call.next = undefined;
+    if (list.head === undefined) {
+      // Nothing left to time out: drop the entry so that a ref'd wheel does not hold the process open for it.
+      if (list.timer !== undefined) {
+        this.#wheel.cancel(list.timer);
+        list.timer = undefined;
+      }
+      if (list !== this.#lastList) this.#lists.delete(list.timeoutMs);
+    }
   }
 
   #settle(call: PendingCall): void {
     call.settled = true;
-    this.#pending.delete(call.uuid);
-    if (call.timer !== undefined) {
-      this.#wheel.cancel(call.timer);
-      call.timer = undefined;
+    const slot = call.uuid & this.#mask;
+    if (this.#slots[slot] === call) {
+      this.#slots[slot] = undefined;
+      this.#size--;
     }
+    if (call.deadline !== Number.POSITIVE_INFINITY) this.#unlink(call);
     call.frame = undefined;
   }
 }

@@ -113,6 +113,90 @@ describe('Waiter', () => {
     await call.result;
   });
 
+  it('times out calls with mixed timeouts each at its own deadline, whatever settles in between', async () => {
+    const wheel = new TimerWheel();
+    wheels.push(wheel);
+    const waiter = new Waiter({ wheel });
+    const plan = [40, 80, 40, 0, 120, 80, 40];
+    const calls = plan.map((ms) => {
+      const call = new TestCall(`T.${ms}`);
+      const start = performance.now();
+      waiter.register(call, ms);
+      return { call, ms, start };
+    });
+    // Settle one from the middle of each timeout's list and one from a head: the rest keep their deadlines.
+    expect(waiter.post(response(calls[2]!.call.uuid), fakeTransport('x'))).toBe(true);
+    expect(waiter.post(response(calls[1]!.call.uuid), fakeTransport('x'))).toBe(true);
+    for (const { call, ms, start } of calls) {
+      if (call === calls[1]!.call || call === calls[2]!.call) {
+        await call.result;
+        continue;
+      }
+      if (ms === 0) continue;
+      const err = await rejection(call.result);
+      expect(err.code).toBe(StatusCode.Timeout);
+      expect(err.message).toContain(`${ms} ms`);
+      expect(call.settledAt - start).toBeGreaterThanOrEqual(ms - 1);
+    }
+    expect(waiter.size).toBe(1);
+    expect(calls[3]!.call.settled).toBe(false);
+    expect(waiter.stats.timeouts).toBe(4);
+    // Only the call without a deadline is left, and it holds no wheel entry.
+    expect(wheel.size).toBe(0);
+    waiter.failAll(new SocketClosedError('done'));
+  });
+
+  it('holds hundreds of calls in flight, matching each response to its own call', async () => {
+    const waiter = newWaiter();
+    const calls = Array.from({ length: 300 }, (_, i) => new TestCall(`T.${i}`));
+    const uuids = calls.map((c) => waiter.register(c, 10_000));
+    expect(new Set(uuids).size).toBe(300);
+    expect(waiter.size).toBe(300);
+    // Answer in an order unrelated to issue order.
+    for (let i = 0; i < 300; i++) {
+      const k = (i * 7) % 300;
+      expect(waiter.post(response(uuids[k]!, k), fakeTransport('x'))).toBe(true);
+    }
+    for (let k = 0; k < 300; k++) expect((await calls[k]!.result).payload).toEqual({ ok: true, value: k });
+    expect(waiter.size).toBe(0);
+    expect(waiter.post(response(uuids[5]!), fakeTransport('x'))).toBe(false);
+    expect(waiter.stats.lateResponses).toBe(1);
+  });
+
+  it('a call left pending while many others come and go keeps its uuid; new uuids skip it', async () => {
+    const waiter = newWaiter();
+    const old = new TestCall('Old.call');
+    const oldUuid = waiter.register(old, 0);
+    const seen = new Set<number>([oldUuid]);
+    // Far more calls than slots, one at a time: the uuid sequence wraps around the table past the old call.
+    for (let i = 0; i < 1000; i++) {
+      const c = new TestCall();
+      const uuid = waiter.register(c, 0);
+      expect(seen.has(uuid)).toBe(false);
+      seen.add(uuid);
+      expect(waiter.post(response(uuid, i), fakeTransport('x'))).toBe(true);
+      expect((await c.result).payload).toEqual({ ok: true, value: i });
+    }
+    expect(waiter.has(oldUuid)).toBe(true);
+    expect(waiter.post(response(oldUuid, 'old'), fakeTransport('x'))).toBe(true);
+    expect((await old.result).payload).toEqual({ ok: true, value: 'old' });
+    expect(waiter.stats.unknownResponses).toBe(0);
+  });
+
+  it('failAll fails calls in the order they were registered', async () => {
+    const waiter = newWaiter();
+    const order: string[] = [];
+    const calls = Array.from({ length: 100 }, (_, i) => new TestCall(`T.${i}`));
+    for (const c of calls) {
+      waiter.register(c, 1000);
+      c.result.catch(() => order.push(c.label));
+    }
+    expect(waiter.failAll(new SocketClosedError('stop'))).toBe(100);
+    await Promise.allSettled(calls.map((c) => c.result));
+    expect(order).toEqual(calls.map((c) => c.label));
+    expect(waiter.size).toBe(0);
+  });
+
   it('refuses to register a call twice', () => {
     const waiter = newWaiter();
     const call = new TestCall();

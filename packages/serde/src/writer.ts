@@ -1,0 +1,419 @@
+// The frame writer behind encodeMessage: a bump allocator over an output slab, plus a MessagePack writer for
+// the payload types most RPCs carry (plain objects, arrays, strings, numbers, booleans, null, undefined, bytes
+// and registered extensions). For those it writes exactly the bytes msgpackr writes, so the wire has one
+// behaviour; anything else makes it give up and the caller packs the payload with msgpackr instead.
+//
+// Why not msgpackr for everything: for a 64-byte message its per-call set-up, and the closure and object its
+// binary path allocates per Buffer, cost more than the envelope, the CRC and the socket write together.
+import { crc32c, crc32cRange } from './crc.js';
+import { checksumWord, FRAME_HEADER_SIZE } from './frame.js';
+
+/** Thrown inside the writer: the value has a type this writer leaves to msgpackr. */
+const BAIL = { bail: true };
+/** Thrown inside the writer: the slab has no room left; the frame is started again in a bigger one. */
+const OVERFLOW = { overflow: true };
+
+const SLAB_SIZE = 64 * 1024;
+/** A frame never starts with less room than this (everything but the largest payloads fits at once). */
+const MIN_ROOM = 4096;
+/** Deeper than this is left to msgpackr (which reports a stack overflow for cycles). */
+const MAX_DEPTH = 256;
+
+// Frames are views of the slab; bytes are never written twice, so a frame stays valid after the next encode.
+let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+let pos = 0;
+// The frame in progress.
+let buf = slab;
+let p = 0;
+let start = 0;
+/** Set when the frame carries large binaries by reference: its parts so far, and where the current slab run began. */
+let parts: Uint8Array[] | undefined;
+let runStart = 0;
+let zeroCopyMin = Number.POSITIVE_INFINITY;
+
+// What the writer may do itself, kept in step with the extensions registered in msgpackr (codec.ts).
+let binaryOk = true;
+let extensionsOk = true;
+const extensionTypes = new Map<unknown, { type: number; write(value: unknown): Uint8Array }>();
+/** Bytes the frame needed when the slab overflowed. */
+let overflowNeed = 0;
+
+/**
+ * Called by registerExtension. A class that Buffer instances match (`instanceof`) makes msgpackr use the
+ * extension for bytes, so the writer stops writing bytes itself. Two related classes (one extends the other)
+ * could make msgpackr pick another extension than the exact-class lookup here, so then every extension value
+ * goes to msgpackr.
+ */
+export function noteExtension(Class: new (...args: never[]) => unknown, type: number, write: (value: never) => Uint8Array): void {
+  if (Class === (Buffer as unknown) || Buffer.prototype instanceof Class) binaryOk = false;
+  for (const other of extensionTypes.keys()) {
+    const o = other as new (...args: never[]) => unknown;
+    if (o.prototype instanceof Class || Class.prototype instanceof o) extensionsOk = false;
+  }
+  extensionTypes.set(Class, { type, write: write as (value: unknown) => Uint8Array });
+}
+
+/**
+ * Begins a frame in the slab, its 8 header bytes reserved, with at least `room` bytes free. `attempt` > 0
+ * after an overflow: the frame then starts in a fresh slab at least twice the size of the one that overflowed.
+ */
+export function beginFrame(room: number, zeroCopyThreshold: number, attempt: number): void {
+  const need = Math.max(room, MIN_ROOM);
+  if (attempt > 0 || slab.length - pos < need) {
+    const size = Math.max(SLAB_SIZE, need, attempt > 0 ? overflowNeed * 2 : 0);
+    slab = Buffer.allocUnsafeSlow(size);
+    pos = 0;
+  }
+  buf = slab;
+  start = pos;
+  p = start + FRAME_HEADER_SIZE;
+  parts = undefined;
+  runStart = start;
+  zeroCopyMin = zeroCopyThreshold;
+}
+
+/** The slab and offset of the frame in progress, for the envelope fields written by hand. */
+export function target(): Buffer {
+  return buf;
+}
+export function offset(): number {
+  return p;
+}
+export function setOffset(at: number): void {
+  p = at;
+}
+
+/**
+ * Writes `v` as MessagePack. Returns false (having written nothing that matters) when it holds a type left
+ * to msgpackr; throws OVERFLOW when the slab is full.
+ */
+export function writePayload(v: unknown): boolean {
+  try {
+    p = value(buf, p, v, 0);
+    return true;
+  } catch (e) {
+    if (e === OVERFLOW) throw e;
+    // BAIL, or anything a getter or an extension's write threw: msgpackr then reproduces the outcome.
+    return false;
+  }
+}
+
+export function isOverflow(e: unknown): boolean {
+  return e === OVERFLOW;
+}
+
+/** Drops the frame in progress (the payload went to msgpackr after all). */
+export function abandonFrame(): void {
+  parts = undefined;
+}
+
+/**
+ * Seals the frame (size and CRC into the reserved header, `compressed` clear) and claims its bytes. Returns
+ * one view (a Buffer if `asBuffer`), or the parts in order when large binaries were taken by reference.
+ */
+export function finishFrame(asBuffer: boolean): Uint8Array | Uint8Array[] {
+  const b = buf;
+  const end = p;
+  const s = slab;
+  // A slab grown for one big frame goes with that frame; the next one starts a fresh slab of the usual size.
+  pos = s.length > SLAB_SIZE ? s.length : end;
+  const more = parts;
+  if (more === undefined) {
+    // A plain Uint8Array view is half the cost of a Buffer one; only encodeMessage promises a Buffer.
+    const frame = asBuffer ? b.subarray(start, end) : new Uint8Array(b.buffer, b.byteOffset + start, end - start);
+    seal(frame, crc32cRange(frame, FRAME_HEADER_SIZE, frame.length), frame.length - FRAME_HEADER_SIZE);
+    return frame;
+  }
+  parts = undefined;
+  if (end > runStart) more.push(new Uint8Array(b.buffer, b.byteOffset + runStart, end - runStart));
+  const first = more[0]!;
+  let crc = crc32cRange(first, FRAME_HEADER_SIZE, first.length);
+  let size = first.length - FRAME_HEADER_SIZE;
+  for (let i = 1; i < more.length; i++) {
+    const part = more[i]!;
+    crc = crc32c(part, crc);
+    size += part.length;
+  }
+  seal(first, crc, size);
+  return more;
+}
+
+function seal(head: Uint8Array, crc: number, size: number): void {
+  const word = checksumWord(crc, false);
+  head[0] = word;
+  head[1] = word >>> 8;
+  head[2] = word >>> 16;
+  head[3] = word >>> 24;
+  head[4] = size;
+  head[5] = size >>> 8;
+  head[6] = size >>> 16;
+  head[7] = size >>> 24;
+}
+
+// The writers below take the buffer and offset as arguments and return the new offset: the hot path then
+// runs on locals rather than module state.
+
+function overflow(at: number): never {
+  overflowNeed = at - start;
+  throw OVERFLOW;
+}
+
+function value(b: Buffer, p: number, v: unknown, depth: number): number {
+  switch (typeof v) {
+    case 'string':
+      return str(b, p, v);
+    case 'number':
+      return num(b, p, v);
+    case 'boolean':
+      if (p + 1 > b.length) overflow(p + 1);
+      b[p] = v ? 0xc3 : 0xc2;
+      return p + 1;
+    case 'undefined':
+      // msgpackr's convention for undefined: fixext 1, type 0, data 0.
+      if (p + 3 > b.length) overflow(p + 3);
+      b[p] = 0xd4;
+      b[p + 1] = 0;
+      b[p + 2] = 0;
+      return p + 3;
+    case 'object': {
+      if (v === null) {
+        if (p + 1 > b.length) overflow(p + 1);
+        b[p] = 0xc0;
+        return p + 1;
+      }
+      if (depth > MAX_DEPTH) throw BAIL;
+      const c = (v as { constructor?: unknown }).constructor;
+      if (c === Object) return map(b, p, v as Record<string, unknown>, depth);
+      if (c === Array) return array(b, p, v as unknown[], depth);
+      if ((c === Buffer || c === Uint8Array) && binaryOk) return bin(b, p, v as Uint8Array);
+      const ext = extensionsOk ? extensionTypes.get(c) : undefined;
+      if (ext === undefined) throw BAIL;
+      return extension(b, p, ext.type, ext.write(v));
+    }
+    default:
+      throw BAIL;
+  }
+}
+
+function map(b: Buffer, p: number, o: Record<string, unknown>, depth: number): number {
+  // map16 always, count patched afterwards: what msgpackr writes for objects without variableMapSize.
+  if (p + 3 > b.length) overflow(p + 3);
+  b[p] = 0xde;
+  const at = p + 1;
+  p += 3;
+  let n = 0;
+  for (const key in o) {
+    // The same own-key test as msgpackr, an own `hasOwnProperty` included.
+    // biome-ignore lint/suspicious/noPrototypeBuiltins: msgpackr calls the object's own hasOwnProperty
+    if (typeof o.hasOwnProperty !== 'function' || o.hasOwnProperty(key)) {
+      p = str(b, p, key);
+      p = value(b, p, o[key], depth + 1);
+      n++;
+    }
+  }
+  if (n > 0xffff) throw BAIL;
+  b[at] = n >> 8;
+  b[at + 1] = n & 0xff;
+  return p;
+}
+
+function array(b: Buffer, p: number, a: unknown[], depth: number): number {
+  const n = a.length;
+  if (p + 5 > b.length) overflow(p + 5);
+  if (n < 0x10) {
+    b[p++] = 0x90 | n;
+  } else if (n < 0x10000) {
+    b[p] = 0xdc;
+    b[p + 1] = n >> 8;
+    b[p + 2] = n & 0xff;
+    p += 3;
+  } else {
+    b[p] = 0xdd;
+    p = u32(b, p + 1, n);
+  }
+  for (let i = 0; i < n; i++) p = value(b, p, a[i], depth + 1);
+  return p;
+}
+
+function num(b: Buffer, p: number, v: number): number {
+  if (p + 9 > b.length) overflow(p + 9);
+  if (v >>> 0 === v) {
+    if (v < 0x80) {
+      b[p] = v;
+      return p + 1;
+    }
+    if (v < 0x100) {
+      b[p] = 0xcc;
+      b[p + 1] = v;
+      return p + 2;
+    }
+    if (v < 0x10000) {
+      b[p] = 0xcd;
+      b[p + 1] = v >> 8;
+      b[p + 2] = v & 0xff;
+      return p + 3;
+    }
+    b[p] = 0xce;
+    return u32(b, p + 1, v);
+  }
+  if (v >> 0 === v) {
+    if (v >= -0x20) {
+      b[p] = 0x100 + v;
+      return p + 1;
+    }
+    if (v >= -0x80) {
+      b[p] = 0xd0;
+      b[p + 1] = v + 0x100;
+      return p + 2;
+    }
+    if (v >= -0x8000) {
+      b[p] = 0xd1;
+      b[p + 1] = (v >> 8) & 0xff;
+      b[p + 2] = v & 0xff;
+      return p + 3;
+    }
+    b[p] = 0xd2;
+    return u32(b, p + 1, v >>> 0);
+  }
+  // Everything else, 64-bit integers included, is a float64 (msgpackr without useFloat32).
+  b[p] = 0xcb;
+  F64[0] = v;
+  for (let k = 0; k < 8; k++) b[p + 1 + k] = F64_BYTES[BIG_ENDIAN ? k : 7 - k]!;
+  return p + 9;
+}
+
+function u32(b: Buffer, at: number, v: number): number {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+  return at + 4;
+}
+
+function str(b: Buffer, p: number, s: string): number {
+  const n = s.length;
+  let header: number;
+  let len: number;
+  if (n < 0x40) {
+    // Short strings in JS, as msgpackr does (a lone surrogate becomes its 3-byte form, as there).
+    header = n < 0x20 ? 1 : 2;
+    if (p + header + n * 3 > b.length) overflow(p + header + n * 3);
+    let q = p + header;
+    for (let i = 0; i < n; i++) {
+      let c = s.charCodeAt(i);
+      if (c < 0x80) {
+        b[q++] = c;
+      } else if (c < 0x800) {
+        b[q++] = (c >> 6) | 0xc0;
+        b[q++] = (c & 0x3f) | 0x80;
+      } else if ((c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        c = 0x10000 + ((c & 0x03ff) << 10) + (s.charCodeAt(i + 1) & 0x03ff);
+        i++;
+        b[q++] = (c >> 18) | 0xf0;
+        b[q++] = ((c >> 12) & 0x3f) | 0x80;
+        b[q++] = ((c >> 6) & 0x3f) | 0x80;
+        b[q++] = (c & 0x3f) | 0x80;
+      } else {
+        b[q++] = (c >> 12) | 0xe0;
+        b[q++] = ((c >> 6) & 0x3f) | 0x80;
+        b[q++] = (c & 0x3f) | 0x80;
+      }
+    }
+    len = q - p - header;
+  } else {
+    header = n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+    if (p + header + n * 3 > b.length) overflow(p + header + n * 3);
+    len = b.write(s, p + header, 'utf8');
+  }
+  // The header was sized from the UTF-16 length; move the bytes if the UTF-8 length needs a longer one.
+  if (len < 0x20) {
+    b[p++] = 0xa0 | len;
+  } else if (len < 0x100) {
+    if (header < 2) b.copyWithin(p + 2, p + 1, p + 1 + len);
+    b[p] = 0xd9;
+    b[p + 1] = len;
+    p += 2;
+  } else if (len < 0x10000) {
+    if (header < 3) b.copyWithin(p + 3, p + header, p + header + len);
+    b[p] = 0xda;
+    b[p + 1] = len >> 8;
+    b[p + 2] = len & 0xff;
+    p += 3;
+  } else {
+    if (header < 5) b.copyWithin(p + 5, p + header, p + header + len);
+    b[p] = 0xdb;
+    p = u32(b, p + 1, len);
+  }
+  return p + len;
+}
+
+function bin(b: Buffer, p: number, v: Uint8Array): number {
+  const n = v.byteLength;
+  if (p + 5 > b.length) overflow(p + 5);
+  if (n < 0x100) {
+    b[p] = 0xc4;
+    b[p + 1] = n;
+    p += 2;
+  } else if (n < 0x10000) {
+    b[p] = 0xc5;
+    b[p + 1] = n >> 8;
+    b[p + 2] = n & 0xff;
+    p += 3;
+  } else {
+    b[p] = 0xc6;
+    p = u32(b, p + 1, n);
+  }
+  if (n >= zeroCopyMin) {
+    // Sent by reference, next to the slab bytes around it: the frame becomes a list of parts.
+    parts ??= [];
+    parts.push(new Uint8Array(b.buffer, b.byteOffset + runStart, p - runStart), v);
+    runStart = p;
+    return p;
+  }
+  if (p + n > b.length) overflow(p + n);
+  b.set(v, p);
+  return p + n;
+}
+
+function extension(b: Buffer, p: number, type: number, data: Uint8Array): number {
+  if (!(data instanceof Uint8Array)) throw BAIL;
+  const n = data.length;
+  if (p + 6 + n > b.length) overflow(p + 6 + n);
+  switch (n) {
+    case 1:
+      b[p++] = 0xd4;
+      break;
+    case 2:
+      b[p++] = 0xd5;
+      break;
+    case 4:
+      b[p++] = 0xd6;
+      break;
+    case 8:
+      b[p++] = 0xd7;
+      break;
+    case 16:
+      b[p++] = 0xd8;
+      break;
+    default:
+      if (n < 0x100) {
+        b[p++] = 0xc7;
+        b[p++] = n;
+      } else if (n < 0x10000) {
+        b[p++] = 0xc8;
+        b[p++] = n >> 8;
+        b[p++] = n & 0xff;
+      } else {
+        b[p++] = 0xc9;
+        p = u32(b, p, n);
+      }
+  }
+  b[p++] = type;
+  b.set(data, p);
+  return p + n;
+}
+
+// Scratch for float64 big-endian without DataView or Buffer's argument checks.
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+const BIG_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;

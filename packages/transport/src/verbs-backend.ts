@@ -1,0 +1,582 @@
+/**
+ * The verbs backend: `rdma://host:port` connections are IBSockets (@ffnet/connect), set up by the IBConnect
+ * handshake (service 11: `query`, then `connect`) carried in ordinary serde frames over a short TCP connection to
+ * the same host:port. The listener side binds TCP on that port and answers those frames with IBConnectServer;
+ * with `acceptTcp`, a connection whose first frame is anything else is handed up as a plain TCP socket (with the
+ * bytes already read replayed), so one port serves rdma:// and tcp:// callers as an RDMA group does in 3FS.
+ */
+import { IBConnectServer, IBConnectService, type IBConnectCall, IBSocket, type IBSocketConfig } from '@ffnet/connect';
+import { IBManager, verbsAvailable } from '@ffnet/device';
+import {
+  ConnectFailedError,
+  SocketClosedError,
+  errResult,
+  errorFromCode,
+  type FfnetError,
+  FrameDecoder,
+  IBDeviceNotInitializedError,
+  InvalidArgError,
+  MessageFlags,
+  type MessagePacket,
+  type Result,
+  StatusCode,
+  TimeoutError,
+  decodeMessage,
+  encodeMessage,
+  okResult,
+} from '@ffnet/serde';
+import { type Address, formatAddress, rdmaAddress, tcpAddress } from './address.js';
+import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectOptions, ListenOptions } from './backend.js';
+import { tcpBackend } from './net-backend.js';
+
+export interface VerbsBackendOptions {
+  /** IBSocket config of outgoing connections (the server adopts the client's). Default: 3FS defaults. */
+  config?: Partial<IBSocketConfig>;
+  /** Connect timeout when the caller gives none (default 5000 ms, 3FS rdma_connect_timeout). */
+  connectTimeoutMs?: number;
+  /** Connects in flight per address; more wait their turn (default 4, 3FS connect_concurrency_limiter). */
+  maxConnectsPerAddress?: number;
+  /** An accepted socket that has not seen the client's probe by then fails (default 15000, rdma_accept_timeout). */
+  acceptTimeoutMs?: number;
+}
+
+const noop = (): void => {};
+
+function reasonText(r: unknown): string {
+  return r instanceof Error ? r.message : String(r);
+}
+
+function rdmaString(tcp: string): string {
+  return tcp.replace(/^tcp:/, 'rdma:');
+}
+
+/**
+ * Whether this process can use RDMA now, and why not. Once IBManager has started, its devices decide;
+ * before, libibverbs is probed (nothing is opened).
+ */
+function availability(): { ok: true } | { ok: false; reason: string } {
+  if (IBManager.started) {
+    return IBManager.devices.length > 0 ? { ok: true } : { ok: false, reason: 'no-devices: IBManager started without any usable RDMA device' };
+  }
+  const a = verbsAvailable();
+  return a.available ? { ok: true } : { ok: false, reason: `${a.reason}: ${a.detail}` };
+}
+
+/** Opens the devices with IBManager's defaults if nobody started it; IBDeviceNotInitializedError when none is usable. */
+function ensureDevices(what: string): void {
+  const a = availability();
+  if (!a.ok) throw new IBDeviceNotInitializedError(`${what}: RDMA is not available here (${a.reason})`);
+  if (!IBManager.started) {
+    try {
+      IBManager.start();
+    } catch (e) {
+      throw new IBDeviceNotInitializedError(`${what}: opening the RDMA devices failed: ${reasonText(e)}`, { cause: e });
+    }
+  }
+  if (IBManager.devices.length === 0) throw new IBDeviceNotInitializedError(`${what}: IBManager has no usable RDMA device`);
+}
+
+/**
+ * Why an IBSocket was closed by us because its peer is gone (see watchPeer): reported instead of a clean close.
+ */
+const lostReasons = new WeakMap<IBSocket, FfnetError>();
+/** The BackendSocket wrapping each IBSocket, so that watchPeer can report a lost peer at once. */
+const adapters = new WeakMap<IBSocket, VerbsSocket>();
+
+/** Grace after the handshake connection closes for the peer's CLOSE immediate (already in our CQ) to be seen. */
+const PEER_GONE_GRACE_MS = 20;
+
+/**
+ * The handshake's TCP connection stays open for the IBSocket's lifetime as a liveness signal: a peer whose
+ * process dies takes its QP with it silently (RC retries would only notice on our next send, after seconds), but
+ * the kernel closes its TCP socket. A graceful close sends the CLOSE immediate before the TCP connection goes,
+ * so a socket still READY shortly after the TCP close has lost its peer.
+ */
+function watchPeer(tcp: BackendSocket, ib: IBSocket, onTcpClose: (cb: () => void) => void): void {
+  void ib.closed.then(() => tcp.destroy());
+  onTcpClose(() => {
+    setTimeout(() => {
+      const st = ib.state;
+      if (st === 'READY' || st === 'ACCEPTED' || st === 'CONNECTING') {
+        const err = new SocketClosedError('the peer is gone (its connection for the RDMA handshake closed without an RDMA close)', { peer: ib.peer });
+        lostReasons.set(ib, err);
+        // The CLOSE sent by destroy() reaches no one: report now rather than after the drain timeout.
+        adapters.get(ib)?.lost(err);
+        ib.destroy();
+      }
+    }, PEER_GONE_GRACE_MS).unref();
+  });
+}
+
+/** Per-address counting semaphore for connects, with FIFO waiters. */
+class ConnectLimiter {
+  readonly #max: number;
+  readonly #slots = new Map<string, { running: number; waiting: (() => void)[] }>();
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  acquire(key: string, signal: AbortSignal): Promise<void> {
+    let s = this.#slots.get(key);
+    if (!s) {
+      s = { running: 0, waiting: [] };
+      this.#slots.set(key, s);
+    }
+    if (s.running < this.#max) {
+      s.running++;
+      return Promise.resolve();
+    }
+    const slot = s;
+    return new Promise<void>((resolve, reject) => {
+      const grant = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        const i = slot.waiting.indexOf(grant);
+        if (i >= 0) slot.waiting.splice(i, 1);
+        reject(signal.reason);
+      };
+      if (signal.aborted) return onAbort();
+      slot.waiting.push(grant);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  release(key: string): void {
+    const s = this.#slots.get(key)!;
+    const next = s.waiting.shift();
+    if (next) next();
+    else if (--s.running === 0) this.#slots.delete(key);
+  }
+}
+
+/**
+ * An IBSocket behind the BackendSocket contract. Two differences are bridged here: a peer's CLOSE reaches the
+ * IBSocket as SocketClosedError but is a clean EOF for the Transport (which then says whether it cut a frame),
+ * and IBSocket.write throws once closing while the backend contract drops the data (the close report follows).
+ */
+class VerbsSocket implements BackendSocket {
+  readonly scheme = 'rdma' as const;
+  readonly remote: Address;
+  readonly peer: string;
+  readonly local: string;
+  /** The underlying socket, for one-sided RDMA on this connection. */
+  readonly ib: IBSocket;
+  #h: BackendHandlers | undefined;
+  #paused = false;
+  /** The close has been reported (early, by lost()). */
+  #reported = false;
+
+  constructor(ib: IBSocket, remote: Address, peer: string, local: string) {
+    this.ib = ib;
+    this.remote = remote;
+    this.peer = peer;
+    this.local = local;
+    adapters.set(ib, this);
+  }
+
+  setHandlers(h: BackendHandlers): void {
+    if (this.#h) throw new InvalidArgError(`handlers of ${this.peer} are already set`);
+    this.#h = h;
+    this.ib.setHandlers({ data: h.data, drain: h.drain, written: h.written, close: this.#onClose });
+    if (this.#paused) this.ib.pause();
+  }
+
+  /** The peer is gone: report the close now; the IBSocket's own close (after its teardown) is then ignored. */
+  lost(err: FfnetError): void {
+    if (this.#reported || !this.#h) return;
+    this.#reported = true;
+    this.#h.close(err);
+  }
+
+  readonly #onClose = (err?: FfnetError): void => {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#h!.close(err?.code === StatusCode.SocketClosed ? undefined : (err ?? lostReasons.get(this.ib)));
+  };
+
+  write(bufs: readonly Uint8Array[]): boolean {
+    if (bufs.length === 0) throw new InvalidArgError('write() needs at least one buffer');
+    try {
+      return this.ib.write(bufs);
+    } catch {
+      return false;
+    }
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.ib.pause();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    if (this.#h) this.ib.resume();
+  }
+
+  end(): void {
+    this.ib.end();
+  }
+
+  destroy(): void {
+    this.ib.destroy();
+  }
+}
+
+/** The client half of the handshake: `call` over one TCP socket, serde frames both ways. */
+class HandshakeClient {
+  readonly #sock: BackendSocket;
+  readonly #peer: string;
+  readonly #waiting = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  readonly #decoder: FrameDecoder;
+  #uuid = 0;
+  #error: FfnetError | undefined;
+  #onClosed: (() => void) | undefined;
+  #closed = false;
+
+  /** Runs `cb` once the TCP connection has closed (now, if it already has). */
+  onClose = (cb: () => void): void => {
+    if (this.#closed) cb();
+    else this.#onClosed = cb;
+  };
+
+  constructor(sock: BackendSocket, peer: string) {
+    this.#sock = sock;
+    this.#peer = peer;
+    this.#decoder = new FrameDecoder(this.#onFrame, { peer });
+    sock.setHandlers({
+      data: (chunk) => {
+        try {
+          this.#decoder.push(chunk);
+        } catch (e) {
+          this.#failAll(e as FfnetError);
+          sock.destroy();
+        }
+      },
+      drain: noop,
+      written: noop,
+      close: (err) => {
+        this.#closed = true;
+        this.#failAll(err ?? new ConnectFailedError('the server closed the handshake connection', { peer }));
+        this.#onClosed?.();
+      },
+    });
+  }
+
+  readonly call: IBConnectCall = (method, req, opts) => {
+    if (this.#error) return Promise.reject(this.#error);
+    const uuid = ++this.#uuid;
+    const pkt: MessagePacket = {
+      uuid,
+      serviceId: IBConnectService.id,
+      methodId: IBConnectService.methods[method].id,
+      flags: MessageFlags.IsReq,
+      version: 0,
+      timeoutMs: 0,
+      payload: req,
+    };
+    return new Promise<unknown>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#waiting.delete(uuid);
+        reject(opts.signal.reason);
+      };
+      if (opts.signal.aborted) return onAbort();
+      opts.signal.addEventListener('abort', onAbort, { once: true });
+      this.#waiting.set(uuid, {
+        resolve: (v) => {
+          opts.signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        reject: (e) => {
+          opts.signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      });
+      this.#sock.write([encodeMessage(pkt)]);
+    });
+  };
+
+  readonly #onFrame = (body: Buffer, compressed: boolean): void => {
+    const pkt = decodeMessage(body, compressed, { peer: this.#peer });
+    const w = this.#waiting.get(pkt.uuid);
+    if (!w) return;
+    this.#waiting.delete(pkt.uuid);
+    const r = pkt.payload as Result<unknown>;
+    if (r.ok) w.resolve(r.value);
+    else w.reject(errorFromCode(r.code, `IBConnect ${pkt.methodId === 1 ? 'query' : 'connect'} refused: ${r.message}`, { peer: this.#peer }));
+  };
+
+  #failAll(err: FfnetError): void {
+    this.#error ??= err;
+    for (const w of this.#waiting.values()) w.reject(err);
+    this.#waiting.clear();
+  }
+}
+
+/**
+ * A TCP connection handed up after its first bytes were read to tell it apart from a handshake: replays them,
+ * then passes the socket's own events through.
+ */
+class ReplaySocket implements BackendSocket {
+  readonly scheme = 'tcp' as const;
+  readonly remote: Address;
+  readonly peer: string;
+  readonly local: string;
+  readonly #inner: BackendSocket;
+  #chunks: Buffer[];
+  #h: BackendHandlers | undefined;
+  #paused = false;
+  #replaying = true;
+  #closed: { err: FfnetError | undefined } | undefined;
+
+  constructor(inner: BackendSocket, chunks: Buffer[]) {
+    this.#inner = inner;
+    this.#chunks = chunks;
+    this.remote = inner.remote;
+    this.peer = inner.peer;
+    this.local = inner.local;
+    // Nothing new is read until the replay is done, so chunks stay in order.
+    inner.pause();
+  }
+
+  setHandlers(h: BackendHandlers): void {
+    if (this.#h) throw new InvalidArgError(`handlers of ${this.peer} are already set`);
+    this.#h = h;
+    process.nextTick(this.#replay);
+  }
+
+  readonly #replay = (): void => {
+    const h = this.#h!;
+    while (this.#chunks.length > 0 && !this.#paused) h.data(this.#chunks.shift()!);
+    if (this.#chunks.length > 0) return;
+    this.#replaying = false;
+    if (this.#closed) h.close(this.#closed.err);
+    else if (!this.#paused) this.#inner.resume();
+  };
+
+  // Events of the inner socket, routed here by the Incoming that owns its handlers.
+  data(chunk: Buffer): void {
+    this.#h!.data(chunk);
+  }
+  drain(): void {
+    this.#h?.drain();
+  }
+  written(): void {
+    this.#h?.written();
+  }
+  close(err: FfnetError | undefined): void {
+    if (this.#h && !this.#replaying) this.#h.close(err);
+    else this.#closed = { err };
+  }
+
+  write(bufs: readonly Uint8Array[]): boolean {
+    return this.#inner.write(bufs);
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#inner.pause();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    if (!this.#h) return;
+    if (this.#replaying) process.nextTick(this.#replay);
+    else this.#inner.resume();
+  }
+
+  end(): void {
+    this.#inner.end();
+  }
+
+  destroy(): void {
+    this.#inner.destroy();
+  }
+}
+
+/** One TCP connection to an rdma listener: a handshake, or (with acceptTcp) an ordinary TCP connection. */
+class Incoming {
+  readonly #sock: BackendSocket;
+  readonly #server: IBConnectServer;
+  readonly #acceptTcp: boolean;
+  #tcpClosed: (() => void) | undefined;
+  readonly #onTcp: (s: BackendSocket) => void;
+  #mode: 'sniff' | 'ib' | 'tcp' = 'sniff';
+  #chunks: Buffer[] = [];
+  #replay: ReplaySocket | undefined;
+  readonly #decoder: FrameDecoder;
+
+  constructor(sock: BackendSocket, acceptTimeoutMs: number, acceptTcp: boolean, onTcp: (s: BackendSocket) => void, onIB: (ib: IBSocket) => void) {
+    this.#sock = sock;
+    // One per connection, so the accepted IBSocket is tied to this TCP connection (its liveness signal).
+    this.#server = new IBConnectServer({
+      acceptTimeoutMs,
+      onSocket: (ib) => {
+        watchPeer(sock, ib, (cb) => {
+          this.#tcpClosed = cb;
+        });
+        onIB(ib);
+      },
+    });
+    this.#acceptTcp = acceptTcp;
+    this.#onTcp = onTcp;
+    this.#decoder = new FrameDecoder(this.#onFrame, { peer: sock.peer });
+    sock.setHandlers({
+      data: this.#onData,
+      drain: () => this.#replay?.drain(),
+      written: () => this.#replay?.written(),
+      close: (err) => {
+        this.#replay?.close(err);
+        this.#tcpClosed?.();
+      },
+    });
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#replay) {
+      this.#replay.data(chunk);
+      return;
+    }
+    if (this.#mode === 'sniff' && this.#acceptTcp) this.#chunks.push(chunk);
+    try {
+      this.#decoder.push(chunk);
+    } catch {
+      // Not a well-formed handshake. A TCP caller's Transport re-reads the same bytes and reports the error itself.
+      if (this.#mode === 'sniff' && this.#acceptTcp) this.#mode = 'tcp';
+      else this.#sock.destroy();
+    }
+    if (this.#mode === 'tcp' && !this.#replay) {
+      this.#replay = new ReplaySocket(this.#sock, this.#chunks);
+      this.#chunks = [];
+      this.#onTcp(this.#replay);
+    }
+  };
+
+  readonly #onFrame = (body: Buffer, compressed: boolean): void => {
+    if (this.#mode === 'tcp') return;
+    const pkt = decodeMessage(body, compressed, { peer: this.#sock.peer });
+    const isHandshake = pkt.serviceId === IBConnectService.id && (pkt.flags & MessageFlags.IsReq) !== 0;
+    if (this.#mode === 'sniff') {
+      if (!isHandshake && this.#acceptTcp) {
+        this.#mode = 'tcp';
+        return;
+      }
+      this.#mode = 'ib';
+      this.#chunks = [];
+    }
+    let result: Result<unknown>;
+    if (!isHandshake) {
+      result = errResult(StatusCode.InvalidMethodID, `this connection carries only IBConnect (service ${IBConnectService.id}) requests`);
+    } else {
+      try {
+        if (pkt.methodId === IBConnectService.methods.query.id) result = okResult(this.#server.query());
+        else if (pkt.methodId === IBConnectService.methods.connect.id) result = okResult(this.#server.connect(pkt.payload, { peer: rdmaString(this.#sock.peer) }));
+        else result = errResult(StatusCode.InvalidMethodID, `IBConnect has no method ${pkt.methodId}`);
+      } catch (e) {
+        const err = e as FfnetError;
+        result = errResult(typeof err.code === 'number' && err.code > 0 ? err.code : StatusCode.Unknown, reasonText(e));
+      }
+    }
+    this.#sock.write([
+      encodeMessage({ uuid: pkt.uuid, serviceId: pkt.serviceId, methodId: pkt.methodId, flags: 0, version: pkt.version, timeoutMs: 0, payload: result }),
+    ]);
+  };
+}
+
+export class VerbsBackend implements Backend {
+  readonly scheme = 'rdma' as const;
+  readonly #config: Partial<IBSocketConfig> | undefined;
+  readonly #connectTimeoutMs: number;
+  readonly #acceptTimeoutMs: number;
+  readonly #limiter: ConnectLimiter;
+  readonly #counters = new Map<string, number>();
+
+  constructor(opts: VerbsBackendOptions = {}) {
+    this.#config = opts.config;
+    this.#connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    this.#acceptTimeoutMs = opts.acceptTimeoutMs ?? 15_000;
+    this.#limiter = new ConnectLimiter(opts.maxConnectsPerAddress ?? 4);
+  }
+
+  available(): { ok: true } | { ok: false; reason: string } {
+    return availability();
+  }
+
+  async connect(addr: Address, opts: ConnectOptions = {}): Promise<BackendSocket> {
+    const peer = formatAddress(addr);
+    const user = opts.signal;
+    if (user?.aborted) throw new ConnectFailedError(`connect aborted: ${reasonText(user.reason)}`, { peer, cause: user.reason });
+    ensureDevices(`connect to ${peer}`);
+    const ac = new AbortController();
+    const onUserAbort = (): void => ac.abort(new ConnectFailedError(`connect aborted: ${reasonText(user!.reason)}`, { peer, cause: user!.reason }));
+    user?.addEventListener('abort', onUserAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    let acquired = false;
+    let tcp: BackendSocket | undefined;
+    try {
+      await this.#limiter.acquire(peer, ac.signal);
+      acquired = true;
+      // The timeout covers the connect itself, not the wait for a slot (which other connects' timeouts bound).
+      const timeoutMs = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : this.#connectTimeoutMs;
+      timer = setTimeout(() => ac.abort(new TimeoutError(`connect timed out after ${timeoutMs} ms`, { peer })), timeoutMs);
+      tcp = await tcpBackend.connect(tcpAddress(addr.host, addr.port), { signal: ac.signal });
+      const hs = new HandshakeClient(tcp, peer);
+      const counter = (this.#counters.get(peer) ?? Math.floor(Math.random() * 0x7fff_ffff)) + 1;
+      this.#counters.set(peer, counter & 0x7fff_ffff);
+      const ib = new IBSocket({ config: this.#config, peer });
+      // The IBSocket's own timer is a backstop only: ours (above) decides, so both errors name the same limit.
+      await ib.connect(hs.call, { signal: ac.signal, timeoutMs: timeoutMs + 1000, counter });
+      const sock = new VerbsSocket(ib, addr, peer, rdmaString(tcp.local));
+      watchPeer(tcp, ib, hs.onClose);
+      tcp = undefined;
+      return sock;
+    } catch (e) {
+      if (ac.signal.aborted) throw ac.signal.reason;
+      const err = e as FfnetError;
+      if (err.code === StatusCode.ConnectFailed || err.code === StatusCode.Timeout) {
+        throw new ConnectFailedError(`connect failed: ${err.message}`, { peer, cause: e });
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      user?.removeEventListener('abort', onUserAbort);
+      tcp?.destroy();
+      if (acquired) this.#limiter.release(peer);
+    }
+  }
+
+  async listen(addr: Address, opts: ListenOptions, onSocket: (s: BackendSocket) => void): Promise<BackendListener> {
+    ensureDevices(`listen on ${formatAddress(addr)}`);
+    const acceptTcp = opts.acceptTcp ?? false;
+    const acceptTimeoutMs = this.#acceptTimeoutMs;
+    const accepted = (ib: IBSocket): void => {
+      const [host, port] = splitPeer(ib.peer);
+      // Handed up only once READY: before that the socket can neither send nor close towards the peer.
+      ib.ready.then(
+        () => onSocket(new VerbsSocket(ib, rdmaAddress(host, port), ib.peer, formatAddress(bound))),
+        noop, // failed before READY (accept timeout, peer gone): it has closed itself
+      );
+    };
+    const { acceptTcp: _, ...tcpOpts } = opts;
+    const tcp = await tcpBackend.listen(tcpAddress(addr.host, addr.port), tcpOpts, (sock) => {
+      new Incoming(sock, acceptTimeoutMs, acceptTcp, onSocket, accepted);
+    });
+    const bound = rdmaAddress(addr.host, tcp.address.port);
+    return { address: bound, close: () => tcp.close() };
+  }
+}
+
+/** The IBSocket under an rdma BackendSocket (for one-sided RDMA on that connection), else undefined. */
+export function ibSocketOf(sock: BackendSocket): IBSocket | undefined {
+  return sock instanceof VerbsSocket ? sock.ib : undefined;
+}
+
+/** Host and port of a 'rdma://host:port' / 'rdma://[v6]:port' peer string. */
+function splitPeer(peer: string): [string, number] {
+  const m = /^[a-z]+:\/\/\[?([^\]]*?)\]?:(\d+)/.exec(peer);
+  return m ? [m[1]!, Number(m[2])] : ['0.0.0.0', 0];
+}
+
+/** The one registered for 'rdma' (3FS defaults). Replace it with registerBackend(new VerbsBackend(opts), { replace: true }). */
+export const verbsBackend = new VerbsBackend();

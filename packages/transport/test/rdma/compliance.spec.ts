@@ -1,0 +1,17 @@
+// The transport compliance suite, unchanged, over the verbs backend (runs in the Soft-RoCE VM: pnpm test:rdma).
+// Listeners bind TCP on the VM's 10.0.2.15 for the IBConnect handshake; both ends' QPs live on rxe0, whose GID
+// (::ffff:10.0.2.15) rxe loops back locally.
+import { IBManager } from '@ffnet/device';
+import { beforeAll, describe } from 'vitest';
+import { type Address, rdmaAddress } from '../../src/index.js';
+import { transportCompliance } from '../compliance.js';
+
+const HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
+
+describe('rdma', () => {
+  beforeAll(() => {
+    IBManager.start();
+  });
+  // Emulated (TCG) rxe moves data far slower than loopback TCP: more time per case, the same checks.
+  transportCompliance('rdma', { address: (): Address => rdmaAddress(HOST, 0), timeoutScale: 4 });
+});

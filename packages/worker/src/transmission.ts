@@ -1,0 +1,200 @@
+/**
+ * One-sided RDMA from a handler (3FS CallContext::readTransmission / writeTransmission, §6) and the server half
+ * of RDMAControl: before writing into a client's memory the server asks that client, over the same connection,
+ * for a transmission slot.
+ */
+import type { IBSocket, RDMAReqBatch } from '@ffnet/connect';
+import type { RDMABuf, RDMARemoteBuf } from '@ffnet/device';
+import {
+  CancelledError,
+  type FfnetError,
+  type FrameParts,
+  type MessagePacket,
+  MessageFlags,
+  NotImplementedError,
+  defineService,
+  encodeMessageParts,
+  method,
+} from '@ffnet/serde';
+import type { Transport } from '@ffnet/transport';
+import type { CallContext } from './call-context.js';
+import { toFfnetError } from './errors.js';
+import { PendingCall } from './pending-call.js';
+
+/** `RDMATransmissionReq`: the uuid of the request whose response data the server is about to RDMA-write. */
+export interface RDMATransmissionReq {
+  uuid: number;
+}
+
+/** 3FS's RDMAControl (id 10, apply = 1). Clients that opt in serve it; servers call it back on the request's connection. */
+export const RDMAControlService = defineService({
+  name: 'RDMAControl',
+  id: 10,
+  methods: {
+    apply: method<RDMATransmissionReq, Record<string, never>>(1),
+  },
+});
+
+/** Outcomes of applyTransmission in this process; failures are otherwise ignored, as in 3FS. */
+export interface RDMAControlStats {
+  /** Granted by the client. */
+  readonly applied: number;
+  /** Failed or timed out (the write went ahead anyway). */
+  readonly failed: number;
+}
+
+const stats = { applied: 0, failed: 0 };
+
+export function rdmaControlStats(): RDMAControlStats {
+  return { ...stats };
+}
+
+/**
+ * The IBSocket under an rdma:// transport, or undefined. The verbs backend exposes it as `transport.ibSocket`; read
+ * structurally so this package does not depend on how the backend stores it.
+ */
+export function ibSocketOf(t: Transport): IBSocket | undefined {
+  if (!t.isRDMA) return undefined;
+  return (t as unknown as { readonly ibSocket?: IBSocket | undefined }).ibSocket;
+}
+
+/** @internal */
+export function requireIBSocket(ctx: CallContext, what: string): IBSocket {
+  const s = ibSocketOf(ctx.transport);
+  if (s === undefined) {
+    const why = ctx.transport.isRDMA ? 'its IBSocket is not available' : 'the call did not come over rdma://';
+    throw new NotImplementedError(`${ctx.method.name}: ${what} needs an RDMA connection, but ${why}; check ctx.rdma and send the data inline`, {
+      peer: ctx.peer,
+    });
+  }
+  return s;
+}
+
+/**
+ * RDMA READs or WRITEs on the caller's queue pair: add() pairs a buffer the caller described (an RDMARemoteBuf from
+ * the request) with local registered memory, post() runs them all. Failures are RDMAError / RDMAPostFailedError /
+ * InvalidArgError as for RDMAReqBatch; an RDMA error breaks the connection (RC semantics), so the caller sees its
+ * call fail with a connection error.
+ */
+export class RDMATransmission {
+  readonly ctx: CallContext;
+  readonly batch: RDMAReqBatch;
+
+  constructor(ctx: CallContext, batch: RDMAReqBatch) {
+    this.ctx = ctx;
+    this.batch = batch;
+  }
+
+  get isWrite(): boolean {
+    return this.batch.isWrite;
+  }
+
+  /** Work requests so far. */
+  get wrCount(): number {
+    return this.batch.wrCount;
+  }
+
+  add(remote: RDMARemoteBuf, local: RDMABuf | readonly RDMABuf[]): this {
+    this.batch.add(remote, local);
+    return this;
+  }
+
+  /** Posts everything added and resolves when it has completed. */
+  post(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.batch.post(opts);
+  }
+}
+
+/** A write batch, plus the RDMAControl handshake that precedes writes into client memory. */
+export class RDMAWriteTransmission extends RDMATransmission {
+  /**
+   * When the caller opted into RDMAControl (ControlRDMA request flag), asks it for a transmission slot with
+   * `RDMAControl.apply{uuid}` on this connection and waits for the answer, at most `timeoutMs`. Never rejects: as in
+   * 3FS an error or timeout only counts, and the write goes ahead. Resolves true when the client granted the slot
+   * (or did not ask for control), false when the apply failed.
+   */
+  applyTransmission(timeoutMs: number, opts: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const ctx = this.ctx;
+    if ((ctx.flags & MessageFlags.ControlRDMA) === 0) return Promise.resolve(true);
+    return callBack(ctx, ctx.transport, timeoutMs, opts.signal);
+  }
+}
+
+/** A server→client call on the transport the request came in on, matched by the group's Waiter. */
+class ApplyCall extends PendingCall {
+  readonly #resolve: (granted: boolean) => void;
+  signal: AbortSignal | undefined = undefined;
+
+  constructor(resolve: (granted: boolean) => void) {
+    super('RDMAControl.apply', 0);
+    this.#resolve = resolve;
+  }
+
+  onResponse(pkt: MessagePacket): void {
+    this.#detach();
+    const ok = (pkt.payload as { ok?: boolean } | undefined)?.ok === true;
+    if (ok) stats.applied++;
+    else stats.failed++;
+    this.#resolve(ok);
+  }
+
+  onError(_err: FfnetError): void {
+    this.#detach();
+    stats.failed++;
+    this.#resolve(false);
+  }
+
+  handleEvent(): void {
+    this.fail(new CancelledError('applyTransmission was aborted', { peer: this.address, cause: this.signal?.reason }));
+  }
+
+  #detach(): void {
+    this.signal?.removeEventListener('abort', this);
+    this.signal = undefined;
+  }
+}
+
+function callBack(ctx: CallContext, t: Transport, timeoutMs: number, signal: AbortSignal | undefined): Promise<boolean> {
+  const waiter = ctx.processor.waiter;
+  if (waiter === undefined || signal?.aborted || t.state !== 'ready') {
+    // Nowhere to match an answer (a Processor built without a Waiter), or nothing to wait for.
+    stats.failed++;
+    return Promise.resolve(false);
+  }
+  let resolve!: (granted: boolean) => void;
+  const promise = new Promise<boolean>((r) => {
+    resolve = r;
+  });
+  const call = new ApplyCall(resolve);
+  waiter.register(call, timeoutMs);
+  call.address = t.peer;
+  const pkt: MessagePacket = {
+    uuid: call.uuid,
+    serviceId: RDMAControlService.id,
+    methodId: RDMAControlService.methods.apply.id,
+    flags: MessageFlags.IsReq,
+    version: 0,
+    timeoutMs: Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 0,
+    payload: { uuid: ctx.uuid } satisfies RDMATransmissionReq,
+  };
+  let frame: FrameParts;
+  try {
+    frame = encodeMessageParts(pkt);
+  } catch (e) {
+    call.fail(toFfnetError(e, t.peer));
+    return promise;
+  }
+  if (signal !== undefined) {
+    call.signal = signal;
+    signal.addEventListener('abort', call);
+  }
+  // Bound to the transport but sent untagged: if the connection dies, the Waiter fails the call at once, and the
+  // IOWorker never tries to redial a client's address to resend it.
+  call.transport = t;
+  try {
+    t.send(frame);
+  } catch (e) {
+    call.fail(toFfnetError(e, t.peer));
+  }
+  return promise;
+}
