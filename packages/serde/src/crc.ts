@@ -22,7 +22,7 @@ export function crc32cRange(data: Uint8Array, start: number, end: number, previo
   return ~stdCrc32c(view as Buffer, ~previous >>> 0) >>> 0;
 }
 
-const NATIVE_MIN = Number(process.env.FFNET_NATIVE_MIN ?? 160);
+const NATIVE_MIN = 160;
 
 /** Slicing-by-8 tables: T[k * 256 + b] is the CRC of byte b followed by k zero bytes. */
 const T = new Int32Array(8 * 256);

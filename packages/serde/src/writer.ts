@@ -55,7 +55,7 @@ export function noteExtension(Class: new (...args: never[]) => unknown, type: nu
 
 /**
  * Begins a frame in the slab, its 8 header bytes reserved, with at least `room` bytes free. `attempt` > 0
- * after an overflow: the frame then starts in a fresh slab at least twice the size of the one that overflowed.
+ * after an overflow: the frame then starts in a fresh slab of at least twice what it needed when it overflowed.
  */
 export function beginFrame(room: number, zeroCopyThreshold: number, attempt: number): void {
   const need = Math.max(room, MIN_ROOM);

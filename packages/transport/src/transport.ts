@@ -53,7 +53,7 @@ const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
 const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024 * 1024;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 const NO_TAGS: unknown[] = [];
-const DEFAULT_BATCH_BYTES = Number(process.env.FFNET_FLUSH ?? 4096);
+const DEFAULT_BATCH_BYTES = 4096;
 const noop = (): void => {};
 
 let nextId = 1;
