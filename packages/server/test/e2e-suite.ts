@@ -50,9 +50,10 @@ describe(`e2e over ${kind}`, () => {
         TestService,
         {
           hello: (_ctx, req) => ({ greeting: `hello ${req.name}` }),
-          fail: (_ctx, req: FailReq) => {
+          fail: (ctx, req: FailReq) => {
             if (req.plain) throw new Error(req.message);
-            throw new FfnetError(req.code ?? 4000, req.message);
+            // Like a server-side failure, it names the peer from the server's side.
+            throw new FfnetError(req.code ?? 4000, req.message, { peer: ctx.peer });
           },
           slow: async (_ctx, req) => {
             await sleep(req.ms);
@@ -91,6 +92,8 @@ describe(`e2e over ${kind}`, () => {
     expect(err.code).toBe(4321);
     expect(err.message).toMatch(/^fail/);
     expect(err.peer).toBe(address);
+    // The server's error named its view of the peer; only the caller's view reaches the caller's message.
+    expect(err.message).toBe(`fail (peer ${address})`);
 
     const typed = await rejection(test.fail({ code: StatusCode.InvalidArg, message: 'bad arg' }));
     expect(typed.name).toBe('InvalidArgError');
@@ -103,6 +106,7 @@ describe(`e2e over ${kind}`, () => {
 
     const noMethod = await rejection(client.callRaw(address, TestService.id, 99, {}));
     expect(noMethod.code).toBe(StatusCode.InvalidMethodID);
+    expect(noMethod.message.match(/\(peer /g)).toHaveLength(1);
     const noService = await rejection(client.callRaw(address, 4242, 1, {}));
     expect(noService.code).toBe(StatusCode.InvalidMethodID);
   });

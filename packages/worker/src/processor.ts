@@ -378,7 +378,8 @@ export class Processor {
     }
     const r = this.#err;
     r.code = wireCode(err.code);
-    r.message = err.message;
+    // The reason, not the message: the caller adds its own view of the peer when it rebuilds the error.
+    r.message = err.reason;
     const frame = this.#encode(to, r);
     r.message = '';
     this.#send(conn, t, frame);
