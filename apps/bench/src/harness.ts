@@ -144,12 +144,16 @@ class Child {
 
 let socketSeq = 0;
 
+/** rdma:// needs an address on the interface rxe0 sits on: the VM's dummy0 (tools/rxe-vm/init). */
+export const RDMA_HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
+
 export async function runOne(o: RunOptions): Promise<RunResult> {
+  if (o.peer === 'ib_write_bw') return (await import('./ib-write-bw.js')).runIbWriteBw(o);
   const w = o.workload;
   const listen: Endpoint =
-    o.transport === 'tcp'
-      ? { transport: 'tcp', host: '127.0.0.1', port: 0 }
-      : { transport: 'unix', path: `/tmp/ffnet-bench-${process.pid}-${++socketSeq}.sock` };
+    o.transport === 'unix'
+      ? { transport: 'unix', path: `/tmp/ffnet-bench-${process.pid}-${++socketSeq}.sock` }
+      : { transport: o.transport, host: o.transport === 'rdma' ? RDMA_HOST : '127.0.0.1', port: 0 };
   if (listen.transport === 'unix') rmSync(listen.path, { force: true });
   const base = { peer: o.peer, workload: w.name, warmupMs: o.warmupMs, measureMs: o.measureMs };
   const flags = (role: string) =>
@@ -169,7 +173,7 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
     const srv = await server.expect('report', SLACK_MS);
     await Promise.all([client.exited, server.exited]);
 
-    const payloadBytes = w.payload === 'req' ? w.reqSize : w.payload === 'rsp' ? w.rspSize : 0;
+    const payloadBytes = w.payload === 'req' ? w.reqSize : w.payload === 'rsp' ? w.rspSize : (w.rdmaSize ?? 0);
     const result: RunResult = {
       peer: o.peer,
       workload: w.name,

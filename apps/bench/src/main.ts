@@ -5,9 +5,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type RunResult, runOne } from './harness.js';
-import { type Options, USAGE, parseOptions, pendingRequested } from './options.js';
+import { type Options, USAGE, parseOptions, rdmaRefusal } from './options.js';
 import { formatSummary, summarize } from './summary.js';
-import { WORKLOADS } from './workloads.js';
+import { type RpcWorkload, skipReason } from './workloads.js';
+import type { PeerName, TransportName } from './peers/types.js';
 
 /** Process start-up, connect and teardown per run, on top of warm-up and measuring (measured ~0.5-1 s). */
 const RUN_OVERHEAD_MS = 900;
@@ -24,9 +25,32 @@ function measureMs(o: Options, defaultMs: number): number {
   return o.measureMs ?? defaultMs;
 }
 
-function estimateMs(o: Options): number {
-  const perRep = o.workloads.reduce((sum, w) => sum + o.warmupMs + measureMs(o, w.measureMs) + RUN_OVERHEAD_MS, 0);
-  return perRep * o.transports.length * o.peers.length * o.reps;
+interface Planned {
+  w: RpcWorkload;
+  transport: TransportName;
+  peers: PeerName[];
+}
+
+/** Every (workload, transport) with the peers that can run it; the others are named once, as notes. */
+function planned(o: Options): Planned[] {
+  const plan: Planned[] = [];
+  for (const w of o.workloads) {
+    for (const transport of o.transports) {
+      const peers: PeerName[] = [];
+      for (const peer of o.peers) {
+        const why = skipReason(peer, w, transport);
+        if (why === undefined) peers.push(peer);
+        else console.error(`bench: skipping ${peer} ${w.name} ${transport}: ${why}`);
+      }
+      if (peers.length > 0) plan.push({ w, transport, peers });
+    }
+  }
+  return plan;
+}
+
+function estimateMs(o: Options, plan: Planned[]): number {
+  const perRep = plan.reduce((sum, p) => sum + (o.warmupMs + measureMs(o, p.w.measureMs) + RUN_OVERHEAD_MS) * p.peers.length, 0);
+  return perRep * o.reps;
 }
 
 function gitCommit(): string | null {
@@ -39,11 +63,6 @@ function gitCommit(): string | null {
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  const pending = pendingRequested(argv);
-  if (pending.length > 0) {
-    for (const p of pending) console.error(p);
-    return 2;
-  }
   let opts: Options | 'help';
   try {
     opts = parseOptions(argv);
@@ -56,41 +75,44 @@ async function main(): Promise<number> {
     return 0;
   }
   const o = opts;
+  const refusal = rdmaRefusal(o);
+  if (refusal !== undefined) {
+    console.error(refusal);
+    return 2;
+  }
 
-  const runCount = o.workloads.length * o.transports.length * o.peers.length * o.reps;
-  const est = estimateMs(o);
+  const plan = planned(o);
+  const runCount = plan.length * o.reps;
+  const est = estimateMs(o, plan);
   console.error(
     `bench: ${runCount} runs (${o.workloads.map((w) => w.name).join(',')} x ${o.transports.join(',')} x ${o.peers.join(',')} x ${o.reps} reps), ` +
       `estimated ${(est / 60000).toFixed(1)} min; pinning ${o.pin ? `server CPU ${o.pin.server}, client CPU ${o.pin.client}` : 'off'}`,
   );
-  for (const w of WORKLOADS) if (w.kind === 'pending') console.error(`bench: ${w.name} pending: ${w.reason}`);
 
   const started = Date.now();
   const loadStart = os.loadavg();
   const runs: RunResult[] = [];
   const failures: Failure[] = [];
-  for (const w of o.workloads) {
-    for (const transport of o.transports) {
-      for (let rep = 1; rep <= o.reps; rep++) {
-        for (const peer of o.peers) {
-          try {
-            const r = await runOne({
-              peer,
-              workload: w,
-              transport,
-              rep,
-              warmupMs: o.warmupMs,
-              measureMs: measureMs(o, w.measureMs),
-              pin: o.pin,
-              ...(o.profileDir === undefined ? {} : { profileDir: o.profileDir }),
-            });
-            runs.push(r);
-            console.log(JSON.stringify(r));
-          } catch (err) {
-            const error = (err as Error).message;
-            failures.push({ peer, workload: w.name, transport, rep, error });
-            console.error(`bench: ${peer} ${w.name} ${transport} rep ${rep} failed: ${error}`);
-          }
+  for (const { w, transport, peers } of plan) {
+    for (let rep = 1; rep <= o.reps; rep++) {
+      for (const peer of peers) {
+        try {
+          const r = await runOne({
+            peer,
+            workload: w,
+            transport,
+            rep,
+            warmupMs: o.warmupMs,
+            measureMs: measureMs(o, w.measureMs),
+            pin: o.pin,
+            ...(o.profileDir === undefined ? {} : { profileDir: o.profileDir }),
+          });
+          runs.push(r);
+          console.log(JSON.stringify(r));
+        } catch (err) {
+          const error = (err as Error).message;
+          failures.push({ peer, workload: w.name, transport, rep, error });
+          console.error(`bench: ${peer} ${w.name} ${transport} rep ${rep} failed: ${error}`);
         }
       }
     }

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Pinning, defaultPinning } from './harness.js';
-import { PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './peers/types.js';
+import { verbsAvailable } from '@ffnet/device';
+import { DEFAULT_PEERS, DEFAULT_TRANSPORTS, PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './peers/types.js';
 import { type RpcWorkload, WORKLOADS, workload } from './workloads.js';
 
 export interface Options {
@@ -20,9 +21,9 @@ export interface Options {
 
 export const USAGE = `usage: node dist/main.js [options]
   --quick               smoke run: 0.3 s warm-up, 1 s measure, 1 repetition (unless --reps)
-  --workloads W1,W2     workloads to run (default: W1,W2,W3,W4; W5 is pending, see README)
-  --transports tcp,unix transports (default: tcp,unix)
-  --peers ffnet,raw-net,grpc-js   peers, alternated in this order (default: all three)
+  --workloads W1,W2     workloads to run (default: W1,W2,W3,W4, and W5 with --transports rdma)
+  --transports tcp,unix,rdma  transports (default: tcp,unix; rdma needs a verbs device: pnpm bench:rdma)
+  --peers ffnet,raw-net,grpc-js,ib_write_bw   peers, alternated in this order (default: the first three)
   --reps N              repetitions per workload x transport (default 3)
   --warmup S            warm-up seconds (default 1)
   --measure S           measuring seconds for every workload (default: W1 5, others 3)
@@ -31,8 +32,8 @@ export const USAGE = `usage: node dist/main.js [options]
   --profile DIR         run both children under --cpu-prof, profiles written to DIR
   --help`;
 
-function list<T extends string>(raw: string | undefined, all: readonly T[], what: string): T[] {
-  if (raw === undefined) return [...all];
+function list<T extends string>(raw: string | undefined, all: readonly T[], what: string, defaults: readonly T[] = all): T[] {
+  if (raw === undefined) return [...defaults];
   const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const item of items) {
     if (!(all as readonly string[]).includes(item)) throw new Error(`unknown ${what} '${item}' (known: ${all.join(', ')})`);
@@ -69,7 +70,9 @@ export function parseOptions(argv: string[]): Options | 'help' {
   if (values.help) return 'help';
   const quick = values.quick === true;
 
-  const names = list(values.workloads, WORKLOADS.filter((w) => w.kind === 'rpc').map((w) => w.name), 'workload');
+  const transports = list(values.transports, TRANSPORT_NAMES, 'transport', DEFAULT_TRANSPORTS);
+  const all = WORKLOADS.map((w) => w.name);
+  const names = list(values.workloads, all, 'workload', transports.includes('rdma') ? all : all.filter((n) => n !== 'W5'));
   const workloads = names.map((n) => workload(n) as RpcWorkload);
   const reps = values.reps === undefined ? (quick ? 1 : 3) : Number(values.reps);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps needs a positive integer, got '${values.reps}'`);
@@ -86,8 +89,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
   const opts: Options = {
     quick,
     workloads,
-    transports: list(values.transports, TRANSPORT_NAMES, 'transport'),
-    peers: list(values.peers, PEER_NAMES, 'peer'),
+    transports,
+    peers: list(values.peers, PEER_NAMES, 'peer', DEFAULT_PEERS),
     reps,
     warmupMs: seconds(values.warmup, 'warmup') ?? (quick ? 300 : 1000),
     measureMs: seconds(values.measure, 'measure') ?? (quick ? 1000 : null),
@@ -98,16 +101,14 @@ export function parseOptions(argv: string[]): Options | 'help' {
   return opts;
 }
 
-/** W5 and any other pending workload: named on the command line, explained, never faked. */
-export function pendingRequested(argv: string[]): string[] {
-  const i = argv.findIndex((a) => a === '--workloads' || a.startsWith('--workloads='));
-  if (i < 0) return [];
-  const raw = argv[i]!.includes('=') ? argv[i]!.split('=')[1]! : (argv[i + 1] ?? '');
-  return raw
-    .split(',')
-    .map((s) => s.trim())
-    .flatMap((n) => {
-      const w = workload(n);
-      return w?.kind === 'pending' ? [`${w.name} (${w.title}) is pending: ${w.reason}`] : [];
-    });
+/**
+ * rdma:// and W5 need a verbs device, which only the rxe VM (`pnpm bench:rdma`) has here: without one they are
+ * refused with the reason, never faked. Returns the refusal, or undefined when they can run (or are not asked for).
+ */
+export function rdmaRefusal(o: Options): string | undefined {
+  const wants = [...(o.transports.includes('rdma') ? ['--transports rdma'] : []), ...(o.workloads.some((w) => w.name === 'W5') ? ['W5'] : [])];
+  if (wants.length === 0) return undefined;
+  const v = verbsAvailable();
+  if (v.available) return undefined;
+  return `bench: ${wants.join(' and ')} ${wants.length > 1 ? 'need' : 'needs'} a verbs (RDMA) device, and this machine has none (${v.reason}${v.detail ? `: ${v.detail}` : ''}); run them in the Soft-RoCE VM with \`pnpm bench:rdma\``;
 }

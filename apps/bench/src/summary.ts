@@ -1,6 +1,6 @@
 // Medians per (workload, transport, peer) and ffnet's ratio to each peer against the targets.
 import type { RunResult } from './harness.js';
-import type { PeerName, TransportName } from './peers/types.js';
+import { PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './peers/types.js';
 import { median, round } from './stats.js';
 import type { Metric, RpcWorkload, Target } from './workloads.js';
 
@@ -24,7 +24,7 @@ export interface RatioRow {
   transport: TransportName;
   metric: Metric;
   ffnet: number;
-  against: { peer: 'raw-net' | 'grpc-js'; value: number; ratio: number; target: Target; met: boolean }[];
+  against: { peer: Exclude<PeerName, 'ffnet'>; value: number; ratio: number; target: Target; met: boolean }[];
 }
 
 export interface Summary {
@@ -41,9 +41,9 @@ export function summarize(workloads: RpcWorkload[], runs: RunResult[]): Summary 
   const medians: MedianRow[] = [];
   const ratios: RatioRow[] = [];
   for (const w of workloads) {
-    for (const transport of ['tcp', 'unix'] as const) {
+    for (const transport of TRANSPORT_NAMES) {
       const rows = new Map<PeerName, MedianRow>();
-      for (const peer of ['ffnet', 'raw-net', 'grpc-js'] as const) {
+      for (const peer of PEER_NAMES) {
         const rs = runs.filter((r) => r.workload === w.name && r.transport === transport && r.peer === peer);
         if (rs.length === 0) continue;
         const m = (f: (r: RunResult) => number) => median(rs.map(f));
@@ -67,10 +67,11 @@ export function summarize(workloads: RpcWorkload[], runs: RunResult[]): Summary 
       if (ff === undefined) continue;
       const value = (r: MedianRow) => (w.metric === 'mbPerSec' ? (r.mbPerSec ?? Number.NaN) : r[w.metric]);
       const ratio: RatioRow = { workload: w.name, transport, metric: w.metric, ffnet: value(ff), against: [] };
-      for (const peer of ['raw-net', 'grpc-js'] as const) {
+      for (const peer of PEER_NAMES) {
+        if (peer === 'ffnet') continue;
         const other = rows.get(peer);
-        if (other === undefined) continue;
         const target = w.targets[peer];
+        if (other === undefined || target === undefined) continue;
         const x = value(ff) / value(other);
         ratio.against.push({
           peer,

@@ -1,6 +1,8 @@
 // Workload catalogue: what each run does and which figure decides it. The numbers mirror
 // shared/bench/WORKLOADS.md; everything else (harness, summary) reads them from here.
 
+import type { PeerName, TransportName } from './peers/types.js';
+
 export type WorkloadName = 'W1' | 'W2' | 'W3' | 'W4' | 'W5';
 export type Metric = 'p50Us' | 'callsPerSec' | 'mbPerSec';
 
@@ -10,7 +12,7 @@ export interface Target {
   op: '<=' | '>=';
 }
 
-/** A request/response workload run over a byte-stream transport (tcp, unix). */
+/** A request/response workload; W5's payload moves by one-sided RDMA WRITE instead of in the messages. */
 export interface RpcWorkload {
   kind: 'rpc';
   name: WorkloadName;
@@ -21,23 +23,17 @@ export interface RpcWorkload {
   /** Default measuring time; `--measure` and `--quick` override it. */
   measureMs: number;
   metric: Metric;
-  /** Which side's payload counts towards MB/s (W3 the request, W4 the response). */
-  payload?: 'req' | 'rsp';
-  targets: { 'raw-net': Target; 'grpc-js': Target };
+  /** Which payload counts towards MB/s (W3 the request, W4 the response, W5 the RDMA-written buffer). */
+  payload?: 'req' | 'rsp' | 'rdma';
+  /** W5: bytes the server RDMA-writes into the client's registered buffer per call. */
+  rdmaSize?: number;
+  /** Transports it runs over, when not all of them. */
+  transports?: readonly TransportName[];
+  /** ffnet / peer targets of WORKLOADS.md, per peer. */
+  targets: Partial<Record<Exclude<PeerName, 'ffnet'>, Target>>;
 }
 
-/**
- * A workload that needs machinery which does not exist yet. It is listed so that the CLI can say
- * why it does not run, and so that adding its runner means filling in a kind, not restructuring.
- */
-export interface PendingWorkload {
-  kind: 'pending';
-  name: WorkloadName;
-  title: string;
-  reason: string;
-}
-
-export type Workload = RpcWorkload | PendingWorkload;
+export type Workload = RpcWorkload;
 
 const MiB = 1024 * 1024;
 
@@ -89,13 +85,28 @@ export const WORKLOADS: readonly Workload[] = [
     targets: { 'raw-net': { ratio: 0.9, op: '>=' }, 'grpc-js': { ratio: 8, op: '>=' } },
   },
   {
-    kind: 'pending',
+    kind: 'rpc',
     name: 'W5',
     title: 'one-sided: server RDMA-writes into 1 MiB client buffers, 8 in flight, vs ib_write_bw',
-    reason:
-      'needs the RDMA transport (packages/device, connect, transport) and runs inside the rxe VM; not implemented yet',
+    reqSize: 0,
+    rspSize: 0,
+    rdmaSize: MiB,
+    inflight: 8,
+    measureMs: 3000,
+    metric: 'mbPerSec',
+    payload: 'rdma',
+    transports: ['rdma'],
+    targets: { ib_write_bw: { ratio: 0.8, op: '>=' } },
   },
 ];
+
+/** Why `peer` does not run `w` over `transport` (printed as a note, not a failure), or undefined when it does. */
+export function skipReason(peer: PeerName, w: RpcWorkload, transport: TransportName): string | undefined {
+  if (w.transports !== undefined && !w.transports.includes(transport)) return `${w.name} runs over ${w.transports.join(',')} only`;
+  if (peer === 'ib_write_bw') return w.name === 'W5' ? undefined : 'ib_write_bw is the W5 reference only';
+  if (transport === 'rdma' && peer !== 'ffnet') return `${peer} has no rdma transport`;
+  return undefined;
+}
 
 export function workload(name: string): Workload | undefined {
   return WORKLOADS.find((w) => w.name === name);

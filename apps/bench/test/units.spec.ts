@@ -3,7 +3,8 @@ import type { RunResult } from '../src/harness.js';
 import { RawReader } from '../src/peers/raw-net.js';
 import { Histogram, median } from '../src/stats.js';
 import { summarize } from '../src/summary.js';
-import { type RpcWorkload, WORKLOADS } from '../src/workloads.js';
+import { type RpcWorkload, WORKLOADS, skipReason } from '../src/workloads.js';
+import { parseIbWriteBw } from '../src/ib-write-bw.js';
 
 function frame(id: number, body: Buffer): Buffer {
   const h = Buffer.alloc(8);
@@ -132,5 +133,30 @@ describe('summarize', () => {
     expect(s.medians).toHaveLength(2);
     expect(s.ratios).toHaveLength(0);
     expect(median([3, 1, 2, Number.NaN])).toBe(2);
+  });
+});
+
+describe('rdma plan and the ib_write_bw report', () => {
+  const w = (name: string) => WORKLOADS.find((x) => x.name === name) as RpcWorkload;
+
+  it('runs W5 only over rdma, for ffnet and ib_write_bw, and rdma only for ffnet', () => {
+    expect(skipReason('ffnet', w('W5'), 'rdma')).toBeUndefined();
+    expect(skipReason('ib_write_bw', w('W5'), 'rdma')).toBeUndefined();
+    expect(skipReason('ffnet', w('W5'), 'tcp')).toMatch(/rdma only/);
+    expect(skipReason('raw-net', w('W5'), 'rdma')).toMatch(/no rdma transport/);
+    expect(skipReason('grpc-js', w('W3'), 'rdma')).toMatch(/no rdma transport/);
+    expect(skipReason('ffnet', w('W3'), 'rdma')).toBeUndefined();
+    expect(skipReason('ib_write_bw', w('W1'), 'rdma')).toMatch(/W5 reference only/);
+    expect(skipReason('raw-net', w('W1'), 'unix')).toBeUndefined();
+  });
+
+  it('parses the result row of ib_write_bw', () => {
+    const out = [
+      ' #bytes     #iterations    BW peak[MB/sec]    BW average[MB/sec]   MsgRate[Mpps]',
+      ' 1048576    200              49.41              38.96  \t\t   0.000039',
+      '---------------------------------------------------------------------------------------',
+    ].join('\n');
+    expect(parseIbWriteBw(out)).toEqual({ bytes: 1048576, iterations: 200, peakMiBs: 49.41, avgMiBs: 38.96 });
+    expect(() => parseIbWriteBw(' Couldn\'t connect to 127.0.0.1:18516')).toThrow(/no result row/);
   });
 });

@@ -4,8 +4,9 @@ import { defineService, method } from '@ffnet/serde';
 import { Client, Server, type Stub, implement } from '@ffnet/server';
 import type { RpcWorkload } from '../workloads.js';
 import { payload, responder } from '../workloads.js';
+import { OneSidedClient, OneSidedService, oneSidedService } from './ffnet-w5.js';
 import type { DoneFn, Endpoint, Peer, PeerClient, PeerServer } from './types.js';
-import { sizeError } from './types.js';
+import { describe, sizeError } from './types.js';
 
 export interface BenchMessage {
   data: Uint8Array;
@@ -25,14 +26,10 @@ export const BenchService = defineService({
  */
 const CALL_TIMEOUT_MS = 10_000;
 
-function address(ep: Endpoint): string {
-  return ep.transport === 'tcp' ? `tcp://${ep.host}:${ep.port}` : `unix://${ep.path}`;
-}
-
 function parse(addr: string, listen: Endpoint): Endpoint {
   if (listen.transport === 'unix') return listen;
   const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
-  return { transport: 'tcp', host: listen.host, port };
+  return { transport: listen.transport, host: listen.host, port };
 }
 
 class BenchClient implements PeerClient {
@@ -67,28 +64,47 @@ export const peer: Peer = {
   name: 'ffnet',
 
   async serve(listen: Endpoint, w: RpcWorkload): Promise<PeerServer> {
-    const respond = responder(w);
     const server = new Server({
       groups: [
-        listen.transport === 'tcp'
-          ? { networkType: 'tcp', listener: { host: listen.host, port: listen.port } }
-          : { networkType: 'unix', listener: { path: listen.path } },
+        listen.transport === 'unix'
+          ? { networkType: 'unix', listener: { path: listen.path } }
+          : { networkType: listen.transport, listener: { host: listen.host, port: listen.port } },
       ],
     });
-    server.addService(
-      implement(BenchService, {
-        call: (_ctx, req) => ({ data: respond(req.data as Buffer) }),
-      }),
-    );
+    let release = () => {};
+    if (w.payload === 'rdma') {
+      const one = oneSidedService(w);
+      server.addService(one.service);
+      release = one.close;
+    } else {
+      const respond = responder(w);
+      server.addService(
+        implement(BenchService, {
+          call: (_ctx, req) => ({ data: respond(req.data as Buffer) }),
+        }),
+      );
+    }
     await server.start();
     const bound = server.addresses[0];
     if (bound === undefined) throw new Error('ffnet: the server started without an address');
-    return { endpoint: parse(bound, listen), close: () => server.stop() };
+    return {
+      endpoint: parse(bound, listen),
+      close: async () => {
+        await server.stop();
+        release();
+      },
+    };
   },
 
   async connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn): Promise<PeerClient> {
-    const client = new Client({ timeoutMs: CALL_TIMEOUT_MS });
-    const stub = client.stub(BenchService, address(endpoint));
+    // rdma:// answers the servers' RDMAControl requests (3FS: bounds the one-sided writes in flight).
+    const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, ...(endpoint.transport === 'rdma' ? { rdmaControl: { maxConcurrentTransmission: 64 } } : {}) });
+    if (w.payload === 'rdma') {
+      const c = new OneSidedClient(client, client.stub(OneSidedService, describe(endpoint)), w, done);
+      await c.first();
+      return c;
+    }
+    const stub = client.stub(BenchService, describe(endpoint));
     // One call before the clock starts, so that connecting is not part of any run.
     await stub.call({ data: payload(w.reqSize) });
     return new BenchClient(client, stub, w, done);

@@ -31,7 +31,7 @@ const options: grpc.ChannelOptions = {
 };
 
 function target(ep: Endpoint): string {
-  return ep.transport === 'tcp' ? `ipv4:${ep.host}:${ep.port}` : `unix://${ep.path}`;
+  return ep.transport === 'unix' ? `unix://${ep.path}` : `ipv4:${ep.host}:${ep.port}`;
 }
 
 class Client implements PeerClient {
@@ -73,7 +73,7 @@ export const peer: Peer = {
     server.addService(service, {
       call: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, respond(call.request)),
     });
-    const addr = listen.transport === 'tcp' ? `${listen.host}:${listen.port}` : `unix://${listen.path}`;
+    const addr = listen.transport === 'unix' ? `unix://${listen.path}` : `${listen.host}:${listen.port}`;
     return new Promise((resolve, reject) => {
       server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => {
         if (err) {
@@ -81,7 +81,7 @@ export const peer: Peer = {
           return;
         }
         resolve({
-          endpoint: listen.transport === 'tcp' ? { ...listen, port } : listen,
+          endpoint: listen.transport === 'unix' ? listen : { ...listen, port },
           close: () => new Promise<void>((res) => server.tryShutdown(() => res())),
         });
       });

@@ -9,5 +9,7 @@ export async function loadPeer(name: PeerName): Promise<Peer> {
       return (await import('./grpc.js')).peer;
     case 'ffnet':
       return (await import('./ffnet.js')).peer;
+    case 'ib_write_bw':
+      throw new Error('ib_write_bw runs as its own processes (src/ib-write-bw.ts), not in a bench child');
   }
 }

@@ -125,7 +125,7 @@ function writeFrame(sock: net.Socket, id: number, body: Buffer): void {
 }
 
 function listenOptions(ep: Endpoint): net.ListenOptions {
-  return ep.transport === 'tcp' ? { host: ep.host, port: ep.port } : { path: ep.path };
+  return ep.transport === 'unix' ? { path: ep.path } : { host: ep.host, port: ep.port };
 }
 
 class ServerConn {
@@ -246,9 +246,9 @@ export const peer: Peer = {
   connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn): Promise<PeerClient> {
     return new Promise((resolve, reject) => {
       const sock =
-        endpoint.transport === 'tcp'
-          ? net.connect({ host: endpoint.host, port: endpoint.port })
-          : net.connect({ path: endpoint.path });
+        endpoint.transport === 'unix'
+          ? net.connect({ path: endpoint.path })
+          : net.connect({ host: endpoint.host, port: endpoint.port });
       sock.once('error', reject);
       sock.once('connect', () => {
         sock.off('error', reject);

@@ -1,13 +1,19 @@
 import type { RpcWorkload } from '../workloads.js';
 
-export type PeerName = 'ffnet' | 'raw-net' | 'grpc-js';
-export const PEER_NAMES: readonly PeerName[] = ['ffnet', 'raw-net', 'grpc-js'];
+export type PeerName = 'ffnet' | 'raw-net' | 'grpc-js' | 'ib_write_bw';
+export const PEER_NAMES: readonly PeerName[] = ['ffnet', 'raw-net', 'grpc-js', 'ib_write_bw'];
+/** What runs without --peers: ib_write_bw only makes sense next to rxe0 in the VM. */
+export const DEFAULT_PEERS: readonly PeerName[] = ['ffnet', 'raw-net', 'grpc-js'];
 
-export type TransportName = 'tcp' | 'unix';
-export const TRANSPORT_NAMES: readonly TransportName[] = ['tcp', 'unix'];
+export type TransportName = 'tcp' | 'unix' | 'rdma';
+export const TRANSPORT_NAMES: readonly TransportName[] = ['tcp', 'unix', 'rdma'];
+/** What runs without --transports: rdma needs a verbs device (the rxe VM, `pnpm bench:rdma`). */
+export const DEFAULT_TRANSPORTS: readonly TransportName[] = ['tcp', 'unix'];
 
-/** Where a server listens; a tcp server asked for port 0 reports the port it got. */
-export type Endpoint = { transport: 'tcp'; host: string; port: number } | { transport: 'unix'; path: string };
+/** Where a server listens; a tcp or rdma server asked for port 0 reports the port it got. */
+export type Endpoint =
+  | { transport: 'tcp' | 'rdma'; host: string; port: number }
+  | { transport: 'unix'; path: string };
 
 /**
  * Called by a peer's client for every finished call. `slot` is the in-flight slot the call was
@@ -37,5 +43,5 @@ export function sizeError(peer: PeerName, got: number, want: number): Error {
 }
 
 export function describe(ep: Endpoint): string {
-  return ep.transport === 'tcp' ? `tcp://${ep.host}:${ep.port}` : `unix://${ep.path}`;
+  return ep.transport === 'unix' ? `unix://${ep.path}` : `${ep.transport}://${ep.host}:${ep.port}`;
 }

@@ -1,0 +1,33 @@
+#!/bin/bash
+# pnpm bench:rdma — W1–W5 over rdma:// in the Soft-RoCE VM (tools/rxe-vm), ffnet next to perftest's ib_write_bw.
+# A function check plus a ratio: under TCG emulation the absolute figures mean nothing, and both ends share rxe0.
+# Not part of CI or test:all.  --no-build skips `turbo run build`; extra arguments go to dist/main.js.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+W=${RXE_VM_DIR:-/tmp/rxe-vm}
+PT=$W/perftest
+OUT=${FFNET_BENCH_RDMA_OUT:-$REPO/apps/bench/results/rdma-vm-latest.json}
+BUILD=1
+if [ "${1:-}" = --no-build ]; then BUILD=0; shift; fi
+
+[ "$BUILD" = 1 ] && (cd "$REPO" && pnpm exec turbo run build --filter @ffnet/bench...)
+bash "$REPO/tools/rxe-vm/build.sh"
+
+# The VM image carries no perftest: fetch the Debian package and its libraries once, share them into the guest.
+if [ ! -x "$PT/root/usr/bin/ib_write_bw" ]; then
+  mkdir -p "$PT/debs" "$PT/lib"
+  (cd "$PT/debs" && apt-get download perftest libibumad3 librdmacm1 libpci3)
+  for d in "$PT"/debs/*.deb; do dpkg -x "$d" "$PT/root"; done
+  # Whatever else it links (providers, libnl, libpci's libz/libudev) comes from this host, which runs the same
+  # Debian release as the image; libc and libibverbs stay the guest's own.
+  LD_LIBRARY_PATH="$PT/root/usr/lib/x86_64-linux-gnu" ldd "$PT/root/usr/bin/ib_write_bw" "$PT"/root/usr/lib/x86_64-linux-gnu/libpci.so.3 |
+    awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u | grep -v -e '/libc\.so' -e '/libibverbs\.so' |
+    while read -r l; do cp -L "$l" "$PT/lib/"; done
+fi
+
+ARGS=("$@")
+[ ${#ARGS[@]} -eq 0 ] && ARGS=(--quick --transports rdma --workloads W1,W2,W3,W4,W5 --peers ffnet,ib_write_bw --reps 3)
+GUEST_ENV="PATH=$PT/root/usr/bin:\$PATH LD_LIBRARY_PATH=$PT/lib"
+# One VM boot; the pinning is off because both ends share the guest's CPUs and one rxe0 anyway.
+bash "$REPO/tools/rxe-vm/run.sh" --share "$REPO" --share "$PT" --timeout "${FFNET_BENCH_RDMA_TIMEOUT:-3600}" \
+  --cmd "cd $REPO/apps/bench && $GUEST_ENV node dist/main.js --pin off --out $OUT ${ARGS[*]}"
