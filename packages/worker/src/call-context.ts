@@ -3,7 +3,7 @@ import { type FfnetError, type MessagePacket, type Timestamps, TimeoutError } fr
 import type { Transport } from '@ffnet/transport';
 import type { Connection } from './connection.js';
 import type { Processor } from './processor.js';
-import { RDMATransmission, RDMAWriteTransmission, ibSocketOf, requireIBSocket } from './transmission.js';
+import { RDMATransmission, RDMAWriteTransmission, requireIBSocket } from './transmission.js';
 import type { MethodBinding, ServiceBinding } from './service.js';
 
 /**
@@ -74,7 +74,7 @@ export class CallContext implements TimerTarget {
    * work. Over tcp:// and unix:// services send the data inline instead.
    */
   get rdma(): boolean {
-    return ibSocketOf(this.transport) !== undefined;
+    return this.transport.ibSocket !== undefined;
   }
 
   /**

@@ -11,7 +11,6 @@ export {
   RDMAControlService,
   RDMATransmission,
   RDMAWriteTransmission,
-  ibSocketOf,
   rdmaControlStats,
   type RDMAControlStats,
   type RDMATransmissionReq,

@@ -49,18 +49,9 @@ export function rdmaControlStats(): RDMAControlStats {
   return { ...stats };
 }
 
-/**
- * The IBSocket under an rdma:// transport, or undefined. The verbs backend exposes it as `transport.ibSocket`; read
- * structurally so this package does not depend on how the backend stores it.
- */
-export function ibSocketOf(t: Transport): IBSocket | undefined {
-  if (!t.isRDMA) return undefined;
-  return (t as unknown as { readonly ibSocket?: IBSocket | undefined }).ibSocket;
-}
-
 /** @internal */
 export function requireIBSocket(ctx: CallContext, what: string): IBSocket {
-  const s = ibSocketOf(ctx.transport);
+  const s = ctx.transport.ibSocket;
   if (s === undefined) {
     const why = ctx.transport.isRDMA ? 'its IBSocket is not available' : 'the call did not come over rdma://';
     throw new NotImplementedError(`${ctx.method.name}: ${what} needs an RDMA connection, but ${why}; check ctx.rdma and send the data inline`, {
