@@ -225,6 +225,8 @@ describe('ffnet', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^ffnet call: [A-Za-z]+ \(\d+\): /);
     expect(r.stderr).toContain(`tcp://127.0.0.1:${port}`);
+    // Wrapped errors embed their cause's reason, so the peer is named once.
+    expect(r.stderr.match(/\(peer /g)).toHaveLength(1);
   });
 
   it('devices says why there is no RDMA device here, and exits 1', async () => {

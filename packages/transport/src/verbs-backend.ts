@@ -12,7 +12,7 @@ import {
   SocketClosedError,
   errResult,
   errorFromCode,
-  type FfnetError,
+  FfnetError,
   FrameDecoder,
   IBDeviceNotInitializedError,
   InvalidArgError,
@@ -474,8 +474,9 @@ class Incoming {
         else if (pkt.methodId === IBConnectService.methods.connect.id) result = okResult(this.#server.connect(pkt.payload, { peer: rdmaString(this.#sock.peer) }));
         else result = errResult(StatusCode.InvalidMethodID, `IBConnect has no method ${pkt.methodId}`);
       } catch (e) {
-        const err = e as FfnetError;
-        result = errResult(typeof err.code === 'number' && err.code > 0 ? err.code : StatusCode.Unknown, reasonText(e));
+        // The reason, not the message: the dialling side names the peer itself when it rebuilds the error.
+        const code = (e as { code?: unknown }).code;
+        result = errResult(typeof code === 'number' && code > 0 ? code : StatusCode.Unknown, FfnetError.is(e) ? e.reason : reasonText(e));
       }
     }
     this.#sock.write([
@@ -535,7 +536,7 @@ export class VerbsBackend implements Backend {
       if (ac.signal.aborted) throw ac.signal.reason;
       const err = e as FfnetError;
       if (err.code === StatusCode.ConnectFailed || err.code === StatusCode.Timeout) {
-        throw new ConnectFailedError(`connect failed: ${err.message}`, { peer, cause: e });
+        throw new ConnectFailedError(`connect failed: ${FfnetError.is(e) ? e.reason : err.message}`, { peer, cause: e });
       }
       throw e;
     } finally {

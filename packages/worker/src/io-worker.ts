@@ -50,7 +50,8 @@ export interface IOWorkerStats {
 function unreachable(call: PendingCall, address: Address | string, err: FfnetError): FfnetError {
   if (err.code === StatusCode.InvalidAddr) return err;
   const peer = typeof address === 'string' ? address : formatAddress(address);
-  return new SendFailedError(`${call.label}: cannot send to ${peer}: ${err.message}`, { peer, cause: err });
+  // The inner error's reason, not its message: this error names the peer itself.
+  return new SendFailedError(`${call.label}: cannot send to ${peer}: ${err.reason}`, { peer, cause: err });
 }
 
 function nonNegative(name: string, v: number): number {
@@ -262,7 +263,7 @@ export class IOWorker {
     if (call.attempts > max || this.#state !== 'running') {
       this.#sendFailures++;
       const why = this.#state !== 'running' ? `the IO worker is ${this.#state}` : `${call.attempts} attempt(s)`;
-      call.fail(new SendFailedError(`${call.label}: send failed after ${why}: ${cause.message}`, { peer: call.address, cause }));
+      call.fail(new SendFailedError(`${call.label}: send failed after ${why}: ${cause.reason}`, { peer: call.address, cause }));
       return;
     }
     this.#retries++;
