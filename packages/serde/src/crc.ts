@@ -1,28 +1,104 @@
-import { crc32c as stdCrc32c } from '@node-rs/crc32';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 /**
  * CRC-32C as folly computes it for 3FS frames: reflected Castagnoli polynomial, initial register 0 and
- * no final XOR (so "123456789" gives 0x58E3FA20, not the standard 0xE3069283).
+ * no final XOR (so "123456789" gives 0x58E3FA20, not the standard 0xE3069283). Pass the previous raw
+ * value to continue over chunks.
  *
- * @node-rs/crc32 is the standard variant (~init, ~result) running on SSE4.2 from a prebuilt binary.
- * Feeding it 0xFFFFFFFF as the previous *standard* value makes its internal register start at 0, and
- * inverting its result removes the final XOR. Pass the previous raw value to continue over chunks.
- *
- * A native call costs ~150 ns before it touches a byte, so small inputs (most RPC envelopes) go
- * through a slicing-by-8 table in JS instead, which is faster below ~200 bytes.
+ * Large inputs go to the first of these that loads (see `crc32cImplementation()`):
+ * - `native`: dist/crc32c.node, compiled from native/crc32c.c at install (three interleaved SSE4.2 / ARMv8
+ *   CRC streams, ~4x @node-rs/crc32 on 1 MiB);
+ * - `node-rs`: @node-rs/crc32, prebuilt for every common platform;
+ * - `js`: the slicing-by-8 table below.
+ * Small inputs (most RPC envelopes) always use the table: a native call has a fixed cost that the table
+ * beats below a per-implementation size, measured with test/bench.mjs.
  */
 export function crc32c(data: Uint8Array, previous = 0): number {
   return crc32cRange(data, 0, data.length, previous);
 }
 
-/** CRC of `data[start..end)`, without making a subarray for small ranges. */
+/** CRC of `data[start..end)`, without making a subarray. The range must lie inside `data`. */
 export function crc32cRange(data: Uint8Array, start: number, end: number, previous = 0): number {
-  if (end - start < NATIVE_MIN) return crcTable(data, start, end, previous);
-  const view = start === 0 && end === data.length ? data : data.subarray(start, end);
-  return ~stdCrc32c(view as Buffer, ~previous >>> 0) >>> 0;
+  return end - start < LARGE.min ? crcTable(data, start, end, previous) : LARGE.crc(data, start, end, previous);
 }
 
-const NATIVE_MIN = 160;
+export type Crc32cImplementationName = 'native' | 'node-rs' | 'js';
+
+export interface Crc32cImplementation {
+  /** What checksums inputs above the small-input threshold. */
+  name: Crc32cImplementationName;
+  /** Why the native addon is not the one in use (absent when it is). */
+  reason?: string;
+}
+
+/**
+ * Which CRC-32C implementation this process uses for large inputs, and if it is not the native addon, why
+ * (not built at install and the build's reason, no SSE4.2, `FFNET_CRC32C` forcing a fallback, …).
+ */
+export function crc32cImplementation(): Crc32cImplementation {
+  return LARGE.reason === undefined ? { name: LARGE.name } : { name: LARGE.name, reason: LARGE.reason };
+}
+
+type RangeCrc = (data: Uint8Array, start: number, end: number, previous: number) => number;
+
+interface Large {
+  name: Crc32cImplementationName;
+  reason: string | undefined;
+  crc: RangeCrc;
+  /** Inputs shorter than this use the JS table. */
+  min: number;
+}
+
+// Where the JS table stops winning (Node 20, x64; test/crc-bench.mjs): a call into the addon costs ~60 ns
+// for anything up to ~256 bytes, @node-rs/crc32 ~150 ns, the table ~0.9 ns a byte.
+const NATIVE_MIN = 64;
+const NODE_RS_MIN = 160;
+
+const require = createRequire(import.meta.url);
+// One path for both dist/crc.js and src/crc.ts (tests run the sources): the addon is only ever built into dist/.
+const ADDON = fileURLToPath(new URL('../dist/crc32c.node', import.meta.url));
+const SKIPPED = fileURLToPath(new URL('../dist/crc32c.skipped.txt', import.meta.url));
+
+const LARGE: Large = chooseLarge(process.env.FFNET_CRC32C);
+
+function chooseLarge(forced: string | undefined): Large {
+  if (forced === 'js') return { name: 'js', reason: 'FFNET_CRC32C=js', crc: crcTable, min: Number.POSITIVE_INFINITY };
+  if (forced === 'node-rs') return nodeRs('FFNET_CRC32C=node-rs');
+  let addon: { crc32c?: RangeCrc };
+  try {
+    addon = require(ADDON) as typeof addon;
+  } catch (e) {
+    return nodeRs(addonMissing(e));
+  }
+  if (typeof addon.crc32c !== 'function') return nodeRs('the CPU has no SSE4.2 / ARMv8 CRC32 instructions');
+  return { name: 'native', reason: undefined, crc: addon.crc32c, min: NATIVE_MIN };
+}
+
+function addonMissing(e: unknown): string {
+  if ((e as { code?: unknown }).code !== 'MODULE_NOT_FOUND') return `loading ${ADDON} failed: ${(e as Error).message}`;
+  if (existsSync(SKIPPED)) return `native addon not built: ${readFileSync(SKIPPED, 'utf8').trim()}`;
+  return `native addon not built (no ${ADDON}; run scripts/build-native.mjs)`;
+}
+
+function nodeRs(reason: string): Large {
+  let lib: typeof import('@node-rs/crc32');
+  try {
+    lib = require('@node-rs/crc32') as typeof lib;
+  } catch (e) {
+    const why = `${reason}; @node-rs/crc32 did not load: ${(e as Error).message}`;
+    return { name: 'js', reason: why, crc: crcTable, min: Number.POSITIVE_INFINITY };
+  }
+  const std = lib.crc32c;
+  // @node-rs/crc32 is the standard variant (~init, ~result). Feeding it the inverted previous raw value
+  // makes its register start at `previous`, and inverting its result removes the final XOR.
+  const crc: RangeCrc = (data, start, end, previous) => {
+    const view = start === 0 && end === data.length ? data : data.subarray(start, end);
+    return ~std(view, ~previous >>> 0) >>> 0;
+  };
+  return { name: 'node-rs', reason, crc, min: NODE_RS_MIN };
+}
 
 /** Slicing-by-8 tables: T[k * 256 + b] is the CRC of byte b followed by k zero bytes. */
 const T = new Int32Array(8 * 256);
@@ -38,7 +114,8 @@ for (let b = 0; b < 256; b++) {
   }
 }
 
-function crcTable(d: Uint8Array, i: number, end: number, previous: number): number {
+/** The JS table on its own (tests compare it with the native implementations). */
+export function crcTable(d: Uint8Array, i: number, end: number, previous: number): number {
   let c = previous | 0;
   for (; i + 8 <= end; i += 8) {
     const a = c ^ (d[i]! | (d[i + 1]! << 8) | (d[i + 2]! << 16) | (d[i + 3]! << 24));

@@ -48,6 +48,23 @@ export function encodeFrame(body: Uint8Array, compressed = false): Buffer {
   return out;
 }
 
+/**
+ * Bodies at least this large are checksummed as they arrive and read into their final buffer (see FrameDecoder).
+ * Below it a frame spans at most two of Node's 64 KiB reads, and one join at the end is cheapest.
+ */
+const LARGE_FRAME = 64 * 1024;
+
+interface LargeFrame {
+  readonly word: number;
+  readonly size: number;
+  /** Body bytes received so far, and their running CRC. */
+  have: number;
+  crc: number;
+  /** The received pieces until `body` exists. */
+  parts: Buffer[];
+  body: Buffer | undefined;
+}
+
 export interface FrameDecoderOptions {
   /** Frames with `size >= maxMessageSize` are rejected before any of their body is buffered. */
   maxMessageSize?: number;
@@ -61,9 +78,13 @@ export type FrameHandler = (body: Buffer, compressed: boolean) => void;
 /**
  * Streaming decoder for a byte stream of frames; chunks may split anywhere, down to single bytes.
  *
- * Memory: a frame that lies inside one chunk is handed out as a view of that chunk (no copy). A frame
- * that spans chunks is kept as the received chunks themselves and joined once, when its last byte has
- * arrived, so a header that claims 500 MiB and then stalls costs only the bytes actually received.
+ * Memory: a frame that lies inside one chunk is handed out as a view of that chunk (no copy). A small frame
+ * that spans chunks is kept as the received chunks themselves and joined once its last byte has arrived. A
+ * large one (body >= LARGE_FRAME) is checksummed chunk by chunk as it arrives, and gets its contiguous body
+ * buffer once half of it has arrived; from then on chunks are copied into it as they come. So a header that
+ * claims 500 MiB and then stalls costs at most twice the bytes actually received, and the work of a large
+ * frame is spread over its reads instead of landing in one long stall after the last one (during which the
+ * sender, its socket buffer full, would stall too).
  *
  * Bodies are views into the pushed chunks: callers must not reuse a chunk's memory after pushing it.
  * After a bad frame (or a throwing `onFrame`) the decoder throws the same error on every push; the
@@ -81,6 +102,8 @@ export class FrameDecoder {
   /** Scratch for a header split across chunks. */
   private readonly header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
   private failed: Error | undefined;
+  /** The large frame being received (its header consumed), or undefined. */
+  private large: LargeFrame | undefined;
 
   constructor(onFrame: FrameHandler, options: FrameDecoderOptions = {}) {
     this.onFrame = onFrame;
@@ -90,14 +113,17 @@ export class FrameDecoder {
 
   /** Bytes held for a frame not yet complete. */
   get bufferedBytes(): number {
-    return this.buffered;
+    const large = this.large;
+    return large === undefined ? this.buffered : FRAME_HEADER_SIZE + large.have;
   }
 
   push(chunk: Buffer): void {
     if (this.failed) throw this.failed;
     if (chunk.length === 0) return;
     try {
-      if (this.buffered === 0) {
+      if (this.large !== undefined) {
+        this.feedLarge(this.large, chunk);
+      } else if (this.buffered === 0) {
         this.parseChunk(chunk);
       } else {
         this.parts.push(chunk);
@@ -110,6 +136,7 @@ export class FrameDecoder {
       this.parts = [];
       this.buffered = 0;
       this.need = 0;
+      this.large = undefined;
       throw e;
     }
   }
@@ -125,6 +152,10 @@ export class FrameDecoder {
       this.checkHeader(word, size);
       const end = off + FRAME_HEADER_SIZE + size;
       if (end > len) {
+        if (size >= LARGE_FRAME) {
+          this.startLarge(word, size, chunk.subarray(off + FRAME_HEADER_SIZE));
+          return;
+        }
         this.need = FRAME_HEADER_SIZE + size;
         break;
       }
@@ -143,8 +174,20 @@ export class FrameDecoder {
       if (this.need === 0) {
         const header = this.peekHeader();
         const size = header.readUInt32LE(4);
-        this.checkHeader(header.readUInt32LE(0), size);
+        const word = header.readUInt32LE(0);
+        this.checkHeader(word, size);
         this.need = FRAME_HEADER_SIZE + size;
+        if (size >= LARGE_FRAME && this.buffered < this.need) {
+          // The header came in pieces; everything buffered after it is the start of this body.
+          this.take(FRAME_HEADER_SIZE);
+          const rest = this.parts;
+          this.parts = [];
+          this.buffered = 0;
+          this.need = 0;
+          this.startLarge(word, size, undefined);
+          for (const p of rest) this.feedLarge(this.large!, p);
+          return;
+        }
       }
       if (this.buffered < this.need) return;
       const frame = this.take(this.need);
@@ -171,16 +214,53 @@ export class FrameDecoder {
   }
 
   private deliver(word: number, body: Buffer): void {
-    const crc = crc32c(body);
+    this.deliverChecked(word, body, crc32c(body));
+  }
+
+  private deliverChecked(word: number, body: Buffer, crc: number): void {
     // Compare with an xor: `&` yields a signed int32, so masking both sides separately mis-compares
     // every CRC with the top bit set.
     if (((crc ^ word) & 0xffffff00) !== 0) {
       throw new DataCorruptionError(
-        `frame checksum mismatch: header 0x${(word >>> 0).toString(16)}, body crc 0x${crc.toString(16)} over ${body.length} bytes`,
+        `frame checksum mismatch: header 0x${(word >>> 0).toString(16)}, body crc 0x${(crc >>> 0).toString(16)} over ${body.length} bytes`,
         { peer: this.peer },
       );
     }
     this.onFrame(body, (word & FRAME_COMPRESSED) !== 0);
+  }
+
+  /** Enters large-frame mode once its header is consumed; `first` is what already arrived of the body. */
+  private startLarge(word: number, size: number, first: Buffer | undefined): void {
+    this.large = { word, size, have: 0, crc: 0, parts: [], body: undefined };
+    if (first !== undefined && first.length > 0) this.feedLarge(this.large, first);
+  }
+
+  private feedLarge(large: LargeFrame, chunk: Buffer): void {
+    const want = large.size - large.have;
+    const piece = chunk.length <= want ? chunk : chunk.subarray(0, want);
+    large.crc = crc32c(piece, large.crc);
+    if (large.body !== undefined) {
+      large.body.set(piece, large.have);
+    } else {
+      large.parts.push(piece);
+      // Allocate the contiguous body only once half of it is here: a stalled or lying peer cannot make us
+      // hold more than twice what it sent.
+      if ((large.have + piece.length) * 2 >= large.size) {
+        const body = Buffer.allocUnsafe(large.size);
+        let at = 0;
+        for (const p of large.parts) {
+          body.set(p, at);
+          at += p.length;
+        }
+        large.parts = [];
+        large.body = body;
+      }
+    }
+    large.have += piece.length;
+    if (large.have < large.size) return;
+    this.large = undefined;
+    this.deliverChecked(large.word, large.body!, large.crc);
+    if (piece.length < chunk.length) this.parseChunk(chunk.subarray(piece.length));
   }
 
   /** The 8 header bytes at the head of the buffered data, without consuming them or joining chunks. */

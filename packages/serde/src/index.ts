@@ -1,6 +1,6 @@
 export { StatusCode, statusName, type StatusCodeName, type StatusCodeValue } from './status.js';
 export * from './errors.js';
-export { crc32c } from './crc.js';
+export { crc32c, crc32cImplementation, type Crc32cImplementation, type Crc32cImplementationName } from './crc.js';
 export {
   FRAME_HEADER_SIZE,
   FRAME_MAGIC,

@@ -1,5 +1,7 @@
 // Micro-benchmarks for the README figures (not a test). Run: pnpm --filter @ffnet/serde bench
 // (builds dist first). Single-threaded; numbers vary with the machine and its load.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr';
 import {
   FRAME_HEADER_SIZE,
@@ -45,13 +47,16 @@ function throughput(name, bytes, fn, reps) {
 
 console.log(`node ${process.version}, ${process.arch}`);
 
-// CRC-32C (3FS variant) over 64 MiB.
+// CRC-32C (3FS variant), each implementation in its own process since the choice is made at load.
+const crcBench = fileURLToPath(new URL('crc-bench.mjs', import.meta.url));
+for (const impl of ['', 'node-rs', 'js']) {
+  process.stdout.write(execFileSync(process.execPath, [crcBench], { env: { ...process.env, FFNET_CRC32C: impl } }));
+}
 const big = Buffer.alloc(64 * 1024 * 1024);
 for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
 throughput('crc32c, 64 MiB buffer', big.length, () => crc32c(big), 20);
 const bigFrame = encodeFrame(big);
 throughput('FrameDecoder.push, one 64 MiB frame (CRC verify)', big.length, () => new FrameDecoder(() => {}).push(bigFrame), 20);
-bench('crc32c, 64 B', () => crc32c(big.subarray(0, 64)));
 
 // A 64-byte echo request envelope.
 const req = { uuid: 123456, serviceId: 10000, methodId: 1, flags: MessageFlags.IsReq, version: 0, timeoutMs: 1000, payload: { str: '' } };

@@ -1,5 +1,6 @@
 // W5 for ffnet, the 3FS batchRead pattern: the client registers one 1 MiB RDMABuf per in-flight slot and sends
-// its descriptor; the server asks the client's RDMAControl for a slot, RDMA-writes 1 MiB from its own registered
+// its descriptor; the server applies for a transmission slot (a no-op unless the client opted into RDMAControl,
+// as in 3FS), RDMA-writes 1 MiB from its own registered
 // buffer into it, and answers with the length and crc32c. Every SAMPLE_EVERY-th call per slot the client zeroes
 // its buffer first and checks the crc32c of what landed, so a run that posts a number has also moved real data.
 import { IBManager, RDMABuf, RDMARemoteBuf } from '@ffnet/device';

@@ -97,8 +97,10 @@ export const peer: Peer = {
   },
 
   async connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn): Promise<PeerClient> {
-    // rdma:// answers the servers' RDMAControl requests (3FS: bounds the one-sided writes in flight).
-    const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, ...(endpoint.transport === 'rdma' ? { rdmaControl: { maxConcurrentTransmission: 64 } } : {}) });
+    // RDMAControl (the server asks this client for a slot before each one-sided write) is off, as 3FS's
+    // enable_rdma_control defaults to false; FFNET_BENCH_RDMA_CONTROL=1 turns it on to measure what it costs.
+    const control = endpoint.transport === 'rdma' && process.env.FFNET_BENCH_RDMA_CONTROL === '1';
+    const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, ...(control ? { rdmaControl: { maxConcurrentTransmission: 64 } } : {}) });
     if (w.payload === 'rdma') {
       const c = new OneSidedClient(client, client.stub(OneSidedService, describe(endpoint)), w, done);
       await c.first();

@@ -1,0 +1,194 @@
+/*
+ * CRC-32C for ffnet frames, folly/3FS variant: reflected Castagnoli polynomial 0x82F63B78, the register
+ * starts at `previous` and there is no pre- or post-inversion ("123456789" -> 0x58E3FA20).
+ *
+ * The CRC instruction (SSE4.2 crc32 / ARMv8 crc32c*) has a latency of about three cycles but can start one
+ * per cycle, so one dependent chain uses a third of it. Large inputs are cut into three equal blocks
+ * checksummed in parallel; the three partial CRCs are then joined with
+ *     crc(A || B) = shift(crc(A), |B|) ^ crc(0, B),    shift(c, n) = c * x^(8n) mod P,
+ * which holds because, without inversions, the CRC is linear in the register and in the data. shift() is
+ * linear in c, so for a fixed block length it is four 256-entry table lookups (one per byte of c).
+ *
+ * Built by scripts/build-native.mjs for x86_64 and aarch64 only; elsewhere, or on a CPU without the
+ * instruction (then nothing is exported), @ffnet/serde falls back to @node-rs/crc32 or its JS table.
+ */
+#define NAPI_VERSION 5
+#include <node_api.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#define HW_TARGET __attribute__((target("sse4.2")))
+#define CRC_U64(c, v) ((uint32_t)_mm_crc32_u64((c), (v)))
+#define CRC_U8(c, b) _mm_crc32_u8((c), (b))
+static int hw_supported(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("sse4.2");
+}
+#elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#include <arm_acle.h>
+/* The build script compiles with -march=armv8-a+crc, which is what defines __ARM_FEATURE_CRC32. */
+#define HW_TARGET
+#define CRC_U64(c, v) __crc32cd((c), (v))
+#define CRC_U8(c, b) __crc32cb((c), (b))
+#if defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+static int hw_supported(void) { return (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0; }
+#else
+/* Every arm64 macOS and Windows machine is ARMv8.1 or later, where the CRC32 instructions are mandatory. */
+static int hw_supported(void) { return 1; }
+#endif
+#else
+#error "crc32c.c needs x86_64, or little-endian aarch64 compiled with +crc"
+#endif
+
+#define POLY 0x82F63B78u
+/* Three blocks of 8 KiB amortise the two shifts; 3 x 256 B keeps mid-sized inputs on the parallel path. */
+#define LONG_BLOCK 8192
+#define SHORT_BLOCK 256
+
+/* t[k][b] = shift(b << 8k, block length): the shift of a register whose byte k is b. */
+typedef struct {
+  uint32_t t[4][256];
+} shift_table;
+
+typedef struct {
+  shift_table long_shift, short_shift;
+} crc_tables;
+
+/*
+ * a * b mod P with polynomials in the reflected layout: bit 31 holds the x^0 coefficient, bit 0 x^31.
+ * Multiplying by x is a right shift, reduced by P when x^31 falls off the end.
+ */
+static uint32_t gf2_mulmod(uint32_t a, uint32_t b) {
+  uint32_t product = 0;
+  for (int i = 0; i < 32; i++) {
+    if (a & (0x80000000u >> i)) product ^= b;
+    b = (b & 1) ? (b >> 1) ^ POLY : b >> 1;
+  }
+  return product;
+}
+
+/* x^(8n) mod P by square-and-multiply over the bits of 8n. */
+static uint32_t x_pow_8n(size_t n) {
+  uint32_t square = 0x40000000u; /* x^1 */
+  uint32_t result = 0x80000000u; /* x^0 = 1 */
+  for (size_t e = n * 8; e != 0; e >>= 1) {
+    if (e & 1) result = gf2_mulmod(result, square);
+    square = gf2_mulmod(square, square);
+  }
+  return result;
+}
+
+static void make_shift_table(shift_table *s, size_t block) {
+  uint32_t xn = x_pow_8n(block);
+  for (int k = 0; k < 4; k++) {
+    for (uint32_t b = 0; b < 256; b++) s->t[k][b] = gf2_mulmod(xn, b << (8 * k));
+  }
+}
+
+static inline uint32_t shift(const shift_table *s, uint32_t c) {
+  return s->t[0][c & 0xff] ^ s->t[1][(c >> 8) & 0xff] ^ s->t[2][(c >> 16) & 0xff] ^ s->t[3][c >> 24];
+}
+
+static inline uint64_t load64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+/* Consumes whole groups of three `block`-byte blocks from *pp, three CRC chains at a time. */
+HW_TARGET static inline __attribute__((always_inline)) uint32_t crc_3way(uint32_t crc, const uint8_t **pp, size_t *np,
+                                                                         size_t block, const shift_table *s) {
+  const uint8_t *p = *pp;
+  size_t n = *np;
+  while (n >= 3 * block) {
+    uint32_t c0 = crc, c1 = 0, c2 = 0;
+    const uint8_t *end = p + block;
+    do {
+      c0 = CRC_U64(c0, load64(p));
+      c1 = CRC_U64(c1, load64(p + block));
+      c2 = CRC_U64(c2, load64(p + 2 * block));
+      p += 8;
+    } while (p < end);
+    crc = shift(s, shift(s, c0) ^ c1) ^ c2;
+    p += 2 * block;
+    n -= 3 * block;
+  }
+  *pp = p;
+  *np = n;
+  return crc;
+}
+
+HW_TARGET static uint32_t crc32c_hw(const crc_tables *tb, uint32_t crc, const uint8_t *p, size_t n) {
+  /* Aligned 8-byte loads never straddle a cache line. */
+  while (n != 0 && ((uintptr_t)p & 7) != 0) {
+    crc = CRC_U8(crc, *p++);
+    n--;
+  }
+  crc = crc_3way(crc, &p, &n, LONG_BLOCK, &tb->long_shift);
+  crc = crc_3way(crc, &p, &n, SHORT_BLOCK, &tb->short_shift);
+  for (; n >= 8; n -= 8, p += 8) crc = CRC_U64(crc, load64(p));
+  for (; n != 0; n--) crc = CRC_U8(crc, *p++);
+  return crc;
+}
+
+/* crc32c(data: Uint8Array, start: number, end: number, previous: number): number over data[start..end). */
+static napi_value js_crc32c(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  void *tables;
+  napi_typedarray_type type;
+  size_t length;
+  void *base;
+  int64_t start, end;
+  uint32_t previous;
+  napi_value result;
+
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, &tables) != napi_ok) return NULL;
+  if (argc < 4 || napi_get_typedarray_info(env, argv[0], &type, &length, &base, NULL, NULL) != napi_ok ||
+      type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "crc32c: data must be a Uint8Array");
+    return NULL;
+  }
+  if (napi_get_value_int64(env, argv[1], &start) != napi_ok || napi_get_value_int64(env, argv[2], &end) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &previous) != napi_ok) {
+    napi_throw_type_error(env, NULL, "crc32c: start, end and previous must be numbers");
+    return NULL;
+  }
+  if (start < 0 || start > end || (uint64_t)end > length) {
+    napi_throw_range_error(env, NULL, "crc32c: start..end is outside the array");
+    return NULL;
+  }
+  /* A detached or empty array has a NULL base; never do arithmetic on it. */
+  uint32_t crc = end == start ? previous : crc32c_hw(tables, previous, (const uint8_t *)base + start, (size_t)(end - start));
+  if (napi_create_uint32(env, crc, &result) != napi_ok) return NULL;
+  return result;
+}
+
+static void free_tables(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+NAPI_MODULE_INIT() {
+  if (!hw_supported()) return exports;
+  /* Per environment (each worker thread loads its own), so nothing is shared and nothing races. */
+  crc_tables *tables = malloc(sizeof *tables);
+  if (tables == NULL) return exports;
+  make_shift_table(&tables->long_shift, LONG_BLOCK);
+  make_shift_table(&tables->short_shift, SHORT_BLOCK);
+  napi_value fn;
+  if (napi_create_function(env, "crc32c", NAPI_AUTO_LENGTH, js_crc32c, tables, &fn) != napi_ok ||
+      napi_add_finalizer(env, fn, tables, free_tables, NULL, NULL) != napi_ok) {
+    free(tables);
+    return exports;
+  }
+  napi_set_named_property(env, exports, "crc32c", fn);
+  return exports;
+}

@@ -1,0 +1,257 @@
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { crc32cRange, crcTable } from '../src/crc.js';
+import { checksumWord, crc32c, crc32cImplementation } from '../src/index.js';
+import { randomBytes, rng } from './random.js';
+
+const pkg = fileURLToPath(new URL('..', import.meta.url));
+const require = createRequire(import.meta.url);
+
+type RangeCrc = (data: Uint8Array, start: number, end: number, previous: number) => number;
+// The addon is loaded here on its own, so it is checked at every length, not just above the JS threshold.
+const addon = (existsSync(join(pkg, 'dist/crc32c.node')) ? require('../dist/crc32c.node') : {}) as { crc32c?: RangeCrc };
+const nativeRange = addon.crc32c;
+const std = (require('@node-rs/crc32') as typeof import('@node-rs/crc32')).crc32c;
+
+/** @node-rs/crc32 (standard CRC-32C) turned into the raw 3FS register: an independent implementation. */
+const nodeRs = (d: Uint8Array, previous = 0): number => ~std(d, ~previous >>> 0) >>> 0;
+
+const rand = rng(0xc2c);
+const pool = randomBytes(rand, (3 << 20) + 64);
+
+/** Checks every implementation on data[start..end) against @node-rs and returns the agreed value. */
+function expectAgree(data: Uint8Array, start: number, end: number, previous = 0): number {
+  const want = nodeRs(data.subarray(start, end), previous);
+  const label = `len ${end - start} at +${start} (byteOffset ${data.byteOffset}), previous 0x${previous.toString(16)}`;
+  expect(crcTable(data, start, end, previous), `table, ${label}`).toBe(want);
+  expect(crc32cRange(data, start, end, previous), `crc32cRange, ${label}`).toBe(want);
+  if (start === 0 && end === data.length) expect(crc32c(data, previous), `crc32c, ${label}`).toBe(want);
+  if (nativeRange) expect(nativeRange(data, start, end, previous), `addon, ${label}`).toBe(want);
+  return want;
+}
+
+describe('crc32c implementations', () => {
+  it('this x86_64/arm64 Linux machine with a C compiler runs the native addon', () => {
+    const impl = crc32cImplementation();
+    const [cc = 'cc'] = (process.env.CC ?? '').trim().split(/\s+/).filter(Boolean);
+    const canBuild =
+      process.platform === 'linux' &&
+      (process.arch === 'x64' || process.arch === 'arm64') &&
+      spawnSync(cc, ['--version']).status === 0;
+    if (canBuild) {
+      expect(impl.name, `native CRC not in use: ${impl.reason}`).toBe('native');
+      expect(impl.reason).toBeUndefined();
+      expect(nativeRange).toBeTypeOf('function');
+    } else {
+      expect(impl.name).not.toBe('native');
+      expect(impl.reason).toMatch(/\S/);
+    }
+  });
+
+  it('gives the 3FS vectors: "123456789" -> 0x58E3FA20, header word 0x58E3FA86', () => {
+    const data = Buffer.from('123456789');
+    expect(expectAgree(data, 0, data.length)).toBe(0x58e3fa20);
+    expect(checksumWord(crc32c(data), false)).toBe(0x58e3fa86);
+    // The same nine bytes past the JS threshold, inside a larger buffer, through every implementation.
+    const padded = Buffer.concat([Buffer.alloc(100, 0xaa), data, Buffer.alloc(100, 0x55)]);
+    expect(expectAgree(padded, 100, 109)).toBe(0x58e3fa20);
+    expect(crc32c(new Uint8Array(0), 0x1234)).toBe(0x1234);
+  });
+
+  it('agree at every length 0..1100', () => {
+    for (let n = 0; n <= 1100; n++) expectAgree(pool, 0, n);
+  });
+
+  it('agree at random lengths up to 70,000 and at 1 MiB and 3 MiB + 7', () => {
+    for (let i = 0; i < 150; i++) expectAgree(pool, 0, 1101 + ((rand() * 69_000) | 0));
+    // The three-stream block sizes (3 x 8 KiB, 3 x 256 B) and one byte either side.
+    for (const n of [768, 24_576, 2 * 24_576 + 768]) for (const d of [-1, 0, 1]) expectAgree(pool, 0, n + d);
+    const mib = pool.subarray(0, 1 << 20);
+    expectAgree(mib, 0, mib.length);
+    const big = pool.subarray(0, (3 << 20) + 7);
+    expectAgree(big, 0, big.length);
+  });
+
+  it('agree on random unaligned ranges inside a larger buffer', () => {
+    const hay = pool.subarray(0, 80_000);
+    for (let i = 0; i < 300; i++) {
+      const a = (rand() * hay.length) | 0;
+      const b = (rand() * hay.length) | 0;
+      // Half the ranges short, to cover both sides of the JS threshold at odd offsets.
+      const [start, end] = i % 2 ? [Math.min(a, b), Math.max(a, b)] : [a, Math.min(hay.length, a + ((rand() * 300) | 0))];
+      expectAgree(hay, start, end, (rand() * 4294967296) >>> 0);
+    }
+  });
+
+  it('read the right bytes of views with a nonzero byteOffset', () => {
+    for (let n = 0; n < 40; n++) {
+      // Small Buffer.from copies are slices of Node's shared pool.
+      const slice = Buffer.from(pool.subarray(n, n + 1 + n * 50));
+      expect(slice.byteOffset + slice.length).toBeLessThanOrEqual(slice.buffer.byteLength);
+      expectAgree(slice, 0, slice.length);
+      expectAgree(slice, 1, slice.length);
+    }
+    expect(Buffer.from('abc').byteOffset).toBeGreaterThan(0);
+    const backing = new ArrayBuffer(10_000);
+    new Uint8Array(backing).set(pool.subarray(0, 10_000));
+    for (const offset of [1, 7, 333]) {
+      const view = new Uint8Array(backing, offset, 5000);
+      expect(expectAgree(view, 0, view.length)).toBe(nodeRs(pool.subarray(offset, offset + 5000)));
+    }
+  });
+
+  it('chain over random split points to the one-shot value', () => {
+    for (const n of [50, 200, 5000, 70_000, 1 << 20]) {
+      const data = pool.subarray(3, 3 + n);
+      const whole = nodeRs(data);
+      for (let i = 0; i < 20; i++) {
+        const cuts = [0, n, ...Array.from({ length: 1 + (i % 4) }, () => (rand() * n) | 0)].sort((x, y) => x - y);
+        let viaPublic = 0;
+        let viaAddon = 0;
+        for (let k = 1; k < cuts.length; k++) {
+          viaPublic = crc32c(data.subarray(cuts[k - 1], cuts[k]), viaPublic);
+          if (nativeRange) viaAddon = nativeRange(data, cuts[k - 1]!, cuts[k]!, viaAddon);
+        }
+        expect(viaPublic, `n ${n}, cuts ${cuts}`).toBe(whole);
+        if (nativeRange) expect(viaAddon, `addon, n ${n}, cuts ${cuts}`).toBe(whole);
+      }
+    }
+  });
+
+  it('the addon rejects ranges outside the array and non-Uint8Array data', () => {
+    if (!nativeRange) {
+      expect(crc32cImplementation().name).not.toBe('native');
+      return;
+    }
+    const b = Buffer.from('123456789');
+    expect(() => nativeRange(b, 0, 10, 0)).toThrow(RangeError);
+    expect(() => nativeRange(b, 5, 4, 0)).toThrow(RangeError);
+    expect(() => nativeRange(b, -1, 4, 0)).toThrow(RangeError);
+    expect(() => nativeRange(new Uint16Array(8) as unknown as Uint8Array, 0, 1, 0)).toThrow(TypeError);
+    expect(() => nativeRange([1, 2, 3] as unknown as Uint8Array, 0, 1, 0)).toThrow(TypeError);
+    expect(() => nativeRange(b, '0' as unknown as number, 1, 0)).toThrow(TypeError);
+    // Negative or wide previous values wrap to 32 bits like the JS paths.
+    expect(nativeRange(b, 0, 9, -1)).toBe(nodeRs(b, 0xffffffff));
+    const detached = new Uint8Array(16);
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    expect(nativeRange(detached, 0, 0, 7)).toBe(7);
+    expect(() => nativeRange(detached, 0, 1, 0)).toThrow(RangeError);
+  });
+});
+
+describe('choosing the implementation at load', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'ffnet-crc-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  /** A copy of dist/crc.js in its own package, so the addon and @node-rs/crc32 can be taken away. */
+  function distCopy(name: string, opts: { addon?: Buffer; skipped?: string; nodeRs: boolean }): string {
+    const dir = join(tmp, name);
+    mkdirSync(join(dir, 'dist'), { recursive: true });
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+    copyFileSync(join(pkg, 'dist/crc.js'), join(dir, 'dist/crc.js'));
+    if (opts.addon) writeFileSync(join(dir, 'dist/crc32c.node'), opts.addon);
+    if (opts.skipped) writeFileSync(join(dir, 'dist/crc32c.skipped.txt'), `${opts.skipped}\n`);
+    if (opts.nodeRs) {
+      mkdirSync(join(dir, 'node_modules/@node-rs'), { recursive: true });
+      symlinkSync(join(pkg, 'node_modules/@node-rs/crc32'), join(dir, 'node_modules/@node-rs/crc32'));
+    }
+    return join(dir, 'dist/crc.js');
+  }
+
+  it('honours FFNET_CRC32C and says why the addon is not in use', () => {
+    const cases: { file: string; env?: string }[] = [
+      { file: join(pkg, 'dist/index.js') },
+      { file: join(pkg, 'dist/crc.js'), env: 'node-rs' },
+      { file: join(pkg, 'dist/crc.js'), env: 'js' },
+      { file: distCopy('skipped', { skipped: "C compiler 'cc' not found", nodeRs: true }) },
+      { file: distCopy('bare', { nodeRs: false }) },
+      { file: distCopy('corrupt', { addon: Buffer.from('not an ELF file'), nodeRs: true }) },
+    ];
+    // One process imports each case as a fresh module instance (query string), with its own env.
+    const script = `
+      const data = Buffer.alloc(300_000);
+      for (let i = 0; i < data.length; i++) data[i] = Math.imul(i, 2654435761) >>> 24;
+      const out = [];
+      for (const [n, c] of JSON.parse(process.argv[1]).entries()) {
+        if (c.env === undefined) delete process.env.FFNET_CRC32C; else process.env.FFNET_CRC32C = c.env;
+        const m = await import(new URL('file://' + c.file + '?case=' + n).href);
+        out.push({ impl: m.crc32cImplementation(), big: m.crc32c(data), vector: m.crc32c(Buffer.from('123456789')) });
+      }
+      console.log(JSON.stringify(out));`;
+    const env = { ...process.env };
+    delete env.FFNET_CRC32C;
+    // pnpm's bin shims put the hoisted store on NODE_PATH, which would find @node-rs/crc32 for the bare copy.
+    delete env.NODE_PATH;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(cases)], {
+      encoding: 'utf8',
+      env,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const data = Buffer.alloc(300_000);
+    for (let i = 0; i < data.length; i++) data[i] = Math.imul(i, 2654435761) >>> 24;
+    const big = nodeRs(data);
+    const got = JSON.parse(run.stdout) as { impl: { name: string; reason?: string }; big: number; vector: number }[];
+    for (const g of got) {
+      expect(g.big).toBe(big);
+      expect(g.vector).toBe(0x58e3fa20);
+    }
+    expect(got.map((g) => g.impl.name)).toEqual([crc32cImplementation().name, 'node-rs', 'js', 'node-rs', 'js', 'node-rs']);
+    expect(got[1]!.impl.reason).toBe('FFNET_CRC32C=node-rs');
+    expect(got[2]!.impl.reason).toBe('FFNET_CRC32C=js');
+    expect(got[3]!.impl.reason).toBe("native addon not built: C compiler 'cc' not found");
+    expect(got[4]!.impl.reason).toMatch(/^native addon not built \(no .*crc32c\.node.*; @node-rs\/crc32 did not load: /);
+    expect(got[5]!.impl.reason).toMatch(/^loading .*crc32c\.node failed: /);
+  });
+});
+
+describe('scripts/build-native.mjs', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ffnet-crc-build-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'scripts'));
+  mkdirSync(join(dir, 'native'));
+  copyFileSync(join(pkg, 'scripts/build-native.mjs'), join(dir, 'scripts/build-native.mjs'));
+  const out = join(dir, 'dist/crc32c.node');
+  const note = join(dir, 'dist/crc32c.skipped.txt');
+  const build = (env: Record<string, string>) =>
+    spawnSync(process.execPath, [join(dir, 'scripts/build-native.mjs')], { encoding: 'utf8', env: { ...process.env, ...env } });
+
+  it('says in one line why it did not build, and exits 0', () => {
+    writeFileSync(join(dir, 'native/crc32c.c'), '#error deliberately broken\n');
+    const broken = build({});
+    expect(broken.status).toBe(0);
+    expect(broken.stdout.trim().split('\n')).toHaveLength(1);
+    expect(broken.stdout).toMatch(/not built \(.*failed: .*deliberately broken\); using the @node-rs\/crc32 \/ JS fallback/);
+    expect(existsSync(out)).toBe(false);
+    expect(readFileSync(note, 'utf8')).toMatch(/deliberately broken/);
+
+    const noCc = build({ CC: 'ffnet-no-such-cc' });
+    expect(noCc.status).toBe(0);
+    expect(noCc.stdout.trim()).toBe(
+      "@ffnet/serde: native CRC-32C not built (C compiler 'ffnet-no-such-cc' not found); using the @node-rs/crc32 / JS fallback",
+    );
+    expect(readFileSync(note, 'utf8').trim()).toBe("C compiler 'ffnet-no-such-cc' not found");
+  });
+
+  it('compiles a working addon, then leaves an up-to-date one alone', () => {
+    if (crc32cImplementation().name !== 'native') {
+      expect(crc32cImplementation().reason).toMatch(/\S/);
+      return;
+    }
+    copyFileSync(join(pkg, 'native/crc32c.c'), join(dir, 'native/crc32c.c'));
+    const first = build({});
+    expect(first.stdout + first.stderr).toBe('');
+    expect(first.status).toBe(0);
+    expect(existsSync(note)).toBe(false);
+    const built = require(out) as { crc32c: RangeCrc };
+    expect(built.crc32c(pool, 5, 100_005, 0)).toBe(nodeRs(pool.subarray(5, 100_005)));
+    const mtime = statSync(out).mtimeMs;
+    expect(build({ CC: 'ffnet-no-such-cc' }).stdout).toBe('');
+    expect(statSync(out).mtimeMs).toBe(mtime);
+  });
+});
