@@ -53,6 +53,8 @@ export function encodeFrame(body: Uint8Array, compressed = false): Buffer {
  * Below it a frame spans at most two of Node's 64 KiB reads, and one join at the end is cheapest.
  */
 const LARGE_FRAME = 64 * 1024;
+/** readTarget() offers no less: the last few KiB of a body are not worth a read of their own. */
+const MIN_READ_TARGET = 16 * 1024;
 
 interface LargeFrame {
   readonly word: number;
@@ -115,6 +117,18 @@ export class FrameDecoder {
   get bufferedBytes(): number {
     const large = this.large;
     return large === undefined ? this.buffered : FRAME_HEADER_SIZE + large.have;
+  }
+
+  /**
+   * The rest of the body of the large frame being received, once its buffer exists (half of it has arrived), for
+   * a reader that can read straight into it; undefined otherwise. Bytes read into it are then pushed as a view of
+   * it, at that position, and are not copied again. Push nothing else in between.
+   */
+  readTarget(): Buffer | undefined {
+    const large = this.large;
+    if (large === undefined || large.body === undefined || this.failed !== undefined) return undefined;
+    const rest = large.size - large.have;
+    return rest < MIN_READ_TARGET ? undefined : large.body.subarray(large.have);
   }
 
   push(chunk: Buffer): void {
@@ -239,21 +253,23 @@ export class FrameDecoder {
     const want = large.size - large.have;
     const piece = chunk.length <= want ? chunk : chunk.subarray(0, want);
     large.crc = crc32c(piece, large.crc);
-    if (large.body !== undefined) {
-      large.body.set(piece, large.have);
+    const body = large.body;
+    if (body !== undefined) {
+      // Read straight into place through readTarget(): nothing to copy.
+      if (piece.buffer !== body.buffer || piece.byteOffset !== body.byteOffset + large.have) body.set(piece, large.have);
     } else {
       large.parts.push(piece);
       // Allocate the contiguous body only once half of it is here: a stalled or lying peer cannot make us
       // hold more than twice what it sent.
       if ((large.have + piece.length) * 2 >= large.size) {
-        const body = Buffer.allocUnsafe(large.size);
+        const whole = Buffer.allocUnsafe(large.size);
         let at = 0;
         for (const p of large.parts) {
-          body.set(p, at);
+          whole.set(p, at);
           at += p.length;
         }
         large.parts = [];
-        large.body = body;
+        large.body = whole;
       }
     }
     large.have += piece.length;

@@ -12,24 +12,7 @@ import {
   frameHeader,
   sealFrame,
 } from '../src/index.js';
-
-/** Deterministic PRNG (mulberry32) so a failing split can be reproduced from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomBytes(rand: () => number, n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (rand() * 256) | 0;
-  return b;
-}
+import { randomBytes, rng } from './random.js';
 
 interface Got {
   body: Buffer;
@@ -319,6 +302,45 @@ describe('FrameDecoder', () => {
         expect(got.length).toBe(1);
         expect(() => dec.push(good)).toThrow(DataCorruptionError);
       }
+    });
+
+    it('readTarget: none before half, then the rest of the body; bytes read into it are taken in place', () => {
+      const body = bodies[4]!; // 300,000 bytes
+      const f = encodeFrame(body);
+      const views: Buffer[] = [];
+      const dec = new FrameDecoder((b) => views.push(b));
+      expect(dec.readTarget()).toBeUndefined();
+      dec.push(f.subarray(0, 100_000));
+      expect(dec.readTarget()).toBeUndefined();
+      dec.push(f.subarray(100_000, 160_000));
+      let at = 160_000;
+      // Simulate a reader that reads straight into the target, in uneven pieces, as a socket would.
+      for (const n of [1, 50_000, 80_000]) {
+        const t = dec.readTarget()!;
+        expect(t.length).toBe(f.length - at);
+        f.copy(t, 0, at, at + n);
+        dec.push(t.subarray(0, n));
+        at += n;
+      }
+      // Under 16 KiB left: not worth a read of its own, the rest comes as an ordinary chunk.
+      expect(f.length - at).toBeLessThan(16 * 1024);
+      expect(dec.readTarget()).toBeUndefined();
+      dec.push(Buffer.concat([f.subarray(at), encodeFrame(Buffer.from('next'))]));
+      expect(views.length).toBe(2);
+      expect(views[0]!.equals(body)).toBe(true);
+      expect(views[1]!.toString()).toBe('next');
+      expect(dec.readTarget()).toBeUndefined();
+    });
+
+    it('readTarget bytes that do not match the body fail the CRC like any other', () => {
+      const f = encodeFrame(bodies[4]!);
+      const dec = new FrameDecoder(() => {});
+      dec.push(f.subarray(0, 200_000));
+      const t = dec.readTarget()!;
+      f.copy(t, 0, 200_000);
+      t[5] = t[5]! ^ 1;
+      expect(() => dec.push(t.subarray(0, f.length - 200_000))).toThrow(DataCorruptionError);
+      expect(dec.readTarget()).toBeUndefined();
     });
 
     it('a header claiming 300 MiB with 120 MiB sent holds no 300 MiB buffer; past half it gets its body', () => {

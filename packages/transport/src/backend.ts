@@ -7,6 +7,12 @@ import { verbsBackend } from './verbs-backend.js';
 export interface BackendHandlers {
   /** Bytes received, in order. The backend never reuses a chunk's memory after handing it over. */
   data(chunk: Buffer): void;
+  /**
+   * Where the next received bytes should land, when the owner has a place for them (the rest of a large frame's
+   * body): a backend that can read into caller memory reads at most that many bytes into it and hands them to
+   * data() as a view of it. Undefined: the backend's own memory. Backends may ignore it.
+   */
+  readInto?(): Buffer | undefined;
   /** After write() returned false: the backend can take more. */
   drain(): void;
   /** Once per write() call, in call order, when all of that call's buffers have been handed to the OS or NIC. */

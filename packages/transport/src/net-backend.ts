@@ -1,4 +1,5 @@
 import { chmod } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import {
   ConnectFailedError,
@@ -31,6 +32,100 @@ function tcpString(host: string | undefined, port: number | undefined): string {
   return host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`;
 }
 
+/** Memory for reads that have no caller-given place: never reused, so the chunks handed out stay valid. */
+const ARENA_BYTES = 64 * 1024;
+/** Below this much room left, a new arena: smaller reads would cost more syscalls than the memory saved. */
+const MIN_READ = 8 * 1024;
+
+/**
+ * Reads of a dialled socket through node:net's `onread`, so that the bytes of a large frame's body go straight
+ * from the kernel into that body (BackendHandlers.readInto) instead of into a fresh 64 KiB chunk and then a copy.
+ * Node offers `onread` only to sockets it connects itself, not to accepted ones, which keep the 'data' path.
+ */
+class DirectReads {
+  handlers: BackendHandlers | undefined;
+  /** Chunks read before the owner attached its handlers (the socket is paused meanwhile). */
+  early: Buffer[] | undefined;
+  private arena = Buffer.allocUnsafe(ARENA_BYTES);
+  private used = 0;
+
+  readonly next = (): Buffer => {
+    const into = this.handlers?.readInto?.();
+    if (into !== undefined) return into;
+    if (ARENA_BYTES - this.used < MIN_READ) {
+      this.arena = Buffer.allocUnsafe(ARENA_BYTES);
+      this.used = 0;
+    }
+    return this.arena.subarray(this.used);
+  };
+
+  /** False pauses the socket (node:net's onread contract): until the owner is there to take the bytes. */
+  readonly got = (n: number, buf: Uint8Array): boolean => {
+    // `buf` is what next() returned for this read: a view of the arena or of the owner's memory.
+    const chunk = (buf as Buffer).subarray(0, n);
+    if (buf.buffer === this.arena.buffer) this.used += n;
+    const h = this.handlers;
+    if (h === undefined) {
+      if (this.early === undefined) this.early = [chunk];
+      else this.early.push(chunk);
+      return false;
+    }
+    h.data(chunk);
+    return true;
+  };
+}
+
+interface FdCalls {
+  dup(fd: number): number;
+  close(fd: number): number;
+}
+let fdState: FdCalls | null | undefined;
+
+/** libc's dup() and close() through koffi, or null without them. Loaded on the first accept, never at import. */
+function fdCalls(): FdCalls | null {
+  if (fdState === undefined) {
+    fdState = null;
+    if (process.platform === 'linux') {
+      try {
+        const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+        const libc = koffi.load('libc.so.6');
+        const dup = libc.func('int dup(int oldfd)');
+        const close = libc.func('int close(int fd)');
+        fdState = { dup: (fd) => dup(fd) as number, close: (fd) => close(fd) as number };
+      } catch {
+        // No koffi binary for this platform: accepted sockets keep the 'data' path.
+      }
+    }
+  }
+  return fdState;
+}
+
+/**
+ * Node gives `onread` only to sockets it connects itself. An accepted socket gets it by being reopened: a new
+ * net.Socket on a dup() of its fd, made before it has read a byte (pauseOnConnect), after which the original is
+ * destroyed (closing one of two fds leaves the connection alone). When that is not possible (no koffi, no fd,
+ * dup failing), the accepted socket is used as it is, with the 'data' path.
+ */
+function reopenWithDirectReads(accepted: net.Socket, direct: DirectReads): net.Socket {
+  const fd = (accepted as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  const calls = typeof fd === 'number' && fd >= 0 ? fdCalls() : null;
+  if (calls === null) return accepted;
+  const copy = calls.dup(fd as number);
+  if (copy < 0) return accepted; // EMFILE and the like: this connection keeps the 'data' path
+  // `onread` is honoured by the Socket constructor itself (that is how net.connect passes it); @types/node only
+  // declares it for connect options.
+  const opts = { fd: copy, readable: true, writable: true, allowHalfOpen: false, onread: { buffer: direct.next, callback: direct.got } };
+  let sock: net.Socket;
+  try {
+    sock = new net.Socket(opts as net.SocketConstructorOpts);
+  } catch {
+    calls.close(copy);
+    return accepted;
+  }
+  accepted.destroy();
+  return sock;
+}
+
 /**
  * One node:net socket behind the BackendSocket interface. TCP and Unix sockets differ only in how their
  * addresses are named, so both backends share this class.
@@ -45,10 +140,12 @@ class NetSocket implements BackendSocket {
   private error: Errno | undefined;
   private done = false;
   private paused = false;
+  private readonly direct: DirectReads | undefined;
 
-  constructor(scheme: Scheme, sock: net.Socket, remote: Address, peer: string, local: string) {
+  constructor(scheme: Scheme, sock: net.Socket, remote: Address, peer: string, local: string, direct?: DirectReads) {
     this.scheme = scheme;
     this.sock = sock;
+    this.direct = direct;
     this.remote = remote;
     this.peer = peer;
     this.local = local;
@@ -76,13 +173,21 @@ class NetSocket implements BackendSocket {
   setHandlers(h: BackendHandlers): void {
     if (this.handlers) throw new InvalidArgError(`handlers of ${this.peer} are already set`);
     this.handlers = h;
+    const direct = this.direct;
+    if (direct !== undefined) {
+      // Bytes that arrived before the owner did come first, even when the socket has closed since.
+      direct.handlers = h;
+      const early = direct.early;
+      direct.early = undefined;
+      if (early !== undefined) for (const chunk of early) h.data(chunk);
+    }
     if (this.done) {
       const err = this.closeError();
       process.nextTick(() => h.close(err));
       return;
     }
     this.sock.on('drain', () => h.drain());
-    this.sock.on('data', (chunk: Buffer) => h.data(chunk));
+    if (direct === undefined) this.sock.on('data', (chunk: Buffer) => h.data(chunk));
     // Accepted sockets start paused (pauseOnConnect), and a 'data' listener alone does not restart them.
     if (!this.paused) this.sock.resume();
   }
@@ -158,7 +263,8 @@ class NetBackend implements Backend {
         reject(new ConnectFailedError(`connect aborted: ${abortReason(signal)}`, { peer, cause: signal.reason }));
         return;
       }
-      const sock = net.connect(this.naming.connectTarget(addr));
+      const direct = new DirectReads();
+      const sock = net.connect({ ...this.naming.connectTarget(addr), onread: { buffer: direct.next, callback: direct.got } });
       let timer: NodeJS.Timeout | undefined;
       const settle = (): void => {
         if (timer) clearTimeout(timer);
@@ -182,7 +288,7 @@ class NetBackend implements Backend {
       const onConnect = (): void => {
         settle();
         sock.setNoDelay(true);
-        resolve(new NetSocket(this.scheme, sock, addr, peer, this.naming.localName(sock, addr)));
+        resolve(new NetSocket(this.scheme, sock, addr, peer, this.naming.localName(sock, addr), direct));
       };
       sock.once('error', onError);
       sock.once('connect', onConnect);
@@ -218,10 +324,13 @@ class NetBackend implements Backend {
         const hint = err.code === 'EADDRINUSE' && scheme === 'unix' ? ' (a stale socket file? remove it first)' : '';
         fail(new ListenFailedError(`listen on ${where} failed: ${describe(err)}${hint}`, { cause: err }));
       });
-      server.on('connection', (sock: net.Socket) => {
+      server.on('connection', (accepted: net.Socket) => {
+        const { remote, peer } = naming.accepted(accepted, bound);
+        const local = naming.localName(accepted, bound);
+        const direct = new DirectReads();
+        const sock = reopenWithDirectReads(accepted, direct);
         sock.setNoDelay(true);
-        const { remote, peer } = naming.accepted(sock, bound);
-        onSocket(new NetSocket(scheme, sock, remote, peer, naming.localName(sock, bound)));
+        onSocket(new NetSocket(scheme, sock, remote, peer, local, sock === accepted ? undefined : direct));
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       server.listen({ ...naming.listenTarget(addr), backlog: opts.backlog ?? 511, ...(opts.reusePort ? { reusePort: true } : {}) }, () => {

@@ -335,7 +335,7 @@ export class Transport {
   private attach(sock: BackendSocket): void {
     this.sock = sock;
     if (this.paused) sock.pause();
-    sock.setHandlers({ data: this.onData, drain: this.onBackendDrain, written: this.onWritten, close: this.onSocketClose });
+    sock.setHandlers({ data: this.onData, readInto: this.readInto, drain: this.onBackendDrain, written: this.onWritten, close: this.onSocketClose });
   }
 
   private readonly flushTick = (): void => {
@@ -380,6 +380,8 @@ export class Transport {
     this.ending = true;
     this.sock.end();
   }
+
+  private readonly readInto = (): Buffer | undefined => (this._state === 'closed' ? undefined : this.decoder.readTarget());
 
   private readonly onData = (chunk: Buffer): void => {
     if (this._state === 'closed') return;

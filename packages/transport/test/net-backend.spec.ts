@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -149,6 +149,106 @@ describe.each(['tcp', 'unix'] as const)('%s backend', (scheme) => {
     while (Buffer.concat(got).length < want.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
     expect(Buffer.concat(got).equals(want)).toBe(true);
     expect(written).toBe(2);
+  });
+});
+
+describe.each(['tcp', 'unix'] as const)('%s dialled sockets read into owner memory (onread)', (scheme) => {
+  let n = 0;
+  const fresh = () => (scheme === 'tcp' ? tcpAddress('127.0.0.1', 0) : unixAddress(join(dir, `direct-${n++}.sock`)));
+  const until = async (cond: () => boolean): Promise<void> => {
+    const deadline = Date.now() + 5000;
+    while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+  };
+
+  /** Handlers that offer the second MiB of `target` as the place for reads, the way a transport offers a body. */
+  function offering(target: Buffer, got: Buffer[]) {
+    const st = { received: 0, inTarget: 0, firstOffer: -1, offered: undefined as Buffer | undefined };
+    const handlers = {
+      readInto: () => {
+        const r = st.received;
+        st.offered = r >= 1024 * 1024 && r < 2 * 1024 * 1024 ? target.subarray(r - 1024 * 1024) : undefined;
+        if (st.offered !== undefined && st.firstOffer < 0) st.firstOffer = r - 1024 * 1024;
+        return st.offered;
+      },
+      data: (chunk: Buffer) => {
+        if (chunk.buffer === target.buffer) {
+          st.inTarget += chunk.length;
+          expect(st.offered).toBeDefined();
+          expect(chunk.byteOffset).toBe(st.offered!.byteOffset);
+          expect(chunk.length).toBeLessThanOrEqual(st.offered!.length);
+        }
+        got.push(chunk);
+        st.received += chunk.length;
+      },
+      drain() {},
+      written() {},
+      close() {},
+    };
+    return { st, handlers };
+  }
+
+  it.each(['dialled', 'accepted'] as const)('%s: reads land in the region readInto offers, never past it, else in backend memory', async (side) => {
+    const sent = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < sent.length; i += 4) sent.writeUInt32LE(i, i);
+    const target = Buffer.alloc(1024 * 1024);
+    const got: Buffer[] = [];
+    const { st, handlers } = offering(target, got);
+    const l = await getBackend(scheme).listen(fresh(), {}, (s) => {
+      sockets.push(s);
+      if (side === 'accepted') s.setHandlers(handlers);
+      else {
+        s.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
+        s.write([sent]);
+      }
+    });
+    listeners.push(l);
+    const c = await getBackend(scheme).connect(l.address);
+    sockets.push(c);
+    if (side === 'dialled') c.setHandlers(handlers);
+    else {
+      c.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
+      c.write([sent]);
+    }
+    await until(() => st.received >= sent.length);
+    expect(Buffer.concat(got).equals(sent)).toBe(true);
+    // Everything offered was used, and only that: the second MiB, from the first read that started inside it,
+    // arrived in the target; the rest did not.
+    expect(st.firstOffer).toBeGreaterThanOrEqual(0);
+    expect(st.inTarget).toBe(1024 * 1024 - st.firstOffer);
+    expect(target.subarray(st.firstOffer).equals(sent.subarray(1024 * 1024 + st.firstOffer, 2 * 1024 * 1024))).toBe(true);
+  });
+
+  it('accepting and closing 200 connections leaves no file descriptor behind', async () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const l = await getBackend(scheme).listen(fresh(), {}, (s) => {
+      s.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
+      s.end();
+    });
+    listeners.push(l);
+    const before = fds();
+    for (let i = 0; i < 200; i++) {
+      const c = await getBackend(scheme).connect(l.address);
+      const closed = new Promise<void>((resolve) => c.setHandlers({ data() {}, drain() {}, written() {}, close: () => resolve() }));
+      await closed;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    expect(fds() - before).toBeLessThanOrEqual(2);
+  });
+
+  it('bytes that arrive before the owner sets its handlers come first, in order', async () => {
+    const l = await getBackend(scheme).listen(fresh(), {}, (s) => {
+      noHandlers(s);
+      s.write([Buffer.from('early;')]);
+      setTimeout(() => s.write([Buffer.from('late')]), 80);
+    });
+    listeners.push(l);
+    const c = await getBackend(scheme).connect(l.address);
+    sockets.push(c);
+    await new Promise((r) => setTimeout(r, 40));
+    const got: Buffer[] = [];
+    c.setHandlers({ data: (chunk) => got.push(chunk), drain() {}, written() {}, close() {} });
+    await until(() => Buffer.concat(got).length >= 10);
+    expect(Buffer.concat(got).toString()).toBe('early;late');
   });
 });
 
