@@ -6,6 +6,7 @@ export {
   FRAME_MAGIC,
   FRAME_COMPRESSED,
   DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_ALLOCATE_LARGE_BODY_AT,
   checksumWord,
   sealFrame,
   frameHeader,

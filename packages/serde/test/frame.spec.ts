@@ -4,6 +4,7 @@ import {
   DEFAULT_MAX_MESSAGE_SIZE,
   FRAME_HEADER_SIZE,
   FrameDecoder,
+  InvalidArgError,
   InvalidFormatError,
   InvalidMessageTypeError,
   checksumWord,
@@ -234,7 +235,7 @@ describe('FrameDecoder', () => {
     expect(got[0]!.body.equals(body)).toBe(true);
   });
 
-  describe('large frames (checksummed as they arrive, body buffer at half)', () => {
+  describe('large frames (checksummed as they arrive, body buffer at 1/8)', () => {
     const r = rng(77);
     // Large bodies around the 64 KiB threshold and well above it, between small frames.
     const sizes = [10, 65_535, 65_536, 9, 300_000, 1_048_576 + 13, 0, 70_000, 5];
@@ -304,15 +305,15 @@ describe('FrameDecoder', () => {
       }
     });
 
-    it('readTarget: none before half, then the rest of the body; bytes read into it are taken in place', () => {
+    it('readTarget: none before 1/8, then the rest of the body; bytes read into it are taken in place', () => {
       const body = bodies[4]!; // 300,000 bytes
       const f = encodeFrame(body);
       const views: Buffer[] = [];
       const dec = new FrameDecoder((b) => views.push(b));
       expect(dec.readTarget()).toBeUndefined();
-      dec.push(f.subarray(0, 100_000));
+      dec.push(f.subarray(0, 30_000));
       expect(dec.readTarget()).toBeUndefined();
-      dec.push(f.subarray(100_000, 160_000));
+      dec.push(f.subarray(30_000, 160_000));
       let at = 160_000;
       // Simulate a reader that reads straight into the target, in uneven pieces, as a socket would.
       for (const n of [1, 50_000, 80_000]) {
@@ -343,7 +344,7 @@ describe('FrameDecoder', () => {
       expect(dec.readTarget()).toBeUndefined();
     });
 
-    it('a header claiming 300 MiB with 120 MiB sent holds no 300 MiB buffer; past half it gets its body', () => {
+    it('a header claiming 300 MiB with 30 MiB sent holds no 300 MiB buffer; past 1/8 it gets its body', () => {
       const { dec, got } = collect();
       const h = Buffer.alloc(8);
       h.writeUInt32LE(0x86, 0);
@@ -352,14 +353,39 @@ describe('FrameDecoder', () => {
       const piece = Buffer.alloc(1024 * 1024, 3);
       global.gc?.();
       const before = process.memoryUsage().arrayBuffers;
-      // The same 1 MiB pushed 120 times: the decoder holds views, so below half nothing new is allocated.
-      for (let i = 0; i < 120; i++) dec.push(piece);
-      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(32 * 1024 * 1024);
-      expect(dec.bufferedBytes).toBe(8 + 120 * 1024 * 1024);
-      for (let i = 0; i < 31; i++) dec.push(piece);
+      // The same 1 MiB pushed 30 times: the decoder holds views, so below 1/8 nothing new is allocated.
+      for (let i = 0; i < 30; i++) dec.push(piece);
+      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
+      expect(dec.bufferedBytes).toBe(8 + 30 * 1024 * 1024);
+      expect(dec.readTarget()).toBeUndefined();
+      for (let i = 0; i < 8; i++) dec.push(piece);
       // (Less than the full 300 MiB may show: garbage from earlier tests can be collected meanwhile.)
       expect(process.memoryUsage().arrayBuffers - before).toBeGreaterThan(250 * 1024 * 1024);
+      expect(dec.readTarget()!.length).toBe(300 * 1024 * 1024 - 38 * 1024 * 1024);
       expect(got.length).toBe(0);
+    });
+
+    it('allocateLargeBodyAt sets when the body buffer appears; 1 means only once complete', () => {
+      const f = encodeFrame(bodies[4]!); // 300,000-byte body
+      for (const [at, firstTargetAfter] of [
+        [0.5, 150_000],
+        [0.25, 75_000],
+      ] as const) {
+        const dec = new FrameDecoder(() => {}, { allocateLargeBodyAt: at });
+        dec.push(f.subarray(0, 8 + firstTargetAfter - 1));
+        expect(dec.readTarget(), `at ${at}`).toBeUndefined();
+        dec.push(f.subarray(8 + firstTargetAfter - 1, 8 + firstTargetAfter));
+        expect(dec.readTarget()!.length, `at ${at}`).toBe(300_000 - firstTargetAfter);
+      }
+      const views: Buffer[] = [];
+      const strict = new FrameDecoder((b) => views.push(b), { allocateLargeBodyAt: 1 });
+      strict.push(f.subarray(0, f.length - 1));
+      expect(strict.readTarget()).toBeUndefined();
+      strict.push(f.subarray(f.length - 1));
+      expect(views[0]!.equals(bodies[4]!)).toBe(true);
+      for (const bad of [0, -1, 1.5, Number.NaN]) {
+        expect(() => new FrameDecoder(() => {}, { allocateLargeBodyAt: bad })).toThrow(InvalidArgError);
+      }
     });
   });
 

@@ -30,6 +30,12 @@ export interface TransportHandler {
 export interface TransportOptions {
   /** Inbound frames of this size or larger kill the connection (default 512 MiB, as 3FS). */
   maxMessageSize?: number;
+  /**
+   * How much of a large inbound body (64 KiB or more) must have arrived before its buffer is allocated and the
+   * rest is read straight into it: serde's FrameDecoderOptions.allocateLargeBodyAt (default 1/8; 1 = only once
+   * complete, at the cost of a copy of the whole body).
+   */
+  allocateLargeBodyAt?: number;
   /** send() returns false while more than this many bytes are queued (default 4 MiB). */
   highWaterMark?: number;
   /** Hard cap: a frame that would take the queue past it is refused, unless the queue is empty (default 1 GiB). */
@@ -159,7 +165,11 @@ export class Transport {
     this.maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
-    this.decoder = new FrameDecoder(this.onDecodedFrame, { maxMessageSize: opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, peer });
+    this.decoder = new FrameDecoder(this.onDecodedFrame, {
+      maxMessageSize: opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      peer,
+      ...(opts.allocateLargeBodyAt === undefined ? {} : { allocateLargeBodyAt: opts.allocateLargeBodyAt }),
+    });
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;

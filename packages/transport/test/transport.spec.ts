@@ -1,9 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeFrame, type FfnetError, frameHeader, InvalidAddrError, SendFailedError, SocketClosedError, StatusCode } from '@ffnet/serde';
+import { encodeFrame, type FfnetError, frameHeader, InvalidAddrError, InvalidArgError, SendFailedError, SocketClosedError, StatusCode } from '@ffnet/serde';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Address, type BackendListener, type BackendSocket, getBackend, Transport, type TransportHandler, unixAddress } from '../src/index.js';
+import {
+  type Address,
+  type BackendListener,
+  type BackendSocket,
+  getBackend,
+  Transport,
+  type TransportHandler,
+  type TransportOptions,
+  unixAddress,
+} from '../src/index.js';
 import { until } from './compliance.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ffnet-t-'));
@@ -30,9 +39,9 @@ class Rec implements TransportHandler {
   }
 }
 
-async function server(h: TransportHandler, onAdopt?: (t: Transport) => void): Promise<Address> {
+async function server(h: TransportHandler, onAdopt?: (t: Transport) => void, opts: TransportOptions = {}): Promise<Address> {
   const l = await getBackend('unix').listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
-    const t = Transport.adopt(s, h);
+    const t = Transport.adopt(s, h, opts);
     live.push(t);
     onAdopt?.(t);
   });
@@ -68,6 +77,20 @@ describe('Transport', () => {
 
   it('throws InvalidAddrError synchronously for a bad address', () => {
     expect(() => Transport.connect('tcp://nope', new Rec())).toThrow(InvalidAddrError);
+  });
+
+  it('passes allocateLargeBodyAt to its decoder: large frames arrive whole at any setting, bad values throw', async () => {
+    expect(() => Transport.connect('tcp://127.0.0.1:1', new Rec(), { allocateLargeBodyAt: 0 })).toThrow(InvalidArgError);
+    const body = Buffer.alloc(3 * 1024 * 1024 + 5);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 31) & 0xff;
+    for (const at of [1, 1 / 64]) {
+      const srv = new Rec();
+      const a = await server(srv, undefined, { allocateLargeBodyAt: at });
+      const t = connect(a, new Rec(), { allocateLargeBodyAt: at });
+      t.send(encodeFrame(body));
+      await until(() => srv.frames.length === 1, `frame at ${at}`);
+      expect(srv.frames[0]!.equals(body)).toBe(true);
+    }
   });
 
   it('frames sent while connecting go out once ready; close() while connecting still flushes them', async () => {
