@@ -116,6 +116,14 @@ export const RDMANoBufError = define('RDMANoBufError', StatusCode.RDMANoBuf);
 export type RDMANoBufError = FfnetError;
 export const CancelledError = define('CancelledError', StatusCode.Cancelled);
 export type CancelledError = FfnetError;
+export const ResourceExhaustedError = define('ResourceExhaustedError', StatusCode.ResourceExhausted);
+export type ResourceExhaustedError = FfnetError;
+export const PermissionDeniedError = define('PermissionDeniedError', StatusCode.PermissionDenied);
+export type PermissionDeniedError = FfnetError;
+export const MessageTooLargeError = define('MessageTooLargeError', StatusCode.MessageTooLarge);
+export type MessageTooLargeError = FfnetError;
+export const UnauthenticatedError = define('UnauthenticatedError', StatusCode.Unauthenticated);
+export type UnauthenticatedError = FfnetError;
 export const EpollAddError = define('EpollAddError', StatusCode.EpollAddError);
 export type EpollAddError = FfnetError;
 

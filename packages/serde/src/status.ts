@@ -48,6 +48,14 @@ export const StatusCode = {
   // ffnet's own codes start at 2100, clear of 3FS's RPC range, so a future 3FS code never collides.
   /** The caller aborted the call through its AbortSignal. */
   Cancelled: 2100,
+  /** A configured cap was reached (queued output, receive budget, handshakes, pinned memory); the peer is refused. */
+  ResourceExhausted: 2101,
+  /** The caller has no right to this call (e.g. an admin method from a remote peer), whatever it sends. */
+  PermissionDenied: 2102,
+  /** A message is at or above the size limit; it was refused before any of it was sent. */
+  MessageTooLarge: 2103,
+  /** The caller did not prove who it is. */
+  Unauthenticated: 2104,
 } as const;
 
 export type StatusCodeName = keyof typeof StatusCode;
