@@ -4,6 +4,8 @@
 // gives up and decodeMessage decodes the whole body with msgpackr, which also makes the errors: this reader
 // never decides that input is bad, so the safety properties stay msgpackr's.
 
+import { readTyped, TYPED_EXT } from './typed.js';
+
 /** Deeper than this is left to msgpackr. */
 const MAX_DEPTH = 256;
 
@@ -72,6 +74,12 @@ class Reader {
         return this.bin(this.len(2));
       case 0xc6:
         return this.bin(this.len(4));
+      case 0xc7:
+        return this.ext(this.len(1));
+      case 0xc8:
+        return this.ext(this.len(2));
+      case 0xc9:
+        return this.ext(this.len(4));
       case 0xcb: {
         if (p + 8 > this.end) throw BAIL;
         for (let k = 0; k < 8; k++) F64_BYTES[BIG_ENDIAN ? k : 7 - k] = b[p + k]!;
@@ -105,7 +113,7 @@ class Reader {
       case 0xdf:
         return this.map(this.len(4), depth);
       default:
-        // 64-bit integers, float32, extensions (undefined included), and 0xc1.
+        // 64-bit integers, float32, fixext (undefined included), and 0xc1.
         throw BAIL;
     }
   }
@@ -170,6 +178,14 @@ class Reader {
     if (p + n > this.end) throw BAIL;
     this.p = p + n;
     return this.src.subarray(p, p + n);
+  }
+
+  /** An extension of `n` data bytes: typed arrays only, the rest (and garbage, which readTyped throws on) is msgpackr's. */
+  ext(n: number): unknown {
+    const p = this.p;
+    if (p + 1 + n > this.end || this.src[p] !== TYPED_EXT) throw BAIL;
+    this.p = p + 1 + n;
+    return readTyped(this.src.subarray(p + 1, p + 1 + n));
   }
 
   array(n: number, depth: number): unknown[] {

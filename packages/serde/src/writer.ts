@@ -7,6 +7,7 @@
 // binary path allocates per Buffer, cost more than the envelope, the CRC and the socket write together.
 import { crc32c, crc32cRange } from './crc.js';
 import { checksumWord, FRAME_HEADER_SIZE } from './frame.js';
+import { BIG_ENDIAN, bytesOf, CODE_BY_CTOR, copySwapped, elementSize, TYPED_EXT, VIEW_CTORS } from './typed.js';
 
 /** Thrown inside the writer: the value has a type this writer leaves to msgpackr. */
 const BAIL = { bail: true };
@@ -34,6 +35,7 @@ let zeroCopyMin = Number.POSITIVE_INFINITY;
 // What the writer may do itself, kept in step with the extensions registered in msgpackr (codec.ts).
 let binaryOk = true;
 let extensionsOk = true;
+let typedOk = true;
 const extensionTypes = new Map<unknown, { type: number; write(value: unknown): Uint8Array }>();
 /** Bytes the frame needed when the slab overflowed. */
 let overflowNeed = 0;
@@ -46,6 +48,8 @@ let overflowNeed = 0;
  */
 export function noteExtension(Class: new (...args: never[]) => unknown, type: number, write: (value: never) => Uint8Array): void {
   if (Class === (Buffer as unknown) || Buffer.prototype instanceof Class) binaryOk = false;
+  // A base class of the typed arrays (not one of them exactly, which the exact lookup finds) would win in msgpackr.
+  if (VIEW_CTORS.some((X) => X.prototype instanceof Class)) typedOk = false;
   for (const other of extensionTypes.keys()) {
     const o = other as new (...args: never[]) => unknown;
     if (o.prototype instanceof Class || Class.prototype instanceof o) extensionsOk = false;
@@ -187,8 +191,11 @@ function value(b: Buffer, p: number, v: unknown, depth: number): number {
       if (c === Array) return array(b, p, v as unknown[], depth);
       if ((c === Buffer || c === Uint8Array) && binaryOk) return bin(b, p, v as Uint8Array);
       const ext = extensionsOk ? extensionTypes.get(c) : undefined;
-      if (ext === undefined) throw BAIL;
-      return extension(b, p, ext.type, ext.write(v));
+      if (ext !== undefined) return extension(b, p, ext.type, ext.write(v));
+      // Other typed arrays and DataView by exact class; subclasses are left to msgpackr's instanceof order.
+      const code = typedOk ? CODE_BY_CTOR.get(c) : undefined;
+      if (code === undefined) throw BAIL;
+      return typed(b, p, v as ArrayBufferView, code);
     }
     default:
       throw BAIL;
@@ -363,20 +370,58 @@ function bin(b: Buffer, p: number, v: Uint8Array): number {
     b[p] = 0xc6;
     p = u32(b, p + 1, n);
   }
-  if (n >= zeroCopyMin) {
-    // Sent by reference, next to the slab bytes around it: the frame becomes a list of parts.
-    parts ??= [];
-    parts.push(new Uint8Array(b.buffer, b.byteOffset + runStart, p - runStart), v);
-    runStart = p;
-    return p;
-  }
+  if (n >= zeroCopyMin) return byReference(b, p, v);
   if (p + n > b.length) overflow(p + n);
   b.set(v, p);
   return p + n;
 }
 
+/** Sends `bytes` by reference, next to the slab bytes around it: the frame becomes a list of parts. */
+function byReference(b: Buffer, p: number, bytes: Uint8Array): number {
+  parts ??= [];
+  parts.push(new Uint8Array(b.buffer, b.byteOffset + runStart, p - runStart), bytes);
+  runStart = p;
+  return p;
+}
+
+/**
+ * A typed array other than Uint8Array, or a DataView: ext 0x74, kind code, little-endian element bytes, in the
+ * header forms msgpackr uses for it. Its bytes are taken as bytes; `Uint8Array.set` would convert elements.
+ */
+function typed(b: Buffer, p: number, v: ArrayBufferView, code: number): number {
+  const n = v.byteLength;
+  const len = n + 1;
+  if (p + 7 > b.length) overflow(p + 7);
+  if (len < 0x100) {
+    b[p] = 0xc7;
+    b[p + 1] = len;
+    p += 2;
+  } else if (len < 0x10000) {
+    b[p] = 0xc8;
+    b[p + 1] = len >> 8;
+    b[p + 2] = len & 0xff;
+    p += 3;
+  } else {
+    b[p] = 0xc9;
+    p = u32(b, p + 1, len);
+  }
+  b[p] = TYPED_EXT;
+  b[p + 1] = code;
+  p += 2;
+  const size = elementSize(code);
+  if (BIG_ENDIAN && size > 1) {
+    if (p + n > b.length) overflow(p + n);
+    copySwapped(b, p, bytesOf(v), 0, n, size);
+    return p + n;
+  }
+  if (n >= zeroCopyMin) return byReference(b, p, bytesOf(v));
+  if (p + n > b.length) overflow(p + n);
+  b.set(bytesOf(v), p);
+  return p + n;
+}
+
+/** `data` is what extensionBytes (typed.ts) made of the extension's write: always bytes. */
 function extension(b: Buffer, p: number, type: number, data: Uint8Array): number {
-  if (!(data instanceof Uint8Array)) throw BAIL;
   const n = data.length;
   if (p + 6 + n > b.length) overflow(p + 6 + n);
   switch (n) {
@@ -416,4 +461,3 @@ function extension(b: Buffer, p: number, type: number, data: Uint8Array): number
 // Scratch for float64 big-endian without DataView or Buffer's argument checks.
 const F64 = new Float64Array(1);
 const F64_BYTES = new Uint8Array(F64.buffer);
-const BIG_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;
