@@ -1,4 +1,5 @@
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, initCompression } from '@ffnet/serde';
+import type { HandlerErrorHook } from '@ffnet/worker';
 import { coreService, echoService } from './builtins.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
 import type { MethodStats, Service } from './service.js';
@@ -17,6 +18,11 @@ export interface ServerOptions {
   afterStop?: LifecycleHook;
   /** What Core.shutdown does (after its reply is sent); default: stop this server. */
   onShutdown?: (graceful: boolean) => void;
+  /**
+   * Sees each handler failure masked from its caller (not an FfnetError, service without exposeErrors), with
+   * what was thrown: the place to log it. For every group whose `processor` options set none.
+   */
+  onHandlerError?: HandlerErrorHook;
 }
 
 export type ServerState = 'idle' | 'bound' | 'running' | 'stopped';
@@ -38,7 +44,8 @@ export class Server {
   constructor(options: ServerOptions) {
     if (!Array.isArray(options.groups) || options.groups.length === 0) throw new InvalidConfigError('a server needs at least one service group');
     this.options = options;
-    this.groups = options.groups.map((g) => new ServiceGroup(g));
+    const hook = options.onHandlerError;
+    this.groups = options.groups.map((g) => new ServiceGroup(hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g));
     if (options.builtins ?? true) {
       const core = coreService({
         configValue: () => this.#configValue(),

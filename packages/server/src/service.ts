@@ -44,12 +44,18 @@ export interface Service<D extends ServiceDef = ServiceDef> {
   readonly methods?: { readonly [M in MethodNames<D>]?: MethodOptions } | undefined;
   /** Also serve it on RDMA connections (3FS `addService(obj, isRDMA)`); default true. */
   readonly rdma?: boolean | undefined;
+  /**
+   * Callers see the message of a handler failure that is not an FfnetError (as 999 Unknown). Default false:
+   * they get 999 "internal error" and the detail stays on the server (`onHandlerError`, `handlerErrors`).
+   */
+  readonly exposeErrors?: boolean | undefined;
 }
 
 export interface ImplementOptions<D extends ServiceDef> {
   onError?: Service<D>['onError'];
   methods?: Service<D>['methods'];
   rdma?: boolean;
+  exposeErrors?: boolean;
 }
 
 /** Pairs a definition with its handlers, checking that every method has one. */
@@ -59,7 +65,7 @@ export function implement<D extends ServiceDef>(def: D, handlers: Handlers<D>, o
       throw new InvalidArgError(`service ${def.name}: no handler for method ${name}`);
     }
   }
-  return { def, handlers, onError: opts.onError, methods: opts.methods, rdma: opts.rdma };
+  return { def, handlers, onError: opts.onError, methods: opts.methods, rdma: opts.rdma, exposeErrors: opts.exposeErrors };
 }
 
 /** Per-method counters, as reported by the stats method. */
@@ -87,6 +93,7 @@ class RegisteredService implements ServiceBinding {
   readonly rdma: boolean;
   readonly service: Service;
   readonly onError: ServiceBinding['onError'];
+  readonly exposeErrors: boolean;
   /** Indexed by method id, like 3FS's MethodExtractor table. */
   readonly #methods: (Method | undefined)[] = [];
 
@@ -95,6 +102,7 @@ class RegisteredService implements ServiceBinding {
     this.id = def.id;
     this.name = def.name;
     this.rdma = service.rdma ?? true;
+    this.exposeErrors = service.exposeErrors === true;
     this.service = service;
     if (service.onError) this.onError = service.onError;
     const handlers = service.handlers as Record<string, (ctx: CallContext, req: unknown) => unknown>;

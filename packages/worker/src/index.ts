@@ -5,7 +5,16 @@ export { Processor, type ProcessorOptions, type ProcessorStats } from './process
 export { CallContext } from './call-context.js';
 export { MethodPool, type MethodBinding, type ServiceBinding, type ServiceLookup, type RequestInfo } from './service.js';
 export { CANCEL_SERVICE_ID, CANCEL_METHOD_ID, encodeCancelNotice } from './cancel.js';
-export { connectionLostError, toFfnetError } from './errors.js';
+export {
+  connectionLostError,
+  toFfnetError,
+  HandlerErrors,
+  INTERNAL_ERROR_MESSAGE,
+  RECENT_HANDLER_ERRORS,
+  type HandlerErrorHook,
+  type HandlerErrorInfo,
+  type MaskedHandlerError,
+} from './errors.js';
 export { sharedTimerWheel } from './timers.js';
 export {
   RDMAControlService,

@@ -20,7 +20,7 @@ import type { Transport } from '@ffnet/transport';
 import { CallContext } from './call-context.js';
 import { CANCEL_SERVICE_ID } from './cancel.js';
 import type { Connection } from './connection.js';
-import { connectionLostError, toFfnetError } from './errors.js';
+import { connectionLostError, type HandlerErrorHook, HandlerErrors, toFfnetError } from './errors.js';
 import type { MethodPool, RequestInfo, ServiceBinding, ServiceLookup } from './service.js';
 import { sharedTimerWheel } from './timers.js';
 import type { Waiter } from './waiter.js';
@@ -38,6 +38,12 @@ export interface ProcessorOptions {
   responseCompressionThreshold?: number;
   /** For the deadlines behind `ctx.signal`; default the process-wide wheel. */
   wheel?: TimerWheel;
+  /**
+   * Sees every handler failure that was masked (anything but an FfnetError, in a service without exposeErrors;
+   * the caller got 999 "internal error"), with what was thrown. Default: none; the last 16 are kept in
+   * `handlerErrors.recent()` either way.
+   */
+  onHandlerError?: HandlerErrorHook;
 }
 
 export interface ProcessorStats {
@@ -111,6 +117,8 @@ export class Processor {
   readonly waiter: Waiter | undefined;
   readonly maxProcessingRequests: number;
   readonly wheel: TimerWheel;
+  /** Handler failures masked from callers: count, the most recent ones, the hook. */
+  readonly handlerErrors: HandlerErrors;
   readonly #compress: EncodeOptions;
   #frozen = false;
   #stopping = false;
@@ -138,6 +146,7 @@ export class Processor {
     this.waiter = opts.waiter;
     this.maxProcessingRequests = max;
     this.wheel = opts.wheel ?? sharedTimerWheel();
+    this.handlerErrors = new HandlerErrors(opts.onHandlerError);
     this.#compress = {
       compressionLevel: opts.responseCompressionLevel ?? 1,
       compressionThreshold: opts.responseCompressionThreshold ?? 128 * 1024,
@@ -302,10 +311,10 @@ export class Processor {
     try {
       frame = this.#encode(ctx, ok);
     } catch (e) {
-      // An unencodable response is the handler's failure.
+      // An unencodable response is the handler's failure, and the encoder's message quotes the value's.
       ok.value = undefined;
       ctx.method.errors++;
-      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, toFfnetError(e, ctx.peer));
+      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, false));
       return;
     }
     ok.value = undefined;
@@ -320,7 +329,12 @@ export class Processor {
     this.#finish(ctx);
     ctx.method.errors++;
     if (ctx.conn.closed) return;
-    this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, toFfnetError(e));
+    this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, true));
+  }
+
+  #handlerFailure(ctx: CallContext, e: unknown, intended: boolean): FfnetError {
+    const info = { service: ctx.service.name, method: ctx.method.name, peer: ctx.peer, uuid: ctx.uuid };
+    return this.handlerErrors.toResponse(e, ctx.service.exposeErrors, info, intended);
   }
 
   #finish(ctx: CallContext): void {
@@ -373,7 +387,9 @@ export class Processor {
         const replaced = service.onError(err, info);
         if (replaced !== undefined) err = replaced;
       } catch (e) {
-        err = toFfnetError(e);
+        // The hook's own failure is masked like a handler's.
+        const method = to instanceof CallContext ? to.method.name : (service.method(to.methodId)?.name ?? `${service.name}#${to.methodId}`);
+        err = this.handlerErrors.toResponse(e, service.exposeErrors, { service: service.name, method, peer: t.peer, uuid: to.uuid }, true);
       }
     }
     const r = this.#err;

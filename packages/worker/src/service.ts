@@ -12,7 +12,8 @@ export interface RequestInfo {
 
 /**
  * A method the Processor can run. `handler` may return the response or a promise of it; a throw or a
- * rejection becomes an error response carrying the error's code (FfnetError.code, else 999 Unknown).
+ * rejection becomes an error response: an FfnetError's code and reason, anything else 999 "internal error"
+ * (see ServiceBinding.exposeErrors).
  */
 export interface MethodBinding {
   /** `Service.method`, for messages and stats. */
@@ -38,6 +39,11 @@ export interface ServiceBinding {
    */
   // biome-ignore lint/suspicious/noConfusingVoidType: a hook that only observes returns nothing
   onError?(err: FfnetError, req: RequestInfo): FfnetError | undefined | void;
+  /**
+   * Send the message of a failure that is not an FfnetError to the caller (999 with that message). Default
+   * false: the caller gets 999 "internal error" and the detail stays local (Processor.handlerErrors).
+   */
+  readonly exposeErrors?: boolean | undefined;
 }
 
 /** Finds the service for a request; `transport` lets a registry answer differently for RDMA and TCP. */

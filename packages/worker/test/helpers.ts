@@ -61,6 +61,7 @@ export class TestService implements ServiceBinding, ServiceLookup {
   readonly methods = new Map<number, MethodBinding>();
   readonly errorsSeen: { err: FfnetError; req: RequestInfo }[] = [];
   rewrite: ((err: FfnetError) => FfnetError | undefined) | undefined;
+  exposeErrors: boolean | undefined;
   constructor(fns: Record<number, Fn | { fn: Fn; concurrency: number }>) {
     for (const [id, f] of Object.entries(fns)) {
       const fn = typeof f === 'function' ? f : f.fn;

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
-import { FfnetError, InvalidArgError, StatusCode, encodeFrame } from '@ffnet/serde';
+import { FfnetError, InvalidArgError, PermissionDeniedError, StatusCode, encodeFrame } from '@ffnet/serde';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CallContext, encodeCancelNotice } from '../src/index.js';
+import { type CallContext, type HandlerErrorInfo, HandlerErrors, RECENT_HANDLER_ERRORS, encodeCancelNotice } from '../src/index.js';
 import { type Pair, TestService, pair, rejection, sleep } from './helpers.js';
 
 describe('Processor', () => {
@@ -36,7 +36,8 @@ describe('Processor', () => {
     svc.rewrite = (err) => (err.code === StatusCode.InvalidArg ? new FfnetError(777, 'rewritten') : undefined);
     p = await pair(svc);
     expect((await p.call(7, 1, null).result).payload).toEqual({ ok: false, code: 4321, message: 'custom failure' });
-    expect((await p.call(7, 2, null).result).payload).toEqual({ ok: false, code: StatusCode.Unknown, message: 'plain failure' });
+    // Not an FfnetError: masked (see 'handler errors that are not FfnetErrors').
+    expect((await p.call(7, 2, null).result).payload).toEqual({ ok: false, code: StatusCode.Unknown, message: 'internal error' });
     expect((await p.call(7, 3, null).result).payload).toEqual({ ok: false, code: 777, message: 'rewritten' });
     expect(svc.errorsSeen.map((e) => e.err.code)).toEqual([4321, StatusCode.Unknown, StatusCode.InvalidArg]);
     expect(svc.errorsSeen[0]!.req.methodId).toBe(1);
@@ -226,5 +227,108 @@ describe('Processor', () => {
     // The handler's promise settles a microtask later; its reply is dropped, but it still leaves the count.
     await sleep(1);
     expect(p.server.processor.processing).toBe(0);
+  });
+});
+
+describe('handler errors that are not FfnetErrors', () => {
+  let p: Pair | undefined;
+  afterEach(async () => {
+    await p?.close();
+    p = undefined;
+  });
+
+  const SECRET = "ENOENT: no such file or directory, open '/srv/secret/x'";
+  /** Nothing of the thrown value may reach the caller: not its message, path, name or stack. */
+  function expectMasked(payload: unknown): void {
+    expect(payload).toEqual({ ok: false, code: StatusCode.Unknown, message: 'internal error' });
+    expect(JSON.stringify(payload)).not.toMatch(/secret|ENOENT|srv|TypeError|getter|\.ts|at /);
+  }
+
+  it('reach the caller as 999 "internal error"; the original goes to the hook, recent() and the cause', async () => {
+    const thrown = new Error(SECRET);
+    const seen: { err: unknown; info: HandlerErrorInfo }[] = [];
+    const svc = new TestService({
+      1: () => {
+        throw thrown;
+      },
+      2: async () => {
+        throw new TypeError('cannot read /srv/secret/y');
+      },
+      3: () => {
+        throw 'ENOENT /srv/secret/z';
+      },
+      4: () => {
+        throw new PermissionDeniedError('not yours');
+      },
+      // A response that does not encode: the encoder's error quotes the getter's message.
+      5: () => ({
+        get x() {
+          throw new Error('getter read /srv/secret/w');
+        },
+      }),
+    });
+    p = await pair(svc, { server: { onHandlerError: (err, info) => seen.push({ err, info }) } });
+    for (const m of [1, 2, 3, 5]) expectMasked((await p.call(7, m, null).result).payload);
+    // A typed error is the service's API: code and reason go out.
+    expect((await p.call(7, 4, null).result).payload).toEqual({ ok: false, code: StatusCode.PermissionDenied, message: 'not yours' });
+
+    expect(seen.map((s) => s.info.method)).toEqual(['T.m1', 'T.m2', 'T.m3', 'T.m5']);
+    expect(seen[0]!.err).toBe(thrown);
+    expect((seen[1]!.err as Error).message).toBe('cannot read /srv/secret/y');
+    expect(seen[2]!.err).toBe('ENOENT /srv/secret/z');
+    expect(seen[3]!.err).toBeInstanceOf(InvalidArgError);
+    expect((seen[3]!.err as Error).message).toMatch(/getter read \/srv\/secret\/w/);
+    expect(seen[0]!.info).toMatchObject({ service: 'T', peer: expect.stringMatching(/^tcp:\/\/127\.0\.0\.1:/), uuid: expect.any(Number) });
+
+    const recent = p.server.processor.handlerErrors.recent();
+    expect(recent.map((r) => r.error)).toEqual(seen.map((s) => s.err));
+    expect(p.server.processor.handlerErrors.count).toBe(4);
+    // onError sees the masked error, with the original as its (local) cause.
+    const masked = svc.errorsSeen[0]!.err;
+    expect(masked.code).toBe(StatusCode.Unknown);
+    expect(masked.cause).toBe(thrown);
+  });
+
+  it('a service with exposeErrors sends the message', async () => {
+    const svc = new TestService({
+      1: () => {
+        throw new Error(SECRET);
+      },
+    });
+    svc.exposeErrors = true;
+    p = await pair(svc);
+    expect((await p.call(7, 1, null).result).payload).toEqual({ ok: false, code: StatusCode.Unknown, message: SECRET });
+    expect(p.server.processor.handlerErrors.count).toBe(0);
+  });
+
+  it("an onError hook's own plain failure is masked too", async () => {
+    const svc = new TestService({
+      1: () => {
+        throw new FfnetError(4321, 'typed');
+      },
+    });
+    svc.rewrite = () => {
+      throw new Error(SECRET);
+    };
+    p = await pair(svc);
+    expectMasked((await p.call(7, 1, null).result).payload);
+    expect((p.server.processor.handlerErrors.recent()[0]!.error as Error).message).toBe(SECRET);
+  });
+
+  it('keeps only the most recent failures, and a throwing hook does not stop the answer', () => {
+    const h = new HandlerErrors(() => {
+      throw new Error('hook failed');
+    });
+    const info = { service: 'S', method: 'S.m', peer: 'tcp://127.0.0.1:1', uuid: 1 };
+    const n = RECENT_HANDLER_ERRORS + 5;
+    for (let i = 0; i < n; i++) {
+      const err = h.toResponse(new Error(`e${i}`), false, { ...info, uuid: i }, true);
+      expect(err.code).toBe(StatusCode.Unknown);
+      expect(err.reason).toBe('internal error');
+    }
+    expect(h.count).toBe(n);
+    const recent = h.recent();
+    expect(recent).toHaveLength(RECENT_HANDLER_ERRORS);
+    expect(recent.map((r) => r.uuid)).toEqual(Array.from({ length: RECENT_HANDLER_ERRORS }, (_, i) => i + 5));
   });
 });
