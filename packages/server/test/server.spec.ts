@@ -1,4 +1,4 @@
-import { StatusCode, defineService, method } from '@ffnet/serde';
+import { PermissionDeniedError, StatusCode, defineService, method } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
 import { Client, CoreService, EchoService, Server, implement } from '../src/index.js';
 import { groupConfig, rejection, sleep } from './helpers.js';
@@ -95,6 +95,55 @@ describe('Server', () => {
     const typed: Promise<string> = stub.who({}, { timeoutMs: 1 });
     typed.catch(() => undefined);
     return client.stop();
+  });
+
+  it('masks handler errors that are not FfnetErrors unless the service exposes them', async () => {
+    const Files = defineService({
+      name: 'Files',
+      id: 504,
+      methods: { open: method<{ typed?: boolean }, string>(1) },
+    });
+    const Open = defineService({ name: 'Open', id: 505, methods: { open: method<Record<string, never>, string>(1) } });
+    const secret = "ENOENT: no such file or directory, open '/srv/secret/x'";
+    const seen: { err: unknown; method: string; peer: string }[] = [];
+    const s = new Server({ groups: [groupConfig('tcp')], onHandlerError: (err, info) => seen.push({ err, method: info.method, peer: info.peer }) });
+    s.addService(
+      implement(Files, {
+        open: (_ctx, req) => {
+          if (req.typed) throw new PermissionDeniedError('not yours');
+          throw new Error(secret);
+        },
+      }),
+    );
+    s.addService(implement(Open, { open: () => Promise.reject(new Error(secret)) }, { exposeErrors: true }));
+    await s.start();
+    const client = new Client();
+    try {
+      const address = s.addresses[0]!;
+      const masked = await rejection(client.stub(Files, address).open({}));
+      expect(masked.code).toBe(StatusCode.Unknown);
+      expect(masked.name).toBe('UnknownError');
+      expect(masked.message).toBe(`internal error (peer ${address})`);
+      expect(`${masked.message} ${masked.stack}`).not.toMatch(/secret|ENOENT/);
+      expect(seen).toHaveLength(1);
+      expect((seen[0]!.err as Error).message).toBe(secret);
+      expect(seen[0]!.method).toBe('Files.open');
+      expect(seen[0]!.peer).toMatch(/^tcp:\/\/127\.0\.0\.1:/);
+
+      const typed = await rejection(client.stub(Files, address).open({ typed: true }));
+      expect(typed.code).toBe(StatusCode.PermissionDenied);
+      expect(typed.message).toBe(`not yours (peer ${address})`);
+
+      const exposed = await rejection(client.stub(Open, address).open({}));
+      expect(exposed.code).toBe(StatusCode.Unknown);
+      expect(exposed.message).toBe(`${secret} (peer ${address})`);
+      // Neither the typed error nor the exposed one was masked.
+      expect(seen).toHaveLength(1);
+      expect(s.groups[0]!.processor.handlerErrors.count).toBe(1);
+    } finally {
+      await client.stop();
+      await s.stop();
+    }
   });
 
   it('needs at least one group', () => {
