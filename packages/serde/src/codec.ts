@@ -23,7 +23,10 @@ export interface ExtensionDef<T> {
   type: number;
   /** Values that are `instanceof Class` are written with this extension. */
   Class: new (...args: never[]) => T;
-  /** The extension's bytes for a value. Must not call into msgpackr's pack or encodeMessage itself. */
+  /**
+   * The extension's bytes for a value; another typed array or a DataView is taken as its own bytes. Must not
+   * call into msgpackr's pack or encodeMessage itself.
+   */
   write(value: T): Uint8Array;
   /** The value for an extension's bytes: a view into the received frame, copy it to keep it. */
   read(data: Buffer): T;
@@ -91,9 +94,9 @@ for (const Class of [TypedArray, DataView]) {
 }
 
 /**
- * Teach the codec a class of your own (for example an RDMA remote-buffer descriptor). This is the only
- * place ffnet calls msgpackr's process-wide `addExtension`; each type id and each class can be
- * registered once. Both ends must register the same extensions.
+ * Teach the codec a class of your own (for example an RDMA remote-buffer descriptor). This module is the
+ * only one that calls msgpackr's process-wide `addExtension` (here, and for views above); each type id and
+ * each class can be registered once. Both ends must register the same extensions.
  */
 export function registerExtension<T>(def: ExtensionDef<T>): void {
   const { type, Class, write, read } = def;

@@ -185,7 +185,7 @@ class Reader {
     const p = this.p;
     if (p + 1 + n > this.end || this.src[p] !== TYPED_EXT) throw BAIL;
     this.p = p + 1 + n;
-    return readTyped(this.src.subarray(p + 1, p + 1 + n));
+    return readTyped(this.src, p + 1, n);
   }
 
   array(n: number, depth: number): unknown[] {

@@ -86,25 +86,27 @@ export function extensionBytes(data: unknown, type: number): Uint8Array {
 }
 
 /**
- * The value for a 0x74 extension's data (kind code, then little-endian bytes). An aligned typed array or a
+ * The value for a 0x74 extension's data, `length` bytes of `data` from `start` (kind code, then little-endian
+ * bytes). An aligned typed array or a
  * DataView is a view into `data`'s memory, as decoded bins are; a misaligned one is copied into fresh memory.
  * Garbage (empty, unknown code, a byte count that is not a whole number of elements) is an InvalidFormatError.
  */
-export function readTyped(data: Uint8Array): ArrayBufferView | ArrayBuffer {
-  if (data.length < 1) throw new InvalidFormatError('typed-array extension without a kind code');
-  const code = data[0]!;
-  const n = data.length - 1;
-  const from = data.byteOffset + 1;
+export function readTyped(data: Uint8Array, start = 0, length = data.length - start): ArrayBufferView | ArrayBuffer {
+  if (length < 1) throw new InvalidFormatError('typed-array extension without a kind code');
+  const code = data[start]!;
+  const n = length - 1;
+  const from = data.byteOffset + start + 1;
   if (code === DATA_VIEW_CODE) return new DataView(data.buffer, from, n);
-  if (code === ARRAY_BUFFER_CODE) return data.slice(1).buffer;
+  if (code === ARRAY_BUFFER_CODE) return new Uint8Array(data.buffer, from, n).slice().buffer;
   const Kind = KINDS[code];
   if (Kind === undefined) throw new InvalidFormatError(`typed-array extension with unknown kind code ${code}`);
   const size = Kind.BYTES_PER_ELEMENT;
   if (n % size !== 0) throw new InvalidFormatError(`typed-array extension: ${n} bytes is not a whole number of ${Kind.name} elements`);
   if (size === 1 || (!BIG_ENDIAN && from % size === 0)) return new Kind(data.buffer, from, n / size);
-  const out = new Kind(n / size);
-  const dst = bytesOf(out);
-  if (BIG_ENDIAN) copySwapped(dst, 0, data, 1, n, size);
-  else dst.set(data.subarray(1));
-  return out;
+  // A fresh ArrayBuffer is aligned for every kind (and measured cheaper here than `new Kind(count)`).
+  const copy = new ArrayBuffer(n);
+  const dst = new Uint8Array(copy);
+  if (BIG_ENDIAN) copySwapped(dst, 0, data, start + 1, n, size);
+  else dst.set(new Uint8Array(data.buffer, from, n));
+  return new Kind(copy, 0, n / size);
 }
