@@ -97,6 +97,12 @@ const values: unknown[] = [
   Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`key${i}`, i])),
   { 1: 'numeric-looking key', b: 2 },
   { point: new Point(3, 4), list: [new Point(5, 6)] },
+  // Other views: ext 0x74 from both writers (the msgpackr side through ffnet's view extension).
+  new Float64Array([1.5, -2]),
+  { i16: new Int16Array([1, -2, 3]), c: new Uint8ClampedArray([0, 255]), b: new BigInt64Array([-1n]) },
+  new Float32Array(70_000).fill(0.25),
+  new DataView(Uint8Array.from([1, 2, 3, 4]).buffer, 1, 2),
+  new Uint32Array(new ArrayBuffer(64), 8, 4),
   // Types left to msgpackr: the frame must still be msgpackr's bytes.
   new Date(1_700_000_000_000),
   new Map([['k', 1]]),
