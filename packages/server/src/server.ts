@@ -1,4 +1,5 @@
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, initCompression } from '@ffnet/serde';
+import { type AdminOptions, adminOptions } from './admin.js';
 import { coreService, echoService } from './builtins.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
 import type { MethodStats, Service } from './service.js';
@@ -17,6 +18,11 @@ export interface ServerOptions {
   afterStop?: LifecycleHook;
   /** What Core.shutdown does (after its reply is sent); default: stop this server. */
   onShutdown?: (graceful: boolean) => void;
+  /**
+   * Who may call Core's administrative methods (see AdminOptions): by default nobody may call `shutdown`, and
+   * `getConfig` and `stats` answer only local peers (unix:// as this process's uid, tcp:// from loopback).
+   */
+  admin?: AdminOptions;
 }
 
 export type ServerState = 'idle' | 'bound' | 'running' | 'stopped';
@@ -37,14 +43,19 @@ export class Server {
 
   constructor(options: ServerOptions) {
     if (!Array.isArray(options.groups) || options.groups.length === 0) throw new InvalidConfigError('a server needs at least one service group');
+    // Checked even without built-ins, so a typo fails at construction rather than when built-ins are turned on.
+    adminOptions(options.admin);
     this.options = options;
     this.groups = options.groups.map((g) => new ServiceGroup(g));
     if (options.builtins ?? true) {
-      const core = coreService({
-        configValue: () => this.#configValue(),
-        stats: () => this.stats(),
-        shutdown: (graceful) => (this.options.onShutdown ? this.options.onShutdown(graceful) : void this.stop().catch(() => undefined)),
-      });
+      const core = coreService(
+        {
+          configValue: () => this.#configValue(),
+          stats: () => this.stats(),
+          shutdown: (graceful) => (this.options.onShutdown ? this.options.onShutdown(graceful) : void this.stop().catch(() => undefined)),
+        },
+        options.admin,
+      );
       for (const g of this.groups) {
         g.addService(echoService);
         g.addService(core);
