@@ -1,11 +1,13 @@
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
+  DEFAULT_MAX_MESSAGE_SIZE,
   type EncodeOptions,
   type FfnetError,
   InvalidArgError,
   type MessagePacket,
   MessageFlags,
+  MessageTooLargeError,
   type MethodNames,
   type RequestOf,
   type ResponseOf,
@@ -29,6 +31,7 @@ import {
   type ProcessorOptions,
   Waiter,
   encodeCancelNotice,
+  frameBodySize,
   toFfnetError,
 } from '@ffnet/worker';
 import { type RDMAControlOptions, TransmissionLimiter, rdmaControlService } from './rdma-control.js';
@@ -177,6 +180,12 @@ export class Client {
   readonly services: ServiceRegistry;
   readonly timeoutMs: number;
   readonly sendRetryTimes: number;
+  /**
+   * Requests whose encoded body reaches this many bytes fail locally with MessageTooLargeError; it is also the
+   * largest response accepted. `ioWorker.transport.maxMessageSize`, default 512 MiB as on the server: both ends
+   * should agree.
+   */
+  readonly maxMessageSize: number;
   readonly #compression: EncodeOptions | undefined;
   readonly #compressionLevel: number;
   /** Reused for every request: encodeMessageParts is synchronous and keeps no reference. */
@@ -203,6 +212,7 @@ export class Client {
     }
     this.processor = new Processor({ ...opts.processor, waiter: this.waiter, lookup: this.services, ...(opts.wheel ? { wheel: opts.wheel } : {}) });
     this.ioWorker = new IOWorker({ ...opts.ioWorker, processor: this.processor, sendRetryTimes: this.sendRetryTimes });
+    this.maxMessageSize = this.ioWorker.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.ioWorker.start();
     // Peers may send compressed frames; loading zstd early means they decode. Failure shows up at use.
     initCompression().catch(() => undefined);
@@ -305,6 +315,16 @@ export class Client {
     } finally {
       pkt.payload = undefined;
       pkt.timestamps = undefined;
+    }
+    // The server's decoder would drop the connection over it, and every other call on it with it.
+    const size = frameBodySize(frame);
+    if (size >= this.maxMessageSize) {
+      call.fail(
+        new MessageTooLargeError(`${label}: the request is ${size} bytes, at or above the limit of ${this.maxMessageSize} bytes (maxMessageSize)`, {
+          peer: address,
+        }),
+      );
+      return promise;
     }
     if (signal !== undefined) {
       call.signal = signal;
