@@ -8,6 +8,7 @@ export { CANCEL_SERVICE_ID, CANCEL_METHOD_ID, encodeCancelNotice } from './cance
 export { connectionLostError, toFfnetError } from './errors.js';
 export { sharedTimerWheel } from './timers.js';
 export { frameBodySize } from './limits.js';
+export { StopControl } from './stop-control.js';
 export {
   RDMAControlService,
   RDMATransmission,
