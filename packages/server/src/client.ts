@@ -33,7 +33,7 @@ import {
   StopControl,
   Waiter,
   encodeCancelNotice,
-  frameBodySize,
+  frameMessageSize,
   toFfnetError,
 } from '@ffnet/worker';
 import { type RDMAControlOptions, TransmissionLimiter, rdmaControlService } from './rdma-control.js';
@@ -350,7 +350,7 @@ export class Client {
       pkt.timestamps = undefined;
     }
     // The server's decoder would drop the connection over it, and every other call on it with it.
-    const size = frameBodySize(frame);
+    const size = frameMessageSize(frame);
     if (size >= this.maxMessageSize) {
       call.fail(
         new MessageTooLargeError(`${label}: the request is ${size} bytes, at or above the limit of ${this.maxMessageSize} bytes (maxMessageSize)`, {

@@ -90,6 +90,26 @@ describe.each(['tcp', 'unix'] as const)('maxMessageSize over %s', (kind) => {
   });
 });
 
+describe('maxMessageSize with compression', () => {
+  it('holds a compressed request and response to their decompressed size', async () => {
+    const { client, address } = await setup('unix');
+    const stub = client.stub(Sized, address);
+    const compression = { level: 1, threshold: 1024 };
+    // 2 MiB of one letter compresses to almost nothing; the receiver would still refuse to inflate it.
+    const req = await rejection(stub.take({ data: 'z'.repeat(2 * MiB) }, { compression }));
+    expect(req).toBeInstanceOf(MessageTooLargeError);
+    expect(Number(/request is (\d+) bytes/.exec(req.message)?.[1])).toBeGreaterThan(2 * MiB);
+    const rsp = await rejection(stub.make(2 * MiB, { compression }));
+    expect(rsp.code).toBe(StatusCode.MessageTooLarge);
+    expect(rsp.message).toMatch(/the response of Sized\.make is \d+ bytes/);
+    // Compressed and under the limit: fine both ways, on the same connection.
+    const [conn] = client.ioWorker.transports();
+    expect(await stub.take({ data: 'z'.repeat(MiB / 2) }, { compression })).toBe(MiB / 2);
+    expect((await stub.make(MiB / 2, { compression })).byteLength).toBe(MiB / 2);
+    expect(client.ioWorker.transports()).toEqual([conn]);
+  });
+});
+
 it('defaults to 512 MiB on both ends', () => {
   const client = new Client();
   clients.push(client);

@@ -7,7 +7,7 @@ export { MethodPool, type MethodBinding, type ServiceBinding, type ServiceLookup
 export { CANCEL_SERVICE_ID, CANCEL_METHOD_ID, encodeCancelNotice } from './cancel.js';
 export { connectionLostError, toFfnetError } from './errors.js';
 export { sharedTimerWheel } from './timers.js';
-export { frameBodySize } from './limits.js';
+export { frameBodySize, frameMessageSize } from './limits.js';
 export { StopControl } from './stop-control.js';
 export {
   RDMAControlService,

@@ -23,7 +23,7 @@ import { CallContext } from './call-context.js';
 import { CANCEL_SERVICE_ID } from './cancel.js';
 import type { Connection } from './connection.js';
 import { connectionLostError, toFfnetError } from './errors.js';
-import { frameBodySize } from './limits.js';
+import { frameMessageSize } from './limits.js';
 import type { MethodPool, RequestInfo, ServiceBinding, ServiceLookup } from './service.js';
 import { sharedTimerWheel } from './timers.js';
 import type { Waiter } from './waiter.js';
@@ -314,7 +314,7 @@ export class Processor {
     ok.value = undefined;
     // The peer's decoder would drop the whole connection over it, failing every other call on it: answer this one
     // with an error instead, before anything is queued.
-    const size = frameBodySize(frame);
+    const size = frameMessageSize(frame);
     const limit = ctx.conn.worker.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     if (size >= limit) {
       ctx.method.errors++;
