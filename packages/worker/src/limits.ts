@@ -22,7 +22,7 @@ export function frameMessageSize(frame: Uint8Array | readonly Uint8Array[]): num
   // The encoder writes a compressed frame as one buffer.
   if (!(frame instanceof Uint8Array) || (frame[0]! & FRAME_COMPRESSED) === 0) return body;
   const declared = zstdContentSize(frame, FRAME_HEADER_SIZE);
-  return declared > body ? declared : body;
+  return Math.max(declared, body);
 }
 
 /** Frame_Content_Size of the zstd frame at `at`, or -1 when it is absent or the header is not a zstd frame's. */
