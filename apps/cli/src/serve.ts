@@ -52,7 +52,8 @@ export const serve: Command = {
     'ffnet serve [--tcp HOST:PORT]... [--unix PATH]... [--rdma HOST:PORT]... [--filter NIC,...] [--config FILE]\n' +
     '  one service group per flag (default --tcp 127.0.0.1:8000); serves the built-in Echo and Core services.\n' +
     '  --tcp 0.0.0.0:PORT listens on every en/eth/bond/xgbe/ib/lo interface (narrow with --filter).\n' +
-    '  --config FILE: JSON {"groups":[{"networkType":"tcp","listener":{"port":8000,"filter":["eth0"]}}]}',
+    '  --config FILE: JSON {"groups":[{"networkType":"tcp","listener":{"port":8000,"filter":["eth0"]}}]}\n' +
+    '  --allow-shutdown: Core.shutdown from local peers stops the server (default: refused with PermissionDenied)',
   async run(argv) {
     const { values, positionals } = parse(argv, {
       tcp: { type: 'string', multiple: true },
@@ -60,6 +61,7 @@ export const serve: Command = {
       rdma: { type: 'string', multiple: true },
       filter: { type: 'string' },
       config: { type: 'string' },
+      'allow-shutdown': { type: 'boolean' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const filter = values.filter?.split(',').filter((s) => s !== '');
@@ -72,7 +74,12 @@ export const serve: Command = {
     if (groups.length === 0) groups.push(hostPortGroup('tcp', '127.0.0.1:8000', filter));
 
     const stop = stopRequested();
-    const server = new Server({ groups, onShutdown: () => stop.request('Core.shutdown') });
+    const server = new Server({
+      groups,
+      onShutdown: () => stop.request('Core.shutdown'),
+      // Local peers only: a unix peer running as this uid, or loopback.
+      ...(values['allow-shutdown'] ? { admin: { shutdown: 'local' as const } } : {}),
+    });
     await server.start();
     server.groups.forEach((g, i) => {
       for (const b of g.listener.bound) {

@@ -175,17 +175,32 @@ describe('ffnet against a running server', () => {
 });
 
 describe('ffnet serve', () => {
-  it('reads groups from --config, and Core.shutdown stops it', async () => {
+  it('reads groups from --config, and Core.shutdown stops it with --allow-shutdown', async () => {
     const sock = join(dir, 'config.sock');
     const file = join(dir, 'serve.json');
     writeFileSync(file, JSON.stringify({ groups: [{ networkType: 'unix', listener: { path: sock, mode: 0o660 } }] }));
-    const s = await serve('--config', file);
+    const s = await serve('--config', file, '--allow-shutdown');
     expect(s.addresses).toEqual([`unix://${sock}`]);
     const r = await ffnet('call', sock, 'Core.shutdown', '{}');
     expect(r.code).toBe(0);
     expect(await s.exited).toBe(0);
     expect(s.out()).toContain('stopping (Core.shutdown)');
     expect(existsSync(sock)).toBe(false);
+  });
+
+  it('refuses Core.shutdown without --allow-shutdown and keeps serving', async () => {
+    const s = await serve('--tcp', '127.0.0.1:0');
+    try {
+      const r = await ffnet('call', s.addresses[0]!, 'Core.shutdown', '{}');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/PermissionDenied|2102/);
+      expect(r.stderr).toContain('Core.shutdown is disabled on this server');
+      const echo = await ffnet('call', s.addresses[0]!, 'Echo.echo', '{"str":"still up"}');
+      expect(echo.code).toBe(0);
+    } finally {
+      s.child.kill('SIGINT');
+      await s.exited;
+    }
   });
 
   it('stops on SIGINT', async () => {

@@ -1,4 +1,6 @@
-import { InvalidArgError, defineService, method } from '@ffnet/serde';
+import { InvalidArgError, PermissionDeniedError, defineService, method } from '@ffnet/serde';
+import type { CallContext } from '@ffnet/worker';
+import { type AdminAccess, type AdminOptions, adminOptions, allowed } from './admin.js';
 import { type Service, implement } from './service.js';
 import type { ServerStats } from './stats.js';
 
@@ -42,8 +44,46 @@ export const CoreService = defineService({
   },
 });
 
+/** Longest configKey getConfig accepts: real keys are a few dotted names. */
+export const MAX_CONFIG_KEY_LENGTH = 256;
+/** A config key part: a property name or an array index. */
+const KEY_PART = /^[A-Za-z0-9_$-]+$/;
+/** Names that reach prototypes rather than config values. */
+const FORBIDDEN_PARTS = new Set(['__proto__', 'prototype', 'constructor']);
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof Uint8Array) return 'binary data';
+  return typeof v === 'object' ? 'an object of another kind' : typeof v;
+}
+
+/** A request map as the decoder builds it: plain object only, so nothing on a prototype is ever read. */
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** The own data property `key` of `obj`; getters are never run and prototypes never read. */
+function own(obj: object, key: string): unknown {
+  const d = Object.getOwnPropertyDescriptor(obj, key);
+  return d !== undefined && 'value' in d ? d.value : undefined;
+}
+
+function request(method: string, req: unknown, shape: string): Record<string, unknown> {
+  if (!isPlainObject(req)) throw new InvalidArgError(`${method} expects a request ${shape}, got ${describe(req)}`);
+  return req;
+}
+
+function echo(method: string, req: unknown): EchoMessage {
+  const str = own(request(method, req, '{str: string}'), 'str');
+  if (typeof str !== 'string') throw new InvalidArgError(`${method} expects a request {str: string}, but str is ${describe(str)}`);
+  return { str };
+}
+
 export const echoService: Service<typeof EchoService> = implement(EchoService, {
-  echo: (_ctx, req) => ({ str: req.str }),
+  echo: (_ctx, req) => echo('Echo.echo', req),
 });
 
 /** What Core needs from the server it reports on. */
@@ -53,25 +93,59 @@ export interface CoreHost {
   shutdown(graceful: boolean): void;
 }
 
+function configKey(req: unknown): string {
+  const key = own(request('Core.getConfig', req, '{configKey: string}'), 'configKey') ?? '';
+  if (typeof key !== 'string') throw new InvalidArgError(`Core.getConfig: configKey must be a string, got ${describe(key)}`);
+  if (key.length > MAX_CONFIG_KEY_LENGTH) throw new InvalidArgError(`Core.getConfig: configKey is ${key.length} characters long (max ${MAX_CONFIG_KEY_LENGTH})`);
+  if (key === '') return key;
+  for (const part of key.split('.')) {
+    if (!KEY_PART.test(part)) throw new InvalidArgError('Core.getConfig: configKey must be dot-separated names of letters, digits, _, $ and -');
+    if (FORBIDDEN_PARTS.has(part)) throw new InvalidArgError(`Core.getConfig: configKey may not name ${part}`);
+  }
+  return key;
+}
+
+/** The value at a dotted key, through own data properties of plain objects and arrays only. */
 function pick(root: unknown, key: string): unknown {
   if (key === '') return root;
   let v: unknown = root;
   for (const part of key.split('.')) {
-    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, part)) throw new InvalidArgError(`no config key ${key}`);
-    v = (v as Record<string, unknown>)[part];
+    if (!(isPlainObject(v) || Array.isArray(v)) || !Object.hasOwn(v, part)) throw new InvalidArgError(`no config key ${key}`);
+    v = own(v, part);
   }
   return v;
 }
 
-export function coreService(host: CoreHost): Service<typeof CoreService> {
+function denied(method: string, access: AdminAccess, ctx: CallContext): PermissionDeniedError {
+  // The reason crosses the wire: it says that the method is closed, never what the server is or why this peer is not local.
+  const why = access === 'none' ? 'is disabled on this server' : 'is only answered to local peers';
+  return new PermissionDeniedError(`${method} ${why}`, { peer: ctx.peer });
+}
+
+/**
+ * Core over `host`. `admin` says who may call shutdown (default nobody) and getConfig/stats (default local peers);
+ * a refusal is a PermissionDeniedError (2102). Every method checks its request and answers InvalidArgError (3).
+ */
+export function coreService(host: CoreHost, admin?: AdminOptions): Service<typeof CoreService> {
+  const { shutdown, inspect } = adminOptions(admin);
   return implement(CoreService, {
-    echo: (_ctx, req) => ({ str: req.str }),
-    getConfig: (_ctx, req) => ({ config: JSON.stringify(pick(host.configValue(), req?.configKey ?? '')) ?? 'null' }),
-    shutdown: (_ctx, req) => {
+    echo: (_ctx, req) => echo('Core.echo', req),
+    getConfig: (ctx, req) => {
+      if (!allowed(inspect, ctx.transport)) throw denied('Core.getConfig', inspect, ctx);
+      return { config: JSON.stringify(pick(host.configValue(), configKey(req))) ?? 'null' };
+    },
+    shutdown: (ctx, req) => {
+      if (!allowed(shutdown, ctx.transport)) throw denied('Core.shutdown', shutdown, ctx);
+      const graceful = own(request('Core.shutdown', req, '{graceful?: boolean}'), 'graceful') ?? true;
+      if (typeof graceful !== 'boolean') throw new InvalidArgError(`Core.shutdown: graceful must be a boolean, got ${describe(graceful)}`);
       // After this reply has been handed to the connection: stopping drains in-flight calls, this one included.
-      setImmediate(() => host.shutdown(req?.graceful ?? true));
+      setImmediate(() => host.shutdown(graceful));
       return {};
     },
-    stats: () => host.stats(),
+    stats: (ctx, req) => {
+      if (!allowed(inspect, ctx.transport)) throw denied('Core.stats', inspect, ctx);
+      if (Object.keys(request('Core.stats', req, '{}')).length > 0) throw new InvalidArgError('Core.stats expects an empty request {}');
+      return host.stats();
+    },
   });
 }

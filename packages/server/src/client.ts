@@ -1,17 +1,20 @@
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
+  DEFAULT_MAX_MESSAGE_SIZE,
   type EncodeOptions,
   type FfnetError,
   InvalidArgError,
   type MessagePacket,
   MessageFlags,
+  MessageTooLargeError,
   type MethodNames,
   type RequestOf,
   type ResponseOf,
   type Result,
   type ServiceDef,
   SocketClosedError,
+  TimeoutError,
   type FrameParts,
   type Timestamps,
   compressionReady,
@@ -27,8 +30,10 @@ import {
   PendingCall,
   Processor,
   type ProcessorOptions,
+  StopControl,
   Waiter,
   encodeCancelNotice,
+  frameMessageSize,
   toFfnetError,
 } from '@ffnet/worker';
 import { type RDMAControlOptions, TransmissionLimiter, rdmaControlService } from './rdma-control.js';
@@ -74,6 +79,11 @@ export interface ClientOptions {
   rdmaControl?: RDMAControlOptions | boolean;
   /** For call deadlines; default the process-wide wheel. */
   wheel?: TimerWheel;
+  /**
+   * How long stop() may take in all (flushing and closing connections, waiting for handlers of `services`) before
+   * the connections are destroyed and it resolves; default 10000 ms.
+   */
+  stopTimeoutMs?: number;
 }
 
 /** A typed client for one service at one address: a method per method of the definition. */
@@ -177,17 +187,29 @@ export class Client {
   readonly services: ServiceRegistry;
   readonly timeoutMs: number;
   readonly sendRetryTimes: number;
+  /**
+   * Requests whose encoded body reaches this many bytes fail locally with MessageTooLargeError; it is also the
+   * largest response accepted. `ioWorker.transport.maxMessageSize`, default 512 MiB as on the server: both ends
+   * should agree.
+   */
+  readonly maxMessageSize: number;
   readonly #compression: EncodeOptions | undefined;
   readonly #compressionLevel: number;
   /** Reused for every request: encodeMessageParts is synchronous and keeps no reference. */
   readonly #req: MessagePacket = { uuid: 0, serviceId: 0, methodId: 0, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: undefined };
   #reqFlags: number = MessageFlags.IsReq;
   #stopped = false;
+  readonly stopTimeoutMs: number;
+  /** The stop in progress, which a later stop() can cut short. */
+  #stopControl: StopControl | undefined;
   /** RDMAControl slots, when the client opted in. */
   readonly transmissions: TransmissionLimiter | undefined;
 
   constructor(opts: ClientOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 1000;
+    const stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
+    if (!(stopTimeoutMs >= 0)) throw new InvalidArgError(`stopTimeoutMs must be a non-negative number of ms, got ${stopTimeoutMs}`);
+    this.stopTimeoutMs = stopTimeoutMs;
     this.sendRetryTimes = opts.sendRetryTimes ?? 1;
     const level = opts.compression?.level ?? 0;
     this.#compressionLevel = level;
@@ -203,6 +225,7 @@ export class Client {
     }
     this.processor = new Processor({ ...opts.processor, waiter: this.waiter, lookup: this.services, ...(opts.wheel ? { wheel: opts.wheel } : {}) });
     this.ioWorker = new IOWorker({ ...opts.ioWorker, processor: this.processor, sendRetryTimes: this.sendRetryTimes });
+    this.maxMessageSize = this.ioWorker.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.ioWorker.start();
     // Peers may send compressed frames; loading zstd early means they decode. Failure shows up at use.
     initCompression().catch(() => undefined);
@@ -243,14 +266,34 @@ export class Client {
     return this.ioWorker.connections;
   }
 
-  /** Fails every pending call with SocketClosed and closes the connections. Idempotent. */
+  /**
+   * Fails every pending call with SocketClosed and closes the connections gracefully (frames already queued are
+   * flushed). Bounded by `stopTimeoutMs`, after which the connections are destroyed; an aborted `signal`, also one
+   * passed to a later stop() while this one is pending, destroys them at once. Idempotent.
+   */
   async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (!this.#stopped) {
       this.#stopped = true;
       this.waiter.failAll(new SocketClosedError('the client stopped before the response arrived'));
     }
-    await this.ioWorker.stop(opts);
-    await this.processor.stop(opts);
+    let control = this.#stopControl;
+    const own = control === undefined;
+    if (control === undefined) {
+      control = new StopControl();
+      this.#stopControl = control;
+      const bound = this.stopTimeoutMs;
+      control.expireAfter(bound, () => new TimeoutError(`the client did not stop within stopTimeoutMs (${bound} ms)`));
+    }
+    control.link(opts.signal);
+    try {
+      await this.ioWorker.stop({ signal: control.signal });
+      await this.processor.stop({ signal: control.signal });
+    } finally {
+      if (own) {
+        control.dispose();
+        this.#stopControl = undefined;
+      }
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -305,6 +348,16 @@ export class Client {
     } finally {
       pkt.payload = undefined;
       pkt.timestamps = undefined;
+    }
+    // The server's decoder would drop the connection over it, and every other call on it with it.
+    const size = frameMessageSize(frame);
+    if (size >= this.maxMessageSize) {
+      call.fail(
+        new MessageTooLargeError(`${label}: the request is ${size} bytes, at or above the limit of ${this.maxMessageSize} bytes (maxMessageSize)`, {
+          peer: address,
+        }),
+      );
+      return promise;
     }
     if (signal !== undefined) {
       call.signal = signal;

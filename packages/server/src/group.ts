@@ -1,4 +1,5 @@
 import { Listener, type ListenerConfig } from '@ffnet/listener';
+import { CancelledError } from '@ffnet/serde';
 import { IOWorker, type IOWorkerOptions, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
 import { type Service, ServiceRegistry } from './service.js';
 import type { GroupStats } from './stats.js';
@@ -69,11 +70,30 @@ export class ServiceGroup {
     await this.listener.start(this.#onSocket, opts);
   }
 
-  /** Stops accepting, drains the requests in progress, then closes the connections. Idempotent. */
-  async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.listener.stop(opts);
-    await this.processor.stop(opts);
-    await this.ioWorker.stop(opts);
+  /**
+   * Stops accepting, drains the requests in progress, then closes the connections. Handlers still running
+   * `graceMs` after the drain began (default: never), or when `signal` aborts, have their `ctx.signal` aborted
+   * with a CancelledError; when `signal` aborts the drain ends and the connections are destroyed at once.
+   * Idempotent.
+   */
+  async stop(opts: { signal?: AbortSignal; graceMs?: number } = {}): Promise<void> {
+    const { signal } = opts;
+    await this.listener.stop({ ...(signal ? { signal } : {}) });
+    const drained = this.processor.stop({ ...(signal ? { signal } : {}) });
+    if (this.processor.processing > 0) {
+      const abortHandlers = (): void => this.ioWorker.abortCalls(new CancelledError('the server is stopping'));
+      const graceMs = opts.graceMs ?? Number.POSITIVE_INFINITY;
+      const timer = graceMs < 2 ** 31 - 1 ? setTimeout(abortHandlers, Math.max(0, graceMs)) : undefined;
+      signal?.addEventListener('abort', abortHandlers, { once: true });
+      try {
+        await drained;
+      } finally {
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', abortHandlers);
+      }
+      if (signal?.aborted) abortHandlers();
+    }
+    await this.ioWorker.stop({ ...(signal ? { signal } : {}) });
   }
 
   stats(): GroupStats {

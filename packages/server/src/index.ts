@@ -1,4 +1,5 @@
 export { Server, type ServerOptions, type ServerState, type LifecycleHook } from './server.js';
+export { type AdminOptions, type AdminAccess, isLocalPeer } from './admin.js';
 export { ServiceGroup, type ServiceGroupConfig, type NetworkType } from './group.js';
 export { Client, type ClientOptions, type CallOptions, type CompressionOptions, type Stub } from './client.js';
 export {
@@ -21,6 +22,7 @@ export {
   type GetConfigRsp,
   type ShutdownReq,
   type CoreHost,
+  MAX_CONFIG_KEY_LENGTH,
 } from './builtins.js';
 export type { ServerStats, GroupStats } from './stats.js';
 export { newTimestamps, latencyBreakdown, type LatencyBreakdown } from './timestamps.js';

@@ -1,5 +1,6 @@
-import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, initCompression } from '@ffnet/serde';
-import type { HandlerErrorHook } from '@ffnet/worker';
+import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, TimeoutError, initCompression } from '@ffnet/serde';
+import { type HandlerErrorHook, StopControl } from '@ffnet/worker';
+import { type AdminOptions, adminOptions } from './admin.js';
 import { coreService, echoService } from './builtins.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
 import type { MethodStats, Service } from './service.js';
@@ -23,6 +24,30 @@ export interface ServerOptions {
    * what was thrown: the place to log it. For every group whose `processor` options set none.
    */
   onHandlerError?: HandlerErrorHook;
+  /**
+   * Who may call Core's administrative methods (see AdminOptions): by default nobody may call `shutdown`, and
+   * `getConfig` and `stats` answer only local peers (unix:// as this process's uid, tcp:// from loopback).
+   */
+  admin?: AdminOptions;
+  /**
+   * How long stop() lets handlers finish before it aborts their `ctx.signal` (CancelledError, "the server is
+   * stopping"); default 5000 ms.
+   */
+  stopGraceMs?: number;
+  /**
+   * How long stop() may take in all (draining, then closing connections) before the connections are destroyed
+   * and it resolves, whatever handlers are still running; default 10000 ms. Lifecycle hooks are not bounded.
+   */
+  stopTimeoutMs?: number;
+}
+
+const DEFAULT_STOP_GRACE_MS = 5000;
+const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+function stopDelay(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !(v >= 0)) throw new InvalidConfigError(`${name} must be a non-negative number of ms, got ${String(v)}`);
+  return v;
 }
 
 export type ServerState = 'idle' | 'bound' | 'running' | 'stopped';
@@ -37,21 +62,34 @@ export type ServerState = 'idle' | 'bound' | 'running' | 'stopped';
 export class Server {
   readonly groups: readonly ServiceGroup[];
   readonly options: Readonly<ServerOptions>;
+  readonly stopGraceMs: number;
+  readonly stopTimeoutMs: number;
+  /** The stop in progress, so that a later stop() can cut it short. */
+  #stopControl: StopControl | undefined;
+  /** Signals of stop() calls not yet finished: a stop that starts links them all. */
+  readonly #stopSignals = new Set<AbortSignal>();
   #state: ServerState = 'idle';
   #startedAt = 0;
   #op: Promise<unknown> = Promise.resolve();
 
   constructor(options: ServerOptions) {
     if (!Array.isArray(options.groups) || options.groups.length === 0) throw new InvalidConfigError('a server needs at least one service group');
+    // Checked even without built-ins, so a typo fails at construction rather than when built-ins are turned on.
+    adminOptions(options.admin);
+    this.stopGraceMs = stopDelay('stopGraceMs', options.stopGraceMs, DEFAULT_STOP_GRACE_MS);
+    this.stopTimeoutMs = stopDelay('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS);
     this.options = options;
     const hook = options.onHandlerError;
     this.groups = options.groups.map((g) => new ServiceGroup(hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g));
     if (options.builtins ?? true) {
-      const core = coreService({
-        configValue: () => this.#configValue(),
-        stats: () => this.stats(),
-        shutdown: (graceful) => (this.options.onShutdown ? this.options.onShutdown(graceful) : void this.stop().catch(() => undefined)),
-      });
+      const core = coreService(
+        {
+          configValue: () => this.#configValue(),
+          stats: () => this.stats(),
+          shutdown: (graceful) => (this.options.onShutdown ? this.options.onShutdown(graceful) : void this.stop().catch(() => undefined)),
+        },
+        options.admin,
+      );
       for (const g of this.groups) {
         g.addService(echoService);
         g.addService(core);
@@ -106,14 +144,40 @@ export class Server {
     });
   }
 
+  /**
+   * Stops accepting, lets the requests in progress finish, then closes the connections gracefully. Bounded:
+   * handlers still running after `stopGraceMs` have their `ctx.signal` aborted, and after `stopTimeoutMs` the
+   * connections are destroyed and stop resolves regardless. An aborted `signal` (e.g. `AbortSignal.abort()`)
+   * does both at once: handlers aborted, connections destroyed without flushing. A signal passed to a later
+   * stop() while this one is pending cuts this one short the same way.
+   */
   stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const signal = opts.signal;
+    if (signal !== undefined) {
+      this.#stopSignals.add(signal);
+      this.#stopControl?.link(signal);
+    }
     return this.#serial(async () => {
-      if (this.#state === 'idle' || this.#state === 'stopped') return;
-      const wasRunning = this.#state === 'running';
-      if (wasRunning) await this.beforeStop();
-      await Promise.all(this.groups.map((g) => g.stop(opts)));
-      this.#state = 'stopped';
-      if (wasRunning) await this.afterStop();
+      try {
+        if (this.#state === 'idle' || this.#state === 'stopped') return;
+        const wasRunning = this.#state === 'running';
+        if (wasRunning) await this.beforeStop();
+        const control = new StopControl();
+        this.#stopControl = control;
+        for (const s of this.#stopSignals) control.link(s);
+        const bound = this.stopTimeoutMs;
+        control.expireAfter(bound, () => new TimeoutError(`the server did not stop within stopTimeoutMs (${bound} ms)`));
+        try {
+          await Promise.all(this.groups.map((g) => g.stop({ signal: control.signal, graceMs: this.stopGraceMs })));
+        } finally {
+          control.dispose();
+          this.#stopControl = undefined;
+        }
+        this.#state = 'stopped';
+        if (wasRunning) await this.afterStop();
+      } finally {
+        if (signal !== undefined) this.#stopSignals.delete(signal);
+      }
     });
   }
 

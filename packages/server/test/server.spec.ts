@@ -69,8 +69,8 @@ describe('Server', () => {
     }
   });
 
-  it('stops itself on Core.shutdown after replying', async () => {
-    const s = new Server({ groups: [groupConfig('unix')] });
+  it('stops itself on Core.shutdown after replying, when enabled', async () => {
+    const s = new Server({ groups: [groupConfig('unix')], admin: { shutdown: 'local' } });
     await s.start();
     const client = new Client();
     try {

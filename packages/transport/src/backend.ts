@@ -21,6 +21,13 @@ export interface BackendHandlers {
   close(err?: FfnetError): void;
 }
 
+/** The process at the other end of a Unix socket, as the kernel recorded it at connect() time. */
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 /** A connected byte-stream socket of one backend. Frames are the Transport's business, not the backend's. */
 export interface BackendSocket {
   readonly scheme: Scheme;
@@ -38,6 +45,11 @@ export interface BackendSocket {
   end(): void;
   /** Close now, dropping unwritten data. */
   destroy(): void;
+  /**
+   * Unix sockets: the peer process's pid, uid and gid (SO_PEERCRED). Undefined when the backend has none or they
+   * cannot be read; treat that as an unknown peer.
+   */
+  peerCredentials?(): PeerCredentials | undefined;
 }
 
 export interface BackendListener {

@@ -6,6 +6,7 @@ export {
   type BackendSocket,
   type ConnectOptions,
   type ListenOptions,
+  type PeerCredentials,
   registerBackend,
   getBackend,
   hasBackend,

@@ -11,7 +11,7 @@ import {
   TimeoutError,
 } from '@ffnet/serde';
 import { type Address, formatAddress, type Scheme, tcpAddress } from './address.js';
-import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectOptions, ListenOptions } from './backend.js';
+import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectOptions, ListenOptions, PeerCredentials } from './backend.js';
 
 type Errno = Error & { code?: string };
 
@@ -78,10 +78,18 @@ class DirectReads {
 interface FdCalls {
   dup(fd: number): number;
   close(fd: number): number;
+  /** getsockopt(fd, SOL_SOCKET, SO_PEERCRED) into a 12-byte `struct ucred`; 0 on success. */
+  peerCred(fd: number, ucred: Buffer, len: Buffer): number;
 }
 let fdState: FdCalls | null | undefined;
 
-/** libc's dup() and close() through koffi, or null without them. Loaded on the first accept, never at import. */
+// Linux values; fdCalls() is null elsewhere, so they are never used on other platforms.
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+/** struct ucred { pid_t pid; uid_t uid; gid_t gid; }: three 32-bit integers. */
+const UCRED_BYTES = 12;
+
+/** libc's dup(), close() and getsockopt() through koffi, or null without them. Loaded on first use, never at import. */
 function fdCalls(): FdCalls | null {
   if (fdState === undefined) {
     fdState = null;
@@ -91,13 +99,34 @@ function fdCalls(): FdCalls | null {
         const libc = koffi.load('libc.so.6');
         const dup = libc.func('int dup(int oldfd)');
         const close = libc.func('int close(int fd)');
-        fdState = { dup: (fd) => dup(fd) as number, close: (fd) => close(fd) as number };
+        const getsockopt = libc.func('int getsockopt(int sockfd, int level, int optname, void *optval, void *optlen)');
+        fdState = {
+          dup: (fd) => dup(fd) as number,
+          close: (fd) => close(fd) as number,
+          peerCred: (fd, ucred, len) => getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, len) as number,
+        };
       } catch {
-        // No koffi binary for this platform: accepted sockets keep the 'data' path.
+        // No koffi binary for this platform: accepted sockets keep the 'data' path and have no peer credentials.
       }
     }
   }
   return fdState;
+}
+
+/**
+ * SO_PEERCRED of a connected Unix socket, or undefined when it cannot be read (no koffi, not Linux, no fd, the
+ * call failing). Callers deciding trust must treat undefined as "unknown peer", never as "local".
+ */
+function readPeerCredentials(sock: net.Socket): PeerCredentials | undefined {
+  const fd = (sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return undefined;
+  const calls = fdCalls();
+  if (calls === null) return undefined;
+  const ucred = Buffer.alloc(UCRED_BYTES);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(UCRED_BYTES, 0);
+  if (calls.peerCred(fd, ucred, len) !== 0 || len.readUInt32LE(0) !== UCRED_BYTES) return undefined;
+  return Object.freeze({ pid: ucred.readInt32LE(0), uid: ucred.readUInt32LE(4), gid: ucred.readUInt32LE(8) });
 }
 
 /**
@@ -141,6 +170,8 @@ class NetSocket implements BackendSocket {
   private done = false;
   private paused = false;
   private readonly direct: DirectReads | undefined;
+  /** null: not read yet. The kernel fixes the credentials at connect(), so one read serves the socket's life. */
+  private creds: PeerCredentials | undefined | null = null;
 
   constructor(scheme: Scheme, sock: net.Socket, remote: Address, peer: string, local: string, direct?: DirectReads) {
     this.scheme = scheme;
@@ -204,6 +235,11 @@ class NetSocket implements BackendSocket {
     const ok = s.write(bufs[n - 1]!, this.onWritten);
     s.uncork();
     return ok;
+  }
+
+  peerCredentials(): PeerCredentials | undefined {
+    if (this.creds === null) this.creds = this.scheme === 'unix' && !this.done ? readPeerCredentials(this.sock) : undefined;
+    return this.creds;
   }
 
   pause(): void {

@@ -9,7 +9,7 @@ import {
   StatusCode,
 } from '@ffnet/serde';
 import { type Address, formatAddress, toAddress } from './address.js';
-import { type Backend, type BackendSocket, getBackend } from './backend.js';
+import { type Backend, type BackendSocket, getBackend, type PeerCredentials } from './backend.js';
 import { ibSocketOf } from './verbs-backend.js';
 
 export type TransportState = 'connecting' | 'ready' | 'closing' | 'closed';
@@ -210,6 +210,14 @@ export class Transport {
   /** The IBSocket of an rdma:// transport while it is open (for one-sided RDMA on this connection), else undefined. */
   get ibSocket(): ReturnType<typeof ibSocketOf> {
     return this.sock === undefined ? undefined : ibSocketOf(this.sock);
+  }
+
+  /**
+   * The peer process's credentials on a unix:// connection (SO_PEERCRED), else undefined, as when they cannot be
+   * read: code that grants trust by them must treat undefined as an unknown peer.
+   */
+  peerCredentials(): PeerCredentials | undefined {
+    return this.sock?.peerCredentials?.();
   }
 
   /** Date.now() of the last read or write: what TransportPool.check() measures idleness by. */

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -322,6 +323,36 @@ describe('unix specifics', () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
     await l.close();
     expect(() => statSync(path)).toThrow(/ENOENT/);
+  });
+
+  it('reports the peer process credentials (SO_PEERCRED) of accepted and dialled sockets; tcp has none', async () => {
+    const path = join(dir, 'cred.sock');
+    const accepted: BackendSocket[] = [];
+    const l = await getBackend('unix').listen(unixAddress(path), {}, (s) => {
+      accepted.push(s);
+      sockets.push(s);
+    });
+    listeners.push(l);
+    // A child process dials: its pid, not ours, must come back, so the value is read from the kernel.
+    const child = spawn(process.execPath, ['-e', `const s = require('node:net').connect(${JSON.stringify(path)}); s.on('connect', () => process.stdout.write('up')); s.on('close', () => process.exit(0)); process.stdin.on('end', () => s.destroy()); process.stdin.resume();`]);
+    try {
+      await new Promise<void>((r) => child.stdout.once('data', () => r()));
+      const deadline = Date.now() + 5000;
+      while (accepted.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+      const t = Transport.adopt(accepted[0]!, { onFrame() {}, onClose() {} });
+      expect(t.peerCredentials()).toEqual({ pid: child.pid, uid: process.getuid!(), gid: process.getgid!() });
+    } finally {
+      child.stdin.end();
+      await new Promise((r) => child.once('exit', r));
+    }
+    // Dialled: the listener is this process.
+    const c = noHandlers(await getBackend('unix').connect(l.address));
+    expect(c.peerCredentials?.()).toEqual({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+
+    const lt = await getBackend('tcp').listen(tcpAddress('127.0.0.1', 0), {}, (s) => void noHandlers(s));
+    listeners.push(lt);
+    const ct = noHandlers(await getBackend('tcp').connect(lt.address));
+    expect(ct.peerCredentials?.()).toBeUndefined();
   });
 
   it('hints at a stale socket file', async () => {

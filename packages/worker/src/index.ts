@@ -16,6 +16,8 @@ export {
   type MaskedHandlerError,
 } from './errors.js';
 export { sharedTimerWheel } from './timers.js';
+export { frameBodySize, frameMessageSize } from './limits.js';
+export { StopControl } from './stop-control.js';
 export {
   RDMAControlService,
   RDMATransmission,

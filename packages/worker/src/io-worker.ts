@@ -11,6 +11,7 @@ import { Connection } from './connection.js';
 import { toFfnetError } from './errors.js';
 import { PendingCall } from './pending-call.js';
 import type { Processor } from './processor.js';
+import { StopControl } from './stop-control.js';
 
 export interface IOWorkerOptions {
   /** Gets every frame that arrives on this worker's connections. */
@@ -85,6 +86,10 @@ export class IOWorker {
   readonly #retrying = new Map<PendingCall, ReturnType<typeof setTimeout>>();
   #state: IOWorkerState = 'idle';
   #stopping: Promise<void> | undefined;
+  /** The stop in progress: later stop() calls link their signals to it. */
+  #stopControl: StopControl | undefined;
+  /** Open connections, for abortCalls(). One entry per connection, none per call. */
+  readonly #conns = new Set<Connection>();
   #checkTimer: ReturnType<typeof setInterval> | undefined;
   #connects = 0;
   #accepted = 0;
@@ -144,12 +149,20 @@ export class IOWorker {
   /**
    * Stops taking work: requests waiting to be retried fail with SendFailedError, and every connection is
    * closed gracefully (queued frames are flushed first; connects in flight finish or time out before their
-   * transport closes). Resolves when all are closed; an aborted `signal` closes the rest at once. Idempotent.
+   * transport closes). Resolves when all are closed; an aborted `signal` closes the rest at once (unwritten
+   * frames are dropped), also when it is passed to a later stop() while this one is pending. Idempotent.
    */
   stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#state === 'stopping') return this.#stopping!;
+    if (this.#state === 'stopping') {
+      // A later caller in a hurry cuts the pending stop short: its signal closes what is left at once.
+      this.#stopControl!.link(opts.signal);
+      return this.#stopping!;
+    }
     if (this.#state !== 'running') return Promise.resolve();
     this.#state = 'stopping';
+    const control = new StopControl();
+    control.link(opts.signal);
+    this.#stopControl = control;
     if (this.#checkTimer !== undefined) {
       clearInterval(this.#checkTimer);
       this.#checkTimer = undefined;
@@ -160,7 +173,9 @@ export class IOWorker {
       call.fail(new SendFailedError(`${call.label}: the IO worker stopped before the retry`, { peer: call.address }));
     }
     this.#retrying.clear();
-    this.#stopping = this.#pool.close(opts).then(() => {
+    this.#stopping = this.#pool.close({ signal: control.signal }).then(() => {
+      control.dispose();
+      this.#stopControl = undefined;
       this.#stopping = undefined;
       if (this.#state === 'stopping') this.#state = 'stopped';
     });
@@ -211,13 +226,23 @@ export class IOWorker {
     }
   }
 
+  /**
+   * Aborts the `ctx.signal` of every request being handled on this worker's connections with `reason` (a server
+   * stopping past its grace period). Handlers that ignore their signal run on; the connections stay open.
+   */
+  abortCalls(reason: FfnetError): void {
+    for (const conn of this.#conns) for (let c = conn.head; c !== undefined; c = c.next) c.abort(reason);
+  }
+
   /** Takes over a socket a listener accepted. Returns its transport, or undefined (socket destroyed) when not running. */
   adopt(socket: BackendSocket): Transport | undefined {
     if (this.#state !== 'running') {
       socket.destroy();
       return undefined;
     }
-    const t = Transport.adopt(socket, new Connection(this), this.#transportOptions);
+    const conn = new Connection(this);
+    this.#conns.add(conn);
+    const t = Transport.adopt(socket, conn, this.#transportOptions);
     this.#pool.add(t);
     this.#accepted++;
     return t;
@@ -248,13 +273,18 @@ export class IOWorker {
         }
       }
     }
+    this.#conns.delete(conn);
     this.processor.onConnectionClosed(conn, t, err);
   }
 
   #dial(addr: Address): Transport {
     this.#connects++;
     const timeoutMs = addr.scheme === 'rdma' ? this.rdmaConnectTimeoutMs : this.connectTimeoutMs;
-    return Transport.connect(addr, new Connection(this), { ...this.#transportOptions, timeoutMs });
+    const conn = new Connection(this);
+    // Added once connect() returned: one that throws (no backend for the scheme) never reports a close.
+    const t = Transport.connect(addr, conn, { ...this.#transportOptions, timeoutMs });
+    this.#conns.add(conn);
+    return t;
   }
 
   #retry(call: PendingCall, cause: FfnetError): void {

@@ -1,10 +1,12 @@
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
+  DEFAULT_MAX_MESSAGE_SIZE,
   type EncodeOptions,
   type FfnetError,
   InvalidArgError,
   InvalidMethodIDError,
+  MessageTooLargeError,
   type MessagePacket,
   MessageFlags,
   RequestRefusedError,
@@ -21,6 +23,7 @@ import { CallContext } from './call-context.js';
 import { CANCEL_SERVICE_ID } from './cancel.js';
 import type { Connection } from './connection.js';
 import { connectionLostError, type HandlerErrorHook, HandlerErrors, toFfnetError } from './errors.js';
+import { frameMessageSize } from './limits.js';
 import type { MethodPool, RequestInfo, ServiceBinding, ServiceLookup } from './service.js';
 import { sharedTimerWheel } from './timers.js';
 import type { Waiter } from './waiter.js';
@@ -318,6 +321,18 @@ export class Processor {
       return;
     }
     ok.value = undefined;
+    // The peer's decoder would drop the whole connection over it, failing every other call on it: answer this one
+    // with an error instead, before anything is queued.
+    const size = frameMessageSize(frame);
+    const limit = ctx.conn.worker.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    if (size >= limit) {
+      ctx.method.errors++;
+      const err = new MessageTooLargeError(`the response of ${ctx.method.name} is ${size} bytes, at or above the limit of ${limit} bytes (maxMessageSize)`, {
+        peer: ctx.peer,
+      });
+      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, err);
+      return;
+    }
     this.#send(ctx.conn, ctx.transport, frame);
   }
 
