@@ -1,10 +1,31 @@
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, initCompression } from '@ffnet/serde';
+import { ByteBudget } from '@ffnet/transport';
 import { coreService, echoService } from './builtins.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
 import type { MethodStats, Service } from './service.js';
 import type { ServerStats } from './stats.js';
 
 export type LifecycleHook = () => void | Promise<void>;
+
+/** Server-wide memory caps, shared by every connection of every group. */
+export interface ServerLimits {
+  /**
+   * Bytes held in partially received frames, a large body counted at its full size once allocated (default
+   * 256 MiB). Connections holding under 64 KiB take none of it, so small calls never wait for it. Past it, a
+   * connection stops reading until bytes are released, and is closed with ResourceExhaustedError if its frame
+   * is still waiting at the frame deadline (IOWorkerOptions.frameTimeoutMs); a frame that cannot fit at all
+   * closes its connection at once. So it also bounds the largest frame a server accepts.
+   */
+  receiveBudgetBytes?: number;
+  /**
+   * Bytes of replies queued for sending (default 256 MiB). A reply that does not fit closes its connection with
+   * ResourceExhaustedError, unless that connection has nothing queued (one reply always fits).
+   */
+  outputBudgetBytes?: number;
+}
+
+export const DEFAULT_RECEIVE_BUDGET_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_OUTPUT_BUDGET_BYTES = 256 * 1024 * 1024;
 
 export interface ServerOptions {
   /** At least one group. */
@@ -17,6 +38,8 @@ export interface ServerOptions {
   afterStop?: LifecycleHook;
   /** What Core.shutdown does (after its reply is sent); default: stop this server. */
   onShutdown?: (graceful: boolean) => void;
+  /** Server-wide memory caps. */
+  limits?: ServerLimits;
 }
 
 export type ServerState = 'idle' | 'bound' | 'running' | 'stopped';
@@ -31,6 +54,8 @@ export type ServerState = 'idle' | 'bound' | 'running' | 'stopped';
 export class Server {
   readonly groups: readonly ServiceGroup[];
   readonly options: Readonly<ServerOptions>;
+  readonly receiveBudget: ByteBudget;
+  readonly outputBudget: ByteBudget;
   #state: ServerState = 'idle';
   #startedAt = 0;
   #op: Promise<unknown> = Promise.resolve();
@@ -38,7 +63,10 @@ export class Server {
   constructor(options: ServerOptions) {
     if (!Array.isArray(options.groups) || options.groups.length === 0) throw new InvalidConfigError('a server needs at least one service group');
     this.options = options;
-    this.groups = options.groups.map((g) => new ServiceGroup(g));
+    this.receiveBudget = new ByteBudget(options.limits?.receiveBudgetBytes ?? DEFAULT_RECEIVE_BUDGET_BYTES, 'server receive budget');
+    this.outputBudget = new ByteBudget(options.limits?.outputBudgetBytes ?? DEFAULT_OUTPUT_BUDGET_BYTES, 'server output budget');
+    const budgets = { receive: this.receiveBudget, output: this.outputBudget };
+    this.groups = options.groups.map((g) => new ServiceGroup(g, budgets));
     if (options.builtins ?? true) {
       const core = coreService({
         configValue: () => this.#configValue(),
@@ -125,6 +153,8 @@ export class Server {
       inFlight: groups.reduce((n, g) => n + g.inFlight, 0),
       groups,
       methods,
+      receiveBudget: this.receiveBudget.stats,
+      outputBudget: this.outputBudget.stats,
     };
   }
 

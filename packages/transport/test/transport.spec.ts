@@ -145,7 +145,7 @@ describe('Transport', () => {
   it('a stalled graceful close gives up at closeTimeoutMs and reports what was not written', async () => {
     const a = await server(new Rec(), (t) => t.pause());
     const cli = new Rec();
-    const t = connect(a, cli, { closeTimeoutMs: 200 });
+    const t = connect(a, cli, { closeTimeoutMs: 200, maxQueuedBytes: 128 * 1024 * 1024 });
     await t.ready;
     const big = encodeFrame(Buffer.alloc(1024 * 1024));
     for (let i = 0; i < 64; i++) t.send(big, i);
@@ -160,7 +160,7 @@ describe('Transport', () => {
   it('close({ signal }) aborts a stalled graceful close', async () => {
     const a = await server(new Rec(), (t) => t.pause());
     const cli = new Rec();
-    const t = connect(a, cli);
+    const t = connect(a, cli, { maxQueuedBytes: 128 * 1024 * 1024 });
     await t.ready;
     const big = encodeFrame(Buffer.alloc(1024 * 1024));
     for (let i = 0; i < 64; i++) t.send(big, i);
