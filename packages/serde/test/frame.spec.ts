@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
+  checksumWord,
+  crc32c,
   DataCorruptionError,
   DEFAULT_MAX_MESSAGE_SIZE,
+  encodeFrame,
   FRAME_HEADER_SIZE,
   FrameDecoder,
+  frameHeader,
   InvalidArgError,
   InvalidFormatError,
   InvalidMessageTypeError,
-  checksumWord,
-  crc32c,
-  encodeFrame,
-  frameHeader,
   sealFrame,
 } from '../src/index.js';
 import { randomBytes, rng } from './random.js';
