@@ -1,5 +1,5 @@
-import { defineService, InvalidArgError, method } from '@ffnet/serde';
-import { implement, type Service } from './service.js';
+import { InvalidArgError, defineService, method } from '@ffnet/serde';
+import { type Service, implement } from './service.js';
 import type { ServerStats } from './stats.js';
 
 export interface EchoMessage {

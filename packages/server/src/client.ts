@@ -1,37 +1,37 @@
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
-  compressionReady,
   type EncodeOptions,
-  encodeMessageParts,
-  errorFromCode,
   type FfnetError,
-  type FrameParts,
   InvalidArgError,
-  initCompression,
-  MessageFlags,
   type MessagePacket,
+  MessageFlags,
   type MethodNames,
-  nowMicros,
   type RequestOf,
   type ResponseOf,
   type Result,
   type ServiceDef,
   SocketClosedError,
+  type FrameParts,
   type Timestamps,
+  compressionReady,
+  encodeMessageParts,
+  errorFromCode,
+  initCompression,
+  nowMicros,
 } from '@ffnet/serde';
-import { formatAddress, parseAddress, type Transport } from '@ffnet/transport';
+import { type Transport, formatAddress, parseAddress } from '@ffnet/transport';
 import {
-  encodeCancelNotice,
   IOWorker,
   type IOWorkerOptions,
   PendingCall,
   Processor,
   type ProcessorOptions,
-  toFfnetError,
   Waiter,
+  encodeCancelNotice,
+  toFfnetError,
 } from '@ffnet/worker';
-import { type RDMAControlOptions, rdmaControlService, TransmissionLimiter } from './rdma-control.js';
+import { type RDMAControlOptions, TransmissionLimiter, rdmaControlService } from './rdma-control.js';
 import { type Service, ServiceRegistry } from './service.js';
 
 export interface CompressionOptions {

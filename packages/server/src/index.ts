@@ -1,51 +1,51 @@
 export {
-  CallContext,
-  RDMAControlService,
-  type RDMAControlStats,
-  RDMATransmission,
-  type RDMATransmissionReq,
-  RDMAWriteTransmission,
-  type RequestInfo,
-  rdmaControlStats,
-} from '@ffnet/worker';
-export {
-  type CoreHost,
-  CoreService,
-  coreService,
-  type EchoMessage,
-  EchoService,
-  echoService,
-  type GetConfigReq,
-  type GetConfigRsp,
-  type ShutdownReq,
-} from './builtins.js';
-export { type CallOptions, Client, type ClientOptions, type CompressionOptions, type Stub } from './client.js';
-export { type NetworkType, ServiceGroup, type ServiceGroupConfig } from './group.js';
-export {
-  DEFAULT_MAX_CONCURRENT_TRANSMISSION,
-  type RDMAControlOptions,
-  rdmaControlService,
-  type TransmissionHolder,
-  TransmissionLimiter,
-} from './rdma-control.js';
-export {
-  DEFAULT_OUTPUT_BUDGET_BYTES,
-  DEFAULT_RECEIVE_BUDGET_BYTES,
-  type LifecycleHook,
   Server,
-  type ServerLimits,
   type ServerOptions,
+  type ServerLimits,
   type ServerState,
+  type LifecycleHook,
+  DEFAULT_RECEIVE_BUDGET_BYTES,
+  DEFAULT_OUTPUT_BUDGET_BYTES,
 } from './server.js';
+export { ServiceGroup, type ServiceGroupConfig, type NetworkType } from './group.js';
+export { Client, type ClientOptions, type CallOptions, type CompressionOptions, type Stub } from './client.js';
 export {
+  implement,
+  ServiceRegistry,
+  type Service,
   type Handler,
   type Handlers,
   type ImplementOptions,
-  implement,
   type MethodOptions,
   type MethodStats,
-  type Service,
-  ServiceRegistry,
 } from './service.js';
-export type { BudgetStats, GroupStats, ServerStats } from './stats.js';
-export { type LatencyBreakdown, latencyBreakdown, newTimestamps } from './timestamps.js';
+export {
+  EchoService,
+  CoreService,
+  echoService,
+  coreService,
+  type EchoMessage,
+  type GetConfigReq,
+  type GetConfigRsp,
+  type ShutdownReq,
+  type CoreHost,
+} from './builtins.js';
+export type { ServerStats, GroupStats, BudgetStats } from './stats.js';
+export { newTimestamps, latencyBreakdown, type LatencyBreakdown } from './timestamps.js';
+export {
+  CallContext,
+  type RequestInfo,
+  RDMAControlService,
+  RDMATransmission,
+  RDMAWriteTransmission,
+  rdmaControlStats,
+  type RDMAControlStats,
+  type RDMATransmissionReq,
+} from '@ffnet/worker';
+export {
+  TransmissionLimiter,
+  rdmaControlService,
+  DEFAULT_MAX_CONCURRENT_TRANSMISSION,
+  type RDMAControlOptions,
+  type TransmissionHolder,
+} from './rdma-control.js';

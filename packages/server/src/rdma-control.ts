@@ -5,7 +5,7 @@
  */
 import { CancelledError, InvalidArgError } from '@ffnet/serde';
 import { type PendingCall, RDMAControlService, type Waiter } from '@ffnet/worker';
-import { implement, type Service } from './service.js';
+import { type Service, implement } from './service.js';
 
 export interface RDMAControlOptions {
   /** Server-initiated RDMA writes into this client's memory allowed at once (default 64, 3FS max_concurrent_transmission). */

@@ -1,16 +1,16 @@
-export { type Address, formatAddress, parseAddress, rdmaAddress, type Scheme, tcpAddress, toAddress, unixAddress } from './address.js';
+export { type Address, type Scheme, parseAddress, formatAddress, toAddress, tcpAddress, unixAddress, rdmaAddress } from './address.js';
 export {
   type Backend,
   type BackendHandlers,
   type BackendListener,
   type BackendSocket,
   type ConnectOptions,
-  getBackend,
-  hasBackend,
   type ListenOptions,
   registerBackend,
+  getBackend,
+  hasBackend,
 } from './backend.js';
-export { type BudgetWaiter, ByteBudget, type ByteBudgetStats } from './budget.js';
+export { Transport, type TransportState, type TransportHandler, type TransportOptions, type TransportConnectOptions } from './transport.js';
+export { ByteBudget, type BudgetWaiter, type ByteBudgetStats } from './budget.js';
 export { TransportPool, type TransportPoolOptions } from './pool.js';
-export { Transport, type TransportConnectOptions, type TransportHandler, type TransportOptions, type TransportState } from './transport.js';
-export { ibSocketOf, VerbsBackend, type VerbsBackendOptions, verbsBackend } from './verbs-backend.js';
+export { VerbsBackend, verbsBackend, ibSocketOf, type VerbsBackendOptions } from './verbs-backend.js';

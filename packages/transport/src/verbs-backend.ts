@@ -5,25 +5,25 @@
  * with `acceptTcp`, a connection whose first frame is anything else is handed up as a plain TCP socket (with the
  * bytes already read replayed), so one port serves rdma:// and tcp:// callers as an RDMA group does in 3FS.
  */
-import { type IBConnectCall, IBConnectServer, IBConnectService, IBSocket, type IBSocketConfig } from '@ffnet/connect';
+import { IBConnectServer, IBConnectService, type IBConnectCall, IBSocket, type IBSocketConfig } from '@ffnet/connect';
 import { IBManager, verbsAvailable } from '@ffnet/device';
 import {
   ConnectFailedError,
-  decodeMessage,
-  encodeMessage,
-  errorFromCode,
+  SocketClosedError,
   errResult,
+  errorFromCode,
   FfnetError,
   FrameDecoder,
   IBDeviceNotInitializedError,
   InvalidArgError,
   MessageFlags,
   type MessagePacket,
-  okResult,
   type Result,
-  SocketClosedError,
   StatusCode,
   TimeoutError,
+  decodeMessage,
+  encodeMessage,
+  okResult,
 } from '@ffnet/serde';
 import { type Address, formatAddress, rdmaAddress, tcpAddress } from './address.js';
 import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectOptions, ListenOptions } from './backend.js';

@@ -1,10 +1,10 @@
 import type { TimerHandle, TimerTarget } from '@ffnet/event';
-import { type FfnetError, type MessagePacket, TimeoutError, type Timestamps } from '@ffnet/serde';
+import { type FfnetError, type MessagePacket, type Timestamps, TimeoutError } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import type { Connection } from './connection.js';
 import type { Processor } from './processor.js';
-import type { MethodBinding, ServiceBinding } from './service.js';
 import { RDMATransmission, RDMAWriteTransmission, requireIBSocket } from './transmission.js';
+import type { MethodBinding, ServiceBinding } from './service.js';
 
 /**
  * The server side of one call, handed to the handler as `ctx`.

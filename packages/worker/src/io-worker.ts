@@ -2,10 +2,10 @@ import { type FfnetError, InvalidArgError, SendFailedError, SocketClosedError, S
 import {
   type Address,
   type BackendSocket,
-  formatAddress,
   Transport,
   type TransportOptions,
   TransportPool,
+  formatAddress,
 } from '@ffnet/transport';
 import { Connection } from './connection.js';
 import { toFfnetError } from './errors.js';

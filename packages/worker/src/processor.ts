@@ -1,21 +1,21 @@
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
-  decodeMessage,
   type EncodeOptions,
-  encodeMessageParts,
   FfnetError,
-  type FrameParts,
   InvalidArgError,
   InvalidMethodIDError,
-  MessageFlags,
   type MessagePacket,
-  nowMicros,
+  MessageFlags,
   RequestRefusedError,
   ResourceExhaustedError,
   type Result,
   StatusCode,
   type Timestamps,
+  decodeMessage,
+  type FrameParts,
+  encodeMessageParts,
+  nowMicros,
 } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import { CallContext } from './call-context.js';

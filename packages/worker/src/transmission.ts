@@ -7,14 +7,14 @@ import type { IBSocket, RDMAReqBatch } from '@ffnet/connect';
 import type { RDMABuf, RDMARemoteBuf } from '@ffnet/device';
 import {
   CancelledError,
-  defineService,
-  encodeMessageParts,
   type FfnetError,
   type FrameParts,
-  MessageFlags,
   type MessagePacket,
-  method,
+  MessageFlags,
   NotImplementedError,
+  defineService,
+  encodeMessageParts,
+  method,
 } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import type { CallContext } from './call-context.js';
