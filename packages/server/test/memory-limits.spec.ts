@@ -195,6 +195,32 @@ describe('memory stays bounded whatever peers send', () => {
     await until(() => server!.stats().receiveBudget.used === 0, 'the receive budget to empty');
   }, 60_000);
 
+  it('a connection waiting for the receive budget reads again, and completes its frame, once another releases it', async () => {
+    const budget = 3 * MiB;
+    const port = await start({ limits: { receiveBudgetBytes: budget } });
+    // Real requests with a 2 MiB payload: each one's body alone takes 2 MiB of the budget once allocated.
+    const big = (uuid: number) =>
+      encodeMessage({ uuid, serviceId: Amp.id, methodId: 1, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: Buffer.alloc(2 * MiB, uuid) });
+    const fa = big(1);
+    const fb = big(2);
+    const a = await raw(port);
+    a.write(fa.subarray(0, fa.length / 2));
+    await until(() => server!.stats().receiveBudget.used >= 2 * MiB, 'the first body to be allocated');
+    const b = await raw(port);
+    b.write(fb); // all of it: the server stops reading it when the budget cannot cover it
+    await until(() => server!.stats().receiveBudget.waiting === 1, 'the second connection to wait');
+    await sleep(200);
+    expect(calls).toBe(0);
+    expect(server!.stats().receiveBudget.peak).toBeLessThanOrEqual(budget);
+    // The first frame completes and is handled: its bytes go back, and the waiting connection goes on.
+    a.write(fa.subarray(fa.length / 2));
+    await until(() => calls === 2, 'both requests to be handled');
+    expect(server!.stats().receiveBudget.waiting).toBe(0);
+    expect(server!.stats().receiveBudget.peak).toBeLessThanOrEqual(budget);
+    await until(() => server!.stats().receiveBudget.used === 0, 'the receive budget to empty');
+    expect(serverTransports().every((t) => t.state === 'ready')).toBe(true);
+  });
+
   it('a frame that cannot fit the whole receive budget closes its connection at once with ResourceExhaustedError', async () => {
     const port = await start({ limits: { receiveBudgetBytes: 1 * MiB } });
     const s = await raw(port);
