@@ -61,6 +61,15 @@ const MIN_READ_TARGET = 16 * 1024;
  * before the allocation is the part that is copied.
  */
 export const DEFAULT_ALLOCATE_LARGE_BODY_AT = 1 / 8;
+/**
+ * Received pieces shorter than this are copied into a small staging buffer instead of being kept as views: a
+ * peer that trickles a byte per read would otherwise cost one Buffer object (about 80 bytes of heap) per byte,
+ * and pin the read buffer each view points into.
+ */
+const TINY_PIECE = 1024;
+/** Staging buffers start this small and double with the bytes held, up to STAGE_MAX. */
+const STAGE_MIN = 256;
+const STAGE_MAX = 4096;
 
 interface LargeFrame {
   readonly word: number;
@@ -86,6 +95,13 @@ export interface FrameDecoderOptions {
    * untouched, so not resident, until bytes land in them). 1 allocates only once the whole body is here.
    */
   allocateLargeBodyAt?: number;
+  /**
+   * Asked right before a large body's buffer is allocated, with the bytes that allocation adds to heldBytes.
+   * False defers the allocation: the body keeps arriving in pieces and the next bytes ask again (a body that
+   * completes unallocated is joined once, at its size). Throwing fails the decoder with that error. This is
+   * how a receive budget counts an early allocation at its full size before it exists.
+   */
+  reserve?: (bytes: number) => boolean;
 }
 
 /** Receives each complete, checksum-verified frame body. */
@@ -123,6 +139,18 @@ export class FrameDecoder {
   private large: LargeFrame | undefined;
   /** 1 / allocateLargeBodyAt: the body is allocated once have * this >= size. */
   private readonly allocateFactor: number;
+  private readonly reserve: ((bytes: number) => boolean) | undefined;
+  /** hold() was called: frames stay undelivered until resume(). */
+  private holding = false;
+  /** Bytes received but not yet parsed because delivery is on hold, oldest first. */
+  private held: Buffer[] = [];
+  private heldLen = 0;
+  /** Inside push() or resume(): a resume() from a frame handler lets the running loop carry on instead. */
+  private busy = false;
+  /** Where tiny pieces are copied (see TINY_PIECE); bytes before stageUsed belong to views handed out. */
+  private stage: Buffer | undefined;
+  private stageUsed = 0;
+  private delivered = 0;
 
   constructor(onFrame: FrameHandler, options: FrameDecoderOptions = {}) {
     this.onFrame = onFrame;
@@ -131,6 +159,71 @@ export class FrameDecoder {
     const at = options.allocateLargeBodyAt ?? DEFAULT_ALLOCATE_LARGE_BODY_AT;
     if (!(at > 0 && at <= 1)) throw new InvalidArgError(`allocateLargeBodyAt must be in (0, 1], got ${String(at)}`);
     this.allocateFactor = 1 / at;
+    this.reserve = options.reserve;
+  }
+
+  /**
+   * Bytes this decoder keeps alive for frames not yet delivered: partial frames, a large body counted at its
+   * full size once allocated, and bytes held back by hold(). What a receive budget charges.
+   */
+  get heldBytes(): number {
+    const large = this.large;
+    if (large === undefined) return this.heldLen + this.buffered;
+    return this.heldLen + FRAME_HEADER_SIZE + (large.body === undefined ? large.have : large.size);
+  }
+
+  /** Bytes a deferred large-body allocation (see `reserve`) is waiting for, else 0. */
+  get pendingAllocation(): number {
+    const large = this.large;
+    if (large === undefined || large.body !== undefined || large.have * this.allocateFactor < large.size) return 0;
+    return large.size - large.have;
+  }
+
+  /** Header + body size of the frame being received, 0 while its header is incomplete or nothing is pending. */
+  get partialFrameSize(): number {
+    const large = this.large;
+    return large === undefined ? this.need : FRAME_HEADER_SIZE + large.size;
+  }
+
+  /** Frames delivered so far: a change tells a caller that a new frame has started. */
+  get framesDelivered(): number {
+    return this.delivered;
+  }
+
+  /** Buffers the decoder holds for incomplete frames (a structural measure of its per-piece overhead). */
+  get heldParts(): number {
+    const large = this.large;
+    return this.held.length + (large === undefined ? this.parts.length : large.body === undefined ? large.parts.length : 1);
+  }
+
+  /**
+   * Stop delivering frames, from the next frame boundary on (also from inside onFrame): bytes pushed from then
+   * on, and the rest of the chunk being parsed, are kept as they are until resume().
+   */
+  hold(): void {
+    this.holding = true;
+  }
+
+  get holdingFrames(): boolean {
+    return this.holding;
+  }
+
+  /** Delivers what was held back, in order, until done or hold() is called again. Throws as push() does. */
+  resume(): void {
+    this.holding = false;
+    if (this.failed) throw this.failed;
+    // Called from a frame handler: the loop that called it sees `holding` cleared and goes on by itself.
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      if (this.large === undefined && this.buffered >= FRAME_HEADER_SIZE && (this.need === 0 || this.buffered >= this.need)) this.parseParts();
+      this.drainHeld();
+    } catch (e) {
+      this.fail(e as Error);
+      throw e;
+    } finally {
+      this.busy = false;
+    }
   }
 
   /** Bytes held for a frame not yet complete. */
@@ -146,7 +239,8 @@ export class FrameDecoder {
    */
   readTarget(): Buffer | undefined {
     const large = this.large;
-    if (large === undefined || large.body === undefined || this.failed !== undefined) return undefined;
+    // While bytes are held back, the body's next position is not where the next read belongs.
+    if (large === undefined || large.body === undefined || this.failed !== undefined || this.heldLen > 0 || this.holding) return undefined;
     const rest = large.size - large.have;
     return rest < MIN_READ_TARGET ? undefined : large.body.subarray(large.have);
   }
@@ -154,32 +248,86 @@ export class FrameDecoder {
   push(chunk: Buffer): void {
     if (this.failed) throw this.failed;
     if (chunk.length === 0) return;
-    try {
-      if (this.large !== undefined) {
-        this.feedLarge(this.large, chunk);
-      } else if (this.buffered === 0) {
-        this.parseChunk(chunk);
-      } else {
-        this.parts.push(chunk);
-        this.buffered += chunk.length;
-        // A partial body only needs more bytes; skip the parse until the frame can be complete.
-        if (this.need === 0 || this.buffered >= this.need) this.parseParts();
-      }
-    } catch (e) {
-      this.failed = e as Error;
-      this.parts = [];
-      this.buffered = 0;
-      this.need = 0;
-      this.large = undefined;
-      throw e;
+    if (this.holding || this.busy) {
+      this.held.push(chunk);
+      this.heldLen += chunk.length;
+      return;
     }
+    this.busy = true;
+    try {
+      this.consume(chunk);
+      // A push made from inside a frame handler was kept aside by the `busy` check above.
+      if (this.held.length > 0) this.drainHeld();
+    } catch (e) {
+      this.fail(e as Error);
+      throw e;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private drainHeld(): void {
+    while (!this.holding && this.held.length > 0) {
+      const chunk = this.held.shift()!;
+      this.heldLen -= chunk.length;
+      this.consume(chunk);
+    }
+  }
+
+  private fail(e: Error): void {
+    this.failed = e;
+    this.parts = [];
+    this.buffered = 0;
+    this.need = 0;
+    this.large = undefined;
+    this.held = [];
+    this.heldLen = 0;
+  }
+
+  private consume(chunk: Buffer): void {
+    if (this.large !== undefined) {
+      this.feedLarge(this.large, chunk);
+    } else if (this.buffered === 0) {
+      this.parseChunk(chunk);
+    } else {
+      this.append(this.parts, chunk);
+      this.buffered += chunk.length;
+      // A partial body only needs more bytes; skip the parse until the frame can be complete.
+      if (this.need === 0 || this.buffered >= this.need) this.parseParts();
+    }
+  }
+
+  /** Appends a received piece to `list`, copying tiny ones into the staging buffer (see TINY_PIECE). */
+  private append(list: Buffer[], piece: Buffer): void {
+    const n = piece.length;
+    if (n >= TINY_PIECE) {
+      list.push(piece);
+      return;
+    }
+    let stage = this.stage;
+    let used = this.stageUsed;
+    if (stage === undefined || stage.length - used < n) {
+      const held = this.buffered + (this.large === undefined ? 0 : this.large.have);
+      // Its own small ArrayBuffer, not a slice of Node's shared pool, which it would pin.
+      stage = this.stage = Buffer.allocUnsafeSlow(Math.min(STAGE_MAX, Math.max(STAGE_MIN, 2 * held, n)));
+      used = 0;
+    }
+    stage.set(piece, used);
+    const last = list.length > 0 ? list[list.length - 1]! : undefined;
+    if (last !== undefined && last.buffer === stage.buffer && last.byteOffset + last.length === stage.byteOffset + used) {
+      // Still the staging buffer's newest view: widen it rather than add one.
+      list[list.length - 1] = stage.subarray(last.byteOffset - stage.byteOffset, used + n);
+    } else {
+      list.push(stage.subarray(used, used + n));
+    }
+    this.stageUsed = used + n;
   }
 
   /** Fast path: nothing pending, so frames are parsed straight out of the chunk. */
   private parseChunk(chunk: Buffer): void {
     let off = 0;
     const len = chunk.length;
-    while (len - off >= FRAME_HEADER_SIZE) {
+    while (!this.holding && len - off >= FRAME_HEADER_SIZE) {
       // Byte loads: readUInt32LE re-checks its arguments on every call.
       const word = (chunk[off]! | (chunk[off + 1]! << 8) | (chunk[off + 2]! << 16) | (chunk[off + 3]! << 24)) >>> 0;
       const size = (chunk[off + 4]! | (chunk[off + 5]! << 8) | (chunk[off + 6]! << 16) | (chunk[off + 7]! << 24)) >>> 0;
@@ -197,14 +345,21 @@ export class FrameDecoder {
       off = end;
     }
     if (off < len) {
-      this.parts.push(off === 0 ? chunk : chunk.subarray(off));
-      this.buffered = len - off;
+      const rest = off === 0 ? chunk : chunk.subarray(off);
+      if (this.holding) {
+        // Ahead of anything held already: this is the older data.
+        this.held.unshift(rest);
+        this.heldLen += rest.length;
+      } else {
+        this.append(this.parts, rest);
+        this.buffered = rest.length;
+      }
     }
   }
 
   /** Slow path: a frame spans chunks. */
   private parseParts(): void {
-    while (this.buffered >= FRAME_HEADER_SIZE) {
+    while (!this.holding && this.buffered >= FRAME_HEADER_SIZE) {
       if (this.need === 0) {
         const header = this.peekHeader();
         const size = header.readUInt32LE(4);
@@ -260,6 +415,7 @@ export class FrameDecoder {
         { peer: this.peer },
       );
     }
+    this.delivered++;
     this.onFrame(body, (word & FRAME_COMPRESSED) !== 0);
   }
 
@@ -277,11 +433,17 @@ export class FrameDecoder {
     if (body !== undefined) {
       // Read straight into place through readTarget(): nothing to copy.
       if (piece.buffer !== body.buffer || piece.byteOffset !== body.byteOffset + large.have) body.set(piece, large.have);
+      large.have += piece.length;
     } else {
-      large.parts.push(piece);
+      this.append(large.parts, piece);
+      large.have += piece.length;
       // Allocate the contiguous body only once its share is here: a stalled or lying peer cannot make us
-      // allocate more than allocateFactor times what it sent.
-      if ((large.have + piece.length) * this.allocateFactor >= large.size) {
+      // allocate more than allocateFactor times what it sent. A complete body needs no permission: it is
+      // joined at the size of what arrived.
+      if (
+        large.have * this.allocateFactor >= large.size &&
+        (large.have === large.size || this.reserve === undefined || this.reserve(large.size - large.have))
+      ) {
         const whole = Buffer.allocUnsafe(large.size);
         let at = 0;
         for (const p of large.parts) {
@@ -292,7 +454,6 @@ export class FrameDecoder {
         large.body = whole;
       }
     }
-    large.have += piece.length;
     if (large.have < large.size) return;
     this.large = undefined;
     this.deliverChecked(large.word, large.body!, large.crc);

@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
+  checksumWord,
+  crc32c,
   DataCorruptionError,
   DEFAULT_MAX_MESSAGE_SIZE,
+  encodeFrame,
   FRAME_HEADER_SIZE,
   FrameDecoder,
+  frameHeader,
   InvalidArgError,
   InvalidFormatError,
   InvalidMessageTypeError,
-  checksumWord,
-  crc32c,
-  encodeFrame,
-  frameHeader,
   sealFrame,
 } from '../src/index.js';
 import { randomBytes, rng } from './random.js';
@@ -396,5 +396,149 @@ describe('FrameDecoder', () => {
     });
     expect(() => dec.push(encodeFrame(Buffer.from('a')))).toThrow(boom);
     expect(() => dec.push(encodeFrame(Buffer.from('b')))).toThrow(boom);
+  });
+});
+
+describe('FrameDecoder: hold, budgets and trickled bytes', () => {
+  const frames = (n: number, size = 5): Buffer[] => Array.from({ length: n }, (_, i) => encodeFrame(Buffer.alloc(size, i)));
+
+  it('hold() from inside a handler stops delivery at the next frame boundary; resume() delivers the rest in order', () => {
+    const got: number[] = [];
+    const dec = new FrameDecoder((body) => {
+      got.push(body[0]!);
+      if (got.length === 3) dec.hold();
+    });
+    const all = frames(10);
+    dec.push(Buffer.concat(all.slice(0, 8)));
+    expect(got).toEqual([0, 1, 2]);
+    // The undelivered frames of that chunk are held, and so is what arrives meanwhile.
+    expect(dec.heldBytes).toBe(5 * all[0]!.length);
+    dec.push(Buffer.concat(all.slice(8)));
+    expect(got).toEqual([0, 1, 2]);
+    expect(dec.heldBytes).toBe(7 * all[0]!.length);
+    dec.resume();
+    expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(dec.heldBytes).toBe(0);
+  });
+
+  it('holds a partial frame and the bytes after it, and hold() again inside resume() stops again', () => {
+    const got: number[] = [];
+    let stopAt = 2;
+    const dec = new FrameDecoder((body) => {
+      got.push(body[0]!);
+      if (got.length === stopAt) dec.hold();
+    });
+    const all = Buffer.concat(frames(6, 100));
+    // Split mid-frame so a partial frame is pending across the hold.
+    dec.push(all.subarray(0, 250));
+    expect(got).toEqual([0, 1]);
+    // Frame 3 ends at byte 432: it completes inside what was held, and the hold stops right after it.
+    dec.push(all.subarray(250, 440));
+    stopAt = 4;
+    dec.resume();
+    expect(got).toEqual([0, 1, 2, 3]);
+    expect(dec.heldBytes).toBe(440 - 432);
+    dec.push(all.subarray(440));
+    expect(got).toEqual([0, 1, 2, 3]);
+    dec.resume();
+    expect(got).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('a push from inside a handler is delivered after the frames before it', () => {
+    const got: number[] = [];
+    const [a, b, c] = frames(3);
+    const dec = new FrameDecoder((body) => {
+      got.push(body[0]!);
+      if (body[0] === 0) dec.push(c!);
+    });
+    dec.push(Buffer.concat([a!, b!]));
+    expect(got).toEqual([0, 1, 2]);
+  });
+
+  it('asks reserve() before allocating a large body, counts it at full size, and defers on false', () => {
+    const size = 1024 * 1024;
+    const frame = encodeFrame(randomBytes(rng(7), size));
+    let allow = false;
+    const asked: number[] = [];
+    const { dec, got } = collect({
+      reserve: (n) => {
+        asked.push(n);
+        return allow;
+      },
+    });
+    // 1/8 of the body is where the allocation is due.
+    dec.push(frame.subarray(0, FRAME_HEADER_SIZE + size / 8));
+    expect(asked).toEqual([size - size / 8]);
+    expect(dec.pendingAllocation).toBe(size - size / 8);
+    expect(dec.heldBytes).toBe(FRAME_HEADER_SIZE + size / 8);
+    expect(dec.readTarget()).toBeUndefined();
+    allow = true;
+    dec.push(frame.subarray(FRAME_HEADER_SIZE + size / 8, FRAME_HEADER_SIZE + size / 4));
+    expect(asked).toHaveLength(2);
+    expect(dec.pendingAllocation).toBe(0);
+    // Allocated: counted at its full size although only a quarter arrived.
+    expect(dec.heldBytes).toBe(FRAME_HEADER_SIZE + size);
+    dec.push(frame.subarray(FRAME_HEADER_SIZE + size / 4));
+    expect(got).toHaveLength(1);
+    expect(got[0]!.body.equals(frame.subarray(FRAME_HEADER_SIZE))).toBe(true);
+    expect(dec.heldBytes).toBe(0);
+  });
+
+  it('a large body refused all the way is joined once complete, with its content intact', () => {
+    const size = 256 * 1024;
+    const frame = encodeFrame(randomBytes(rng(9), size));
+    const { dec, got } = collect({ reserve: () => false });
+    for (let off = 0; off < frame.length; off += 10_000) dec.push(frame.subarray(off, off + 10_000));
+    expect(got).toHaveLength(1);
+    expect(got[0]!.body.equals(frame.subarray(FRAME_HEADER_SIZE))).toBe(true);
+  });
+
+  it('a throwing reserve() fails the decoder with its error', () => {
+    const size = 128 * 1024;
+    const boom = new InvalidArgError('no room');
+    const dec = new FrameDecoder(() => {}, {
+      reserve: () => {
+        throw boom;
+      },
+    });
+    const frame = encodeFrame(Buffer.alloc(size));
+    expect(() => dec.push(frame.subarray(0, FRAME_HEADER_SIZE + size / 2))).toThrow(boom);
+    expect(() => dec.push(frame.subarray(FRAME_HEADER_SIZE + size / 2))).toThrow(boom);
+  });
+
+  // One Buffer view per trickled byte costs ~80 bytes of heap and pins the read buffer it points into.
+  it.each([
+    ['a small frame', 60_000],
+    ['a large frame', 1024 * 1024],
+  ])('keeps few buffers for %s trickled a byte per push, and decodes it intact', (_what, size) => {
+    const frame = encodeFrame(randomBytes(rng(size), size));
+    const { dec, got } = collect();
+    // Each byte a view into a shared 64 KiB read buffer, as net-backend's arenas hand them out.
+    const arena = Buffer.alloc(64 * 1024);
+    const n = 10_000;
+    for (let i = 0; i < n; i++) {
+      const at = i % arena.length;
+      arena[at] = frame[i]!;
+      dec.push(arena.subarray(at, at + 1));
+    }
+    expect(dec.heldBytes).toBe(n);
+    // Staging buffers of up to 4 KiB: a handful of buffers, not one per byte.
+    expect(dec.heldParts).toBeLessThanOrEqual(Math.ceil(n / 256) + 2);
+    dec.push(frame.subarray(n));
+    expect(got).toHaveLength(1);
+    expect(got[0]!.body.equals(frame.subarray(FRAME_HEADER_SIZE))).toBe(true);
+  });
+
+  it('tracks the size of the frame in progress and counts delivered frames', () => {
+    const { dec } = collect();
+    const [a, b] = frames(2, 300);
+    expect(dec.partialFrameSize).toBe(0);
+    dec.push(a!.subarray(0, 4));
+    expect(dec.partialFrameSize).toBe(0);
+    dec.push(a!.subarray(4, 20));
+    expect(dec.partialFrameSize).toBe(a!.length);
+    dec.push(Buffer.concat([a!.subarray(20), b!.subarray(0, 10)]));
+    expect(dec.framesDelivered).toBe(1);
+    expect(dec.partialFrameSize).toBe(b!.length);
   });
 });

@@ -1,5 +1,6 @@
 import { Listener, type ListenerConfig } from '@ffnet/listener';
 import { CancelledError } from '@ffnet/serde';
+import type { ByteBudget } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
 import { type Service, ServiceRegistry } from './service.js';
 import type { GroupStats } from './stats.js';
@@ -34,14 +35,19 @@ export class ServiceGroup {
     this.ioWorker.adopt(socket);
   };
 
-  constructor(config: ServiceGroupConfig = {}) {
+  /** `budgets`: a Server's, shared by the transports of all its groups (see ServerOptions.limits). */
+  constructor(config: ServiceGroupConfig = {}, budgets: { receive?: ByteBudget; output?: ByteBudget } = {}) {
     this.config = config;
     this.networkType = config.networkType ?? 'tcp';
     this.services = new ServiceRegistry();
     this.listener = new Listener({ ...config.listener, networkType: this.networkType });
     // The Waiter matches answers to calls the server makes back on accepted connections (RDMAControl.apply).
     this.processor = new Processor({ ...config.processor, lookup: this.services, waiter: new Waiter() });
-    this.ioWorker = new IOWorker({ ...config.ioWorker, processor: this.processor });
+    const io = config.ioWorker;
+    const transport = { ...io?.transport };
+    if (budgets.receive !== undefined) transport.receiveBudget = budgets.receive;
+    if (budgets.output !== undefined) transport.outputBudget = budgets.output;
+    this.ioWorker = new IOWorker({ ...io, transport, processor: this.processor });
   }
 
   /** Whether this group's `services` list names `name`. */

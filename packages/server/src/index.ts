@@ -1,4 +1,12 @@
-export { Server, type ServerOptions, type ServerState, type LifecycleHook } from './server.js';
+export {
+  Server,
+  type ServerOptions,
+  type ServerLimits,
+  type ServerState,
+  type LifecycleHook,
+  DEFAULT_RECEIVE_BUDGET_BYTES,
+  DEFAULT_OUTPUT_BUDGET_BYTES,
+} from './server.js';
 export { type AdminOptions, type AdminAccess, isLocalPeer } from './admin.js';
 export { ServiceGroup, type ServiceGroupConfig, type NetworkType } from './group.js';
 export { Client, type ClientOptions, type CallOptions, type CompressionOptions, type Stub } from './client.js';
@@ -24,7 +32,7 @@ export {
   type CoreHost,
   MAX_CONFIG_KEY_LENGTH,
 } from './builtins.js';
-export type { ServerStats, GroupStats } from './stats.js';
+export type { ServerStats, GroupStats, BudgetStats } from './stats.js';
 export { newTimestamps, latencyBreakdown, type LatencyBreakdown } from './timestamps.js';
 export {
   CallContext,

@@ -1,4 +1,5 @@
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, TimeoutError, initCompression } from '@ffnet/serde';
+import { ByteBudget } from '@ffnet/transport';
 import { type HandlerErrorHook, StopControl } from '@ffnet/worker';
 import { type AdminOptions, adminOptions } from './admin.js';
 import { coreService, echoService } from './builtins.js';
@@ -7,6 +8,26 @@ import type { MethodStats, Service } from './service.js';
 import type { ServerStats } from './stats.js';
 
 export type LifecycleHook = () => void | Promise<void>;
+
+/** Server-wide memory caps, shared by every connection of every group. */
+export interface ServerLimits {
+  /**
+   * Bytes held in partially received frames, a large body counted at its full size once allocated (default
+   * 256 MiB). Connections holding under 64 KiB take none of it, so small calls never wait for it. Past it, a
+   * connection stops reading until bytes are released, and is closed with ResourceExhaustedError if its frame
+   * is still waiting at the frame deadline (IOWorkerOptions.frameTimeoutMs); a frame that cannot fit at all
+   * closes its connection at once. So it also bounds the largest frame a server accepts.
+   */
+  receiveBudgetBytes?: number;
+  /**
+   * Bytes of replies queued for sending (default 256 MiB). A reply that does not fit closes its connection with
+   * ResourceExhaustedError, unless that connection has nothing queued (one reply always fits).
+   */
+  outputBudgetBytes?: number;
+}
+
+export const DEFAULT_RECEIVE_BUDGET_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_OUTPUT_BUDGET_BYTES = 256 * 1024 * 1024;
 
 export interface ServerOptions {
   /** At least one group. */
@@ -39,6 +60,8 @@ export interface ServerOptions {
    * and it resolves, whatever handlers are still running; default 10000 ms. Lifecycle hooks are not bounded.
    */
   stopTimeoutMs?: number;
+  /** Server-wide memory caps. */
+  limits?: ServerLimits;
 }
 
 const DEFAULT_STOP_GRACE_MS = 5000;
@@ -68,6 +91,8 @@ export class Server {
   #stopControl: StopControl | undefined;
   /** Signals of stop() calls not yet finished: a stop that starts links them all. */
   readonly #stopSignals = new Set<AbortSignal>();
+  readonly receiveBudget: ByteBudget;
+  readonly outputBudget: ByteBudget;
   #state: ServerState = 'idle';
   #startedAt = 0;
   #op: Promise<unknown> = Promise.resolve();
@@ -80,7 +105,10 @@ export class Server {
     this.stopTimeoutMs = stopDelay('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS);
     this.options = options;
     const hook = options.onHandlerError;
-    this.groups = options.groups.map((g) => new ServiceGroup(hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g));
+    this.receiveBudget = new ByteBudget(options.limits?.receiveBudgetBytes ?? DEFAULT_RECEIVE_BUDGET_BYTES, 'server receive budget');
+    this.outputBudget = new ByteBudget(options.limits?.outputBudgetBytes ?? DEFAULT_OUTPUT_BUDGET_BYTES, 'server output budget');
+    const budgets = { receive: this.receiveBudget, output: this.outputBudget };
+    this.groups = options.groups.map((g) => new ServiceGroup(hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g, budgets));
     if (options.builtins ?? true) {
       const core = coreService(
         {
@@ -196,6 +224,8 @@ export class Server {
       inFlight: groups.reduce((n, g) => n + g.inFlight, 0),
       groups,
       methods,
+      receiveBudget: this.receiveBudget.stats,
+      outputBudget: this.outputBudget.stats,
     };
   }
 

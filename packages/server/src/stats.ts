@@ -8,6 +8,15 @@ export interface GroupStats {
   readonly inFlight: number;
 }
 
+/** A server-wide byte budget (ServerOptions.limits): its cap, what is taken now, the most ever taken. */
+export interface BudgetStats {
+  readonly limit: number;
+  readonly used: number;
+  readonly peak: number;
+  /** Connections with reading paused until the budget has room. */
+  readonly waiting: number;
+}
+
 /** What Core.stats reports. */
 export interface ServerStats {
   readonly uptimeMs: number;
@@ -16,4 +25,8 @@ export interface ServerStats {
   readonly groups: readonly GroupStats[];
   /** Calls and error responses per `Service.method`, summed over groups. */
   readonly methods: Readonly<Record<string, MethodStats>>;
+  /** Bytes held in partially received frames, across all connections of all groups. */
+  readonly receiveBudget: BudgetStats;
+  /** Bytes queued for sending, across all connections of all groups. */
+  readonly outputBudget: BudgetStats;
 }

@@ -11,6 +11,7 @@ export {
   getBackend,
   hasBackend,
 } from './backend.js';
-export { Transport, type TransportState, type TransportHandler, type TransportOptions, type TransportConnectOptions } from './transport.js';
+export { Transport, RECEIVE_ALLOWANCE, type TransportState, type TransportHandler, type TransportOptions, type TransportConnectOptions } from './transport.js';
+export { ByteBudget, type BudgetWaiter, type ByteBudgetStats } from './budget.js';
 export { TransportPool, type TransportPoolOptions } from './pool.js';
 export { VerbsBackend, verbsBackend, ibSocketOf, type VerbsBackendOptions } from './verbs-backend.js';

@@ -46,24 +46,26 @@ class DirectReads {
   handlers: BackendHandlers | undefined;
   /** Chunks read before the owner attached its handlers (the socket is paused meanwhile). */
   early: Buffer[] | undefined;
-  private arena = Buffer.allocUnsafe(ARENA_BYTES);
+  /** Allocated at the first read, not with the socket: a connection that never sends costs no arena. */
+  private arena: Buffer | undefined;
   private used = 0;
 
   readonly next = (): Buffer => {
     const into = this.handlers?.readInto?.();
     if (into !== undefined) return into;
-    if (ARENA_BYTES - this.used < MIN_READ) {
-      this.arena = Buffer.allocUnsafe(ARENA_BYTES);
+    let arena = this.arena;
+    if (arena === undefined || ARENA_BYTES - this.used < MIN_READ) {
+      arena = this.arena = Buffer.allocUnsafe(ARENA_BYTES);
       this.used = 0;
     }
-    return this.arena.subarray(this.used);
+    return arena.subarray(this.used);
   };
 
   /** False pauses the socket (node:net's onread contract): until the owner is there to take the bytes. */
   readonly got = (n: number, buf: Uint8Array): boolean => {
     // `buf` is what next() returned for this read: a view of the arena or of the owner's memory.
     const chunk = (buf as Buffer).subarray(0, n);
-    if (buf.buffer === this.arena.buffer) this.used += n;
+    if (buf.buffer === this.arena?.buffer) this.used += n;
     const h = this.handlers;
     if (h === undefined) {
       if (this.early === undefined) this.early = [chunk];

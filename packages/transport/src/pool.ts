@@ -132,12 +132,20 @@ export class TransportPool {
     return victims.length;
   }
 
-  /** Invalidates and forgets transports idle for at least idleMs (0 disables the idle check) and closed ones. */
-  check(idleMs: number, now: number = Date.now()): number {
+  /**
+   * Invalidates and forgets transports idle for at least idleMs (0 disables the idle check) and closed ones;
+   * with `frame`, also those whose frame in progress is overdue (Transport.checkFrame).
+   */
+  check(idleMs: number, now: number = Date.now(), frame?: { timeoutMs: number; minBytesPerSec: number }): number {
     let dropped = 0;
     for (const t of this.all()) {
       if (t.state === 'closed') {
         this.remove(t);
+        continue;
+      }
+      if (frame !== undefined && t.checkFrame(now, frame.timeoutMs, frame.minBytesPerSec)) {
+        this.remove(t);
+        dropped++;
         continue;
       }
       if (idleMs > 0 && now - t.lastActiveAt >= idleMs) {

@@ -4,12 +4,15 @@ import {
   errorFromCode,
   FfnetError,
   FrameDecoder,
+  ResourceExhaustedError,
   SendFailedError,
   SocketClosedError,
   StatusCode,
+  TimeoutError,
 } from '@ffnet/serde';
 import { type Address, formatAddress, toAddress } from './address.js';
 import { type Backend, type BackendSocket, getBackend, type PeerCredentials } from './backend.js';
+import type { BudgetWaiter, ByteBudget } from './budget.js';
 import { ibSocketOf } from './verbs-backend.js';
 
 export type TransportState = 'connecting' | 'ready' | 'closing' | 'closed';
@@ -38,8 +41,23 @@ export interface TransportOptions {
   allocateLargeBodyAt?: number;
   /** send() returns false while more than this many bytes are queued (default 4 MiB). */
   highWaterMark?: number;
-  /** Hard cap: a frame that would take the queue past it is refused, unless the queue is empty (default 1 GiB). */
+  /**
+   * Hard cap: a frame that would take the queue past it is refused (SendFailedError), unless the queue is empty
+   * (default 64 MiB).
+   */
   maxQueuedBytes?: number;
+  /**
+   * Shared with other transports (a Server's): bytes held in partially received frames, a large body counted at
+   * its full size from its allocation on. A connection holding less than 64 KiB takes none of it, so small frames
+   * never wait. One that cannot get what it holds stops reading until a release makes room; a frame that cannot
+   * fit even an empty budget closes the connection with ResourceExhaustedError.
+   */
+  receiveBudget?: ByteBudget;
+  /**
+   * Shared with other transports (a Server's): bytes queued for sending. A frame that does not fit is refused
+   * (SendFailedError) unless this transport's queue is empty, so every connection can always queue one frame.
+   */
+  outputBudget?: ByteBudget;
   /** A graceful close that has not finished after this long destroys the socket (default 5000 ms). */
   closeTimeoutMs?: number;
   /**
@@ -56,7 +74,9 @@ export interface TransportConnectOptions extends TransportOptions {
 }
 
 const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
-const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024 * 1024;
+const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+/** Below this many held bytes a connection takes nothing from the receive budget (see TransportOptions). */
+export const RECEIVE_ALLOWANCE = 64 * 1024;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 const NO_TAGS: unknown[] = [];
 const DEFAULT_BATCH_BYTES = 4096;
@@ -131,6 +151,15 @@ export class Transport {
   private readonly maxQueuedBytes: number;
   private readonly closeTimeoutMs: number;
   private readonly batchBytes: number;
+  private readonly rxBudget: ByteBudget | undefined;
+  private readonly txBudget: ByteBudget | undefined;
+  /** Bytes taken from rxBudget for what the decoder holds. */
+  private rxCharged = 0;
+  /** Reading stopped until rxBudget has room (independent of pause()). */
+  private budgetWait = false;
+  /** Date.now() when the frame being received started arriving (0: none), and the decoder's count then. */
+  private frameStart = 0;
+  private framesSeen = 0;
 
   private frames: Uint8Array[] = [];
   private tags: unknown[] = NO_TAGS;
@@ -165,10 +194,13 @@ export class Transport {
     this.maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
+    this.rxBudget = opts.receiveBudget;
+    this.txBudget = opts.outputBudget;
     this.decoder = new FrameDecoder(this.onDecodedFrame, {
       maxMessageSize: opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       peer,
       ...(opts.allocateLargeBodyAt === undefined ? {} : { allocateLargeBodyAt: opts.allocateLargeBodyAt }),
+      ...(opts.receiveBudget === undefined ? {} : { reserve: this.reserveReceive }),
     });
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
@@ -230,6 +262,21 @@ export class Transport {
     return this.pendingBytes + this.inflightBytes;
   }
 
+  /** Bytes held for frames received but not yet delivered (see FrameDecoder.heldBytes). */
+  get receivedHeldBytes(): number {
+    return this.decoder.heldBytes;
+  }
+
+  /** Bytes taken from the receive budget now. */
+  get receiveBudgetBytes(): number {
+    return this.rxCharged;
+  }
+
+  /** Reading is stopped: by pause(), or while waiting for the receive budget. */
+  get readingPaused(): boolean {
+    return this.paused || this.budgetWait;
+  }
+
   /**
    * Queues a whole frame (header and body) for the next batched write: one buffer, or its parts in order
    * (encodeMessageParts sends large payloads that way, without copying them). The buffers must not change
@@ -248,6 +295,17 @@ export class Transport {
       throw new SendFailedError(`send queue full: ${queued} bytes queued, a ${size}-byte frame would pass the ${this.maxQueuedBytes}-byte limit`, {
         peer: this.peer,
       });
+    }
+    const tx = this.txBudget;
+    if (tx !== undefined && !tx.tryAcquire(size)) {
+      if (queued > 0) {
+        throw new SendFailedError(
+          `${tx.name} full: ${tx.used} of ${tx.limit} bytes queued across connections, ${queued} here; a ${size}-byte frame does not fit`,
+          { peer: this.peer },
+        );
+      }
+      // An empty queue may always take one frame, so no connection is starved by the others.
+      tx.force(size);
     }
     if (frame instanceof Uint8Array) this.frames.push(frame);
     else for (const part of frame) this.frames.push(part);
@@ -302,15 +360,64 @@ export class Transport {
     return done;
   }
 
-  /** Stop reading (the peer is then held back by TCP flow control or credits). */
+  /**
+   * Stop reading (the peer is then held back by TCP flow control or credits) and delivering: frames already
+   * decoded from the last read but not yet delivered are kept, in order, for resume().
+   */
   pause(): void {
     this.paused = true;
+    this.decoder.hold();
     this.sock?.pause();
   }
 
+  /** Delivers the frames pause() held back, then reads again (unless waiting for the receive budget). */
   resume(): void {
     this.paused = false;
-    this.sock?.resume();
+    if (this._state === 'closed') return;
+    const nested = this.reading;
+    this.reading = true;
+    try {
+      this.decoder.resume();
+    } catch (e) {
+      this.reading = nested;
+      this.finish(FfnetError.is(e) ? e : errorFromCode(StatusCode.Unknown, `frame decoding failed: ${String(e)}`, { peer: this.peer, cause: e }));
+      return;
+    }
+    this.reading = nested;
+    if (!nested) {
+      if (this.frames.length > 0 && (this._state === 'ready' || this._state === 'closing')) this.flush();
+      this.afterRead();
+    }
+    if (!this.paused && !this.budgetWait) this.sock?.resume();
+  }
+
+  /**
+   * Closes the connection when the frame being received is overdue: not complete `timeoutMs` after its first
+   * byte, plus one second per `minBytesPerSec` bytes of its size. A connection we stopped reading with pause()
+   * (replies piling up) is left alone: the wait is ours. Returns whether it closed the connection.
+   */
+  checkFrame(now: number, timeoutMs: number, minBytesPerSec: number): boolean {
+    const start = this.frameStart;
+    if (start === 0 || timeoutMs <= 0 || this.paused || this._state === 'closed') return false;
+    const d = this.decoder;
+    const size = d.partialFrameSize;
+    const limit = timeoutMs + (minBytesPerSec > 0 ? Math.ceil((size * 1000) / minBytesPerSec) : 0);
+    const age = now - start;
+    if (age < limit) return false;
+    const have = d.heldBytes;
+    const frame = size === 0 ? 'a frame (header incomplete)' : `a ${size}-byte frame`;
+    const rx = this.rxBudget;
+    if (this.budgetWait && rx !== undefined) {
+      this.finish(
+        new ResourceExhaustedError(
+          `${rx.name} full: ${frame} waited ${age} ms (limit ${limit} ms) with ${have} bytes received; ${rx.used} of ${rx.limit} bytes in use`,
+          { peer: this.peer },
+        ),
+      );
+    } else {
+      this.finish(new TimeoutError(`${frame} not complete after ${age} ms (limit ${limit} ms): ${have} bytes received`, { peer: this.peer }));
+    }
+    return true;
   }
 
   private startConnect(backend: Backend, opts: TransportConnectOptions): void {
@@ -352,7 +459,7 @@ export class Transport {
 
   private attach(sock: BackendSocket): void {
     this.sock = sock;
-    if (this.paused) sock.pause();
+    if (this.paused || this.budgetWait) sock.pause();
     sock.setHandlers({ data: this.onData, readInto: this.readInto, drain: this.onBackendDrain, written: this.onWritten, close: this.onSocketClose });
   }
 
@@ -385,6 +492,7 @@ export class Transport {
     const b = this.batches.shift();
     if (!b) return;
     this.inflightBytes -= b.bytes;
+    this.txBudget?.release(b.bytes);
     if (this._state === 'closing') {
       this.maybeEnd();
     } else if (this.needDrain && this.pendingBytes + this.inflightBytes <= this.highWaterMark / 2 && this._state === 'ready') {
@@ -417,6 +525,80 @@ export class Transport {
     // Replies made while the frames were handled (synchronous handlers) leave now, in one write, rather
     // than after the read callback has unwound and the tick queue has run.
     if (this.frames.length > 0 && (this._state === 'ready' || this._state === 'closing')) this.flush();
+    this.afterRead();
+  };
+
+  /** Once per read: when the frame in progress started, and what it holds of the receive budget. */
+  private afterRead(): void {
+    if (this._state === 'closed') return;
+    const d = this.decoder;
+    if (d.heldBytes === 0) {
+      this.frameStart = 0;
+    } else {
+      const delivered = d.framesDelivered;
+      if (this.frameStart === 0 || delivered !== this.framesSeen) {
+        this.frameStart = this._lastActiveAt;
+        this.framesSeen = delivered;
+      }
+    }
+    if (this.rxBudget !== undefined) this.chargeReceive();
+  }
+
+  /** Brings what this connection holds of the receive budget in line with what its decoder holds. */
+  private chargeReceive(): void {
+    const budget = this.rxBudget!;
+    const d = this.decoder;
+    const held = d.heldBytes + d.pendingAllocation;
+    const want = held < RECEIVE_ALLOWANCE ? 0 : held;
+    const have = this.rxCharged;
+    if (want <= have) {
+      if (want < have) {
+        this.rxCharged = want;
+        budget.release(have - want);
+      }
+    } else if (budget.tryAcquire(want - have)) {
+      this.rxCharged = want;
+    } else {
+      if (want > budget.limit) {
+        this.finish(this.tooLarge(want));
+        return;
+      }
+      if (!this.budgetWait) {
+        this.budgetWait = true;
+        budget.wait(this.budgetWaiter);
+        this.sock?.pause();
+      }
+      return;
+    }
+    if (this.budgetWait) {
+      this.budgetWait = false;
+      budget.cancel(this.budgetWaiter);
+      if (!this.paused) this.sock?.resume();
+    }
+  }
+
+  private tooLarge(bytes: number): ResourceExhaustedError {
+    const b = this.rxBudget!;
+    return new ResourceExhaustedError(`a frame needing ${bytes} bytes cannot fit the ${b.limit}-byte ${b.name}`, { peer: this.peer });
+  }
+
+  private readonly budgetWaiter: BudgetWaiter = {
+    onBudget: (): boolean => {
+      if (this._state === 'closed') return true;
+      this.chargeReceive();
+      return !this.budgetWait;
+    },
+  };
+
+  /** FrameDecoderOptions.reserve: a large body is allocated only once the budget covers it. */
+  private readonly reserveReceive = (bytes: number): boolean => {
+    const budget = this.rxBudget!;
+    const want = this.decoder.heldBytes + bytes;
+    if (want > budget.limit) throw this.tooLarge(want);
+    if (want <= this.rxCharged) return true;
+    if (!budget.tryAcquire(want - this.rxCharged)) return false;
+    this.rxCharged = want;
+    return true;
   };
 
   private readonly onDecodedFrame = (body: Buffer, compressed: boolean): void => {
@@ -464,8 +646,14 @@ export class Transport {
     this.batches.length = 0;
     this.frames = [];
     this.tags = NO_TAGS;
+    this.txBudget?.release(this.pendingBytes + this.inflightBytes);
     this.pendingBytes = 0;
     this.inflightBytes = 0;
+    if (this.rxBudget !== undefined) {
+      this.rxBudget.cancel(this.budgetWaiter);
+      this.rxBudget.release(this.rxCharged);
+      this.rxCharged = 0;
+    }
 
     if (!this.readySettled) this.rejectReady(error ?? new SocketClosedError('closed before the connection was established', { peer: this.peer }));
     this.resolveClosed(error);

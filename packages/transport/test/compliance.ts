@@ -152,9 +152,11 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
 
   describe(`transport compliance: ${scheme}`, () => {
     it('round-trips frames from 1 B to 64 MiB with their content intact', async () => {
-      const server = await startServer({ echo: true });
+      // All of it is queued at once, both ways: past the 64 MiB default queue cap.
+      const queue = { maxQueuedBytes: 128 * 1024 * 1024 };
+      const server = await startServer({ echo: true, transport: queue });
       const client = new Collector();
-      const t = await connect(server, client);
+      const t = await connect(server, client, queue);
       // A random block of prime length: a chunk dropped, repeated or reordered anywhere changes the content.
       const block = Buffer.alloc(65521);
       for (let i = 0; i < block.length; i++) block[i] = (Math.random() * 256) | 0;

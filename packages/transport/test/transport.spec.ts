@@ -145,7 +145,7 @@ describe('Transport', () => {
   it('a stalled graceful close gives up at closeTimeoutMs and reports what was not written', async () => {
     const a = await server(new Rec(), (t) => t.pause());
     const cli = new Rec();
-    const t = connect(a, cli, { closeTimeoutMs: 200 });
+    const t = connect(a, cli, { closeTimeoutMs: 200, maxQueuedBytes: 128 * 1024 * 1024 });
     await t.ready;
     const big = encodeFrame(Buffer.alloc(1024 * 1024));
     for (let i = 0; i < 64; i++) t.send(big, i);
@@ -160,7 +160,7 @@ describe('Transport', () => {
   it('close({ signal }) aborts a stalled graceful close', async () => {
     const a = await server(new Rec(), (t) => t.pause());
     const cli = new Rec();
-    const t = connect(a, cli);
+    const t = connect(a, cli, { maxQueuedBytes: 128 * 1024 * 1024 });
     await t.ready;
     const big = encodeFrame(Buffer.alloc(1024 * 1024));
     for (let i = 0; i < 64; i++) t.send(big, i);
@@ -341,5 +341,54 @@ describe('Transport', () => {
     await until(() => srv.frames.length === 2, 'frames');
     expect(srv.flags).toEqual([false, true]);
     expect(srv.frames[1]!.toString()).toBe('zstd-ish');
+  });
+});
+
+describe('Transport: holding frames and memory caps', () => {
+  it('pause() inside onFrame holds the rest of the read; resume() delivers it in order before reading again', async () => {
+    const got: string[] = [];
+    let srv: Transport | undefined;
+    const h: TransportHandler = {
+      onFrame(t, body) {
+        got.push(body.toString());
+        if (got.length === 3) t.pause();
+      },
+      onClose() {},
+    };
+    const a = await server(h, (t) => (srv = t));
+    const t = connect(a, new Rec());
+    await t.ready;
+    // One write, so one read on the other side (10 small frames).
+    t.send(Buffer.concat(Array.from({ length: 10 }, (_, i) => frame(`f${i}`))));
+    await until(() => got.length === 3, 'three frames');
+    // Never early: the 7 frames of that read stay held while paused.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toEqual(['f0', 'f1', 'f2']);
+    expect(srv!.readingPaused).toBe(true);
+    expect(srv!.receivedHeldBytes).toBe(7 * frame('f3').length);
+    t.send(frame('f10'));
+    srv!.resume();
+    await until(() => got.length === 11, 'all frames');
+    expect(got).toEqual(Array.from({ length: 11 }, (_, i) => `f${i}`));
+  });
+
+  it('an output budget refuses a frame behind others, but always lets an empty queue take one', async () => {
+    const { ByteBudget } = await import('../src/index.js');
+    const out = new ByteBudget(1000, 'test output budget');
+    const a = await server(new Rec(), (t) => t.pause());
+    const t1 = connect(a, new Rec(), { outputBudget: out });
+    const t2 = connect(a, new Rec(), { outputBudget: out });
+    await Promise.all([t1.ready, t2.ready]);
+    expect(t1.send(encodeFrame(Buffer.alloc(900)))).toBe(true);
+    // t2 has nothing queued: it may go over the budget with one frame.
+    t2.send(encodeFrame(Buffer.alloc(900)));
+    expect(out.used).toBeGreaterThan(1000);
+    expect(() => t2.send(encodeFrame(Buffer.alloc(10)))).toThrow(/test output budget full/);
+    await until(() => t1.queuedBytes === 0 && t2.queuedBytes === 0, 'the writes');
+    expect(out.used).toBe(0);
+    t1.send(encodeFrame(Buffer.alloc(10)));
+    t1.invalidate(new SocketClosedError('done'));
+    // What a closed transport had queued goes back.
+    expect(out.used).toBe(0);
   });
 });

@@ -1,4 +1,12 @@
-export { IOWorker, type IOWorkerOptions, type IOWorkerState, type IOWorkerStats } from './io-worker.js';
+export {
+  IOWorker,
+  type IOWorkerOptions,
+  type IOWorkerState,
+  type IOWorkerStats,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_FRAME_TIMEOUT_MS,
+  DEFAULT_FRAME_MIN_BYTES_PER_SEC,
+} from './io-worker.js';
 export { Waiter, type WaiterOptions, type WaiterStats } from './waiter.js';
 export { PendingCall } from './pending-call.js';
 export { Processor, type ProcessorOptions, type ProcessorStats } from './processor.js';

@@ -26,9 +26,23 @@ export interface IOWorkerOptions {
   waitToRetryMs?: number;
   /** Outgoing connections per address (default 1). */
   connectionsPerAddress?: number;
-  /** Connections idle (no read or write) this long are closed by the periodic check; 0 = never (default 1 day). */
+  /**
+   * Connections idle (no read or write) this long are closed by the periodic check with TimeoutError; 0 = never
+   * (default 5 minutes; 3FS's connection_expiration_time is a day).
+   */
   idleTimeoutMs?: number;
-  /** How often connections are checked (default 60 s; 0 = only on checkConnections()). */
+  /**
+   * A frame must be complete this long after its first byte arrived, plus one second per `frameMinBytesPerSec`
+   * bytes of its size, or its connection is closed by the periodic check with TimeoutError (ResourceExhaustedError
+   * when it was waiting for the receive budget). 0 = no limit (default 30 s).
+   */
+  frameTimeoutMs?: number;
+  /** The slowest rate a large frame may arrive at, in bytes per second (default 1 MiB/s); 0 = frameTimeoutMs alone. */
+  frameMinBytesPerSec?: number;
+  /**
+   * How often connections are checked (default 1 s, or frameTimeoutMs / 10 when that is shorter, at least 10 ms;
+   * 0 = only on checkConnections()).
+   */
   checkIntervalMs?: number;
   /** Passed to every Transport. */
   transport?: TransportOptions;
@@ -55,6 +69,12 @@ function unreachable(call: PendingCall, address: Address | string, err: FfnetErr
   return new SendFailedError(`${call.label}: cannot send to ${peer}: ${err.reason}`, { peer, cause: err });
 }
 
+/** 5 minutes: long enough for a quiet client between bursts, short enough that abandoned sockets go. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60 * 1000;
+export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
+export const DEFAULT_FRAME_MIN_BYTES_PER_SEC = 1024 * 1024;
+const DEFAULT_CHECK_INTERVAL_MS = 1000;
+
 function nonNegative(name: string, v: number): number {
   if (!(Number.isFinite(v) && v >= 0)) throw new InvalidArgError(`IOWorker ${name} must be a non-negative number, got ${v}`);
   return v;
@@ -78,6 +98,8 @@ export class IOWorker {
   readonly sendRetryTimes: number;
   readonly waitToRetryMs: number;
   readonly idleTimeoutMs: number;
+  readonly frameTimeoutMs: number;
+  readonly frameMinBytesPerSec: number;
   readonly checkIntervalMs: number;
   readonly maxMessageSize: number | undefined;
   readonly #transportOptions: TransportOptions;
@@ -91,6 +113,7 @@ export class IOWorker {
   /** Open connections, for abortCalls(). One entry per connection, none per call. */
   readonly #conns = new Set<Connection>();
   #checkTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #frameCheck: { timeoutMs: number; minBytesPerSec: number } | undefined;
   #connects = 0;
   #accepted = 0;
   #retries = 0;
@@ -102,8 +125,13 @@ export class IOWorker {
     this.rdmaConnectTimeoutMs = nonNegative('rdmaConnectTimeoutMs', opts.rdmaConnectTimeoutMs ?? 5000);
     this.sendRetryTimes = nonNegative('sendRetryTimes', opts.sendRetryTimes ?? 1);
     this.waitToRetryMs = nonNegative('waitToRetryMs', opts.waitToRetryMs ?? 100);
-    this.idleTimeoutMs = nonNegative('idleTimeoutMs', opts.idleTimeoutMs ?? 24 * 3600 * 1000);
-    this.checkIntervalMs = nonNegative('checkIntervalMs', opts.checkIntervalMs ?? 60_000);
+    this.idleTimeoutMs = nonNegative('idleTimeoutMs', opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+    this.frameTimeoutMs = nonNegative('frameTimeoutMs', opts.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS);
+    this.frameMinBytesPerSec = nonNegative('frameMinBytesPerSec', opts.frameMinBytesPerSec ?? DEFAULT_FRAME_MIN_BYTES_PER_SEC);
+    // The frame deadline is only as sharp as the check: a tenth of it, so a frame is closed within 1.1x.
+    const interval = this.frameTimeoutMs > 0 ? Math.max(10, Math.min(DEFAULT_CHECK_INTERVAL_MS, Math.floor(this.frameTimeoutMs / 10))) : DEFAULT_CHECK_INTERVAL_MS;
+    this.checkIntervalMs = nonNegative('checkIntervalMs', opts.checkIntervalMs ?? interval);
+    this.#frameCheck = this.frameTimeoutMs > 0 ? { timeoutMs: this.frameTimeoutMs, minBytesPerSec: this.frameMinBytesPerSec } : undefined;
     this.#transportOptions = { ...opts.transport };
     this.maxMessageSize = opts.transport?.maxMessageSize;
     this.#pool = new TransportPool({
@@ -256,9 +284,12 @@ export class IOWorker {
     return this.#pool.drop(opts.address, { incoming: opts.incoming ?? false });
   }
 
-  /** Closes connections idle for idleTimeoutMs and forgets closed ones; returns how many were closed. */
+  /**
+   * Closes connections idle for idleTimeoutMs or with a frame overdue (frameTimeoutMs), and forgets closed ones;
+   * returns how many were closed.
+   */
   checkConnections(now?: number): number {
-    return this.#pool.check(this.idleTimeoutMs, now);
+    return this.#pool.check(this.idleTimeoutMs, now, this.#frameCheck);
   }
 
   /** @internal */

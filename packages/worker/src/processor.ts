@@ -3,13 +3,14 @@ import {
   CancelledError,
   DEFAULT_MAX_MESSAGE_SIZE,
   type EncodeOptions,
-  type FfnetError,
+  FfnetError,
   InvalidArgError,
   InvalidMethodIDError,
   MessageTooLargeError,
   type MessagePacket,
   MessageFlags,
   RequestRefusedError,
+  ResourceExhaustedError,
   type Result,
   StatusCode,
   type Timestamps,
@@ -82,6 +83,14 @@ const DEFAULT_MAX_PROCESSING = 4096;
 
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
   return v instanceof Promise || (v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function');
+}
+
+function replyRefused(t: Transport, frame: FrameParts, e: unknown): ResourceExhaustedError {
+  let size = 0;
+  if (frame instanceof Uint8Array) size = frame.byteLength;
+  else for (const part of frame) size += part.byteLength;
+  const why = e instanceof FfnetError ? e.reason : String(e);
+  return new ResourceExhaustedError(`a ${size}-byte reply cannot be queued: ${why}`, { peer: t.peer, cause: e });
 }
 
 /** Status codes travel as u16; anything else is reported as Unknown. */
@@ -436,8 +445,10 @@ export class Processor {
     let below: boolean;
     try {
       below = t.send(frame);
-    } catch {
-      // The connection closed under us: the caller learns that from its own side, and responses are never retried.
+    } catch (e) {
+      // Closed under us: the caller learns that from its own side, and responses are never retried. Refused
+      // (an output cap): never drop a reply silently, close the connection saying why.
+      if (t.state === 'ready') t.invalidate(replyRefused(t, frame, e));
       return;
     }
     this.#responses++;
