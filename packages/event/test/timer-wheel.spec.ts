@@ -3,11 +3,13 @@ import { FfnetError, StatusCode } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
 import { type TimerHandle, TimerWheel } from '../src/index.js';
 
-// How late an entry may fire beyond what the event loop itself was held up meanwhile (Node's timer granularity is
-// 1 ms, plus the wheel's re-arm after an early wake-up). A fixed lateness bound alone fails on a loaded machine,
-// where the whole process can be descheduled for longer than that: lateness is therefore judged against the
-// longest stall a plain Node timer saw in the same window (LoopGaps), which a wheel that waits for the wrong
-// deadline, or skips a due entry until a later wake-up, still exceeds.
+// How long a due entry may wait beyond what the event loop itself was held up meanwhile (Node's timer granularity
+// is 1 ms, plus the wheel's re-arm after an early wake-up). A fixed lateness bound fails on a loaded machine: the
+// process can be descheduled for longer than that, and when the CPU is short, entries that fall due while the
+// wheel is still firing earlier ones queue behind them. What the wheel itself answers for is the time an entry
+// waits once it is due and the entry before it has fired; that is judged against the longest stall a plain Node
+// timer saw in the same window (LoopGaps). A wheel armed for the wrong deadline, or that leaves a due entry for a
+// later wake-up, exceeds it.
 const SLACK_MS = 50;
 /** An upper bound only for "it eventually fires": generous, for a shared, loaded 2-core machine. */
 const EVENTUALLY_MS = 20_000;
@@ -81,7 +83,9 @@ describe('TimerWheel at scale', () => {
       }
     }
     expect(wheel.size).toBe(expected);
-    // Started after the synchronous set-up above, which would otherwise count as a stall.
+    // Started after the synchronous set-up above, which would otherwise count as a stall. On a loaded machine the
+    // set-up can outlast the first deadlines: nothing can fire before the loop is free, at setUpDone.
+    const setUpDone = performance.now();
     const gaps = new LoopGaps();
 
     await until(() => order.length === expected && performance.now() > base + 2000 + SLACK_MS);
@@ -97,7 +101,6 @@ describe('TimerWheel at scale', () => {
     const tooLate: number[] = [];
     const firedCancelled: number[] = [];
     const missing: number[] = [];
-    let maxLate = 0;
     for (let i = 0; i < N; i++) {
       const at = firedAt[i] as number;
       if (cancelled[i]) {
@@ -108,10 +111,16 @@ describe('TimerWheel at scale', () => {
         missing.push(i);
         continue;
       }
-      const late = at - (deadlines[i] as number);
-      if (late < 0) early.push(i);
-      if (late > maxGap + SLACK_MS) tooLate.push(i);
-      maxLate = Math.max(maxLate, late);
+      if (at < (deadlines[i] as number)) early.push(i);
+    }
+    // Waiting while due: from its deadline, or from when the entry before it fired (or the set-up ended) if later.
+    let maxWait = 0;
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k] as number;
+      const prev = k > 0 ? (firedAt[order[k - 1] as number] as number) : setUpDone;
+      const wait = (firedAt[i] as number) - Math.max(deadlines[i] as number, prev);
+      if (wait > maxGap + SLACK_MS) tooLate.push(i);
+      maxWait = Math.max(maxWait, wait);
     }
     expect({ outOfOrder, early, tooLate, firedCancelled, missing }).toEqual({
       outOfOrder: [],
@@ -121,7 +130,7 @@ describe('TimerWheel at scale', () => {
       missing: [],
     });
     expect(order.length).toBe(expected);
-    expect(maxLate).toBeLessThanOrEqual(maxGap + SLACK_MS);
+    expect(maxWait).toBeLessThanOrEqual(maxGap + SLACK_MS);
     wheel.close();
   });
 });
@@ -145,8 +154,10 @@ describe('TimerWheel edge cases', () => {
     const wheel = new TimerWheel();
     const fired: string[] = [];
     const a = wheel.scheduleAfter(1, (s: string) => fired.push(s), 'a');
-    wheel.scheduleAfter(40, (s: string) => fired.push(s), 'b');
-    await until(() => fired.length === 1);
+    // Far enough out that a loaded machine does not get to it before the checks below run.
+    wheel.scheduleAfter(1000, (s: string) => fired.push(s), 'b');
+    await until(() => fired.length >= 1);
+    expect(fired).toEqual(['a']);
     expect(a.pending).toBe(false);
     expect(wheel.cancel(a)).toBe(false);
     expect(wheel.size).toBe(1);
