@@ -58,6 +58,8 @@ export interface FuzzResult {
   /** Connections the server neither answered to the end nor closed within 10 s of our end(): destroyed by us. */
   stuck: number;
   timedOut: boolean;
+  /** Set when the server refused connections 200 times in a row: it is not listening any more. */
+  gaveUp: boolean;
 }
 
 /**
@@ -75,12 +77,14 @@ export async function fuzz(t: FuzzTask): Promise<FuzzResult> {
     responses: 0,
     stuck: 0,
     timedOut: false,
+    gaveUp: false,
   };
   const rng = new Rng(t.seed);
+  let refusedInARow = 0;
   const stopAt = performance.now() + t.timeLimitMs;
   let claimed = 0;
   const worker = async (): Promise<void> => {
-    while (claimed < t.frames) {
+    while (claimed < t.frames && !r.gaveUp) {
       if (performance.now() > stopAt) {
         r.timedOut = true;
         return;
@@ -95,9 +99,11 @@ export async function fuzz(t: FuzzTask): Promise<FuzzResult> {
       } catch {
         r.connectErrors++;
         claimed -= n;
+        if (++refusedInARow >= 200) r.gaveUp = true;
         await sleep(5);
         continue;
       }
+      refusedInARow = 0;
       r.connections++;
       const ok = await writeAll(conn.socket, batch.bytes);
       if (ok) {

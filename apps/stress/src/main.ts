@@ -329,6 +329,7 @@ async function run(args: Args): Promise<number> {
   const hangEvents: string[] = [];
   const healthy = new Healthy(both, p.healthy.timeoutMs);
   let hangMonitor: NodeJS.Timeout | undefined;
+  let hangOpen = false;
   let memBefore: MemReply | undefined;
   let fdsBefore = 0;
   let rssBefore = 0;
@@ -365,7 +366,6 @@ async function run(args: Args): Promise<number> {
   }
   unloaded.sort((a, b) => a - b);
   healthy.start(p.healthy.intervalMs);
-  let hangOpen = false;
   hangMonitor = setInterval(() => {
     const quiet = performance.now() - healthy.lastOkAt;
     if (quiet > p.healthy.hangMs && !hangOpen) {
@@ -377,7 +377,13 @@ async function run(args: Args): Promise<number> {
 
   const phase = async (name: string, fn: () => Promise<unknown>): Promise<void> => {
     if (!alive(server)) {
-      phases[name] = { skipped: 'server gone' };
+      phases[name] = { skipped: 'server process gone' };
+      return;
+    }
+    // A server that has stopped answering (a hang is already counted) would only make every attack wait out
+    // its bounds.
+    if (hangOpen) {
+      phases[name] = { skipped: 'server not answering the healthy client' };
       return;
     }
     const t = performance.now();
@@ -408,12 +414,15 @@ async function run(args: Args): Promise<number> {
     const bound = p.fuzz.timeLimitMs + 60_000;
     const [a, b] = await Promise.all(
       both.map((address, i) =>
-        attackerResult<{ framesSent: number; byKind: Record<string, number>; responses: number; connections: number }>(
+        attackerResult<{ framesSent: number; byKind: Record<string, number>; responses: number; connections: number; gaveUp: boolean }>(
           { attack: 'fuzz', address, frames: per, framesPerWrite: p.fuzz.framesPerWrite, concurrency: p.fuzz.concurrency, seed: (args.seed + i * 7919) >>> 0, fuzzCore: args.fuzzCore, timeLimitMs: p.fuzz.timeLimitMs },
           bound,
         ),
       ),
     );
+    for (const [name, r] of [['tcp', a], ['unix', b]] as const) {
+      if (r && 'gaveUp' in r && r.gaveUp) harnessErrors.push(`fuzz over ${name}: the server refused 200 connections in a row`);
+    }
     return { tcp: a, unix: b };
   });
 
