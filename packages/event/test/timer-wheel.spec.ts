@@ -3,18 +3,47 @@ import { FfnetError, StatusCode } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
 import { type TimerHandle, TimerWheel } from '../src/index.js';
 
-// The stated tolerance: an entry never fires before its deadline, and at most this late, on this shared
-// 2-core machine with other suites running (Node's timer granularity is 1 ms; the rest is loop/GC latency).
-const MAX_LATE_MS = 50;
+// How long a due entry may wait beyond what the event loop itself was held up meanwhile (Node's timer granularity
+// is 1 ms, plus the wheel's re-arm after an early wake-up). A fixed lateness bound fails on a loaded machine: the
+// process can be descheduled for longer than that, and when the CPU is short, entries that fall due while the
+// wheel is still firing earlier ones queue behind them. What the wheel itself answers for is the time an entry
+// waits once it is due and the entry before it has fired; that is judged against the longest stall a plain Node
+// timer saw in the same window (LoopGaps). A wheel armed for the wrong deadline, or that leaves a due entry for a
+// later wake-up, exceeds it.
+const SLACK_MS = 50;
+/** An upper bound only for "it eventually fires": generous, for a shared, loaded 2-core machine. */
+const EVENTUALLY_MS = 20_000;
+
+/** Records the longest gap between consecutive ticks of a 1 ms interval: the loop's worst stall meanwhile. */
+class LoopGaps {
+  max = 0;
+  #last = performance.now();
+  readonly #timer = setInterval(() => {
+    const now = performance.now();
+    this.max = Math.max(this.max, now - this.#last);
+    this.#last = now;
+  }, 1);
+  /** Includes the stretch since the last tick, so a stall at the very end is counted too. */
+  stop(): number {
+    clearInterval(this.#timer);
+    this.max = Math.max(this.max, performance.now() - this.#last);
+    return this.max;
+  }
+}
 
 const until = (cond: () => boolean): Promise<void> =>
-  new Promise((resolve) => {
-    const poll = () => (cond() ? resolve() : setTimeout(poll, 2));
+  new Promise((resolve, reject) => {
+    const giveUp = performance.now() + EVENTUALLY_MS;
+    const poll = () => {
+      if (cond()) resolve();
+      else if (performance.now() > giveUp) reject(new Error(`condition not met within ${EVENTUALLY_MS} ms`));
+      else setTimeout(poll, 2);
+    };
     poll();
   });
 
 describe('TimerWheel at scale', () => {
-  it('100k deadlines over 1-2 s fire in deadline order, never early, <= 50 ms late; cancelled ones never fire', async () => {
+  it('100k deadlines over 1-2 s fire in deadline order, never early, no later than the loop allowed; cancelled ones never fire', async () => {
     const N = 100_000;
     const wheel = new TimerWheel();
     const deadlines = new Float64Array(N);
@@ -54,8 +83,13 @@ describe('TimerWheel at scale', () => {
       }
     }
     expect(wheel.size).toBe(expected);
+    // Started after the synchronous set-up above, which would otherwise count as a stall. On a loaded machine the
+    // set-up can outlast the first deadlines: nothing can fire before the loop is free, at setUpDone.
+    const setUpDone = performance.now();
+    const gaps = new LoopGaps();
 
-    await until(() => order.length === expected && performance.now() > base + 2000 + MAX_LATE_MS);
+    await until(() => order.length === expected && performance.now() > base + 2000 + SLACK_MS);
+    const maxGap = gaps.stop();
     expect(wheel.size).toBe(0);
     expect(midRunCancels).toBeGreaterThan(0);
 
@@ -67,7 +101,6 @@ describe('TimerWheel at scale', () => {
     const tooLate: number[] = [];
     const firedCancelled: number[] = [];
     const missing: number[] = [];
-    let maxLate = 0;
     for (let i = 0; i < N; i++) {
       const at = firedAt[i] as number;
       if (cancelled[i]) {
@@ -78,10 +111,16 @@ describe('TimerWheel at scale', () => {
         missing.push(i);
         continue;
       }
-      const late = at - (deadlines[i] as number);
-      if (late < 0) early.push(i);
-      if (late > MAX_LATE_MS) tooLate.push(i);
-      maxLate = Math.max(maxLate, late);
+      if (at < (deadlines[i] as number)) early.push(i);
+    }
+    // Waiting while due: from its deadline, or from when the entry before it fired (or the set-up ended) if later.
+    let maxWait = 0;
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k] as number;
+      const prev = k > 0 ? (firedAt[order[k - 1] as number] as number) : setUpDone;
+      const wait = (firedAt[i] as number) - Math.max(deadlines[i] as number, prev);
+      if (wait > maxGap + SLACK_MS) tooLate.push(i);
+      maxWait = Math.max(maxWait, wait);
     }
     expect({ outOfOrder, early, tooLate, firedCancelled, missing }).toEqual({
       outOfOrder: [],
@@ -91,7 +130,7 @@ describe('TimerWheel at scale', () => {
       missing: [],
     });
     expect(order.length).toBe(expected);
-    expect(maxLate).toBeLessThanOrEqual(MAX_LATE_MS);
+    expect(maxWait).toBeLessThanOrEqual(maxGap + SLACK_MS);
     wheel.close();
   });
 });
@@ -100,17 +139,14 @@ describe('TimerWheel edge cases', () => {
   it('a deadline in the past fires promptly, once', async () => {
     const wheel = new TimerWheel();
     const deadline = performance.now() - 1000;
-    let calls = 0;
-    let at = 0;
-    wheel.schedule(deadline, () => {
-      calls++;
-      at = performance.now();
-    });
-    const scheduledAt = performance.now();
-    await until(() => calls > 0);
+    const log: string[] = [];
+    wheel.schedule(deadline, () => log.push('wheel'));
+    // Promptly = on the next timer turn: before a plain 20 ms timer armed just after it. Node runs due timers in
+    // expiry order, so this holds however late the loop gets to both.
+    setTimeout(() => log.push('20 ms timer'), 20);
+    await until(() => log.length === 2);
     await sleep(10);
-    expect(calls).toBe(1);
-    expect(at - scheduledAt).toBeLessThanOrEqual(MAX_LATE_MS);
+    expect(log).toEqual(['wheel', '20 ms timer']);
     expect(wheel.size).toBe(0);
   });
 
@@ -118,8 +154,10 @@ describe('TimerWheel edge cases', () => {
     const wheel = new TimerWheel();
     const fired: string[] = [];
     const a = wheel.scheduleAfter(1, (s: string) => fired.push(s), 'a');
-    wheel.scheduleAfter(40, (s: string) => fired.push(s), 'b');
-    await until(() => fired.length === 1);
+    // Far enough out that a loaded machine does not get to it before the checks below run.
+    wheel.scheduleAfter(1000, (s: string) => fired.push(s), 'b');
+    await until(() => fired.length >= 1);
+    expect(fired).toEqual(['a']);
     expect(a.pending).toBe(false);
     expect(wheel.cancel(a)).toBe(false);
     expect(wheel.size).toBe(1);
@@ -201,18 +239,21 @@ describe('TimerWheel edge cases', () => {
       const deadline = performance.now() + delay;
       return wheel.schedule(deadline, () => fired.push({ name, at: performance.now(), deadline }));
     };
+    // "On time" is judged by order against plain Node timers armed alongside, SLACK_MS after each deadline:
+    // Node fires due timers in expiry order, so a wheel that waits for its spare timer (5 s or 10 s away) fires
+    // after the probe however loaded the machine is, and a correct one before it.
+    const probe = (name: string, delay: number) => setTimeout(() => fired.push({ name, at: -1, deadline: -1 }), delay + SLACK_MS);
     wheel.cancel(add('cancelled-soon', 20));
     add('after', 60);
+    probe('probe after', 60);
     wheel.cancel(add('cancelled-far', 10_000));
-    await until(() => fired.length === 1);
+    await until(() => fired.length === 2);
     wheel.cancel(add('cancelled-again', 5_000));
     add('sooner', 15);
-    await until(() => fired.length === 2);
-    expect(fired.map((f) => f.name)).toEqual(['after', 'sooner']);
-    for (const f of fired) {
-      expect(f.at).toBeGreaterThanOrEqual(f.deadline);
-      expect(f.at - f.deadline).toBeLessThanOrEqual(MAX_LATE_MS);
-    }
+    probe('probe sooner', 15);
+    await until(() => fired.length === 4);
+    expect(fired.map((f) => f.name)).toEqual(['after', 'probe after', 'sooner', 'probe sooner']);
+    for (const f of fired) expect(f.at).toBeGreaterThanOrEqual(f.deadline);
     expect(wheel.size).toBe(0);
     wheel.close();
   });

@@ -95,8 +95,11 @@ describe('RDMAControl', () => {
   it('an apply that times out only counts as failed: the write goes ahead', async () => {
     const { stub, client } = await setup({ rdmaControl: { maxConcurrentTransmission: 1 }, timeoutMs: 10_000 });
     const before = rdmaControlStats();
-    const holder = stub.write({ holdMs: 300 });
-    await sleep(50);
+    // The holder keeps its slot far longer than the starved apply waits, so their order does not depend on how
+    // promptly a loaded machine runs either timer; it takes the slot before the starved call is made.
+    const holder = stub.write({ holdMs: 1000 });
+    for (let i = 0; i < 2000 && client.transmissions?.active !== 1; i++) await sleep(5);
+    expect(client.transmissions!.active).toBe(1);
     const starved = await stub.write({ holdMs: 0, applyTimeoutMs: 50 });
     expect(starved.granted).toBe(false);
     expect((await holder).granted).toBe(true);

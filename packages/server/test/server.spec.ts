@@ -61,7 +61,9 @@ describe('Server', () => {
     const client = new Client();
     try {
       const call = client.stub(Slow, s.addresses[0]!).wait(100);
-      await sleep(30);
+      // In flight at the server, however long a loaded machine takes to deliver it (a fixed sleep can stop first).
+      for (let i = 0; i < 2000 && s.stats().inFlight === 0; i++) await sleep(5);
+      expect(s.stats().inFlight).toBe(1);
       await s.stop();
       expect(await call).toBe(100);
     } finally {
@@ -75,7 +77,7 @@ describe('Server', () => {
     const client = new Client();
     try {
       expect(await client.stub(CoreService, s.addresses[0]!).shutdown({ graceful: true })).toEqual({});
-      for (let i = 0; i < 100 && s.state !== 'stopped'; i++) await sleep(10);
+      for (let i = 0; i < 1000 && s.state !== 'stopped'; i++) await sleep(10);
       expect(s.state).toBe('stopped');
     } finally {
       await client.stop();

@@ -94,8 +94,8 @@ describe('IOWorker', () => {
     const err = await rejection(call.result);
     expect([StatusCode.SocketClosed, StatusCode.SocketError]).toContain(err.code);
     expect(err.peer).toBe(p.address);
-    // Functional bound: far below the 10 s deadline.
-    expect(call.settledAt - t0).toBeLessThan(1000);
+    // Far below the 10 s deadline (half of it: generous for a loaded machine, still not a timeout).
+    expect(call.settledAt - t0).toBeLessThan(5000);
     expect(p.client.waiter.stats.connectionFailures).toBe(1);
   });
 

@@ -85,9 +85,20 @@ describe('Processor', () => {
 
   it('stop() waits for requests in flight and refuses new ones', async () => {
     let finished = false;
+    // The slow handler runs until the test lets it finish, so "in flight" does not depend on how fast a loaded
+    // machine delivers the request or how long a sleep really lasts.
+    let started: () => void = () => {};
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    let release: () => void = () => {};
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
     const svc = new TestService({
       1: async () => {
-        await sleep(80);
+        started();
+        await released;
         finished = true;
         return 'slow';
       },
@@ -95,11 +106,17 @@ describe('Processor', () => {
     });
     p = await pair(svc);
     const slow = p.call(7, 1, null);
-    await sleep(20);
+    await running;
     expect(p.server.processor.processing).toBe(1);
-    const stopped = p.server.processor.stop();
+    let stopDone = false;
+    const stopped = p.server.processor.stop().then(() => {
+      stopDone = true;
+    });
     const refused = await p.call(7, 2, null).result;
     expect((refused.payload as { code: number }).code).toBe(StatusCode.RequestRefused);
+    await sleep(20);
+    expect(stopDone).toBe(false); // never before the request in flight is done
+    release();
     await stopped;
     expect(finished).toBe(true);
     expect((await slow.result).payload).toEqual({ ok: true, value: 'slow' });
@@ -194,7 +211,9 @@ describe('Processor', () => {
     p = await pair(svc);
     const err = await rejection(p.call(7, 1, null, { timeoutMs: 60 }).result);
     expect(err.code).toBe(StatusCode.Timeout);
-    await sleep(50);
+    // The server's own deadline runs from when it received the request, so it may pass a little after the
+    // client's: wait for it (bounded) rather than for a fixed time.
+    for (let i = 0; i < 1000 && reason === undefined; i++) await sleep(5);
     expect(reason?.code).toBe(StatusCode.Timeout);
   });
 
