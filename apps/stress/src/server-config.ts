@@ -11,11 +11,7 @@ export interface ServerChildConfig {
   readonly idleTimeoutMs: number;
 }
 
-/**
- * The options the stress server runs with. `limits`, `frameTimeoutMs` and the transport's `maxQueuedBytes` are
- * the hardening round's caps; a server that does not know an option ignores it, which is why the object is built
- * loosely and cast.
- */
+/** The options the stress server runs with: the caps it is judged against come from here. */
 export function serverOptions(cfg: ServerChildConfig): ServerOptions {
   const ioWorker = {
     frameTimeoutMs: cfg.frameTimeoutMs,
@@ -23,13 +19,12 @@ export function serverOptions(cfg: ServerChildConfig): ServerOptions {
     checkIntervalMs: Math.max(100, Math.min(1000, Math.floor(cfg.frameTimeoutMs / 4))),
     transport: { maxQueuedBytes: cfg.maxQueuedBytes },
   };
-  const options: Record<string, unknown> = {
+  return {
     groups: [
       { networkType: 'tcp', listener: { host: '127.0.0.1' }, ioWorker },
       { networkType: 'unix', listener: { path: cfg.unixPath }, ioWorker },
     ],
     limits: { receiveBudgetBytes: cfg.receiveBudgetBytes, outputBudgetBytes: cfg.outputBudgetBytes },
   };
-  return options as unknown as ServerOptions;
 }
 

@@ -268,6 +268,22 @@ describe('memory stays bounded whatever peers send', () => {
     }
   }, 30_000);
 
+  it('a header claiming a large frame buys no time: the deadline grows with bytes received, not with the claim', async () => {
+    // frameMinBytesPerSec stays at its default (1 MiB/s): 128 MiB claimed would have bought 128 s if the claim counted.
+    const port = await start({ io: { frameTimeoutMs: 500 } });
+    const liar = await raw(port);
+    liar.on('error', () => {});
+    liar.write(Buffer.concat([header(128 * MiB), Buffer.alloc(64 * 1024, 1)]));
+    await until(() => serverTransports().length === 1, 'the connection');
+    const err = (await serverTransports()[0]!.closed) as FfnetError;
+    expect(err).toBeInstanceOf(TimeoutError);
+    const m = /limit (\d+) ms\): (\d+) bytes received/.exec(err.message);
+    expect(m).not.toBeNull();
+    // 500 ms plus 64 KiB at 1 MiB/s (63 ms): far below the 128 s the claimed size would give.
+    expect(Number(m![1])).toBeLessThan(500 + 1000);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(64 * 1024);
+  }, 30_000);
+
   it('idle connections are closed after minutes by default, and after idleTimeoutMs when set', async () => {
     expect(DEFAULT_IDLE_TIMEOUT_MS).toBe(5 * 60 * 1000);
     expect(DEFAULT_FRAME_TIMEOUT_MS).toBe(30_000);

@@ -393,7 +393,8 @@ export class Transport {
 
   /**
    * Closes the connection when the frame being received is overdue: not complete `timeoutMs` after its first
-   * byte, plus one second per `minBytesPerSec` bytes of its size. A connection we stopped reading with pause()
+   * byte, plus one second per `minBytesPerSec` bytes that have arrived of it. The extension is earned by bytes
+   * received, not by the size the header claims: a header claiming 512 MiB buys no time by itself. A connection we stopped reading with pause()
    * (replies piling up) is left alone: the wait is ours. Returns whether it closed the connection.
    */
   checkFrame(now: number, timeoutMs: number, minBytesPerSec: number): boolean {
@@ -401,7 +402,7 @@ export class Transport {
     if (start === 0 || timeoutMs <= 0 || this.paused || this._state === 'closed') return false;
     const d = this.decoder;
     const size = d.partialFrameSize;
-    const limit = timeoutMs + (minBytesPerSec > 0 ? Math.ceil((size * 1000) / minBytesPerSec) : 0);
+    const limit = timeoutMs + (minBytesPerSec > 0 ? Math.ceil((d.bufferedBytes * 1000) / minBytesPerSec) : 0);
     const age = now - start;
     if (age < limit) return false;
     const have = d.heldBytes;

@@ -33,7 +33,7 @@ export interface IOWorkerOptions {
   idleTimeoutMs?: number;
   /**
    * A frame must be complete this long after its first byte arrived, plus one second per `frameMinBytesPerSec`
-   * bytes of its size, or its connection is closed by the periodic check with TimeoutError (ResourceExhaustedError
+   * bytes of it that have arrived (what a header claims buys no time), or its connection is closed by the periodic check with TimeoutError (ResourceExhaustedError
    * when it was waiting for the receive budget). 0 = no limit (default 30 s).
    */
   frameTimeoutMs?: number;
