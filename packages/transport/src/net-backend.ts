@@ -6,12 +6,14 @@ import {
   type FfnetError,
   InvalidArgError,
   ListenFailedError,
+  PermissionDeniedError,
   SocketClosedError,
   SocketError,
   TimeoutError,
 } from '@ffnet/serde';
 import { type Address, formatAddress, type Scheme, tcpAddress } from './address.js';
 import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectOptions, ListenOptions } from './backend.js';
+import { checkUnixOwner } from './unix-owner.js';
 
 type Errno = Error & { code?: string };
 
@@ -78,10 +80,16 @@ class DirectReads {
 interface FdCalls {
   dup(fd: number): number;
   close(fd: number): number;
+  /** The uid of the process at the other end of a connected unix socket (SO_PEERCRED), or -1. */
+  peerUid(fd: number): number;
 }
 let fdState: FdCalls | null | undefined;
 
-/** libc's dup() and close() through koffi, or null without them. Loaded on the first accept, never at import. */
+/** SOL_SOCKET and SO_PEERCRED differ on a few Linux architectures; these are the ones Node runs on. */
+const SOL_SOCKET = 1;
+const SO_PEERCRED = process.arch === 'ppc64' || process.arch === 'ppc' ? 21 : process.arch === 'mips' || process.arch === 'mipsel' ? 18 : 17;
+
+/** libc's dup(), close() and getsockopt() through koffi, or null without them. Loaded on first use, never at import. */
 function fdCalls(): FdCalls | null {
   if (fdState === undefined) {
     fdState = null;
@@ -91,13 +99,35 @@ function fdCalls(): FdCalls | null {
         const libc = koffi.load('libc.so.6');
         const dup = libc.func('int dup(int oldfd)');
         const close = libc.func('int close(int fd)');
-        fdState = { dup: (fd) => dup(fd) as number, close: (fd) => close(fd) as number };
+        const getsockopt = libc.func('int getsockopt(int fd, int level, int optname, _Out_ uint8_t *optval, _Inout_ uint32_t *optlen)');
+        fdState = {
+          dup: (fd) => dup(fd) as number,
+          close: (fd) => close(fd) as number,
+          peerUid(fd) {
+            // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+            const cred = Buffer.alloc(12);
+            const len = [12];
+            if ((getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, len) as number) !== 0 || len[0] !== 12) return -1;
+            return cred.readUInt32LE(4);
+          },
+        };
       } catch {
         // No koffi binary for this platform: accepted sockets keep the 'data' path.
       }
     }
   }
   return fdState;
+}
+
+/**
+ * The uid of the process listening at the other end of a connected unix socket, as the kernel recorded it when
+ * that process called listen(): unlike the socket file's owner, it cannot be changed after the fact. -1 when it
+ * cannot be read (no koffi, not Linux, no fd).
+ */
+export function unixPeerUid(sock: net.Socket): number {
+  const fd = (sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  const calls = typeof fd === 'number' && fd >= 0 ? fdCalls() : null;
+  return calls === null ? -1 : calls.peerUid(fd as number);
 }
 
 /**
@@ -256,6 +286,12 @@ class NetBackend implements Backend {
   }
 
   connect(addr: Address, opts: ConnectOptions = {}): Promise<BackendSocket> {
+    const owner = opts.ownerUid;
+    if (owner !== undefined && this.scheme === 'unix') return checkUnixOwner(addr.path, owner).then(() => this.dial(addr, opts, owner));
+    return this.dial(addr, opts, undefined);
+  }
+
+  private dial(addr: Address, opts: ConnectOptions, ownerUid: number | undefined): Promise<BackendSocket> {
     const peer = formatAddress(addr);
     const { signal, timeoutMs } = opts;
     return new Promise<BackendSocket>((resolve, reject) => {
@@ -286,6 +322,16 @@ class NetBackend implements Backend {
         fail(new ConnectFailedError(`connect aborted: ${abortReason(signal!)}`, { peer, cause: signal!.reason }));
       };
       const onConnect = (): void => {
+        if (ownerUid !== undefined) {
+          // The file's owner was checked before connecting; this is the listening process itself, which a file
+          // swapped in between the check and the connect cannot fake.
+          const uid = unixPeerUid(sock);
+          if (uid !== ownerUid) {
+            const why = uid < 0 ? 'its credentials (SO_PEERCRED) cannot be read here' : `it runs as uid ${uid}`;
+            fail(new PermissionDeniedError(`the process listening on ${addr.path} is not uid ${ownerUid}: ${why}`, { peer }));
+            return;
+          }
+        }
         settle();
         sock.setNoDelay(true);
         resolve(new NetSocket(this.scheme, sock, addr, peer, this.naming.localName(sock, addr), direct));
