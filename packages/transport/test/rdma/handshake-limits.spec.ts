@@ -4,7 +4,7 @@ import { IB_SOCKET_DEFAULTS, ibSocketSizes } from '@ffnet/connect';
 import { IBManager } from '@ffnet/device';
 import { decodeMessage, encodeMessage, FrameDecoder, MessageFlags, type MessagePacket, StatusCode } from '@ffnet/serde';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BackendListener, type BackendSocket, getBackend, rdmaAddress, tcpAddress, VerbsBackend } from '../../src/index.js';
+import { type BackendListener, type BackendSocket, getBackend, ibSocketOf, rdmaAddress, tcpAddress, VerbsBackend } from '../../src/index.js';
 
 const HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
 /** One accepted socket's registered buffers with the default config. */
@@ -66,18 +66,22 @@ function connectReq(config: Record<string, unknown> = {}): Record<string, unknow
 describe('rdma listener: handshake caps and deadline', () => {
   const listeners: BackendListener[] = [];
   const peers: RawPeer[] = [];
+  const backends: VerbsBackend[] = [];
   beforeAll(() => {
     IBManager.start();
   });
   afterEach(async () => {
     for (const p of peers.splice(0)) p.sock.destroy();
     await Promise.all(listeners.splice(0).map((l) => l.close()));
+    // Every accepted QP freed before the next test (and before IBManager.stop() deallocates the PD).
+    for (const b of backends.splice(0)) await expect.poll(() => b.acceptStats().qps, { timeout: 60_000 }).toBe(0);
   });
   afterAll(() => {
     IBManager.stop();
   });
 
   async function listen(backend: VerbsBackend): Promise<number> {
+    backends.push(backend);
     const l = await backend.listen(rdmaAddress(HOST, 0), {}, (s) => s.destroy());
     listeners.push(l);
     return l.address.port;
@@ -155,7 +159,7 @@ describe('rdma listener: handshake caps and deadline', () => {
     const backend = new VerbsBackend({ handshakeTimeoutMs: 120_000, maxBufferBytes: 4 * 1024 * 1024 });
     const p = await peer(await listen(backend));
     p.send(2, connectReq({ bufSize: 1024 * 1024, sendBufCnt: 32 }));
-    p.send(2, connectReq({ bufSize: 64, sendBufCnt: 100_000, bufAckBatch: 8 }));
+    p.send(2, connectReq({ bufSize: 1, sendBufCnt: 100_000, bufAckBatch: 8 }));
     const [big, deep] = await p.replied(2);
     expect(big).toMatchObject({ ok: false, code: StatusCode.InvalidConfig });
     expect(big!.message).toContain('(maxBufferBytes)');
@@ -186,5 +190,6 @@ describe('rdma listener: handshake caps and deadline', () => {
     // A real client that completes in time is served.
     const ok = await new VerbsBackend().connect(rdmaAddress(HOST, port));
     ok.destroy();
+    await ibSocketOf(ok)!.closed;
   });
 });
