@@ -191,5 +191,6 @@ describe('rdma listener: handshake caps and deadline', () => {
     const ok = await new VerbsBackend().connect(rdmaAddress(HOST, port));
     ok.destroy();
     await ibSocketOf(ok)!.closed;
-  });
+    // Bounded, so that without a deadline this fails instead of waiting for the suite's 10-minute limit.
+  }, 180_000);
 });
