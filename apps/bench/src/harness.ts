@@ -1,7 +1,7 @@
 // Runs one (peer, workload, transport): a server child and a client child, each pinned to its own
 // core, and turns their reports into one result line.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Endpoint, PeerName, TransportName } from './peers/types.js';
@@ -143,6 +143,16 @@ class Child {
 }
 
 let socketSeq = 0;
+/** ffnet listeners refuse socket paths in a directory others can write to, such as /tmp itself. */
+let socketDir: string | undefined;
+function socketPath(): string {
+  if (socketDir === undefined) {
+    const d = mkdtempSync(`${os.tmpdir()}/ffnet-bench-`);
+    process.once('exit', () => rmSync(d, { recursive: true, force: true }));
+    socketDir = d;
+  }
+  return `${socketDir}/s${process.pid}-${++socketSeq}.sock`;
+}
 
 /** rdma:// needs an address on the interface rxe0 sits on: the VM's dummy0 (tools/rxe-vm/init). */
 export const RDMA_HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
@@ -152,7 +162,7 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
   const w = o.workload;
   const listen: Endpoint =
     o.transport === 'unix'
-      ? { transport: 'unix', path: `/tmp/ffnet-bench-${process.pid}-${++socketSeq}.sock` }
+      ? { transport: 'unix', path: socketPath() }
       : { transport: o.transport, host: o.transport === 'rdma' ? RDMA_HOST : '127.0.0.1', port: 0 };
   if (listen.transport === 'unix') rmSync(listen.path, { force: true });
   const base = { peer: o.peer, workload: w.name, warmupMs: o.warmupMs, measureMs: o.measureMs };

@@ -1,14 +1,12 @@
 #!/usr/bin/env node
 // ffnet-storage [tcp|unix|rdma]: starts a storage server, writes one chunk and batch-reads a few back, checked by CRC.
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client, Server, type ServiceGroupConfig } from '@ffnet/server';
 import { StorageClient, fillChunk, storageService } from './index.js';
 
 const kind = (process.argv[2] ?? 'tcp') as 'tcp' | 'unix' | 'rdma';
 const group: ServiceGroupConfig =
   kind === 'unix'
-    ? { networkType: 'unix', listener: { path: join(tmpdir(), `ffnet-storage-${process.pid}.sock`) } }
+    ? { networkType: 'unix', listener: {} } // the default path: a private directory of this user's
     : { networkType: kind, listener: { host: kind === 'rdma' ? '0.0.0.0' : '127.0.0.1', port: 0 } };
 
 const server = new Server({ groups: [group] });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RDMARemoteBuf } from '@ffnet/device';
@@ -15,10 +16,14 @@ function expected(id: number, offset: number, length: number): Buffer {
   return b;
 }
 
+/** Listeners refuse socket paths in a directory others can write to, such as /tmp itself. */
+const socketDir = mkdtempSync(join(tmpdir(), 'ffnet-storage-test-'));
+afterAll(() => rmSync(socketDir, { recursive: true, force: true }));
+
 function group(kind: 'tcp' | 'unix'): ServiceGroupConfig {
   return kind === 'tcp'
     ? { networkType: 'tcp', listener: { host: '127.0.0.1', port: 0 } }
-    : { networkType: 'unix', listener: { path: join(tmpdir(), `ffnet-storage-test-${process.pid}-${randomBytes(3).toString('hex')}.sock`) } };
+    : { networkType: 'unix', listener: { path: join(socketDir, `${process.pid}-${randomBytes(3).toString('hex')}.sock`) } };
 }
 
 describe('fillChunk', () => {

@@ -4,12 +4,81 @@
  * injected `call` function.
  */
 import { IBManager, type IBDevice } from '@ffnet/device';
-import { IBDeviceNotFoundError, InvalidConfigError } from '@ffnet/serde';
-import { ibSocketSizes } from './config.js';
+import { IBDeviceNotFoundError, InvalidArgError, InvalidConfigError, ResourceExhaustedError } from '@ffnet/serde';
+import { checkIBSocketConfig, ibSocketSizes } from './config.js';
 import { type IBConnectReq, type IBConnectRsp, type IBQueryReq, type IBQueryRsp, parseConnectReq } from './messages.js';
 import { type IBConnectCall, type IBConnectOptions, IBSocket, type IBSocketOptions, acceptIBSocket } from './socket.js';
 
 const PORT_ACTIVE = 4;
+
+/** Default server-wide cap on queue pairs of accepted sockets (IBAcceptBudget.maxQps). */
+export const DEFAULT_MAX_ACCEPTED_QPS = 1024;
+/** Default server-wide cap on registered buffer bytes of accepted sockets (IBAcceptBudget.maxPinnedBytes). */
+export const DEFAULT_MAX_PINNED_BYTES = 1024 * 1024 * 1024;
+/** Default cap on one accepted socket's registered buffer block (IBConnectServerOptions.maxBufferBytes). */
+export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
+/** Default cap on a client's sendBufCnt and maxRdmaWr (IBConnectServerOptions.maxWorkRequests). */
+export const DEFAULT_MAX_WORK_REQUESTS = 4096;
+
+function positive(name: string, v: number): number {
+  if (!(Number.isSafeInteger(v) && v > 0)) throw new InvalidArgError(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+export interface IBAcceptLimits {
+  /** Queue pairs of accepted sockets alive at once (default 1024). */
+  maxQps?: number;
+  /** Bytes of registered (pinned) stream buffers of accepted sockets alive at once (default 1 GiB). */
+  maxPinnedBytes?: number;
+}
+
+/**
+ * What peers' connect requests may make this process allocate, across every IBConnectServer that shares it:
+ * queue pairs and pinned buffer memory of accepted sockets. Reserved before anything is created for a request,
+ * released when the socket has freed its resources.
+ */
+export class IBAcceptBudget {
+  readonly maxQps: number;
+  readonly maxPinnedBytes: number;
+  #qps = 0;
+  #pinned = 0;
+
+  constructor(limits: IBAcceptLimits = {}) {
+    this.maxQps = positive('maxQps', limits.maxQps ?? DEFAULT_MAX_ACCEPTED_QPS);
+    this.maxPinnedBytes = positive('maxPinnedBytes', limits.maxPinnedBytes ?? DEFAULT_MAX_PINNED_BYTES);
+  }
+
+  /** Queue pairs reserved for accepted sockets now. */
+  get qps(): number {
+    return this.#qps;
+  }
+
+  /** Registered buffer bytes reserved for accepted sockets now. */
+  get pinnedBytes(): number {
+    return this.#pinned;
+  }
+
+  /** One QP and `bytes` of pinned memory, or ResourceExhaustedError naming the cap (and nothing is taken). */
+  reserve(bytes: number, peer?: string): void {
+    if (this.#qps >= this.maxQps) {
+      throw new ResourceExhaustedError(`${this.#qps} RDMA queue pairs accepted, the server-wide cap (maxQps) is ${this.maxQps}`, { peer });
+    }
+    if (this.#pinned + bytes > this.maxPinnedBytes) {
+      throw new ResourceExhaustedError(
+        `${bytes} more bytes of registered buffers would exceed the server-wide cap (maxPinnedBytes) of ${this.maxPinnedBytes} (${this.#pinned} in use)`,
+        { peer },
+      );
+    }
+    this.#qps++;
+    this.#pinned += bytes;
+  }
+
+  /** Gives back what one reserve(bytes) took. */
+  release(bytes: number): void {
+    this.#qps--;
+    this.#pinned -= bytes;
+  }
+}
 
 export interface IBConnectServerOptions {
   /** Devices to accept on (default: those opened by IBManager, read at each request). */
@@ -20,6 +89,15 @@ export interface IBConnectServerOptions {
   drainTimeoutMs?: number;
   /** Largest registered buffer block a client's config may make us allocate per connection (default 64 MiB). */
   maxBufferBytes?: number;
+  /**
+   * Largest sendBufCnt and maxRdmaWr a client's config may ask for (default 4096): they size host memory (work
+   * requests, receive bookkeeping) that the buffer cap does not count.
+   */
+  maxWorkRequests?: number;
+  /** Accepted sockets of this server alive at once; past it a connect is refused (default: no own cap). */
+  maxQps?: number;
+  /** Shared caps on QPs and pinned memory (default: a budget of this server's own, with the default caps). */
+  budget?: IBAcceptBudget;
   /** Receives each accepted socket (state ACCEPTED; READY once the probe arrives). Throwing refuses the connect. */
   onSocket(sock: IBSocket, req: IBConnectReq): void;
 }
@@ -35,15 +113,27 @@ export class IBConnectServer {
   readonly #acceptTimeoutMs: number;
   readonly #drainTimeoutMs: number | undefined;
   readonly #maxBufferBytes: number;
+  readonly #maxWorkRequests: number;
+  readonly #maxQps: number;
   readonly #onSocket: IBConnectServerOptions['onSocket'];
+  readonly budget: IBAcceptBudget;
+  #live = 0;
 
   constructor(options: IBConnectServerOptions) {
     const d = options.devices;
     this.#devices = typeof d === 'function' ? d : d ? () => d : () => IBManager.devices;
     this.#acceptTimeoutMs = options.acceptTimeoutMs ?? 15_000;
     this.#drainTimeoutMs = options.drainTimeoutMs;
-    this.#maxBufferBytes = options.maxBufferBytes ?? 64 * 1024 * 1024;
+    this.#maxBufferBytes = positive('maxBufferBytes', options.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES);
+    this.#maxWorkRequests = positive('maxWorkRequests', options.maxWorkRequests ?? DEFAULT_MAX_WORK_REQUESTS);
+    this.#maxQps = options.maxQps === undefined ? Number.POSITIVE_INFINITY : positive('maxQps', options.maxQps);
+    this.budget = options.budget ?? new IBAcceptBudget();
     this.#onSocket = options.onSocket;
+  }
+
+  /** Accepted sockets of this server that have not yet freed their resources. */
+  get qps(): number {
+    return this.#live;
   }
 
   /** IBConnect.query: every device with its active ports. */
@@ -64,21 +154,54 @@ export class IBConnectServer {
   /**
    * IBConnect.connect: checks the request (it comes off the network), adopts the client's config, creates the QP
    * on the target device and port (INIT, RTR), hands the socket to onSocket and answers with this end's info.
-   * Errors: InvalidFormatError / InvalidConfigError (bad request), IBDeviceNotFoundError, IBOpenPortFailedError.
+   * Every cap is checked before anything is allocated for the request.
+   * Errors: InvalidFormatError / InvalidConfigError (bad request, or buffers / queues above maxBufferBytes /
+   * maxWorkRequests / the device's limits), ResourceExhaustedError (this server's maxQps, or the budget's maxQps /
+   * maxPinnedBytes), IBDeviceNotFoundError, IBOpenPortFailedError.
    */
   connect(req: unknown, ctx: IBAcceptContext = {}): IBConnectRsp {
+    const peer = ctx.peer;
     const r = parseConnectReq(req);
-    const bytes = ibSocketSizes(r.config).bufferBytes;
+    const c = r.config;
+    const bytes = ibSocketSizes(c).bufferBytes;
     if (bytes > this.#maxBufferBytes) {
-      throw new InvalidConfigError(`client config needs ${bytes} bytes of buffers per connection, more than the ${this.#maxBufferBytes} allowed`, { peer: ctx.peer });
-    }
-    const dev = this.#devices().find((d) => d.id === r.targetDev && !d.closed);
-    if (!dev || dev.name !== r.targetDevName) {
-      throw new IBDeviceNotFoundError(`no RDMA device ${r.targetDev} named ${r.targetDevName} here${dev ? ` (device ${r.targetDev} is ${dev.name})` : ''}`, {
-        peer: ctx.peer,
+      throw new InvalidConfigError(`client config needs ${bytes} bytes of buffers per connection, more than the ${this.#maxBufferBytes} allowed (maxBufferBytes)`, {
+        peer,
       });
     }
-    const sock = acceptIBSocket(r, dev, { acceptTimeoutMs: this.#acceptTimeoutMs, drainTimeoutMs: this.#drainTimeoutMs, peer: ctx.peer });
+    const wrs = Math.max(c.sendBufCnt, c.maxRdmaWr);
+    if (wrs > this.#maxWorkRequests) {
+      throw new InvalidConfigError(
+        `client config asks for ${c.sendBufCnt} send buffers and ${c.maxRdmaWr} RDMA work requests, more than the ${this.#maxWorkRequests} allowed (maxWorkRequests)`,
+        { peer },
+      );
+    }
+    if (this.#live >= this.#maxQps) {
+      throw new ResourceExhaustedError(`${this.#live} RDMA queue pairs already accepted on this connection, the cap (maxQps) is ${this.#maxQps}`, { peer });
+    }
+    const budget = this.budget;
+    budget.reserve(bytes, peer);
+    let sock: IBSocket;
+    try {
+      const dev = this.#devices().find((d) => d.id === r.targetDev && !d.closed);
+      if (!dev || dev.name !== r.targetDevName) {
+        throw new IBDeviceNotFoundError(`no RDMA device ${r.targetDev} named ${r.targetDevName} here${dev ? ` (device ${r.targetDev} is ${dev.name})` : ''}`, {
+          peer,
+        });
+      }
+      // Before the socket exists: its constructor sizes host memory by these queue depths.
+      checkIBSocketConfig(c, dev.attr, dev.name);
+      sock = acceptIBSocket(r, dev, { acceptTimeoutMs: this.#acceptTimeoutMs, drainTimeoutMs: this.#drainTimeoutMs, peer });
+    } catch (e) {
+      budget.release(bytes);
+      throw e;
+    }
+    this.#live++;
+    // `closed` resolves once the QP and the registered buffers are freed, whatever ended the socket.
+    void sock.closed.then(() => {
+      this.#live--;
+      budget.release(bytes);
+    });
     try {
       this.#onSocket(sock, r);
     } catch (e) {

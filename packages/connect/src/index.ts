@@ -2,7 +2,18 @@
 
 export { IBSocket, IBSocketState, type IBSocketHandlers, type IBSocketOptions, type IBConnectCall, type IBConnectOptions } from './socket.js';
 export { RDMAReqBatch } from './rdma.js';
-export { IBConnectServer, connectIBSocket, type IBConnectServerOptions, type IBAcceptContext } from './connect.js';
+export {
+  IBConnectServer,
+  IBAcceptBudget,
+  connectIBSocket,
+  DEFAULT_MAX_ACCEPTED_QPS,
+  DEFAULT_MAX_PINNED_BYTES,
+  DEFAULT_MAX_BUFFER_BYTES,
+  DEFAULT_MAX_WORK_REQUESTS,
+  type IBConnectServerOptions,
+  type IBAcceptContext,
+  type IBAcceptLimits,
+} from './connect.js';
 export {
   IB_SOCKET_DEFAULTS,
   resolveIBSocketConfig,

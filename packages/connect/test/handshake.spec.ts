@@ -1,6 +1,6 @@
 import { FfnetError, StatusCode } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
-import { type IBConnectCall, IBConnectServer, IBSocket, IBSocketState, connectIBSocket } from '../src/index.js';
+import { connectIBSocket, IB_SOCKET_DEFAULTS, IBAcceptBudget, type IBConnectCall, IBConnectServer, IBSocket, IBSocketState, ibSocketSizes } from '../src/index.js';
 
 // The parts of the handshake that need no device: what happens before a QP exists.
 
@@ -89,5 +89,73 @@ describe('IBSocket before a device is involved', () => {
       expect.objectContaining({ code: StatusCode.IBDeviceNotFound }),
     );
     expect(() => small.connect(req)).toThrow(expect.objectContaining({ code: StatusCode.InvalidConfig, message: expect.stringContaining('1196032 bytes') }));
+  });
+});
+
+describe('caps on what connect requests may allocate (checked before anything is created)', () => {
+  const req = {
+    hostname: 'c',
+    dev: 0,
+    devName: 'rxe0',
+    port: 1,
+    mtu: 3,
+    qpNum: 5,
+    link: { kind: 'ib', lid: 1 },
+    targetDev: 0,
+    targetDevName: 'rxe0',
+    targetPort: 1,
+    config: {},
+  };
+  const bytes = ibSocketSizes(IB_SOCKET_DEFAULTS).bufferBytes;
+
+  it('IBAcceptBudget counts QPs and pinned bytes, refuses past either cap with ResourceExhaustedError naming it, and takes nothing then', () => {
+    const b = new IBAcceptBudget({ maxQps: 3, maxPinnedBytes: 2500 });
+    b.reserve(1000, 'rdma://1.2.3.4:5');
+    b.reserve(1000);
+    expect([b.qps, b.pinnedBytes]).toEqual([2, 2000]);
+    let err: unknown;
+    try {
+      b.reserve(501, 'rdma://1.2.3.4:5');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: StatusCode.ResourceExhausted, peer: 'rdma://1.2.3.4:5' });
+    expect((err as Error).message).toContain('maxPinnedBytes');
+    expect([b.qps, b.pinnedBytes]).toEqual([2, 2000]);
+    b.reserve(500);
+    expect(() => b.reserve(0)).toThrow(expect.objectContaining({ code: StatusCode.ResourceExhausted, message: expect.stringContaining('(maxQps) is 3') }));
+    b.release(1000);
+    b.reserve(0);
+    expect([b.qps, b.pinnedBytes]).toEqual([3, 1500]);
+    expect(() => new IBAcceptBudget({ maxQps: 0 })).toThrow(expect.objectContaining({ code: StatusCode.InvalidArg }));
+  });
+
+  it('a server whose budget is spent refuses with ResourceExhaustedError before looking for a device', () => {
+    const budget = new IBAcceptBudget({ maxQps: 10, maxPinnedBytes: bytes * 2 });
+    const server = new IBConnectServer({ devices: [], budget, onSocket: () => {} });
+    // Room for one: the request gets as far as the device lookup, and its reservation is given back.
+    budget.reserve(bytes);
+    expect(() => server.connect(req)).toThrow(expect.objectContaining({ code: StatusCode.IBDeviceNotFound }));
+    expect([budget.qps, budget.pinnedBytes]).toEqual([1, bytes]);
+    budget.reserve(bytes);
+    expect(() => server.connect(req, { peer: 'rdma://10.0.0.9:1' })).toThrow(
+      expect.objectContaining({ code: StatusCode.ResourceExhausted, peer: 'rdma://10.0.0.9:1', message: expect.stringContaining('maxPinnedBytes') }),
+    );
+    const qpCapped = new IBConnectServer({ devices: [], budget: new IBAcceptBudget({ maxQps: 1 }), onSocket: () => {} });
+    qpCapped.budget.reserve(0);
+    expect(() => qpCapped.connect(req)).toThrow(expect.objectContaining({ code: StatusCode.ResourceExhausted, message: expect.stringContaining('maxQps') }));
+    expect(server.qps).toBe(0);
+  });
+
+  it('refuses queue depths above maxWorkRequests before any allocation', () => {
+    const server = new IBConnectServer({ devices: [], maxWorkRequests: 256, onSocket: () => {} });
+    const deep = { ...req, config: { bufSize: 64, sendBufCnt: 512, bufAckBatch: 8 } };
+    expect(() => server.connect(deep)).toThrow(expect.objectContaining({ code: StatusCode.InvalidConfig, message: expect.stringContaining('maxWorkRequests') }));
+    expect(() => server.connect({ ...req, config: { maxRdmaWr: 100_000 } })).toThrow(
+      expect.objectContaining({ code: StatusCode.InvalidConfig, message: expect.stringContaining('(maxWorkRequests)') }),
+    );
+    expect(server.budget.qps).toBe(0);
+    // Within the caps the request reaches the device lookup.
+    expect(() => server.connect({ ...req, config: { sendBufCnt: 256, maxRdmaWr: 256 } })).toThrow(expect.objectContaining({ code: StatusCode.IBDeviceNotFound }));
   });
 });

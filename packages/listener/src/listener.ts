@@ -10,7 +10,7 @@ import {
   unixAddress,
 } from '@ffnet/transport';
 import { type InterfaceAddress, type InterfaceKind, findInterfaceOf, selectInterfaceAddresses } from './interfaces.js';
-import { clearStaleSocket, defaultUnixPath } from './unix.js';
+import { clearStaleSocket, defaultUnixPath, prepareSocketDirectory } from './unix.js';
 
 export type ListenerNetworkType = 'tcp' | 'unix' | 'rdma';
 
@@ -37,10 +37,19 @@ export interface ListenerConfig {
   reusePort?: boolean;
   /** listen(2) backlog, default 4096 (3FS `listen_queue_depth`). */
   backlog?: number;
-  /** unix: the socket path. Default `<os tmpdir>/ffnet.<port>.sock`, a random number when port is 0. */
+  /**
+   * unix: the socket path. Default `ffnet.<port>.sock` (a random number when port is 0) in `$XDG_RUNTIME_DIR` when
+   * that is a private directory of ours, else in `<os tmpdir>/ffnet-<uid>/`, created 0700 and checked at setup.
+   */
   path?: string;
   /** unix: file mode of the socket, default 0o600. */
   mode?: number;
+  /**
+   * unix: listen even when the socket's directory is writable by group or other (or is /tmp), or is owned by
+   * another non-root user. Default false: such a directory lets another user take the name first and receive
+   * our clients' requests, so setup refuses it with ListenFailedError.
+   */
+  allowSharedDirectory?: boolean;
 }
 
 export interface BoundAddress {
@@ -84,6 +93,9 @@ export interface ResolvedListenerConfig {
   readonly backlog: number;
   readonly path: string | undefined;
   readonly mode: number;
+  readonly allowSharedDirectory: boolean;
+  /** The path is the default one, whose directory setup creates (0700) when missing. */
+  readonly defaultPath: boolean;
 }
 
 function resolve(c: ListenerConfig): ResolvedListenerConfig {
@@ -126,6 +138,8 @@ function resolve(c: ListenerConfig): ResolvedListenerConfig {
     // Fixed once, so a listener that is stopped and set up again comes back on the same path.
     path: networkType === 'unix' ? (c.path ?? defaultUnixPath(port)) : c.path,
     mode,
+    allowSharedDirectory: c.allowSharedDirectory ?? false,
+    defaultPath: networkType === 'unix' && c.path === undefined,
   };
 }
 
@@ -220,6 +234,7 @@ export class Listener {
     };
     if (c.networkType === 'unix') {
       const t = targets[0]!;
+      await prepareSocketDirectory(t.address.path, { create: c.defaultPath, allowShared: c.allowSharedDirectory });
       await clearStaleSocket(t.address.path, signal);
     }
     const results = await Promise.allSettled(

@@ -1,5 +1,18 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -298,18 +311,150 @@ describe('unix', () => {
     expect(readFileSync(p, 'utf8')).toBe('precious');
   });
 
-  it('without a path, binds a socket in the temp dir named by the port', async () => {
-    const l = track(new Listener({ networkType: 'unix', port: 47001 }));
-    await l.setup();
-    expect(l.addresses).toEqual([`unix://${join(tmpdir(), 'ffnet.47001.sock')}`]);
-    const random = track(new Listener({ networkType: 'unix' }));
-    await random.setup();
-    expect(random.addresses[0]).toMatch(/\/ffnet\.\d+\.sock$/);
-  });
-
   it('reusePort is rejected for unix sockets', () => {
     expect(() => new Listener({ networkType: 'unix', path: path(), reusePort: true })).toThrow(
       expect.objectContaining({ code: StatusCode.InvalidConfig }),
     );
+  });
+});
+
+describe('unix socket paths cannot be squatted', () => {
+  // Tests run as root, so they can chown files to another uid the way another user's files would look.
+  const me = process.getuid!();
+  const OTHER = me === 65534 ? 65533 : 65534;
+  let n = 0;
+  const saved = { TMPDIR: process.env.TMPDIR, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR };
+  let sandbox = '';
+
+  /** Default paths are derived from TMPDIR / XDG_RUNTIME_DIR: point them at a fresh private sandbox. */
+  function useSandbox(xdg?: string): string {
+    sandbox = mkdtempSync(join(dir, 'tmp-'));
+    process.env.TMPDIR = sandbox;
+    if (xdg === undefined) delete process.env.XDG_RUNTIME_DIR;
+    else process.env.XDG_RUNTIME_DIR = xdg;
+    return sandbox;
+  }
+  afterEach(() => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  });
+
+  /** A socket file left by a SIGKILLed process (nobody accepts on it). */
+  async function staleSocket(p: string): Promise<void> {
+    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(p)}, () => console.log('up'))`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  it('without a path: ffnet.<port>.sock in <tmpdir>/ffnet-<uid>/, a directory created 0700 and owned by us', async () => {
+    const tmp = useSandbox();
+    const privateDir = join(tmp, `ffnet-${me}`);
+    expect(existsSync(privateDir)).toBe(false);
+    const l = track(new Listener({ networkType: 'unix', port: 47001 }));
+    await l.setup();
+    expect(l.addresses).toEqual([`unix://${join(privateDir, 'ffnet.47001.sock')}`]);
+    const st = lstatSync(privateDir);
+    expect(st.isDirectory()).toBe(true);
+    expect(st.uid).toBe(me);
+    expect(st.mode & 0o777).toBe(0o700);
+    const random = track(new Listener({ networkType: 'unix' }));
+    await random.setup();
+    expect(random.addresses[0]).toMatch(new RegExp(`^unix://${privateDir}/ffnet\\.\\d+\\.sock$`));
+    // The directory is reused as it is by the next listener.
+    await l.stop();
+    await l.setup();
+    expect(lstatSync(privateDir).mode & 0o777).toBe(0o700);
+  });
+
+  it('uses $XDG_RUNTIME_DIR when it is private, and falls back when others can write to it', async () => {
+    const xdg = mkdtempSync(join(dir, 'xdg-'));
+    useSandbox(xdg);
+    const l = track(new Listener({ networkType: 'unix', port: 47002 }));
+    await l.setup();
+    expect(l.addresses).toEqual([`unix://${join(xdg, 'ffnet.47002.sock')}`]);
+    chmodSync(xdg, 0o777);
+    const tmp = useSandbox(xdg);
+    const fallback = track(new Listener({ networkType: 'unix', port: 47003 }));
+    await fallback.setup();
+    expect(fallback.addresses).toEqual([`unix://${join(tmp, `ffnet-${me}`, 'ffnet.47003.sock')}`]);
+  });
+
+  it('refuses a pre-existing default directory that others can write to, that is not ours, or that is a symlink', async () => {
+    const tmp = useSandbox();
+    const privateDir = join(tmp, `ffnet-${me}`);
+    mkdirSync(privateDir);
+    chmodSync(privateDir, 0o777);
+    await expectCode(track(new Listener({ networkType: 'unix' })).setup(), StatusCode.ListenFailed, /writable by group or other \(mode 0777\)/);
+    chmodSync(privateDir, 0o1733);
+    await expectCode(track(new Listener({ networkType: 'unix' })).setup(), StatusCode.ListenFailed, /writable by group or other \(mode 1733\)/);
+    chmodSync(privateDir, 0o700);
+    chownSync(privateDir, OTHER, OTHER);
+    const e = await expectCode(track(new Listener({ networkType: 'unix' })).setup(), StatusCode.ListenFailed, `owned by uid ${OTHER}`);
+    expect(e.message).toContain(privateDir);
+    rmSync(privateDir, { recursive: true });
+    const elsewhere = mkdtempSync(join(dir, 'target-'));
+    symlinkSync(elsewhere, privateDir);
+    await expectCode(track(new Listener({ networkType: 'unix' })).setup(), StatusCode.ListenFailed, `the directory ${privateDir} is a symlink`);
+    // Nothing was bound through the link.
+    expect(readdirSync(elsewhere)).toEqual([]);
+  });
+
+  it('refuses a path in a 0777 directory, a sticky 1777 one, or /tmp itself, unless allowSharedDirectory', async () => {
+    const shared = mkdtempSync(join(dir, 'shared-'));
+    chmodSync(shared, 0o777);
+    const p = join(shared, `s${n++}.sock`);
+    const e = await expectCode(track(new Listener({ networkType: 'unix', path: p })).setup(), StatusCode.ListenFailed, /writable by group or other \(mode 0777\)/);
+    expect(e.message).toContain(`unix://${p}`);
+    expect(existsSync(p)).toBe(false);
+    chmodSync(shared, 0o1777);
+    await expectCode(track(new Listener({ networkType: 'unix', path: p })).setup(), StatusCode.ListenFailed, /mode 1777/);
+    const inTmp = join('/tmp', `ffnet-listener-test-${process.pid}-${n++}.sock`);
+    await expectCode(track(new Listener({ networkType: 'unix', path: inTmp })).setup(), StatusCode.ListenFailed, /\/tmp/);
+    expect(existsSync(inTmp)).toBe(false);
+
+    const allowed = track(new Listener({ networkType: 'unix', path: p, allowSharedDirectory: true }));
+    await allowed.setup();
+    expect(statSync(p).isSocket()).toBe(true);
+    const allowedTmp = track(new Listener({ networkType: 'unix', path: inTmp, allowSharedDirectory: true }));
+    await allowedTmp.setup();
+    expect(statSync(inTmp).isSocket()).toBe(true);
+    await allowedTmp.stop();
+    expect(existsSync(inTmp)).toBe(false);
+  });
+
+  it('refuses a directory owned by another (non-root) user even when only they can write to it', async () => {
+    const theirs = mkdtempSync(join(dir, 'theirs-'));
+    chmodSync(theirs, 0o755);
+    chownSync(theirs, OTHER, OTHER);
+    await expectCode(
+      track(new Listener({ networkType: 'unix', path: join(theirs, 'x.sock') })).setup(),
+      StatusCode.ListenFailed,
+      `the directory ${theirs} is owned by uid ${OTHER}`,
+    );
+  });
+
+  it('never removes a stale socket file owned by another user, and never follows a symlink', async () => {
+    const p = join(dir, `stale${n++}.sock`);
+    await staleSocket(p);
+    chownSync(p, OTHER, OTHER);
+    await expectCode(track(new Listener({ networkType: 'unix', path: p })).setup(), StatusCode.ListenFailed, `owned by uid ${OTHER}`);
+    expect(lstatSync(p).isSocket()).toBe(true);
+    // Ours again: the same stale file is now replaced.
+    chownSync(p, me, me);
+    await track(new Listener({ networkType: 'unix', path: p })).setup();
+
+    const target = join(dir, `target${n++}.sock`);
+    await staleSocket(target);
+    const link = join(dir, `link${n++}.sock`);
+    symlinkSync(target, link);
+    await expectCode(track(new Listener({ networkType: 'unix', path: link })).setup(), StatusCode.ListenFailed, /not a socket/);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(lstatSync(target).isSocket()).toBe(true);
   });
 });

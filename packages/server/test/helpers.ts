@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { type Server as NetServer, type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +13,15 @@ export type Kind = 'tcp' | 'unix' | 'rdma';
 export const RDMA_HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
 
 let seq = 0;
+/** Listeners refuse a socket path in a directory others can write to (like /tmp itself): a private one. */
+let socketDir: string | undefined;
 export function tmpSocketPath(tag: string): string {
-  return join(tmpdir(), `ffnet-${tag}-${process.pid}-${++seq}-${randomBytes(3).toString('hex')}.sock`);
+  if (socketDir === undefined) {
+    const d = mkdtempSync(join(tmpdir(), 'ffnet-sock-'));
+    process.once('exit', () => rmSync(d, { recursive: true, force: true }));
+    socketDir = d;
+  }
+  return join(socketDir, `ffnet-${tag}-${process.pid}-${++seq}-${randomBytes(3).toString('hex')}.sock`);
 }
 
 /** A listener config for one group of `kind` on loopback / a fresh socket path. */

@@ -62,6 +62,12 @@ export interface BackendListener {
 export interface ConnectOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /**
+   * unix only: the uid the server must run as. The socket file and its directory are checked before connecting
+   * and the listening process's credentials (SO_PEERCRED) after; a mismatch fails with PermissionDeniedError.
+   * Other backends ignore it.
+   */
+  ownerUid?: number;
 }
 
 export interface ListenOptions {

@@ -14,4 +14,12 @@ export {
 export { Transport, RECEIVE_ALLOWANCE, type TransportState, type TransportHandler, type TransportOptions, type TransportConnectOptions } from './transport.js';
 export { ByteBudget, type BudgetWaiter, type ByteBudgetStats } from './budget.js';
 export { TransportPool, type TransportPoolOptions } from './pool.js';
-export { VerbsBackend, verbsBackend, ibSocketOf, type VerbsBackendOptions } from './verbs-backend.js';
+export {
+  VerbsBackend,
+  verbsBackend,
+  ibSocketOf,
+  HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_MAX_PENDING_HANDSHAKES,
+  type VerbsBackendOptions,
+  type VerbsAcceptStats,
+} from './verbs-backend.js';

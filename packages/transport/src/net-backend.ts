@@ -6,12 +6,14 @@ import {
   type FfnetError,
   InvalidArgError,
   ListenFailedError,
+  PermissionDeniedError,
   SocketClosedError,
   SocketError,
   TimeoutError,
 } from '@ffnet/serde';
 import { type Address, formatAddress, type Scheme, tcpAddress } from './address.js';
 import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectOptions, ListenOptions, PeerCredentials } from './backend.js';
+import { checkUnixOwner } from './unix-owner.js';
 
 type Errno = Error & { code?: string };
 
@@ -85,9 +87,9 @@ interface FdCalls {
 }
 let fdState: FdCalls | null | undefined;
 
-// Linux values; fdCalls() is null elsewhere, so they are never used on other platforms.
+// Linux values (SO_PEERCRED differs on ppc and mips); fdCalls() is null elsewhere.
 const SOL_SOCKET = 1;
-const SO_PEERCRED = 17;
+const SO_PEERCRED = process.arch === 'ppc64' || process.arch === 'ppc' ? 21 : process.arch === 'mips' || process.arch === 'mipsel' ? 18 : 17;
 /** struct ucred { pid_t pid; uid_t uid; gid_t gid; }: three 32-bit integers. */
 const UCRED_BYTES = 12;
 
@@ -129,6 +131,14 @@ function readPeerCredentials(sock: net.Socket): PeerCredentials | undefined {
   len.writeUInt32LE(UCRED_BYTES, 0);
   if (calls.peerCred(fd, ucred, len) !== 0 || len.readUInt32LE(0) !== UCRED_BYTES) return undefined;
   return Object.freeze({ pid: ucred.readInt32LE(0), uid: ucred.readUInt32LE(4), gid: ucred.readUInt32LE(8) });
+}
+
+/**
+ * The uid of the process at the other end of a connected unix socket, as the kernel recorded it at connect() or
+ * listen(): unlike the socket file's owner, it cannot be changed after the fact. -1 when it cannot be read.
+ */
+function unixPeerUid(sock: net.Socket): number {
+  return readPeerCredentials(sock)?.uid ?? -1;
 }
 
 /**
@@ -294,6 +304,12 @@ class NetBackend implements Backend {
   }
 
   connect(addr: Address, opts: ConnectOptions = {}): Promise<BackendSocket> {
+    const owner = opts.ownerUid;
+    if (owner !== undefined && this.scheme === 'unix') return checkUnixOwner(addr.path, owner).then(() => this.dial(addr, opts, owner));
+    return this.dial(addr, opts, undefined);
+  }
+
+  private dial(addr: Address, opts: ConnectOptions, ownerUid: number | undefined): Promise<BackendSocket> {
     const peer = formatAddress(addr);
     const { signal, timeoutMs } = opts;
     return new Promise<BackendSocket>((resolve, reject) => {
@@ -324,6 +340,16 @@ class NetBackend implements Backend {
         fail(new ConnectFailedError(`connect aborted: ${abortReason(signal!)}`, { peer, cause: signal!.reason }));
       };
       const onConnect = (): void => {
+        if (ownerUid !== undefined) {
+          // The file's owner was checked before connecting; this is the listening process itself, which a file
+          // swapped in between the check and the connect cannot fake.
+          const uid = unixPeerUid(sock);
+          if (uid !== ownerUid) {
+            const why = uid < 0 ? 'its credentials (SO_PEERCRED) cannot be read here' : `it runs as uid ${uid}`;
+            fail(new PermissionDeniedError(`the process listening on ${addr.path} is not uid ${ownerUid}: ${why}`, { peer }));
+            return;
+          }
+        }
         settle();
         sock.setNoDelay(true);
         resolve(new NetSocket(this.scheme, sock, addr, peer, this.naming.localName(sock, addr), direct));

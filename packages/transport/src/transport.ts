@@ -65,6 +65,11 @@ export interface TransportOptions {
    * (default 4 KiB): the peer then starts on the first ones while the rest are still being produced.
    */
   batchBytes?: number;
+  /**
+   * unix:// connects only: the uid the server must run as (checked on the socket file, its directory and the
+   * listening process's SO_PEERCRED); otherwise the connect fails with PermissionDeniedError. Default: unchecked.
+   */
+  unixOwnerUid?: number;
 }
 
 export interface TransportConnectOptions extends TransportOptions {
@@ -430,7 +435,7 @@ export class Transport {
       if (user.aborted) ac.abort(user.reason);
       else user.addEventListener('abort', onUserAbort, { once: true });
     }
-    backend.connect(this.address, { signal: ac.signal, timeoutMs: opts.timeoutMs }).then(
+    backend.connect(this.address, { signal: ac.signal, timeoutMs: opts.timeoutMs, ownerUid: opts.unixOwnerUid }).then(
       (sock) => {
         user?.removeEventListener('abort', onUserAbort);
         this.connectAbort = undefined;

@@ -5,7 +5,7 @@
  * with `acceptTcp`, a connection whose first frame is anything else is handed up as a plain TCP socket (with the
  * bytes already read replayed), so one port serves rdma:// and tcp:// callers as an RDMA group does in 3FS.
  */
-import { IBConnectServer, IBConnectService, type IBConnectCall, IBSocket, type IBSocketConfig } from '@ffnet/connect';
+import { IBAcceptBudget, IBConnectServer, IBConnectService, type IBConnectCall, IBSocket, type IBSocketConfig } from '@ffnet/connect';
 import { IBManager, verbsAvailable } from '@ffnet/device';
 import {
   ConnectFailedError,
@@ -38,6 +38,71 @@ export interface VerbsBackendOptions {
   maxConnectsPerAddress?: number;
   /** An accepted socket that has not seen the client's probe by then fails (default 15000, rdma_accept_timeout). */
   acceptTimeoutMs?: number;
+  /**
+   * Listener side: from TCP accept to a READY queue pair (default 5000 ms, HANDSHAKE_TIMEOUT_MS). A connection
+   * that has not got there (sent nothing, stalled mid-handshake, never sent the probe) is closed and its QP
+   * destroyed. With acceptTcp it also bounds how long a connection may take to send its first frame.
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * Listener side, across this backend's listeners: connections still in their handshake (default 64). Past it,
+   * a new connection's IBConnect requests get ResourceExhaustedError and the connection is closed (a plain tcp://
+   * caller on an acceptTcp port is not affected).
+   */
+  maxPendingHandshakes?: number;
+  /** Listener side: QPs one handshake connection may ask for (default 1; each rdma:// connect uses its own). */
+  maxQpsPerConnection?: number;
+  /** Listener side, across this backend's listeners: QPs of accepted sockets alive at once (default 1024). */
+  maxQps?: number;
+  /** Listener side, across this backend's listeners: registered buffer bytes of accepted sockets (default 1 GiB). */
+  maxPinnedBytes?: number;
+  /** Listener side: one accepted socket's registered buffer block, from the client's config (default 64 MiB). */
+  maxBufferBytes?: number;
+  /** Listener side: largest sendBufCnt / maxRdmaWr a client's config may ask for (default 4096). */
+  maxWorkRequests?: number;
+}
+
+/** Default VerbsBackendOptions.handshakeTimeoutMs: TCP accept to a READY queue pair. */
+export const HANDSHAKE_TIMEOUT_MS = 5000;
+/** Default VerbsBackendOptions.maxPendingHandshakes. */
+export const DEFAULT_MAX_PENDING_HANDSHAKES = 64;
+/**
+ * Largest frame a handshake connection may carry: IBConnect messages are a few hundred bytes. A larger first
+ * frame on an acceptTcp port marks an ordinary TCP connection at once, so a sniffed connection holds at most this.
+ */
+const HANDSHAKE_MAX_MESSAGE = 64 * 1024;
+
+/** What the listener side of a VerbsBackend has accepted and refused, across its listeners. */
+export interface VerbsAcceptStats {
+  /** Connections still in their handshake (counted against maxPendingHandshakes). */
+  readonly pendingHandshakes: number;
+  /** QPs of accepted sockets alive now. */
+  readonly qps: number;
+  /** Registered buffer bytes of those sockets. */
+  readonly pinnedBytes: number;
+  /** IBConnect requests refused with ResourceExhaustedError (a cap was reached), since the backend was made. */
+  readonly refused: number;
+  /** Handshake connections closed at the handshake deadline, since the backend was made. */
+  readonly timedOut: number;
+}
+
+/** Shared by the handshake connections of one VerbsBackend's listeners. */
+interface AcceptState {
+  readonly budget: IBAcceptBudget;
+  readonly acceptTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly maxPendingHandshakes: number;
+  readonly maxQpsPerConnection: number;
+  readonly maxBufferBytes: number | undefined;
+  readonly maxWorkRequests: number | undefined;
+  pending: number;
+  refused: number;
+  timedOut: number;
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!(Number.isSafeInteger(v) && v > 0)) throw new InvalidArgError(`VerbsBackend ${name} must be a positive integer, got ${v}`);
+  return v;
 }
 
 const noop = (): void => {};
@@ -395,10 +460,15 @@ class ReplaySocket implements BackendSocket {
   }
 }
 
-/** One TCP connection to an rdma listener: a handshake, or (with acceptTcp) an ordinary TCP connection. */
+/**
+ * One TCP connection to an rdma listener: a handshake, or (with acceptTcp) an ordinary TCP connection. A
+ * handshake holds a pending slot and runs against a deadline until its QP is READY; it may create at most
+ * maxQpsPerConnection QPs, within the backend's budget, every cap checked before anything is allocated.
+ */
 class Incoming {
   readonly #sock: BackendSocket;
   readonly #server: IBConnectServer;
+  readonly #state: AcceptState;
   readonly #acceptTcp: boolean;
   #tcpClosed: (() => void) | undefined;
   readonly #onTcp: (s: BackendSocket) => void;
@@ -406,32 +476,83 @@ class Incoming {
   #chunks: Buffer[] = [];
   #replay: ReplaySocket | undefined;
   readonly #decoder: FrameDecoder;
+  /** Holds one of the maxPendingHandshakes slots (until the handshake is done). */
+  #counted: boolean;
+  /** Arrived with every pending slot taken: its IBConnect requests are refused. */
+  readonly #overCap: boolean;
+  #deadline: NodeJS.Timeout | undefined;
+  /** The QP accepted on this connection, until it is READY. */
+  #accepting: IBSocket | undefined;
+  /** Reading was paused because the peer does not read our answers. */
+  #writeBlocked = false;
 
-  constructor(sock: BackendSocket, acceptTimeoutMs: number, acceptTcp: boolean, onTcp: (s: BackendSocket) => void, onIB: (ib: IBSocket) => void) {
+  constructor(sock: BackendSocket, state: AcceptState, acceptTcp: boolean, onTcp: (s: BackendSocket) => void, onIB: (ib: IBSocket) => void) {
     this.#sock = sock;
+    this.#state = state;
+    this.#counted = state.pending < state.maxPendingHandshakes;
+    this.#overCap = !this.#counted;
+    if (this.#counted) state.pending++;
     // One per connection, so the accepted IBSocket is tied to this TCP connection (its liveness signal).
     this.#server = new IBConnectServer({
-      acceptTimeoutMs,
+      acceptTimeoutMs: state.acceptTimeoutMs,
+      budget: state.budget,
+      maxQps: state.maxQpsPerConnection,
+      ...(state.maxBufferBytes === undefined ? {} : { maxBufferBytes: state.maxBufferBytes }),
+      ...(state.maxWorkRequests === undefined ? {} : { maxWorkRequests: state.maxWorkRequests }),
       onSocket: (ib) => {
         watchPeer(sock, ib, (cb) => {
           this.#tcpClosed = cb;
         });
+        if (this.#accepting === undefined) {
+          this.#accepting = ib;
+          ib.ready.then(this.#handshakeDone, noop);
+        }
         onIB(ib);
       },
     });
     this.#acceptTcp = acceptTcp;
     this.#onTcp = onTcp;
-    this.#decoder = new FrameDecoder(this.#onFrame, { peer: sock.peer });
+    this.#decoder = new FrameDecoder(this.#onFrame, { peer: sock.peer, maxMessageSize: HANDSHAKE_MAX_MESSAGE });
+    this.#deadline = setTimeout(this.#onDeadline, state.handshakeTimeoutMs);
+    this.#deadline.unref?.();
     sock.setHandlers({
       data: this.#onData,
-      drain: () => this.#replay?.drain(),
+      drain: () => {
+        if (this.#writeBlocked) {
+          this.#writeBlocked = false;
+          sock.resume();
+        }
+        this.#replay?.drain();
+      },
       written: () => this.#replay?.written(),
       close: (err) => {
+        this.#handshakeDone();
         this.#replay?.close(err);
         this.#tcpClosed?.();
       },
     });
   }
+
+  /** Connected (READY), handed up as TCP, or closed: the pending slot and the deadline are released. */
+  readonly #handshakeDone = (): void => {
+    clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+    this.#accepting = undefined;
+    if (this.#counted) {
+      this.#counted = false;
+      this.#state.pending--;
+    }
+  };
+
+  readonly #onDeadline = (): void => {
+    if (this.#deadline === undefined) return;
+    this.#state.timedOut++;
+    const ib = this.#accepting;
+    this.#handshakeDone();
+    // Not READY by now: its QP and buffers go, and so does the connection (the peer sees it close).
+    ib?.destroy();
+    this.#sock.destroy();
+  };
 
   readonly #onData = (chunk: Buffer): void => {
     if (this.#replay) {
@@ -447,6 +568,7 @@ class Incoming {
       else this.#sock.destroy();
     }
     if (this.#mode === 'tcp' && !this.#replay) {
+      this.#handshakeDone();
       this.#replay = new ReplaySocket(this.#sock, this.#chunks);
       this.#chunks = [];
       this.#onTcp(this.#replay);
@@ -466,8 +588,15 @@ class Incoming {
       this.#chunks = [];
     }
     let result: Result<unknown>;
+    let last = false;
     if (!isHandshake) {
       result = errResult(StatusCode.InvalidMethodID, `this connection carries only IBConnect (service ${IBConnectService.id}) requests`);
+    } else if (this.#overCap) {
+      // Closed once the answer is out: it holds no slot, so it must not linger.
+      this.#state.refused++;
+      const max = this.#state.maxPendingHandshakes;
+      result = errResult(StatusCode.ResourceExhausted, `${max} RDMA handshakes are pending, the server-wide cap (maxPendingHandshakes) is ${max}`);
+      last = true;
     } else {
       try {
         if (pkt.methodId === IBConnectService.methods.query.id) result = okResult(this.#server.query());
@@ -476,12 +605,20 @@ class Incoming {
       } catch (e) {
         // The reason, not the message: the dialling side names the peer itself when it rebuilds the error.
         const code = (e as { code?: unknown }).code;
+        if (code === StatusCode.ResourceExhausted) this.#state.refused++;
         result = errResult(typeof code === 'number' && code > 0 ? code : StatusCode.Unknown, FfnetError.is(e) ? e.reason : reasonText(e));
       }
     }
-    this.#sock.write([
+    const more = this.#sock.write([
       encodeMessage({ uuid: pkt.uuid, serviceId: pkt.serviceId, methodId: pkt.methodId, flags: 0, version: pkt.version, timeoutMs: 0, payload: result }),
     ]);
+    if (last) {
+      this.#sock.end();
+    } else if (!more && !this.#writeBlocked) {
+      // A peer that sends requests without reading the answers stops being read: our queue stays bounded.
+      this.#writeBlocked = true;
+      this.#sock.pause();
+    }
   };
 }
 
@@ -489,15 +626,35 @@ export class VerbsBackend implements Backend {
   readonly scheme = 'rdma' as const;
   readonly #config: Partial<IBSocketConfig> | undefined;
   readonly #connectTimeoutMs: number;
-  readonly #acceptTimeoutMs: number;
   readonly #limiter: ConnectLimiter;
   readonly #counters = new Map<string, number>();
+  readonly #accept: AcceptState;
 
   constructor(opts: VerbsBackendOptions = {}) {
     this.#config = opts.config;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
-    this.#acceptTimeoutMs = opts.acceptTimeoutMs ?? 15_000;
     this.#limiter = new ConnectLimiter(opts.maxConnectsPerAddress ?? 4);
+    this.#accept = {
+      budget: new IBAcceptBudget({
+        ...(opts.maxQps === undefined ? {} : { maxQps: opts.maxQps }),
+        ...(opts.maxPinnedBytes === undefined ? {} : { maxPinnedBytes: opts.maxPinnedBytes }),
+      }),
+      acceptTimeoutMs: opts.acceptTimeoutMs ?? 15_000,
+      handshakeTimeoutMs: positiveInt('handshakeTimeoutMs', opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS),
+      maxPendingHandshakes: positiveInt('maxPendingHandshakes', opts.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES),
+      maxQpsPerConnection: positiveInt('maxQpsPerConnection', opts.maxQpsPerConnection ?? 1),
+      maxBufferBytes: opts.maxBufferBytes,
+      maxWorkRequests: opts.maxWorkRequests,
+      pending: 0,
+      refused: 0,
+      timedOut: 0,
+    };
+  }
+
+  /** The listener side's caps in use and what they refused (across every listener of this backend). */
+  acceptStats(): VerbsAcceptStats {
+    const a = this.#accept;
+    return { pendingHandshakes: a.pending, qps: a.budget.qps, pinnedBytes: a.budget.pinnedBytes, refused: a.refused, timedOut: a.timedOut };
   }
 
   available(): { ok: true } | { ok: false; reason: string } {
@@ -550,7 +707,7 @@ export class VerbsBackend implements Backend {
   async listen(addr: Address, opts: ListenOptions, onSocket: (s: BackendSocket) => void): Promise<BackendListener> {
     ensureDevices(`listen on ${formatAddress(addr)}`);
     const acceptTcp = opts.acceptTcp ?? false;
-    const acceptTimeoutMs = this.#acceptTimeoutMs;
+    const state = this.#accept;
     const accepted = (ib: IBSocket): void => {
       const [host, port] = splitPeer(ib.peer);
       // Handed up only once READY: before that the socket can neither send nor close towards the peer.
@@ -561,7 +718,7 @@ export class VerbsBackend implements Backend {
     };
     const { acceptTcp: _, ...tcpOpts } = opts;
     const tcp = await tcpBackend.listen(tcpAddress(addr.host, addr.port), tcpOpts, (sock) => {
-      new Incoming(sock, acceptTimeoutMs, acceptTcp, onSocket, accepted);
+      new Incoming(sock, state, acceptTcp, onSocket, accepted);
     });
     const bound = rdmaAddress(addr.host, tcp.address.port);
     return { address: bound, close: () => tcp.close() };
