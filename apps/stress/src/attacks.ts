@@ -116,7 +116,7 @@ export async function fuzz(t: FuzzTask): Promise<FuzzResult> {
       conn.socket.end();
       if (!(await within(conn.closed, 10_000))) {
         r.stuck++;
-        conn.socket.destroy();
+        conn.close();
         await conn.closed;
       }
       if (conn.closedByPeer) r.endedByServer++;
@@ -183,7 +183,7 @@ async function untilClosed(conns: readonly Conn[], maxMs: number): Promise<void>
 }
 
 async function release(conns: readonly Conn[]): Promise<void> {
-  for (const c of conns) c.socket.destroy();
+  for (const c of conns) c.close();
   await Promise.all(conns.map((c) => c.closed));
 }
 
@@ -381,7 +381,7 @@ export async function churn(t: ChurnTask): Promise<ChurnResult> {
         const c = await open(t.addresses[(w + i) % t.addresses.length]!, (chunk) => counter.push(chunk));
         await writeAll(c.socket, echoFrame(i + 1, 'churn'));
         const ok = await within(got, 10_000);
-        c.socket.destroy();
+        c.close();
         await c.closed;
         if (ok) r.ok++;
         else r.failed++;

@@ -17,6 +17,8 @@ export interface Conn {
   closedByPeer: boolean;
   bytesIn: number;
   readonly closed: Promise<void>;
+  /** Closes the connection from our side: the only close that does not count as the peer's. */
+  close(): void;
 }
 
 /**
@@ -30,28 +32,35 @@ export function open(address: string, onData?: (chunk: Buffer) => void): Promise
     const closed = new Promise<void>((r) => {
       resolveClosed = r;
     });
-    const conn: Conn = { socket, openedAt: 0, closedAt: 0, closedByPeer: false, bytesIn: 0, closed };
-    let connected = false;
-    let destroyedByUs = false;
-    const destroy = socket.destroy.bind(socket);
-    socket.destroy = (err?: Error) => {
-      destroyedByUs = true;
-      return destroy(err);
+    // Only close() marks a close as ours. Node destroys a socket itself on a reset or a failed write (EPIPE), and
+    // those come from the peer, so wrapping socket.destroy would count them as ours.
+    let closedByUs = false;
+    const conn: Conn = {
+      socket,
+      openedAt: 0,
+      closedAt: 0,
+      closedByPeer: false,
+      bytesIn: 0,
+      closed,
+      close() {
+        closedByUs = true;
+        socket.destroy();
+      },
     };
+    let connected = false;
     socket.on('data', (chunk: Buffer) => {
       conn.bytesIn += chunk.length;
       onData?.(chunk);
     });
     socket.on('end', () => {
-      if (!destroyedByUs) conn.closedByPeer = true;
       socket.end();
     });
     socket.on('error', (e) => {
       if (!connected) reject(e);
-      else if (!destroyedByUs) conn.closedByPeer = true;
     });
     socket.on('close', () => {
       conn.closedAt = performance.now();
+      if (connected && !closedByUs) conn.closedByPeer = true;
       resolveClosed();
     });
     socket.once('connect', () => {
