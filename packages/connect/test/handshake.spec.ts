@@ -14,6 +14,21 @@ async function code(p: Promise<unknown>): Promise<number> {
   throw new Error('expected a rejection');
 }
 
+/** A well-formed connect request for device 0 / port 1 of a server that may not have that device. */
+const req = {
+  hostname: 'c',
+  dev: 0,
+  devName: 'rxe0',
+  port: 1,
+  mtu: 3,
+  qpNum: 5,
+  link: { kind: 'ib', lid: 1 },
+  targetDev: 0,
+  targetDevName: 'rxe0',
+  targetPort: 1,
+  config: {},
+};
+
 describe('IBSocket before a device is involved', () => {
   it('close before connect: connect rejects with SocketClosedError and never calls the peer', async () => {
     const calls: string[] = [];
@@ -68,19 +83,6 @@ describe('IBSocket before a device is involved', () => {
   it('the server refuses unknown devices, oversized buffers and bad requests', () => {
     const server = new IBConnectServer({ devices: [], onSocket: () => {} });
     expect(server.query()).toEqual({ devices: [] });
-    const req = {
-      hostname: 'c',
-      dev: 0,
-      devName: 'rxe0',
-      port: 1,
-      mtu: 3,
-      qpNum: 5,
-      link: { kind: 'ib', lid: 1 },
-      targetDev: 0,
-      targetDevName: 'rxe0',
-      targetPort: 1,
-      config: {},
-    };
     expect(() => server.connect(req)).toThrow(expect.objectContaining({ code: StatusCode.IBDeviceNotFound }));
     expect(() => server.connect({ ...req, qpNum: 'x' })).toThrow(expect.objectContaining({ code: StatusCode.InvalidFormat }));
     // Checked before any device is looked at: a client cannot make the server allocate more than this.
@@ -93,19 +95,6 @@ describe('IBSocket before a device is involved', () => {
 });
 
 describe('caps on what connect requests may allocate (checked before anything is created)', () => {
-  const req = {
-    hostname: 'c',
-    dev: 0,
-    devName: 'rxe0',
-    port: 1,
-    mtu: 3,
-    qpNum: 5,
-    link: { kind: 'ib', lid: 1 },
-    targetDev: 0,
-    targetDevName: 'rxe0',
-    targetPort: 1,
-    config: {},
-  };
   const bytes = ibSocketSizes(IB_SOCKET_DEFAULTS).bufferBytes;
 
   it('IBAcceptBudget counts QPs and pinned bytes, refuses past either cap with ResourceExhaustedError naming it, and takes nothing then', () => {

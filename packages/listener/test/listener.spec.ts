@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { FfnetError, StatusCode } from '@ffnet/serde';
 import type { BackendSocket } from '@ffnet/transport';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Listener, type BoundAddress, nodeSupportsReusePort } from '../src/index.js';
+import { type BoundAddress, Listener, nodeSupportsReusePort } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ffnet-listener-'));
 const open: Listener[] = [];
@@ -70,6 +70,17 @@ async function expectCode(p: Promise<unknown>, code: number, text?: string | Reg
 
 function portOf(address: string): number {
   return Number(/:(\d+)$/.exec(address)![1]);
+}
+
+/** A socket file left by a SIGKILLed process (nobody accepts on it). */
+async function staleSocket(p: string): Promise<void> {
+  const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(p)}, () => console.log('up'))`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
 }
 
 describe('tcp', () => {
@@ -271,13 +282,7 @@ describe('unix', () => {
 
   it('replaces a stale socket file left by a killed process', async () => {
     const p = path();
-    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(p)}, () => console.log('up'))`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
+    await staleSocket(p);
     expect(statSync(p).isSocket()).toBe(true); // SIGKILL left the file behind
     const inbox = new Inbox();
     const l = track(new Listener({ networkType: 'unix', path: p }));
@@ -341,16 +346,6 @@ describe('unix socket paths cannot be squatted', () => {
     }
   });
 
-  /** A socket file left by a SIGKILLed process (nobody accepts on it). */
-  async function staleSocket(p: string): Promise<void> {
-    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(p)}, () => console.log('up'))`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  }
 
   it('without a path: ffnet.<port>.sock in <tmpdir>/ffnet-<uid>/, a directory created 0700 and owned by us', async () => {
     const tmp = useSandbox();
