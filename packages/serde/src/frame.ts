@@ -204,10 +204,6 @@ export class FrameDecoder {
     this.holding = true;
   }
 
-  get holdingFrames(): boolean {
-    return this.holding;
-  }
-
   /** Delivers what was held back, in order, until done or hold() is called again. Throws as push() does. */
   resume(): void {
     this.holding = false;

@@ -134,14 +134,6 @@ function readPeerCredentials(sock: net.Socket): PeerCredentials | undefined {
 }
 
 /**
- * The uid of the process at the other end of a connected unix socket, as the kernel recorded it at connect() or
- * listen(): unlike the socket file's owner, it cannot be changed after the fact. -1 when it cannot be read.
- */
-function unixPeerUid(sock: net.Socket): number {
-  return readPeerCredentials(sock)?.uid ?? -1;
-}
-
-/**
  * Node gives `onread` only to sockets it connects itself. An accepted socket gets it by being reopened: a new
  * net.Socket on a dup() of its fd, made before it has read a byte (pauseOnConnect), after which the original is
  * destroyed (closing one of two fds leaves the connection alone). When that is not possible (no koffi, no fd,
@@ -343,9 +335,9 @@ class NetBackend implements Backend {
         if (ownerUid !== undefined) {
           // The file's owner was checked before connecting; this is the listening process itself, which a file
           // swapped in between the check and the connect cannot fake.
-          const uid = unixPeerUid(sock);
-          if (uid !== ownerUid) {
-            const why = uid < 0 ? 'its credentials (SO_PEERCRED) cannot be read here' : `it runs as uid ${uid}`;
+          const creds = readPeerCredentials(sock);
+          if (creds?.uid !== ownerUid) {
+            const why = creds === undefined ? 'its credentials (SO_PEERCRED) cannot be read here' : `it runs as uid ${creds.uid}`;
             fail(new PermissionDeniedError(`the process listening on ${addr.path} is not uid ${ownerUid}: ${why}`, { peer }));
             return;
           }

@@ -4,6 +4,7 @@ import {
   DEFAULT_MAX_MESSAGE_SIZE,
   type EncodeOptions,
   FfnetError,
+  FRAME_HEADER_SIZE,
   InvalidArgError,
   InvalidMethodIDError,
   MessageTooLargeError,
@@ -24,7 +25,7 @@ import { CallContext } from './call-context.js';
 import { CANCEL_SERVICE_ID } from './cancel.js';
 import type { Connection } from './connection.js';
 import { connectionLostError, type HandlerErrorHook, HandlerErrors, toFfnetError } from './errors.js';
-import { frameMessageSize } from './limits.js';
+import { frameBodySize, frameMessageSize } from './limits.js';
 import type { MethodPool, RequestInfo, ServiceBinding, ServiceLookup } from './service.js';
 import { sharedTimerWheel } from './timers.js';
 import type { Waiter } from './waiter.js';
@@ -86,9 +87,7 @@ function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
 }
 
 function replyRefused(t: Transport, frame: FrameParts, e: unknown): ResourceExhaustedError {
-  let size = 0;
-  if (frame instanceof Uint8Array) size = frame.byteLength;
-  else for (const part of frame) size += part.byteLength;
+  const size = frameBodySize(frame) + FRAME_HEADER_SIZE;
   const why = e instanceof FfnetError ? e.reason : String(e);
   return new ResourceExhaustedError(`a ${size}-byte reply cannot be queued: ${why}`, { peer: t.peer, cause: e });
 }
