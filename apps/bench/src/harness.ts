@@ -4,49 +4,25 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { Endpoint, PeerName, TransportName } from './peers/types.js';
-import type { ChildConfig, ChildMessage, CpuMs } from './protocol.js';
+import { join } from 'node:path';
+import { BASELINE_PEER } from './names.js';
+import type { Endpoint } from './peers/types.js';
+import type { ChildConfig, ChildMessage } from './protocol.js';
+import type { Pinning, RunOptions, RunResult } from './run.js';
 import { round } from './stats.js';
-import type { RpcWorkload } from './workloads.js';
 
-/** CPU lists for `taskset -c`; null when the run is not pinned. */
-export interface Pinning {
-  server: string;
-  client: string;
-}
-
-export interface RunOptions {
-  peer: PeerName;
-  workload: RpcWorkload;
-  transport: TransportName;
-  warmupMs: number;
-  measureMs: number;
-  pin: Pinning | null;
-  rep: number;
-  /** When set, both children run with --cpu-prof and write their profiles here. */
-  profileDir?: string;
-}
-
-export interface RunResult {
-  peer: PeerName;
-  workload: RpcWorkload['name'];
-  transport: TransportName;
-  rep: number;
-  inflight: number;
-  reqBytes: number;
-  rspBytes: number;
-  calls: number;
-  seconds: number;
-  callsPerSec: number;
-  mbPerSec?: number;
-  p50Us: number;
-  p99Us: number;
-  cpu: { client: CpuMs; server: CpuMs };
-  rssPeakMB: { client: number; server: number };
-  pin: Pinning | null;
-}
+export type { Pinning, RunOptions, RunResult } from './run.js';
 
 const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
+
+/**
+ * The bench child of another checkout: it loads that checkout's own @ffnet packages (its node_modules), so the
+ * same harness, pinning and load loop drive two builds of ffnet. The child protocol (protocol.ts) is what
+ * both sides must agree on; it has not changed since the harness was written.
+ */
+export function baselineChild(dir: string): string {
+  return join(dir, 'apps', 'bench', 'dist', 'child.js');
+}
 const START_TIMEOUT_MS = 20_000;
 const SLACK_MS = 20_000;
 
@@ -71,8 +47,9 @@ class Child {
     cfg: ChildConfig,
     cpu: string | undefined,
     nodeFlags: string[],
+    script: string = CHILD,
   ) {
-    const nodeArgs = [...nodeFlags, CHILD, JSON.stringify(cfg)];
+    const nodeArgs = [...nodeFlags, script, JSON.stringify(cfg)];
     const [cmd, args] = cpu === undefined ? [process.execPath, nodeArgs] : ['taskset', ['-c', cpu, process.execPath, ...nodeArgs]];
     // Children's stdout goes to our stderr: our stdout carries only result lines and the table.
     this.proc = spawn(cmd, args, { stdio: ['ignore', 2, 'inherit', 'ipc'] });
@@ -165,17 +142,25 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
       ? { transport: 'unix', path: socketPath() }
       : { transport: o.transport, host: o.transport === 'rdma' ? RDMA_HOST : '127.0.0.1', port: 0 };
   if (listen.transport === 'unix') rmSync(listen.path, { force: true });
-  const base = { peer: o.peer, workload: w.name, warmupMs: o.warmupMs, measureMs: o.measureMs };
+  let script = CHILD;
+  if (o.peer === BASELINE_PEER) {
+    if (o.baselineDir === undefined) throw new Error(`${BASELINE_PEER} needs --baseline DIR`);
+    script = baselineChild(o.baselineDir);
+  }
+  // The baseline's child knows itself as plain ffnet.
+  const peer = o.peer === BASELINE_PEER ? 'ffnet' : o.peer;
+  const base = { peer, workload: w.name, warmupMs: o.warmupMs, measureMs: o.measureMs };
+  const profileName = o.peer.replace('@', '-');
   const flags = (role: string) =>
     o.profileDir === undefined
       ? []
-      : ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=${o.peer}-${w.name}-${o.transport}-${o.rep}-${role}.cpuprofile`];
+      : ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=${profileName}-${w.name}-${o.transport}-${o.rep}-${role}.cpuprofile`];
 
-  const server = new Child('server', { ...base, role: 'server', endpoint: listen }, o.pin?.server, flags('server'));
+  const server = new Child('server', { ...base, role: 'server', endpoint: listen }, o.pin?.server, flags('server'), script);
   let client: Child | null = null;
   try {
     const ready = await server.expect('ready', START_TIMEOUT_MS);
-    client = new Child('client', { ...base, role: 'client', endpoint: ready.endpoint }, o.pin?.client, flags('client'));
+    client = new Child('client', { ...base, role: 'client', endpoint: ready.endpoint }, o.pin?.client, flags('client'), script);
     await client.expect('mark', START_TIMEOUT_MS + o.warmupMs);
     server.send({ t: 'mark' });
     const res = await client.expect('result', o.measureMs + SLACK_MS);

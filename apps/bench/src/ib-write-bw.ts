@@ -2,7 +2,7 @@
 // tools/rxe-vm sets it up), 1 MiB writes, the same 8 in flight as ffnet's W5. Its "BW average" is MiB/s
 // (2^20 B, perftest's own help says so); the result line carries 10^6 B like every other MB/s here.
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { RunOptions, RunResult } from './harness.js';
+import type { RunOptions, RunResult } from './run.js';
 import { round } from './stats.js';
 
 const DEVICE = process.env.FFNET_RDMA_DEVICE ?? 'rxe0';

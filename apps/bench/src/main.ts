@@ -5,10 +5,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type RunResult, runOne } from './harness.js';
-import { type Options, USAGE, parseOptions, rdmaRefusal } from './options.js';
+import { type Options, USAGE, parseOptions, rdmaRefusal, repOrder } from './options.js';
 import { formatSummary, summarize } from './summary.js';
 import { type RpcWorkload, skipReason } from './workloads.js';
-import type { PeerName, TransportName } from './peers/types.js';
+import type { PeerName, TransportName } from './names.js';
 
 /** Process start-up, connect and teardown per run, on top of warm-up and measuring (measured ~0.5-1 s). */
 const RUN_OVERHEAD_MS = 900;
@@ -53,9 +53,9 @@ function estimateMs(o: Options, plan: Planned[]): number {
   return perRep * o.reps;
 }
 
-function gitCommit(): string | null {
+function gitCommit(cwd?: string): string | null {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     return null;
   }
@@ -82,11 +82,12 @@ async function main(): Promise<number> {
   }
 
   const plan = planned(o);
-  const runCount = plan.length * o.reps;
+  const runCount = plan.reduce((n, p) => n + p.peers.length, 0) * o.reps;
   const est = estimateMs(o, plan);
   console.error(
     `bench: ${runCount} runs (${o.workloads.map((w) => w.name).join(',')} x ${o.transports.join(',')} x ${o.peers.join(',')} x ${o.reps} reps), ` +
-      `estimated ${(est / 60000).toFixed(1)} min; pinning ${o.pin ? `server CPU ${o.pin.server}, client CPU ${o.pin.client}` : 'off'}`,
+      `estimated ${(est / 60000).toFixed(1)} min; pinning ${o.pin ? `server CPU ${o.pin.server}, client CPU ${o.pin.client}` : 'off'}` +
+      (o.baselineDir === undefined ? '' : `; baseline ${o.baselineDir} (${gitCommit(o.baselineDir) ?? 'commit unknown'})`),
   );
 
   const started = Date.now();
@@ -95,7 +96,7 @@ async function main(): Promise<number> {
   const failures: Failure[] = [];
   for (const { w, transport, peers } of plan) {
     for (let rep = 1; rep <= o.reps; rep++) {
-      for (const peer of peers) {
+      for (const peer of repOrder(peers, rep)) {
         try {
           const r = await runOne({
             peer,
@@ -106,6 +107,7 @@ async function main(): Promise<number> {
             measureMs: measureMs(o, w.measureMs),
             pin: o.pin,
             ...(o.profileDir === undefined ? {} : { profileDir: o.profileDir }),
+            ...(o.baselineDir === undefined ? {} : { baselineDir: o.baselineDir }),
           });
           runs.push(r);
           console.log(JSON.stringify(r));
@@ -139,6 +141,7 @@ async function main(): Promise<number> {
     warmupMs: o.warmupMs,
     measureMs: Object.fromEntries(o.workloads.map((w) => [w.name, measureMs(o, w.measureMs)])),
     elapsedS,
+    ...(o.baselineDir === undefined ? {} : { baseline: { dir: o.baselineDir, commit: gitCommit(o.baselineDir) } }),
   };
   mkdirSync(path.dirname(o.out), { recursive: true });
   writeFileSync(o.out, `${JSON.stringify({ meta, runs, failures, summary }, null, 2)}\n`);

@@ -1,8 +1,18 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Pinning, defaultPinning } from './harness.js';
+import { type Pinning, baselineChild, defaultPinning } from './harness.js';
 import { verbsAvailable } from '@ffnet/device';
-import { DEFAULT_PEERS, DEFAULT_TRANSPORTS, PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './peers/types.js';
+import {
+  BASELINE_PEER,
+  DEFAULT_PEERS,
+  DEFAULT_TRANSPORTS,
+  PEER_NAMES,
+  type PeerName,
+  TRANSPORT_NAMES,
+  type TransportName,
+} from './names.js';
 import { type RpcWorkload, WORKLOADS, workload } from './workloads.js';
 
 export interface Options {
@@ -17,6 +27,8 @@ export interface Options {
   pin: Pinning | null;
   out: string;
   profileDir?: string;
+  /** A built checkout whose ffnet runs as the `ffnet@baseline` peer. */
+  baselineDir?: string;
 }
 
 export const USAGE = `usage: node dist/main.js [options]
@@ -30,6 +42,8 @@ export const USAGE = `usage: node dist/main.js [options]
   --pin S,C | off       taskset CPU for server and client (default 0,1 when taskset works)
   --out FILE            results file (default apps/bench/results/latest.json)
   --profile DIR         run both children under --cpu-prof, profiles written to DIR
+  --baseline DIR        also run ffnet from DIR (a built checkout of another commit) as peer ffnet@baseline,
+                        alternated with ffnet, and print current/baseline ratios
   --help`;
 
 function list<T extends string>(raw: string | undefined, all: readonly T[], what: string, defaults: readonly T[] = all): T[] {
@@ -64,6 +78,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       pin: { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'string' },
+      baseline: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -86,11 +101,27 @@ export function parseOptions(argv: string[]): Options | 'help' {
     pin = { server, client };
   }
 
+  const peers = list(values.peers, PEER_NAMES, 'peer', DEFAULT_PEERS);
+  let baselineDir: string | undefined;
+  if (values.baseline !== undefined) {
+    baselineDir = resolve(values.baseline);
+    if (!existsSync(baselineChild(baselineDir))) {
+      throw new Error(
+        `--baseline ${values.baseline}: ${baselineChild(baselineDir)} is missing; DIR must be a built checkout ` +
+          '(git worktree add DIR <commit> && cd DIR && pnpm install --offline && pnpm build)',
+      );
+    }
+    // Right after ffnet, so the two builds run back to back and share the machine's drift.
+    if (!peers.includes(BASELINE_PEER)) peers.splice(peers.indexOf('ffnet') + 1, 0, BASELINE_PEER);
+  } else if (peers.includes(BASELINE_PEER)) {
+    throw new Error(`peer ${BASELINE_PEER} needs --baseline DIR`);
+  }
+
   const opts: Options = {
     quick,
     workloads,
     transports,
-    peers: list(values.peers, PEER_NAMES, 'peer', DEFAULT_PEERS),
+    peers,
     reps,
     warmupMs: seconds(values.warmup, 'warmup') ?? (quick ? 300 : 1000),
     measureMs: seconds(values.measure, 'measure') ?? (quick ? 1000 : null),
@@ -98,6 +129,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     out: values.out ?? fileURLToPath(new URL('../results/latest.json', import.meta.url)),
   };
   if (values.profile !== undefined) opts.profileDir = values.profile;
+  if (baselineDir !== undefined) opts.baselineDir = baselineDir;
   return opts;
 }
 
@@ -111,4 +143,18 @@ export function rdmaRefusal(o: Options): string | undefined {
   const v = verbsAvailable();
   if (v.available) return undefined;
   return `bench: ${wants.join(' and ')} ${wants.length > 1 ? 'need' : 'needs'} a verbs (RDMA) device, and this machine has none (${v.reason}${v.detail ? `: ${v.detail}` : ''}); run them in the Soft-RoCE VM with \`pnpm bench:rdma\``;
+}
+
+/**
+ * With a baseline, ffnet and ffnet@baseline swap places on every other repetition (ABBA): whichever runs second
+ * inherits the first one's heat (CPU frequency, page cache, a neighbour's burst), so neither build always gets it.
+ */
+export function repOrder(peers: PeerName[], rep: number): PeerName[] {
+  const a = peers.indexOf('ffnet');
+  const b = peers.indexOf(BASELINE_PEER);
+  if (rep % 2 === 1 || a < 0 || b < 0) return peers;
+  const order = [...peers];
+  order[a] = BASELINE_PEER;
+  order[b] = 'ffnet';
+  return order;
 }

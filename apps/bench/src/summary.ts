@@ -1,6 +1,7 @@
-// Medians per (workload, transport, peer) and ffnet's ratio to each peer against the targets.
-import type { RunResult } from './harness.js';
-import { PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './peers/types.js';
+// Medians per (workload, transport, peer), ffnet's ratio to each peer against the targets, and with --baseline
+// the current build against the baseline build.
+import { BASELINE_PEER, PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './names.js';
+import type { RunResult } from './run.js';
 import { median, round } from './stats.js';
 import type { Metric, RpcWorkload, Target } from './workloads.js';
 
@@ -27,9 +28,33 @@ export interface RatioRow {
   against: { peer: Exclude<PeerName, 'ffnet'>; value: number; ratio: number; target: Target; met: boolean }[];
 }
 
+/** The current build against the baseline build (`--baseline`), on the workload's metric and on CPU per call. */
+export interface BaselineRow {
+  workload: RpcWorkload['name'];
+  transport: TransportName;
+  metric: Metric;
+  /** Repetitions in which both builds ran: the pairs the spread is taken over. */
+  reps: number;
+  ffnet: number;
+  baseline: number;
+  /** ffnet / baseline of the medians. For p50Us above 1 is slower; for throughput below 1 is slower. */
+  ratio: number;
+  /** Lowest and highest ffnet / baseline of single repetitions (each pair ran back to back). */
+  spread: { min: number; max: number };
+  /** ffnet / baseline of the median CPU ms per 1000 calls: above 1 costs more. */
+  cpuRatio: { client: number; server: number };
+  /**
+   * `within spread` when the repetitions disagree on the direction (1.0 lies inside the spread), else `faster`
+   * or `slower`; `one rep` when there is no spread to judge by.
+   */
+  verdict: 'within spread' | 'faster' | 'slower' | 'one rep';
+}
+
 export interface Summary {
   medians: MedianRow[];
   ratios: RatioRow[];
+  /** Present when the run had the `ffnet@baseline` peer. */
+  baseline?: BaselineRow[];
 }
 
 function perKCall(r: RunResult, side: 'client' | 'server'): number {
@@ -40,6 +65,7 @@ function perKCall(r: RunResult, side: 'client' | 'server'): number {
 export function summarize(workloads: RpcWorkload[], runs: RunResult[]): Summary {
   const medians: MedianRow[] = [];
   const ratios: RatioRow[] = [];
+  const baseline: BaselineRow[] = [];
   for (const w of workloads) {
     for (const transport of TRANSPORT_NAMES) {
       const rows = new Map<PeerName, MedianRow>();
@@ -82,9 +108,49 @@ export function summarize(workloads: RpcWorkload[], runs: RunResult[]): Summary 
         });
       }
       ratios.push(ratio);
+      const base = rows.get(BASELINE_PEER);
+      if (base !== undefined) baseline.push(compareBaseline(w, transport, ff, base, runs));
     }
   }
-  return { medians, ratios };
+  return baseline.length > 0 ? { medians, ratios, baseline } : { medians, ratios };
+}
+
+function metricOf(w: RpcWorkload, r: RunResult): number {
+  return w.metric === 'mbPerSec' ? (r.mbPerSec ?? Number.NaN) : r[w.metric];
+}
+
+function compareBaseline(w: RpcWorkload, transport: TransportName, ff: MedianRow, base: MedianRow, runs: RunResult[]): BaselineRow {
+  const pick = (peer: PeerName) => runs.filter((r) => r.workload === w.name && r.transport === transport && r.peer === peer);
+  const current = pick('ffnet');
+  const before = pick(BASELINE_PEER);
+  const perRep: number[] = [];
+  for (const c of current) {
+    const b = before.find((r) => r.rep === c.rep);
+    if (b !== undefined) perRep.push(metricOf(w, c) / metricOf(w, b));
+  }
+  const value = (r: MedianRow) => (w.metric === 'mbPerSec' ? (r.mbPerSec ?? Number.NaN) : r[w.metric]);
+  const min = Math.min(...perRep);
+  const max = Math.max(...perRep);
+  const lowerIsBetter = w.metric === 'p50Us';
+  let verdict: BaselineRow['verdict'];
+  if (perRep.length < 2) verdict = 'one rep';
+  else if (min <= 1 && max >= 1) verdict = 'within spread';
+  else verdict = (min > 1) === lowerIsBetter ? 'slower' : 'faster';
+  return {
+    workload: w.name,
+    transport,
+    metric: w.metric,
+    reps: perRep.length,
+    ffnet: value(ff),
+    baseline: value(base),
+    ratio: round(value(ff) / value(base), 3),
+    spread: { min: round(min, 3), max: round(max, 3) },
+    cpuRatio: {
+      client: round(ff.clientCpuMsPerKCall / base.clientCpuMsPerKCall, 3),
+      server: round(ff.serverCpuMsPerKCall / base.serverCpuMsPerKCall, 3),
+    },
+    verdict,
+  };
 }
 
 function table(head: string[], rows: string[][]): string {
@@ -130,5 +196,26 @@ export function formatSummary(s: Summary): string {
     ratioRows.length === 0
       ? '(no ratios: ffnet and at least one other peer must both run)'
       : table(['workload', 'transport', 'vs', 'metric', 'ffnet', 'peer', 'ffnet/peer', 'target', 'status'], ratioRows);
-  return `Medians\n${medians}\n\nffnet against its peers (targets from shared/bench/WORKLOADS.md)\n${ratios}`;
+  let text = `Medians\n${medians}\n\nffnet against its peers (targets from shared/bench/WORKLOADS.md)\n${ratios}`;
+  if (s.baseline !== undefined) {
+    const rows = s.baseline.map((b) => {
+      const digits = b.metric === 'p50Us' ? 1 : 0;
+      return [
+        b.workload,
+        b.transport,
+        b.metric,
+        String(b.reps),
+        fmt(b.ffnet, digits),
+        fmt(b.baseline, digits),
+        `${fmt(b.ratio, 3)}x`,
+        `${fmt(b.spread.min, 3)}-${fmt(b.spread.max, 3)}x`,
+        `${fmt(b.cpuRatio.client, 3)}x`,
+        `${fmt(b.cpuRatio.server, 3)}x`,
+        b.verdict,
+      ];
+    });
+    const head = ['workload', 'transport', 'metric', 'reps', 'ffnet', 'baseline', 'ffnet/base', 'per-rep', 'cli cpu/call', 'srv cpu/call', 'verdict'];
+    text += `\n\nffnet against ffnet@baseline, alternated in the same run (p50Us and cpu: above 1x is slower; throughput: below 1x is slower)\n${table(head, rows)}`;
+  }
+  return text;
 }

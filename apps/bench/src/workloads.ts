@@ -1,7 +1,7 @@
 // Workload catalogue: what each run does and which figure decides it. The numbers mirror
 // shared/bench/WORKLOADS.md; everything else (harness, summary) reads them from here.
 
-import type { PeerName, TransportName } from './peers/types.js';
+import type { PeerName, TransportName } from './names.js';
 
 export type WorkloadName = 'W1' | 'W2' | 'W3' | 'W4' | 'W5';
 export type Metric = 'p50Us' | 'callsPerSec' | 'mbPerSec';
@@ -104,7 +104,7 @@ export const WORKLOADS: readonly Workload[] = [
 export function skipReason(peer: PeerName, w: RpcWorkload, transport: TransportName): string | undefined {
   if (w.transports !== undefined && !w.transports.includes(transport)) return `${w.name} runs over ${w.transports.join(',')} only`;
   if (peer === 'ib_write_bw') return w.name === 'W5' ? undefined : 'ib_write_bw is the W5 reference only';
-  if (transport === 'rdma' && peer !== 'ffnet') return `${peer} has no rdma transport`;
+  if (transport === 'rdma' && peer !== 'ffnet' && peer !== 'ffnet@baseline') return `${peer} has no rdma transport`;
   return undefined;
 }
 

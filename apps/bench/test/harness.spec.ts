@@ -86,6 +86,23 @@ describe('bench CLI', () => {
     }
   });
 
+  it('--baseline runs the ffnet of another built checkout beside this one and compares them', async () => {
+    // This checkout is built (dist/ is what the suite runs), so it serves as its own baseline: the mechanism
+    // (the other checkout's child, its own packages, the comparison table) is what is under test, not a speed.
+    const self = fileURLToPath(new URL('../../..', import.meta.url));
+    const r = await cli(['--quick', '--workloads', 'W2', '--transports', 'tcp', '--peers', 'ffnet', '--baseline', self, '--reps', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    // ABBA: the second repetition runs the baseline first.
+    expect(r.lines.map((l) => `${l.peer}#${l.rep}`)).toEqual(['ffnet#1', 'ffnet@baseline#1', 'ffnet@baseline#2', 'ffnet#2']);
+    for (const line of r.lines) expectRunShape(line, 'W2', 'tcp');
+    const file = JSON.parse(readFileSync(r.out, 'utf8'));
+    expect(file.meta.baseline.dir).toBe(self.replace(/\/$/, ''));
+    expect(file.summary.baseline).toHaveLength(1);
+    expect(file.summary.baseline[0]).toMatchObject({ workload: 'W2', transport: 'tcp', metric: 'callsPerSec', reps: 2 });
+    expect(file.summary.baseline[0].ratio).toBeGreaterThan(0);
+    expect(r.stdout).toContain('ffnet against ffnet@baseline');
+  });
+
   it('refuses W5 and rdma:// without a verbs device instead of faking them, and rejects unknown flags', async () => {
     // This suite runs outside the rxe VM (the VM runs them through pnpm bench:rdma), where verbs have no device.
     for (const args of [['--workloads', 'W5'], ['--transports', 'rdma']]) {

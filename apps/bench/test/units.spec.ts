@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../src/harness.js';
 import { RawReader } from '../src/peers/raw-net.js';
 import { Histogram, median } from '../src/stats.js';
-import { summarize } from '../src/summary.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseOptions, repOrder } from '../src/options.js';
+import { formatSummary, summarize } from '../src/summary.js';
 import { type RpcWorkload, WORKLOADS, skipReason } from '../src/workloads.js';
 import { parseIbWriteBw } from '../src/ib-write-bw.js';
 
@@ -73,12 +77,12 @@ describe('summarize', () => {
   const w1 = WORKLOADS.find((w) => w.name === 'W1') as RpcWorkload;
   const w3 = WORKLOADS.find((w) => w.name === 'W3') as RpcWorkload;
 
-  function run(peer: RunResult['peer'], w: RpcWorkload, p50Us: number, mbPerSec?: number): RunResult {
+  function run(peer: RunResult['peer'], w: RpcWorkload, p50Us: number, mbPerSec?: number, rep = 1): RunResult {
     const r: RunResult = {
       peer,
       workload: w.name,
       transport: 'tcp',
-      rep: 1,
+      rep,
       inflight: w.inflight,
       reqBytes: w.reqSize,
       rspBytes: w.rspSize,
@@ -133,6 +137,78 @@ describe('summarize', () => {
     expect(s.medians).toHaveLength(2);
     expect(s.ratios).toHaveLength(0);
     expect(median([3, 1, 2, Number.NaN])).toBe(2);
+    expect(s.baseline).toBeUndefined();
+  });
+
+  it('compares ffnet with ffnet@baseline per repetition: ratio of medians, spread of the pairs, direction', () => {
+    const w2 = WORKLOADS.find((w) => w.name === 'W2') as RpcWorkload;
+    const tput = (peer: RunResult['peer'], rep: number, callsPerSec: number, cpuMs = 2): RunResult => ({
+      ...run(peer, w2, 100, undefined, rep),
+      callsPerSec,
+      cpu: { client: { userMs: cpuMs, sysMs: 0 }, server: { userMs: 4, sysMs: 0 } },
+    });
+    // Throughput: rep ratios 0.9, 1.1, 1.0 straddle 1, so the difference is inside the spread.
+    const mixed = summarize([w2], [
+      tput('ffnet', 1, 900, 3),
+      tput('ffnet@baseline', 1, 1000),
+      tput('ffnet', 2, 1100, 3),
+      tput('ffnet@baseline', 2, 1000),
+      tput('ffnet', 3, 1000, 3),
+      tput('ffnet@baseline', 3, 1000),
+    ]);
+    expect(mixed.baseline).toEqual([
+      {
+        workload: 'W2',
+        transport: 'tcp',
+        metric: 'callsPerSec',
+        reps: 3,
+        ffnet: 1000,
+        baseline: 1000,
+        ratio: 1,
+        spread: { min: 0.9, max: 1.1 },
+        cpuRatio: { client: 1.5, server: 1 },
+        verdict: 'within spread',
+      },
+    ]);
+    // No target for the baseline: it is not a peer ffnet is judged against.
+    expect(mixed.ratios[0]?.against).toEqual([]);
+    expect(formatSummary(mixed)).toMatch(/W2\s+tcp\s+callsPerSec\s+3\s+1,000\s+1,000\s+1\.000x\s+0\.900-1\.100x\s+1\.500x\s+1\.000x\s+within spread/);
+
+    // Every pair lower throughput: slower. Lower-is-better p50 that is higher in every pair: slower too.
+    const slower = summarize([w2], [tput('ffnet', 1, 800), tput('ffnet@baseline', 1, 1000), tput('ffnet', 2, 900), tput('ffnet@baseline', 2, 1000)]);
+    expect(slower.baseline?.[0]).toMatchObject({ ratio: 0.85, spread: { min: 0.8, max: 0.9 }, verdict: 'slower' });
+    const lat = summarize([w1], [run('ffnet', w1, 110, undefined, 1), run('ffnet@baseline', w1, 100, undefined, 1), run('ffnet', w1, 120, undefined, 2), run('ffnet@baseline', w1, 100, undefined, 2)]);
+    expect(lat.baseline?.[0]).toMatchObject({ metric: 'p50Us', ratio: 1.15, verdict: 'slower' });
+    const faster = summarize([w1], [run('ffnet', w1, 90, undefined, 1), run('ffnet@baseline', w1, 100, undefined, 1), run('ffnet', w1, 80, undefined, 2), run('ffnet@baseline', w1, 100, undefined, 2)]);
+    expect(faster.baseline?.[0]).toMatchObject({ verdict: 'faster' });
+    // A single pair has no spread to judge by.
+    const one = summarize([w2], [tput('ffnet', 1, 800), tput('ffnet@baseline', 1, 1000)]);
+    expect(one.baseline?.[0]).toMatchObject({ reps: 1, verdict: 'one rep' });
+  });
+});
+
+describe('--baseline', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ffnet-bench-baseline-'));
+  const built = join(dir, 'built');
+  mkdirSync(join(built, 'apps', 'bench', 'dist'), { recursive: true });
+  writeFileSync(join(built, 'apps', 'bench', 'dist', 'child.js'), '');
+
+  it('adds ffnet@baseline right after ffnet, and only for a built checkout', () => {
+    const o = parseOptions(['--baseline', built, '--peers', 'raw-net,ffnet,grpc-js', '--pin', 'off']);
+    expect(o).toMatchObject({ baselineDir: built, peers: ['raw-net', 'ffnet', 'ffnet@baseline', 'grpc-js'] });
+    expect(() => parseOptions(['--baseline', join(dir, 'empty')])).toThrow(/child\.js is missing.*pnpm build/);
+    expect(() => parseOptions(['--peers', 'ffnet,ffnet@baseline', '--pin', 'off'])).toThrow(/needs --baseline DIR/);
+    const plain = parseOptions(['--pin', 'off']);
+    expect(plain).not.toHaveProperty('baselineDir');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('swaps ffnet and the baseline on every other repetition (ABBA), leaving the other peers in place', () => {
+    const peers = ['ffnet', 'ffnet@baseline', 'raw-net'] as const;
+    expect(repOrder([...peers], 1)).toEqual(['ffnet', 'ffnet@baseline', 'raw-net']);
+    expect(repOrder([...peers], 2)).toEqual(['ffnet@baseline', 'ffnet', 'raw-net']);
+    expect(repOrder([...peers], 3)).toEqual(['ffnet', 'ffnet@baseline', 'raw-net']);
+    expect(repOrder(['ffnet', 'raw-net'], 2)).toEqual(['ffnet', 'raw-net']);
   });
 });
 

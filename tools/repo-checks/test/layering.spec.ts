@@ -3,26 +3,69 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALLOWED, type Violation, checkRepo } from './layering.js';
+import { ALLOWED, APPS_ONLY, NO_INSTALL, type Violation, checkRepo, fileCycles } from './layering.js';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 
 const show = (vs: Violation[]) => vs.map((v) => `${v.rule} ${v.where}: ${v.message}`).join('\n');
 
+/**
+ * The target graph of issue 11 is stricter than the tree this branch forked from. Each entry names violations the
+ * other issue-11 branches remove (rule, package, and what it wrongly uses); they are excused here only so this
+ * branch merges green. Once merged, every entry must go: an entry that no longer matches anything fails the test
+ * below, and `pnpm --filter @ffnet/repo-checks check` reports the whole target state without any excuse.
+ */
+const PENDING_ISSUE_11: readonly string[] = [
+  'layer @ffnet/event → @ffnet/serde', // common slice: errors from @ffnet/common
+  'layer @ffnet/device → @ffnet/serde', // common slice
+  'layer @ffnet/transport → @ffnet/connect', // rdma slice: the verbs backend moves to @ffnet/rdma
+  'layer @ffnet/transport → @ffnet/device', // rdma slice
+  'layer @ffnet/worker → @ffnet/connect', // rdma slice: transmissions move to @ffnet/rdma
+  'layer @ffnet/worker → @ffnet/device', // rdma slice
+  ...['transport', 'worker', 'listener', 'server'].flatMap((p) =>
+    ['@ffnet/connect', '@ffnet/device', 'koffi'].map((dep) => `install @ffnet/${p} → ${dep}`),
+  ), // rdma slice: no verbs stack or koffi in a tcp/unix install
+  'cycle @ffnet/transport', // rdma slice: backend.ts ↔ net-backend.ts/verbs-backend.ts
+  'cycle @ffnet/worker', // pipeline slice: untangle worker
+];
+
+const STRICT = process.env.REPO_CHECKS_STRICT === '1';
+const keyOf = (v: Violation) => (v.to === undefined ? `${v.rule} ${v.from}` : `${v.rule} ${v.from} → ${v.to}`);
+
 describe('the real repository', () => {
-  it('has no upward dependency, cycle, internals import or package.json/tsconfig hygiene problem', () => {
-    const violations = checkRepo(repoRoot);
-    expect(show(violations)).toBe('');
+  const violations = checkRepo(repoRoot);
+  const pending = new Set(STRICT ? [] : PENDING_ISSUE_11);
+
+  it('has no upward or forbidden dependency, cycle, internals import or package.json/tsconfig hygiene problem', () => {
+    expect(show(violations.filter((v) => !pending.has(keyOf(v))))).toBe('');
   });
 
-  it('the layer map is the one the issue states', () => {
-    // A chain: each layer may use everything under it, and serde/event sit below all of them.
-    const chain = ['device', 'connect', 'transport', 'worker', 'listener', 'server'];
+  it('every excused issue-11 violation still occurs (remove the entries the merge fixed)', () => {
+    const seen = new Set(violations.map(keyOf));
+    expect([...pending].filter((key) => !seen.has(key))).toEqual([]);
+  });
+
+  it('the layer map is the one issue 11 states', () => {
+    // A chain, lowest first: each layer may use everything under it, except the pairs the issue rules out.
+    const chain = ['common', 'serde', 'event', 'device', 'connect', 'transport', 'worker', 'listener', 'server', 'rdma'];
+    const ruledOut: Record<string, string[]> = {
+      event: ['serde'],
+      device: ['serde'],
+      transport: ['connect', 'device'],
+      worker: ['connect', 'device'],
+      listener: ['connect', 'device'],
+      server: ['connect', 'device'],
+    };
     chain.forEach((name, i) => {
-      expect(new Set(ALLOWED[name])).toEqual(new Set(['serde', 'event', ...chain.slice(0, i)]));
+      const below = chain.slice(0, i).filter((n) => !ruledOut[name]?.includes(n));
+      expect(new Set(ALLOWED[name]), name).toEqual(new Set(below));
     });
-    expect(ALLOWED.serde).toEqual([]);
-    expect(ALLOWED.event).toEqual(['serde']);
+    expect(Object.keys(ALLOWED).sort()).toEqual([...chain].sort());
+    // The tcp/unix stack installs without the verbs stack, and only apps choose rdma.
+    for (const name of ['transport', 'worker', 'listener', 'server']) {
+      expect(NO_INSTALL[name]).toEqual(expect.arrayContaining(['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi']));
+    }
+    expect(APPS_ONLY).toEqual(['@ffnet/rdma']);
   });
 });
 
@@ -76,16 +119,17 @@ function pkg(rel: string, spec: PkgSpec = {}): Files {
 /** A well-formed miniature of the repo, including legal things a naive checker would flag. */
 function cleanTree(): Files {
   return {
-    ...pkg('packages/serde'),
+    ...pkg('packages/common'),
+    ...pkg('packages/serde', { deps: ['common'] }),
     ...pkg('packages/event', {
-      deps: ['serde'],
+      deps: ['common'],
       files: {
         'src/timer.ts': [
-          "import { type FfnetError, InvalidArgError } from '@ffnet/serde';",
-          "import pkgJson from '@ffnet/serde/package.json' with { type: 'json' };",
+          "import { type FfnetError, InvalidArgError } from '@ffnet/common';",
+          "import pkgJson from '@ffnet/common/package.json' with { type: 'json' };",
           "// import { crc } from '../../serde/src/crc.js'  (a comment, not an import)",
           'const text = "import { Server } from \'@ffnet/server\'"; // a string, not an import',
-          "export { text, pkgJson, InvalidArgError, type FfnetError };",
+          'export { text, pkgJson, InvalidArgError, type FfnetError };',
         ].join('\n'),
         'test/timer.spec.ts': [
           "import { here } from '../src/index.js';",
@@ -94,13 +138,39 @@ function cleanTree(): Files {
         ].join('\n'),
       },
     }),
-    ...pkg('packages/device', { deps: ['serde', 'event'], files: { 'src/d.ts': "export type T = typeof import('@ffnet/event');\n" } }),
+    ...pkg('packages/device', {
+      deps: ['common', 'event'],
+      json: { dependencies: { '@ffnet/common': 'workspace:^', '@ffnet/event': 'workspace:^', koffi: '3.3.4' } },
+      files: { 'src/d.ts': "export type T = typeof import('@ffnet/event');\nimport 'koffi';\n" },
+    }),
     ...pkg('packages/connect', { deps: ['device', 'serde'] }),
-    ...pkg('packages/server', { deps: ['connect', 'event'], files: { 'src/s.ts': "const m = await import('@ffnet/connect');\nexport { m };\n" } }),
+    ...pkg('packages/transport', {
+      deps: ['serde', 'event'],
+      // koffi as an optional peer, loaded lazily or named in types only: a tcp-only install runs without it.
+      json: { peerDependencies: { koffi: '3.3.4' }, peerDependenciesMeta: { koffi: { optional: true } } },
+      files: {
+        // A diamond of imports, type-only ones too, and a resolution through index.ts: no cycle.
+        'src/index.ts': "export * from './a.js';\nexport * from './b.js';\nexport type { C } from './c/index.js';\n",
+        'src/a.ts': "import type { C } from './c/index.js';\nimport { b } from './b.js';\nexport const a: C = b;\n",
+        'src/b.ts': "import type { C } from './c';\nexport const b: C = 1;\n",
+        'src/c/index.ts': "import type * as K from 'koffi';\nexport type C = number | K.IKoffiLib;\n",
+        'src/peer.ts': "export async function load() {\n  return await import('koffi');\n}\n",
+        // Test files may import each other both ways.
+        'test/x.ts': "import { y } from './y.js';\nexport const x = y;\n",
+        'test/y.ts': "import { x } from './x.js';\nexport const y = 1;\nexport { x };\n",
+      },
+    }),
+    ...pkg('packages/server', {
+      deps: ['transport', 'event'],
+      files: { 'src/s.ts': "const m = await import('@ffnet/transport');\nexport { m };\n" },
+    }),
+    ...pkg('packages/rdma', { deps: ['transport', 'connect', 'device', 'server'] }),
     ...pkg('apps/demo', {
-      deps: ['server', 'serde'],
+      deps: ['server', 'serde', 'rdma'],
       json: { private: true, exports: undefined, files: undefined },
-      files: { 'src/main.ts': "import '@ffnet/server';\nimport { crc32c } from '@ffnet/serde';\nexport { crc32c };\n" },
+      files: {
+        'src/main.ts': "import '@ffnet/server';\nimport { rdma } from '@ffnet/rdma';\nimport { crc32c } from '@ffnet/serde';\nexport { crc32c, rdma };\n",
+      },
     }),
     // tools are exempt from the import rules.
     'tools/checks/package.json': JSON.stringify({ name: '@ffnet/checks', private: true, type: 'module' }),
@@ -128,24 +198,110 @@ describe('the checker on synthetic trees', () => {
   it('catches an upward import in src (undeclared, type-only too) and the cycles it closes', () => {
     const files = cleanTree();
     Object.assign(files, {
-      'packages/device/src/up.ts': "import { here } from '@ffnet/server';\nexport { here };\n",
-      'packages/serde/src/up.ts': "import type { T } from '@ffnet/event';\nexport type { T };\n",
+      'packages/event/src/up.ts': "import { here } from '@ffnet/server';\nexport { here };\n",
+      'packages/common/src/up.ts': "import type { T } from '@ffnet/serde';\nexport type { T };\n",
     });
     expect(check(files)).toEqual([
-      'cycle packages/connect, packages/device, packages/server: dependency cycle among @ffnet/connect, @ffnet/device, @ffnet/server',
-      'cycle packages/event, packages/serde: dependency cycle among @ffnet/event, @ffnet/serde',
-      'layer packages/device/src/up.ts:1: @ffnet/device imports @ffnet/server, which is not below it',
-      'layer packages/serde/src/up.ts:1: @ffnet/serde imports @ffnet/event, which is not below it',
-      'undeclared packages/device/src/up.ts:1: imports @ffnet/server, which @ffnet/device\'s package.json does not declare',
-      'undeclared packages/serde/src/up.ts:1: imports @ffnet/event, which @ffnet/serde\'s package.json does not declare',
+      'cycle packages/common, packages/serde: dependency cycle among @ffnet/common, @ffnet/serde',
+      'cycle packages/event, packages/server, packages/transport: dependency cycle among @ffnet/event, @ffnet/server, @ffnet/transport',
+      'layer packages/common/src/up.ts:1: @ffnet/common imports @ffnet/serde, which is not below it',
+      'layer packages/event/src/up.ts:1: @ffnet/event imports @ffnet/server, which is not below it',
+      "undeclared packages/common/src/up.ts:1: imports @ffnet/serde, which @ffnet/common's package.json does not declare",
+      "undeclared packages/event/src/up.ts:1: imports @ffnet/server, which @ffnet/event's package.json does not declare",
     ]);
   });
 
-  it('catches an upward package.json dependency and the cycle it closes', () => {
-    const files = { ...cleanTree(), ...pkg('packages/event', { deps: ['serde', 'device'] }) };
+  it('catches an upward package.json dependency, the cycle it closes, and what it drags into an install', () => {
+    const files = { ...cleanTree(), ...pkg('packages/event', { deps: ['common', 'device'] }) };
     expect(check(files)).toEqual([
       'cycle packages/device, packages/event: dependency cycle among @ffnet/device, @ffnet/event',
+      // transport and server reach device, and its koffi, through event.
+      'install packages/server/package.json: installing @ffnet/server installs @ffnet/device (@ffnet/server → @ffnet/event → @ffnet/device)',
+      'install packages/server/package.json: installing @ffnet/server installs koffi (@ffnet/server → @ffnet/event → @ffnet/device → koffi)',
+      'install packages/transport/package.json: installing @ffnet/transport installs @ffnet/device (@ffnet/transport → @ffnet/event → @ffnet/device)',
+      'install packages/transport/package.json: installing @ffnet/transport installs koffi (@ffnet/transport → @ffnet/event → @ffnet/device → koffi)',
       'layer packages/event/package.json: @ffnet/event depends on @ffnet/device, which is not below it',
+    ]);
+  });
+
+  it('catches a lower layer the graph forbids: transport on connect and device, event and device on serde', () => {
+    const files = {
+      ...cleanTree(),
+      ...pkg('packages/transport', { deps: ['serde', 'event', 'connect'] }),
+      ...pkg('packages/event', { deps: ['common', 'serde'] }),
+    };
+    files['packages/transport/src/rdma.ts'] = "import { IBSocket } from '@ffnet/connect';\nimport type { Device } from '@ffnet/device';\nexport { IBSocket, type Device };\n";
+    files['packages/device/src/err.ts'] = "import { TimeoutError } from '@ffnet/serde';\nexport { TimeoutError };\n";
+    const forbidden = 'which it must not use (FORBIDDEN in tools/repo-checks)';
+    expect(check(files)).toEqual([
+      'install packages/server/package.json: installing @ffnet/server installs @ffnet/connect (@ffnet/server → @ffnet/transport → @ffnet/connect)',
+      'install packages/server/package.json: installing @ffnet/server installs @ffnet/device (@ffnet/server → @ffnet/transport → @ffnet/connect → @ffnet/device)',
+      'install packages/server/package.json: installing @ffnet/server installs koffi (@ffnet/server → @ffnet/transport → @ffnet/connect → @ffnet/device → koffi)',
+      'install packages/transport/package.json: installing @ffnet/transport installs @ffnet/connect (@ffnet/transport → @ffnet/connect)',
+      'install packages/transport/package.json: installing @ffnet/transport installs @ffnet/device (@ffnet/transport → @ffnet/connect → @ffnet/device)',
+      'install packages/transport/package.json: installing @ffnet/transport installs koffi (@ffnet/transport → @ffnet/connect → @ffnet/device → koffi)',
+      `layer packages/device/src/err.ts:1: @ffnet/device imports @ffnet/serde, ${forbidden}`,
+      `layer packages/event/package.json: @ffnet/event depends on @ffnet/serde, ${forbidden}`,
+      `layer packages/transport/package.json: @ffnet/transport depends on @ffnet/connect, ${forbidden}`,
+      `layer packages/transport/src/rdma.ts:1: @ffnet/transport imports @ffnet/connect, ${forbidden}`,
+      `layer packages/transport/src/rdma.ts:2: @ffnet/transport imports @ffnet/device, ${forbidden}`,
+      "undeclared packages/device/src/err.ts:1: imports @ffnet/serde, which @ffnet/device's package.json does not declare",
+      "undeclared packages/transport/src/rdma.ts:2: imports @ffnet/device, which @ffnet/transport's package.json does not declare",
+    ]);
+  });
+
+  it('catches koffi in a tcp/unix package: a required dependency, or a static value import', () => {
+    const files = { ...cleanTree() };
+    files['packages/transport/src/creds.ts'] = "import koffi from 'koffi';\nexport { koffi };\n";
+    // A plain (non-optional) peer is installed by npm 7+, so it counts too.
+    const optional = { peerDependenciesMeta: { koffi: { optional: false } } };
+    Object.assign(files, pkg('packages/listener', { deps: ['transport'], json: { optionalDependencies: { koffi: '3.3.4' } } }));
+    Object.assign(files, {
+      ...pkg('packages/worker', { deps: ['transport'], json: { peerDependencies: { koffi: '3.3.4' }, ...optional } }),
+    });
+    expect(check(files)).toEqual([
+      'install packages/listener/package.json: installing @ffnet/listener installs koffi (@ffnet/listener → koffi)',
+      'install packages/transport/src/creds.ts:1: @ffnet/transport loads koffi when it loads ("koffi"); it must run without it',
+      'install packages/worker/package.json: installing @ffnet/worker installs koffi (@ffnet/worker → koffi)',
+    ]);
+  });
+
+  it('catches a library or a tool depending on @ffnet/rdma, which only apps may', () => {
+    const files = { ...cleanTree(), ...pkg('packages/server', { deps: ['transport', 'event', 'rdma'] }) };
+    files['tools/checks/package.json'] = JSON.stringify({
+      name: '@ffnet/checks',
+      private: true,
+      type: 'module',
+      devDependencies: { '@ffnet/rdma': 'workspace:^' },
+    });
+    expect(check(files)).toEqual([
+      'cycle packages/rdma, packages/server: dependency cycle among @ffnet/rdma, @ffnet/server',
+      'install packages/server/package.json: installing @ffnet/server installs @ffnet/connect (@ffnet/server → @ffnet/rdma → @ffnet/connect)',
+      'install packages/server/package.json: installing @ffnet/server installs @ffnet/device (@ffnet/server → @ffnet/rdma → @ffnet/device)',
+      'install packages/server/package.json: installing @ffnet/server installs @ffnet/rdma (@ffnet/server → @ffnet/rdma)',
+      'install packages/server/package.json: installing @ffnet/server installs koffi (@ffnet/server → @ffnet/rdma → @ffnet/device → koffi)',
+      'layer packages/server/package.json: @ffnet/server depends on @ffnet/rdma, which is not below it',
+      'layer packages/server/package.json: @ffnet/server depends on @ffnet/rdma, which only apps may use',
+      'layer tools/checks/package.json: @ffnet/checks depends on @ffnet/rdma, which only apps may use',
+    ]);
+  });
+
+  it("catches an import cycle among a package's src files, type-only and re-exports included, and prints it", () => {
+    const files = cleanTree();
+    Object.assign(files, {
+      // worker-like knot: three files through a type-only import and a re-export, plus one more in the same set.
+      'packages/transport/src/k1.ts': "import type { K2 } from './k2.js';\nexport type K1 = K2 | 1;\n",
+      'packages/transport/src/k2.ts': "export type { K3 as K2 } from './k3.js';\n",
+      'packages/transport/src/k3.ts': "import type { K1 } from './k1.js';\nimport './k4.js';\nexport type K3 = K1 | 3;\n",
+      'packages/transport/src/k4.ts': "const m = () => import('./k3.js');\nexport { m };\n",
+      'packages/server/src/self.ts': "export * from './self.js';\n",
+      'apps/demo/src/a.ts': "import { b } from './b.js';\nexport const a = b;\n",
+      'apps/demo/src/b.ts': "import { a } from './a.js';\nexport const b = 1;\nexport { a };\n",
+    });
+    expect(check(files)).toEqual([
+      'cycle apps/demo: import cycle in @ffnet/demo: src/a.ts → src/b.ts → src/a.ts',
+      'cycle packages/server: import cycle in @ffnet/server: src/self.ts → src/self.ts',
+      'cycle packages/transport: import cycle in @ffnet/transport: src/k1.ts → src/k2.ts → src/k3.ts → src/k1.ts (the same cycle also holds src/k4.ts)',
     ]);
   });
 
@@ -216,6 +372,23 @@ describe('the checker on synthetic trees', () => {
       'hygiene packages/worker/tsconfig.json: "compilerOptions.composite" must be true',
       'hygiene packages/worker/tsconfig.json: references disagree with package.json: missing @ffnet/serde, extra @ffnet/device',
       'layer packages/extra: @ffnet/extra has no place in the layer order (add it to ALLOWED)',
+    ]);
+  });
+});
+
+describe('fileCycles', () => {
+  const graph = (edges: Record<string, string[]>) => new Map(Object.entries(edges).map(([k, v]) => [k, new Set(v)]));
+
+  it('finds none in a DAG with shared dependencies', () => {
+    expect(fileCycles(graph({ a: ['b', 'c'], b: ['d'], c: ['d'], d: [] }))).toEqual([]);
+  });
+
+  it('gives the shortest cycle back to the first file of each knot, and names the rest of the knot', () => {
+    const found = fileCycles(graph({ a: ['b'], b: ['c', 'x'], c: ['a'], x: ['b'], p: ['q'], q: ['p'], z: ['z'] }));
+    expect(found).toEqual([
+      { path: ['z', 'z'], others: [] },
+      { path: ['a', 'b', 'c', 'a'], others: ['x'] },
+      { path: ['p', 'q', 'p'], others: [] },
     ]);
   });
 });

@@ -5,19 +5,58 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
 
 /**
- * Who may depend on whom among packages/*: device ← connect ← transport ← worker ← listener ← server, with serde
- * and event below whoever uses them, serde depending on nothing of ours and event only on serde.
+ * The layer order of packages/*, lowest first. A package may depend on packages before it, never after, minus the
+ * exceptions in FORBIDDEN. `rdma` sits on top: it plugs the verbs stack into transport/worker/server from outside.
  */
-export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
-  serde: [],
+export const LAYERS = [
+  'common',
+  'serde',
+  'event',
+  'device',
+  'connect',
+  'transport',
+  'worker',
+  'listener',
+  'server',
+  'rdma',
+] as const;
+
+/** What the RPC stack must be able to run without: the verbs stack and its FFI. */
+const VERBS = ['connect', 'device'] as const;
+
+/**
+ * Lower layers a package still must not use. event and device need the errors, not the wire format, so they take
+ * them from common; the tcp/unix stack (transport up to server) runs without the verbs packages, which only rdma uses.
+ */
+export const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   event: ['serde'],
-  device: ['serde', 'event'],
-  connect: ['device', 'serde', 'event'],
-  transport: ['connect', 'device', 'serde', 'event'],
-  worker: ['transport', 'connect', 'device', 'serde', 'event'],
-  listener: ['worker', 'transport', 'connect', 'device', 'serde', 'event'],
-  server: ['listener', 'worker', 'transport', 'connect', 'device', 'serde', 'event'],
+  device: ['serde'],
+  transport: VERBS,
+  worker: VERBS,
+  listener: VERBS,
+  server: VERBS,
 };
+
+/** Who may depend on whom among packages/*, derived from LAYERS and FORBIDDEN. */
+export const ALLOWED: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
+  LAYERS.map((name, i) => [name, LAYERS.slice(0, i).filter((below) => !FORBIDDEN[name]?.includes(below))]),
+);
+
+/**
+ * What a package must not make npm install: names that may not be reachable from it through required runtime
+ * `dependencies` (its own, or those of any workspace package it depends on), and may not be loaded by a static value
+ * import from its src. A type-only import, or a lazy load of an optional peer, keeps the package usable without them.
+ * This is what lets a tcp-only user install transport, worker, listener and server without koffi (11 MB).
+ */
+export const NO_INSTALL: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
+  ['transport', 'worker', 'listener', 'server'].map((name) => [
+    name,
+    ['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi'],
+  ]),
+);
+
+/** Packages that only apps may depend on: the plug-ins a deployment chooses, never a library's own choice. */
+export const APPS_ONLY: readonly string[] = ['@ffnet/rdma'];
 
 const SCOPE = '@ffnet/';
 const GROUPS = ['packages', 'apps', 'tools'] as const;
@@ -25,13 +64,17 @@ const SOURCE_DIRS = ['src', 'test'] as const;
 const SOURCE_EXT = /\.(?:[cm]?ts|tsx|[cm]?js)$/;
 const DEP_FIELDS = ['dependencies', 'devDependencies', 'peerDependencies', 'optionalDependencies'] as const;
 
-export type Rule = 'layer' | 'cycle' | 'internal' | 'undeclared' | 'hygiene';
+export type Rule = 'layer' | 'cycle' | 'internal' | 'undeclared' | 'hygiene' | 'install';
 
 export interface Violation {
   rule: Rule;
   /** Repo-relative file (with line for imports), or the package directory. */
   where: string;
   message: string;
+  /** For a rule about one package's dependency: the package, and what it depends on or imports (a cycle in a
+   * package's own files names only the package). Lets a caller match a violation without parsing the message. */
+  from?: string;
+  to?: string;
 }
 
 interface Pkg {
@@ -49,6 +92,10 @@ interface ImportRef {
   line: number;
   /** `src` or `test`. */
   area: string;
+  /** Erased by the compiler: `import type`, `export type`, `typeof import()`. It still counts for cycles. */
+  typeOnly: boolean;
+  /** Loaded when the code runs, not when the module loads: `import()` and `require()`. */
+  lazy: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -110,21 +157,23 @@ function importsOf(file: string, root: string, area: string): ImportRef[] {
   const text = readFileSync(file, 'utf8');
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const refs: ImportRef[] = [];
-  const add = (node: ts.Node | undefined) => {
+  const add = (node: ts.Node | undefined, typeOnly = false, lazy = false) => {
     if (node === undefined || !ts.isStringLiteralLike(node)) return;
     const line = source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
-    refs.push({ specifier: node.text, file: relative(root, file), line, area });
+    refs.push({ specifier: node.text, file: relative(root, file), line, area, typeOnly, lazy });
   };
   const visit = (node: ts.Node): void => {
-    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) add(node.moduleSpecifier);
+    // Only a clause-level `type` erases the import: under verbatimModuleSyntax `import { type A }` still loads it.
+    if (ts.isImportDeclaration(node)) add(node.moduleSpecifier, node.importClause?.isTypeOnly === true);
+    else if (ts.isExportDeclaration(node)) add(node.moduleSpecifier, node.isTypeOnly);
     else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) {
-      add(node.moduleReference.expression);
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node.argument.literal);
+      add(node.moduleReference.expression, node.isTypeOnly);
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node.argument.literal, true);
     else if (ts.isCallExpression(node)) {
       const callee = node.expression;
       const isImport = callee.kind === ts.SyntaxKind.ImportKeyword;
       const isRequire = ts.isIdentifier(callee) && callee.text === 'require';
-      if (isImport || isRequire) add(node.arguments[0]);
+      if (isImport || isRequire) add(node.arguments[0], false, true);
     }
     ts.forEachChild(node, visit);
   };
@@ -169,7 +218,8 @@ export function checkRepo(root: string): Violation[] {
   const out: Violation[] = [];
   const pkgs = listPackages(root);
   const byName = new Map(pkgs.map((p) => [p.name, p]));
-  const report = (rule: Rule, where: string, message: string) => out.push({ rule, where, message });
+  const report = (rule: Rule, where: string, message: string, from?: string, to?: string) =>
+    out.push({ rule, where, message, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
   const edges = new Map<string, Set<string>>(pkgs.map((p) => [p.name, new Set<string>()]));
 
   for (const pkg of pkgs) {
@@ -193,18 +243,43 @@ export function checkRepo(root: string): Violation[] {
       }
       if (dep === pkg.name) report('cycle', `${pkg.rel}/package.json`, `${pkg.name} depends on itself`);
       else if (allowed !== undefined && !allowed.includes(short(dep))) {
-        report('layer', `${pkg.rel}/package.json`, `${pkg.name} depends on ${dep}, which is not below it`);
+        report('layer', `${pkg.rel}/package.json`, `${pkg.name} depends on ${dep}, ${whyNot(pkg.name, dep)}`, pkg.name, dep);
+      }
+      if (APPS_ONLY.includes(dep) && pkg.group !== 'apps') {
+        report('layer', `${pkg.rel}/package.json`, `${pkg.name} depends on ${dep}, which only apps may use`, pkg.name, dep);
       }
     }
 
     // Imports in src/ and test/ (apps and packages; tools are exempt).
     if (pkg.group === 'tools') continue;
     for (const area of SOURCE_DIRS) {
-      for (const file of walk(join(pkg.dir, area))) {
+      const files = [...walk(join(pkg.dir, area))];
+      const fileEdges = new Map<string, Set<string>>(files.map((f) => [f, new Set<string>()]));
+      for (const file of files) {
         for (const ref of importsOf(file, root, area)) {
           checkImport(pkg, ref, deps, allowed);
+          const target = ref.specifier.startsWith('.') ? resolveSource(dirname(file), ref.specifier) : undefined;
+          if (target !== undefined && fileEdges.has(target)) fileEdges.get(file)?.add(target);
         }
       }
+      // Test files may lean on each other freely; the rule is about the shipped code.
+      if (area !== 'src') continue;
+      for (const { path, others } of fileCycles(fileEdges)) {
+        const show = (fs: string[]) => fs.map((f) => relative(pkg.dir, f)).join(' → ');
+        const more = others.length > 0 ? ` (the same cycle also holds ${others.map((f) => relative(pkg.dir, f)).join(', ')})` : '';
+        report('cycle', pkg.rel, `import cycle in ${pkg.name}: ${show(path)}${more}`, pkg.name);
+      }
+    }
+  }
+
+  // What a tcp/unix user installs with a package: the closure of required runtime dependencies.
+  for (const pkg of pkgs) {
+    const banned = pkg.group === 'packages' ? NO_INSTALL[short(pkg.name)] : undefined;
+    if (banned === undefined) continue;
+    for (const [name, via] of installClosure(pkg, byName)) {
+      if (!banned.includes(name)) continue;
+      const chain = [...via, name].join(' → ');
+      report('install', `${pkg.rel}/package.json`, `installing ${pkg.name} installs ${name} (${chain})`, pkg.name, name);
     }
   }
 
@@ -226,6 +301,11 @@ export function checkRepo(root: string): Violation[] {
     }
     const { name, subpath } = splitBare(spec);
     const target = byName.get(name);
+    const banned = pkg.group === 'packages' ? NO_INSTALL[short(pkg.name)] : undefined;
+    // Workspace packages are the layer rule's business; this catches a third-party module (koffi) loaded eagerly.
+    if (target === undefined && banned?.includes(name) && ref.area === 'src' && !ref.typeOnly && !ref.lazy) {
+      report('install', where, `${pkg.name} loads ${name} when it loads ("${spec}"); it must run without it`, pkg.name, name);
+    }
     if (target === undefined) return;
     if (subpath !== '.' && (/^\.\/(?:src|dist)(?:\/|$)/.test(subpath) || !exportedSubpath(target, subpath))) {
       report('internal', where, `imports "${spec}", which is not a public entry of ${name}`);
@@ -236,13 +316,18 @@ export function checkRepo(root: string): Violation[] {
       return;
     }
     edges.get(pkg.name)?.add(name);
-    if (!deps.has(name)) report('undeclared', where, `imports ${name}, which ${pkg.name}'s package.json does not declare`);
+    if (!deps.has(name)) {
+      report('undeclared', where, `imports ${name}, which ${pkg.name}'s package.json does not declare`, pkg.name, name);
+    }
     if (allowed !== undefined && !allowed.includes(short(name))) {
-      report('layer', where, `${pkg.name} imports ${name}, which is not below it`);
+      report('layer', where, `${pkg.name} imports ${name}, ${whyNot(pkg.name, name)}`, pkg.name, name);
+    }
+    if (APPS_ONLY.includes(name) && pkg.group !== 'apps') {
+      report('layer', where, `${pkg.name} imports ${name}, which only apps may use`, pkg.name, name);
     }
   }
 
-  for (const scc of cycles(edges)) {
+  for (const scc of components(edges)) {
     report('cycle', scc.map((n) => byName.get(n)?.rel ?? n).join(', '), `dependency cycle among ${scc.join(', ')}`);
   }
 
@@ -250,8 +335,99 @@ export function checkRepo(root: string): Violation[] {
   return out;
 }
 
-/** Strongly connected components of more than one package (Tarjan): each is a set that depends on itself. */
-function cycles(edges: Map<string, Set<string>>): string[][] {
+/** Why `dep` is not allowed under `name`: above it in LAYERS, or a lower layer FORBIDDEN to it. */
+function whyNot(name: string, dep: string): string {
+  const layers: readonly string[] = LAYERS;
+  if (FORBIDDEN[short(name)]?.includes(short(dep))) return `which it must not use (FORBIDDEN in tools/repo-checks)`;
+  if (!layers.includes(short(dep))) return `which has no place in the layer order`;
+  return 'which is not below it';
+}
+
+const SOURCE_SUFFIXES: readonly (readonly [string, readonly string[]])[] = [
+  ['.js', ['.ts', '.tsx', '.js']],
+  ['.mjs', ['.mts', '.mjs']],
+  ['.cjs', ['.cts', '.cjs']],
+  ['', ['.ts', '.tsx', '.js', '/index.ts', '/index.js']],
+];
+
+/** The source file a relative specifier names, the way TypeScript's NodeNext resolution maps `./x.js` to `x.ts`. */
+function resolveSource(fromDir: string, spec: string): string | undefined {
+  const base = resolve(fromDir, spec);
+  if (existsSync(base) && statSync(base).isFile()) return base;
+  for (const [ext, candidates] of SOURCE_SUFFIXES) {
+    if (ext !== '' && !base.endsWith(ext)) continue;
+    const stem = base.slice(0, base.length - ext.length);
+    for (const c of candidates) if (existsSync(stem + c)) return stem + c;
+  }
+  return undefined;
+}
+
+/**
+ * One concrete cycle per strongly connected set of files (and per file importing itself), each as a path that ends
+ * where it starts. The shortest cycle through the set's first file is shown: enough to see which import to cut,
+ * and the rest of the set follows in the message if it holds more files.
+ */
+export function fileCycles(edges: Map<string, Set<string>>): { path: string[]; others: string[] }[] {
+  const found: { path: string[]; others: string[] }[] = [];
+  for (const file of [...edges.keys()].sort()) if (edges.get(file)?.has(file)) found.push({ path: [file, file], others: [] });
+  for (const scc of components(edges)) {
+    const inSet = new Set(scc);
+    const start = scc[0] as string;
+    // Breadth-first from start inside the set, back to start.
+    const prev = new Map<string, string>();
+    const queue = [start];
+    let end: string | undefined;
+    for (let i = 0; i < queue.length && end === undefined; i++) {
+      const v = queue[i] as string;
+      for (const w of [...(edges.get(v) ?? [])].sort()) {
+        if (w === start) {
+          end = v;
+          break;
+        }
+        if (inSet.has(w) && !prev.has(w)) {
+          prev.set(w, v);
+          queue.push(w);
+        }
+      }
+    }
+    const path = [start];
+    for (let v = end; v !== undefined && v !== start; v = prev.get(v)) path.splice(1, 0, v);
+    path.push(start);
+    found.push({ path, others: scc.filter((f) => !path.includes(f)) });
+  }
+  return found;
+}
+
+/**
+ * What npm puts in node_modules for a package: its `dependencies`, `optionalDependencies` (installed whenever they
+ * build) and peers not marked optional in `peerDependenciesMeta` (npm 7+ installs those), followed through every
+ * workspace package reached. Each name maps to the chain of packages that brings it.
+ */
+function installClosure(pkg: Pkg, byName: Map<string, Pkg>): Map<string, string[]> {
+  const installed = (p: Pkg): string[] => {
+    const meta = isObject(p.json.peerDependenciesMeta) ? p.json.peerDependenciesMeta : {};
+    const peers = [...depsOf(p, ['peerDependencies']).keys()].filter((n) => {
+      const m = meta[n];
+      return !(isObject(m) && m.optional === true);
+    });
+    return [...depsOf(p, ['dependencies', 'optionalDependencies']).keys(), ...peers];
+  };
+  const via = new Map<string, string[]>();
+  const queue: [Pkg, string[]][] = [[pkg, [pkg.name]]];
+  while (queue.length > 0) {
+    const [p, chain] = queue.shift() as [Pkg, string[]];
+    for (const name of installed(p)) {
+      if (via.has(name) || name === pkg.name) continue;
+      via.set(name, chain);
+      const next = byName.get(name);
+      if (next !== undefined) queue.push([next, [...chain, name]]);
+    }
+  }
+  return via;
+}
+
+/** Strongly connected components of more than one node (Tarjan): each is a set that depends on itself. */
+function components(edges: Map<string, Set<string>>): string[][] {
   let counter = 0;
   const index = new Map<string, number>();
   const low = new Map<string, number>();

@@ -1,14 +1,15 @@
+import type { PeerName } from '../names.js';
 import type { RpcWorkload } from '../workloads.js';
 
-export type PeerName = 'ffnet' | 'raw-net' | 'grpc-js' | 'ib_write_bw';
-export const PEER_NAMES: readonly PeerName[] = ['ffnet', 'raw-net', 'grpc-js', 'ib_write_bw'];
-/** What runs without --peers: ib_write_bw only makes sense next to rxe0 in the VM. */
-export const DEFAULT_PEERS: readonly PeerName[] = ['ffnet', 'raw-net', 'grpc-js'];
-
-export type TransportName = 'tcp' | 'unix' | 'rdma';
-export const TRANSPORT_NAMES: readonly TransportName[] = ['tcp', 'unix', 'rdma'];
-/** What runs without --transports: rdma needs a verbs device (the rxe VM, `pnpm bench:rdma`). */
-export const DEFAULT_TRANSPORTS: readonly TransportName[] = ['tcp', 'unix'];
+export {
+  BASELINE_PEER,
+  DEFAULT_PEERS,
+  DEFAULT_TRANSPORTS,
+  PEER_NAMES,
+  type PeerName,
+  TRANSPORT_NAMES,
+  type TransportName,
+} from '../names.js';
 
 /** Where a server listens; a tcp or rdma server asked for port 0 reports the port it got. */
 export type Endpoint =
