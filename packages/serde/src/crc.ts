@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
  * - `node-rs`: @node-rs/crc32, prebuilt for every common platform;
  * - `js`: the slicing-by-8 table below.
  * Small inputs (most RPC envelopes) always use the table: a native call has a fixed cost that the table
- * beats below a per-implementation size, measured with test/bench.mjs.
+ * beats below a per-implementation size, measured with bench/bench.mjs.
  */
 export function crc32c(data: Uint8Array, previous = 0): number {
   return crc32cRange(data, 0, data.length, previous);
@@ -51,7 +51,7 @@ interface Large {
   min: number;
 }
 
-// Where the JS table stops winning (Node 20, x64; test/crc-bench.mjs): a call into the addon costs ~60 ns
+// Where the JS table stops winning (Node 20, x64; bench/crc-bench.mjs): a call into the addon costs ~60 ns
 // for anything up to ~256 bytes, @node-rs/crc32 ~150 ns, the table ~0.9 ns a byte.
 const NATIVE_MIN = 64;
 const NODE_RS_MIN = 160;

@@ -1,5 +1,5 @@
 // CRC-32C throughput of whichever implementation this process picked (FFNET_CRC32C forces a fallback).
-// Run alone (`node test/crc-bench.mjs`) or from bench.mjs, which runs it once per implementation.
+// Run alone (`node bench/crc-bench.mjs`) or from bench.mjs, which runs it once per implementation.
 import { crc32c, crc32cImplementation } from '../dist/index.js';
 
 const buf = Buffer.alloc(1 << 20);
