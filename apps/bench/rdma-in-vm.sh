@@ -28,7 +28,15 @@ fi
 ARGS=("$@")
 # 3 s measured per run: under TCG a 1 MiB write takes tens of ms, and 1 s gives too few calls for a stable ratio.
 [ ${#ARGS[@]} -eq 0 ] && ARGS=(--warmup 1 --measure 3 --transports rdma --workloads W1,W2,W3,W4,W5 --peers ffnet,ib_write_bw --reps 3)
+# --baseline DIR (an older built checkout, run beside this one) must be visible in the guest too, at the same path.
+SHARES=(--share "$REPO" --share "$PT")
+for ((i = 0; i < ${#ARGS[@]}; i++)); do
+  if [ "${ARGS[$i]}" = --baseline ] && [ $((i + 1)) -lt ${#ARGS[@]} ]; then
+    ARGS[i + 1]=$(cd "${ARGS[$((i + 1))]}" && pwd)
+    SHARES+=(--share "${ARGS[$((i + 1))]}")
+  fi
+done
 GUEST_ENV="PATH=$PT/root/usr/bin:\$PATH LD_LIBRARY_PATH=$PT/lib FFNET_BENCH_RDMA_CONTROL=${FFNET_BENCH_RDMA_CONTROL:-0}"
 # One VM boot; the pinning is off because both ends share the guest's CPUs and one rxe0 anyway.
-bash "$REPO/tools/rxe-vm/run.sh" --share "$REPO" --share "$PT" --timeout "${FFNET_BENCH_RDMA_TIMEOUT:-3600}" \
+bash "$REPO/tools/rxe-vm/run.sh" "${SHARES[@]}" --timeout "${FFNET_BENCH_RDMA_TIMEOUT:-3600}" \
   --cmd "cd $REPO/apps/bench && $GUEST_ENV node dist/main.js --pin off --out $OUT ${ARGS[*]}"
