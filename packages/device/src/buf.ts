@@ -12,7 +12,7 @@
  *   RDMABuf of that lease is collected.
  * Buffer views taken from `.buffer` must not be used after release(): the memory is freed or reused.
  */
-import { InvalidArgError, RDMANoBufError, TimeoutError } from '@ffnet/serde';
+import { InvalidArgError, RDMANoBufError, TimeoutError } from '@ffnet/common';
 import { type MrOwner, type NativeBlock, allocBlock, blockFinalizer, blockMemory, freeBlock, getDefaultOwners } from './memory.js';
 import { RDMARemoteBuf, type RKey } from './remote.js';
 

@@ -5,18 +5,20 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
 
 /**
- * Who may depend on whom among packages/*: device ← connect ← transport ← worker ← listener ← server, with serde
- * and event below whoever uses them, serde depending on nothing of ours and event only on serde.
+ * Who may depend on whom among packages/*: device ← connect ← transport ← worker ← listener ← server, with common,
+ * serde and event below whoever uses them: common (errors and shared contracts) depends on nothing of ours, serde
+ * only on common, and event only on common.
  */
 export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
-  serde: [],
-  event: ['serde'],
-  device: ['serde', 'event'],
-  connect: ['device', 'serde', 'event'],
-  transport: ['connect', 'device', 'serde', 'event'],
-  worker: ['transport', 'connect', 'device', 'serde', 'event'],
-  listener: ['worker', 'transport', 'connect', 'device', 'serde', 'event'],
-  server: ['listener', 'worker', 'transport', 'connect', 'device', 'serde', 'event'],
+  common: [],
+  serde: ['common'],
+  event: ['common'],
+  device: ['common', 'serde', 'event'],
+  connect: ['device', 'common', 'serde', 'event'],
+  transport: ['connect', 'device', 'common', 'serde', 'event'],
+  worker: ['transport', 'connect', 'device', 'common', 'serde', 'event'],
+  listener: ['worker', 'transport', 'connect', 'device', 'common', 'serde', 'event'],
+  server: ['listener', 'worker', 'transport', 'connect', 'device', 'common', 'serde', 'event'],
 };
 
 const SCOPE = '@ffnet/';
