@@ -21,6 +21,14 @@ function branded(v: unknown): v is FfnetError {
   return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[BRAND] === true && typeof (v as { code?: unknown }).code === 'number';
 }
 
+function matches(C: object, v: unknown): boolean {
+  if (ordinaryHasInstance.call(C, v)) return true;
+  // Only ffnet's own classes match by brand: a subclass an application writes has no own CLASS_CODE.
+  if (!Object.hasOwn(C, CLASS_CODE) || !branded(v)) return false;
+  const code = (C as Record<symbol, number | null>)[CLASS_CODE];
+  return code === null || v.code === code;
+}
+
 /**
  * Base of every error ffnet throws. `code` is one of 3FS's stable numeric status codes, so callers can
  * switch on it, and remote errors keep it across the wire.
@@ -56,11 +64,8 @@ export class FfnetError extends Error {
     return branded(e);
   }
   static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, v: unknown): v is T {
-    if (ordinaryHasInstance.call(this, v)) return true;
-    // Only ffnet's own classes match by brand: a subclass an application writes has no own CLASS_CODE.
-    if (!Object.hasOwn(this, CLASS_CODE) || !branded(v)) return false;
-    const code = (this as unknown as Record<symbol, number | null>)[CLASS_CODE];
-    return code === null || v.code === code;
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class right of `instanceof` (any subclass), not FfnetError.
+    return matches(this, v);
   }
   toJSON(): { name: string; code: number; message: string; peer?: string } {
     return { name: this.name, code: this.code, message: this.message, ...(this.peer ? { peer: this.peer } : {}) };

@@ -155,14 +155,14 @@ export class Semaphore {
     if (!(Number.isSafeInteger(n) && n > 0)) return units(this.name, n) === 0;
     const used = this.#used + n;
     if (used > this.#limit || this.#head !== null) return false;
-    this.#take(n, used);
+    this.#take(used);
     return true;
   }
 
   /** Takes n units even past the limit, for what must go through; callers bound how often. */
   force(n: number): void {
     units(this.name, n);
-    this.#take(n, this.#used + n);
+    this.#take(this.#used + n);
   }
 
   /**
@@ -242,7 +242,7 @@ export class Semaphore {
     this.#grant();
   }
 
-  #take(n: number, used: number): void {
+  #take(used: number): void {
     this.#used = used;
     if (used > this.#peak) this.#peak = used;
     this.#granted++;
@@ -261,7 +261,7 @@ export class Semaphore {
   #grant(): void {
     for (let p = this.#head; p !== null && this.#used + p.n <= this.#limit; p = this.#head) {
       this.#unlink(p);
-      this.#take(p.n, this.#used + p.n);
+      this.#take(this.#used + p.n);
       p.resolve();
     }
   }

@@ -95,7 +95,7 @@ describe('status codes and errors', () => {
 
   it('a class matches only its own code; FfnetError matches every ffnet error', () => {
     const classes = [...errorClasses()];
-    for (const [code, C] of classes) {
+    for (const [code] of classes) {
       const e = errorFromCode(code, 'x');
       expect(e).toBeInstanceOf(FfnetError);
       for (const [other, D] of classes) expect(e instanceof D).toBe(other === code);
