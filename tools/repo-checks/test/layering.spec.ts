@@ -133,20 +133,20 @@ describe('the checker on synthetic trees', () => {
     const files = cleanTree();
     Object.assign(files, {
       'packages/device/src/up.ts': "import { here } from '@ffnet/server';\nexport { here };\n",
-      'packages/serde/src/up.ts': "import type { T } from '@ffnet/event';\nexport type { T };\n",
+      'packages/common/src/up.ts': "import type { T } from '@ffnet/event';\nexport type { T };\n",
     });
     expect(check(files)).toEqual([
+      'cycle packages/common, packages/event: dependency cycle among @ffnet/common, @ffnet/event',
       'cycle packages/connect, packages/device, packages/server: dependency cycle among @ffnet/connect, @ffnet/device, @ffnet/server',
-      'cycle packages/event, packages/serde: dependency cycle among @ffnet/event, @ffnet/serde',
+      'layer packages/common/src/up.ts:1: @ffnet/common imports @ffnet/event, which is not below it',
       'layer packages/device/src/up.ts:1: @ffnet/device imports @ffnet/server, which is not below it',
-      'layer packages/serde/src/up.ts:1: @ffnet/serde imports @ffnet/event, which is not below it',
+      'undeclared packages/common/src/up.ts:1: imports @ffnet/event, which @ffnet/common\'s package.json does not declare',
       'undeclared packages/device/src/up.ts:1: imports @ffnet/server, which @ffnet/device\'s package.json does not declare',
-      'undeclared packages/serde/src/up.ts:1: imports @ffnet/event, which @ffnet/serde\'s package.json does not declare',
     ]);
   });
 
   it('catches an upward package.json dependency and the cycle it closes', () => {
-    const files = { ...cleanTree(), ...pkg('packages/event', { deps: ['serde', 'device'] }) };
+    const files = { ...cleanTree(), ...pkg('packages/event', { deps: ['common', 'device'] }) };
     expect(check(files)).toEqual([
       'cycle packages/device, packages/event: dependency cycle among @ffnet/device, @ffnet/event',
       'layer packages/event/package.json: @ffnet/event depends on @ffnet/device, which is not below it',
