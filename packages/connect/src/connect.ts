@@ -4,7 +4,7 @@
  * injected `call` function.
  */
 import { IBManager, type IBDevice } from '@ffnet/device';
-import { IBDeviceNotFoundError, InvalidArgError, InvalidConfigError, ResourceExhaustedError } from '@ffnet/serde';
+import { IBDeviceNotFoundError, InvalidArgError, InvalidConfigError, ResourceExhaustedError, Semaphore, defaults } from '@ffnet/common';
 import { checkIBSocketConfig, ibSocketSizes } from './config.js';
 import { type IBConnectReq, type IBConnectRsp, type IBQueryReq, type IBQueryRsp, parseConnectReq } from './messages.js';
 import { type IBConnectCall, type IBConnectOptions, IBSocket, type IBSocketOptions, acceptIBSocket } from './socket.js';
@@ -12,13 +12,13 @@ import { type IBConnectCall, type IBConnectOptions, IBSocket, type IBSocketOptio
 const PORT_ACTIVE = 4;
 
 /** Default server-wide cap on queue pairs of accepted sockets (IBAcceptBudget.maxQps). */
-export const DEFAULT_MAX_ACCEPTED_QPS = 1024;
+export const DEFAULT_MAX_ACCEPTED_QPS = defaults.RDMA_MAX_ACCEPTED_QPS;
 /** Default server-wide cap on registered buffer bytes of accepted sockets (IBAcceptBudget.maxPinnedBytes). */
-export const DEFAULT_MAX_PINNED_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_PINNED_BYTES = defaults.RDMA_MAX_PINNED_BYTES;
 /** Default cap on one accepted socket's registered buffer block (IBConnectServerOptions.maxBufferBytes). */
-export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_BUFFER_BYTES = defaults.RDMA_MAX_BUFFER_BYTES;
 /** Default cap on a client's sendBufCnt and maxRdmaWr (IBConnectServerOptions.maxWorkRequests). */
-export const DEFAULT_MAX_WORK_REQUESTS = 4096;
+export const DEFAULT_MAX_WORK_REQUESTS = defaults.RDMA_MAX_WORK_REQUESTS;
 
 function positive(name: string, v: number): number {
   if (!(Number.isSafeInteger(v) && v > 0)) throw new InvalidArgError(`${name} must be a positive integer, got ${v}`);
@@ -40,43 +40,44 @@ export interface IBAcceptLimits {
 export class IBAcceptBudget {
   readonly maxQps: number;
   readonly maxPinnedBytes: number;
-  #qps = 0;
-  #pinned = 0;
+  readonly #qps: Semaphore;
+  readonly #pinned: Semaphore;
 
   constructor(limits: IBAcceptLimits = {}) {
     this.maxQps = positive('maxQps', limits.maxQps ?? DEFAULT_MAX_ACCEPTED_QPS);
     this.maxPinnedBytes = positive('maxPinnedBytes', limits.maxPinnedBytes ?? DEFAULT_MAX_PINNED_BYTES);
+    this.#qps = new Semaphore(this.maxQps, { name: 'accepted RDMA queue pairs' });
+    this.#pinned = new Semaphore(this.maxPinnedBytes, { name: 'pinned bytes of accepted RDMA sockets' });
   }
 
   /** Queue pairs reserved for accepted sockets now. */
   get qps(): number {
-    return this.#qps;
+    return this.#qps.used;
   }
 
   /** Registered buffer bytes reserved for accepted sockets now. */
   get pinnedBytes(): number {
-    return this.#pinned;
+    return this.#pinned.used;
   }
 
   /** One QP and `bytes` of pinned memory, or ResourceExhaustedError naming the cap (and nothing is taken). */
   reserve(bytes: number, peer?: string): void {
-    if (this.#qps >= this.maxQps) {
-      throw new ResourceExhaustedError(`${this.#qps} RDMA queue pairs accepted, the server-wide cap (maxQps) is ${this.maxQps}`, { peer });
+    if (!this.#qps.tryAcquire(1)) {
+      throw new ResourceExhaustedError(`${this.#qps.used} RDMA queue pairs accepted, the server-wide cap (maxQps) is ${this.maxQps}`, { peer });
     }
-    if (this.#pinned + bytes > this.maxPinnedBytes) {
+    if (!this.#pinned.tryAcquire(bytes)) {
+      this.#qps.release(1);
       throw new ResourceExhaustedError(
-        `${bytes} more bytes of registered buffers would exceed the server-wide cap (maxPinnedBytes) of ${this.maxPinnedBytes} (${this.#pinned} in use)`,
+        `${bytes} more bytes of registered buffers would exceed the server-wide cap (maxPinnedBytes) of ${this.maxPinnedBytes} (${this.#pinned.used} in use)`,
         { peer },
       );
     }
-    this.#qps++;
-    this.#pinned += bytes;
   }
 
-  /** Gives back what one reserve(bytes) took. */
+  /** Gives back what one reserve(bytes) took; giving back more than was reserved is a bug and throws InvalidArgError. */
   release(bytes: number): void {
-    this.#qps--;
-    this.#pinned -= bytes;
+    this.#pinned.release(bytes);
+    this.#qps.release(1);
   }
 }
 
@@ -122,7 +123,7 @@ export class IBConnectServer {
   constructor(options: IBConnectServerOptions) {
     const d = options.devices;
     this.#devices = typeof d === 'function' ? d : d ? () => d : () => IBManager.devices;
-    this.#acceptTimeoutMs = options.acceptTimeoutMs ?? 15_000;
+    this.#acceptTimeoutMs = options.acceptTimeoutMs ?? defaults.RDMA_ACCEPT_TIMEOUT_MS;
     this.#drainTimeoutMs = options.drainTimeoutMs;
     this.#maxBufferBytes = positive('maxBufferBytes', options.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES);
     this.#maxWorkRequests = positive('maxWorkRequests', options.maxWorkRequests ?? DEFAULT_MAX_WORK_REQUESTS);

@@ -119,6 +119,17 @@ describe('caps on what connect requests may allocate (checked before anything is
     expect(() => new IBAcceptBudget({ maxQps: 0 })).toThrow(expect.objectContaining({ code: StatusCode.InvalidArg }));
   });
 
+  it('IBAcceptBudget refuses to give back more than was reserved (a double release is a bug, not a refill)', () => {
+    const b = new IBAcceptBudget({ maxQps: 2, maxPinnedBytes: 2000 });
+    b.reserve(1000);
+    expect(() => b.release(1500)).toThrow(expect.objectContaining({ code: StatusCode.InvalidArg }));
+    expect([b.qps, b.pinnedBytes]).toEqual([1, 1000]);
+    b.release(1000);
+    expect([b.qps, b.pinnedBytes]).toEqual([0, 0]);
+    expect(() => b.release(0)).toThrow(expect.objectContaining({ code: StatusCode.InvalidArg }));
+    expect([b.qps, b.pinnedBytes]).toEqual([0, 0]);
+  });
+
   it('a server whose budget is spent refuses with ResourceExhaustedError before looking for a device', () => {
     const budget = new IBAcceptBudget({ maxQps: 10, maxPinnedBytes: bytes * 2 });
     const server = new IBConnectServer({ devices: [], budget, onSocket: () => {} });

@@ -12,7 +12,7 @@
  *   RDMABuf of that lease is collected.
  * Buffer views taken from `.buffer` must not be used after release(): the memory is freed or reused.
  */
-import { InvalidArgError, RDMANoBufError, TimeoutError } from '@ffnet/serde';
+import { type Disposer, InvalidArgError, RDMANoBufError, TimeoutError, onAbort } from '@ffnet/common';
 import { type MrOwner, type NativeBlock, allocBlock, blockFinalizer, blockMemory, freeBlock, getDefaultOwners } from './memory.js';
 import { RDMARemoteBuf, type RKey } from './remote.js';
 
@@ -347,16 +347,13 @@ export class RDMABufPool {
     if (timeoutMs !== undefined && timeoutMs <= 0) return Promise.reject(timedOut(c, 0));
     return new Promise<RDMABuf>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const onAbort = () => {
-        remove();
-        reject(aborted(c, signal!));
-      };
+      let offAbort: Disposer | undefined;
       const w: Waiter = {
         resolve,
         reject,
         cleanup() {
           if (timer) clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
+          offAbort?.();
         },
       };
       const remove = () => {
@@ -370,7 +367,11 @@ export class RDMABufPool {
           reject(timedOut(c, timeoutMs));
         }, timeoutMs);
       }
-      signal?.addEventListener('abort', onAbort, { once: true });
+      // Not aborted yet (checked above), so this only registers.
+      offAbort = onAbort(signal, () => {
+        remove();
+        reject(aborted(c, signal!));
+      });
       c.waiters.push(w);
     });
   }

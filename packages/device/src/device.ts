@@ -4,7 +4,7 @@
  * openPort(). Also describeDevices(), the data behind `ffnet devices` (an ibv_devinfo-like listing).
  */
 import { type FdWatcher, watchFd } from '@ffnet/event';
-import { IBDeviceNotFoundError, IBInitFailedError, IBOpenPortFailedError, InvalidConfigError } from '@ffnet/serde';
+import { IBDeviceNotFoundError, IBInitFailedError, IBOpenPortFailedError, InvalidConfigError } from '@ffnet/common';
 import { listDeviceNames, verbsAvailable, type VerbsAvailability } from './availability.js';
 import { formatGid, isLinkLocalGid, isZeroGid } from './gid.js';
 import { GidType, LinkLayer, PortState, enumName, mtuBytes } from './layout.js';

@@ -4,7 +4,7 @@
  * every MR over it has been deregistered; if a deregistration fails, the block is leaked on purpose, because
  * the device may still DMA into it.
  */
-import { IBInitFailedError, InvalidArgError } from '@ffnet/serde';
+import { IBInitFailedError, InvalidArgError } from '@ffnet/common';
 import { Access } from './layout.js';
 import { errnoText, koffi, libc, tryKoffi } from './native.js';
 import type { MemoryRegion, ProtectionDomain } from './verbs.js';

@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { InvalidConfigError } from '@ffnet/serde';
+import { InvalidConfigError } from '@ffnet/common';
 
 function readTrim(path: string): string | null {
   try {

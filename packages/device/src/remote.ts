@@ -4,7 +4,8 @@
  * Binary form (3FS serde, §2.2): u64 addr ‖ u64 size ‖ u8 n ‖ n × (u32 rkey ‖ i32 devId), little-endian.
  * It also travels inside ffnet messages as msgpack extension RDMA_REMOTE_BUF_EXT_TYPE, carrying those bytes.
  */
-import { InvalidArgError, InvalidFormatError, registerExtension } from '@ffnet/serde';
+import { InvalidArgError, InvalidFormatError } from '@ffnet/common';
+import { registerExtension } from '@ffnet/serde';
 
 export interface RKey {
   readonly rkey: number;

@@ -4,7 +4,7 @@
  * native scratch block. The data path (post send/recv, poll, re-arm) calls the provider's functions
  * straight from the context's ops table: the four pointers are read and decoded once per context.
  */
-import { IBDeviceNotFoundError, IBInitFailedError, InvalidArgError, RDMAError } from '@ffnet/serde';
+import { IBDeviceNotFoundError, IBInitFailedError, InvalidArgError, RDMAError } from '@ffnet/common';
 import type { TypeObject } from 'koffi';
 import { Access, AsyncEventType, type LinkLayer, OPS, PortState, QpAttrMask, QpState, S, QpType as QpTypes, enumName } from './layout.js';
 import { type Scratch, allocScratch, errnoText, ibv, koffi, lastErrno, libc } from './native.js';

@@ -5,7 +5,7 @@
  *
  * wr_id is a JS number (a safe integer, < 2^53), stored as two 32-bit halves so no BigInt is created.
  */
-import { InvalidArgError, RDMAError, RDMAPostFailedError, type FfnetErrorOptions } from '@ffnet/serde';
+import { InvalidArgError, RDMAError, RDMAPostFailedError, type FfnetErrorOptions } from '@ffnet/common';
 import { S, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, enumName } from './layout.js';
 import { type Scratch, allocScratch, errnoText } from './native.js';
 import type { QueuePair } from './verbs.js';

@@ -1,6 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { FfnetError, StatusCode } from '@ffnet/serde';
+import { FfnetError, StatusCode } from '@ffnet/common';
 import koffi from 'koffi';
 import { describe, expect, it } from 'vitest';
 import { RDMABuf, RDMABufPool } from '../src/index.js';

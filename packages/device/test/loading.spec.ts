@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FfnetError, StatusCode } from '@ffnet/serde';
+import { FfnetError, StatusCode } from '@ffnet/common';
 import { describe, expect, it } from 'vitest';
 import { IBManager, describeDevices, formatDevices, openDevices, verbsAvailable } from '../src/index.js';
 

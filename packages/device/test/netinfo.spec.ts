@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { FfnetError, StatusCode } from '@ffnet/serde';
+import { FfnetError, StatusCode } from '@ffnet/common';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatGid, isLinkLocalGid, isZeroGid } from '../src/index.js';
 import { ipv4Addresses, netdevByIfindex, parseSubnet, portNetdevs, subnetContains, zonesFor } from '../src/netinfo.js';

@@ -1,4 +1,4 @@
-import { FfnetError, StatusCode } from '@ffnet/serde';
+import { FfnetError, StatusCode } from '@ffnet/common';
 import koffi from 'koffi';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RecvWorkRequests, SendFlags, SendWorkRequests, WcArray, WcOpcode, WcStatus, WrOpcode } from '../src/index.js';

@@ -1,4 +1,4 @@
-import { InvalidArgError, StatusCode, errorFromCode } from '@ffnet/serde';
+import { InvalidArgError, StatusCode, errorFromCode } from '@ffnet/common';
 import { type Libc, O_CLOEXEC, O_NONBLOCK, libc, sysError } from './native.js';
 
 const EFD_SEMAPHORE = 1;

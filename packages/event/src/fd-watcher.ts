@@ -1,4 +1,4 @@
-import { EpollAddError, type FfnetError, InvalidArgError, StatusCode, errorFromCode } from '@ffnet/serde';
+import { EpollAddError, type FfnetError, InvalidArgError, StatusCode, errorFromCode } from '@ffnet/common';
 import type * as koffi from 'koffi';
 import { type Libc, O_CLOEXEC, errnoName, libc, sysError } from './native.js';
 

@@ -1,4 +1,4 @@
-import { InvalidArgError } from '@ffnet/serde';
+import { InvalidArgError } from '@ffnet/common';
 
 /** An object woken at its deadline: lets a caller schedule without allocating a closure per deadline. */
 export interface TimerTarget<A = undefined> {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FfnetError, StatusCode } from '@ffnet/serde';
+import { FfnetError, StatusCode } from '@ffnet/common';
 import { describe, expect, it } from 'vitest';
 import { type TimerHandle, TimerWheel } from '../src/index.js';
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { FfnetError, StatusCode } from '@ffnet/serde';
+import { FfnetError, StatusCode } from '@ffnet/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   GidType,

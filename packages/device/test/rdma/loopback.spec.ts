@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { FfnetError, StatusCode } from '@ffnet/serde';
+import { FfnetError, StatusCode } from '@ffnet/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Access,

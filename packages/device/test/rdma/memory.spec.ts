@@ -1,4 +1,4 @@
-import { FfnetError, StatusCode } from '@ffnet/serde';
+import { FfnetError, StatusCode } from '@ffnet/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IBManager, RDMABuf, RDMABufPool, type IBDevice } from '../../src/index.js';
 import { requireVerbsDevice } from './require-device.js';
