@@ -48,7 +48,6 @@ describe('the real repository', () => {
     const chain = ['common', 'serde', 'event', 'device', 'connect', 'transport', 'worker', 'listener', 'server', 'rdma'];
     const ruledOut: Record<string, string[]> = {
       event: ['serde'],
-      device: ['serde'],
       transport: ['connect', 'device'],
       worker: ['connect', 'device'],
       listener: ['connect', 'device'],

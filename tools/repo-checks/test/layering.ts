@@ -25,12 +25,12 @@ export const LAYERS = [
 const VERBS = ['connect', 'device'] as const;
 
 /**
- * Lower layers a package still must not use. event and device need the errors, not the wire format, so they take
- * them from common; the tcp/unix stack (transport up to server) runs without the verbs packages, which only rdma uses.
+ * Lower layers a package still must not use. event needs the errors, not the wire format, so it takes them from
+ * common. device does use serde, for one wire thing: RDMARemoteBuf's 3FS binary form as a codec extension. The
+ * tcp/unix stack (transport up to server) runs without the verbs packages, which only rdma uses.
  */
 export const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   event: ['serde'],
-  device: ['serde'],
   transport: VERBS,
   worker: VERBS,
   listener: VERBS,
