@@ -1,10 +1,29 @@
 import type { TimerHandle, TimerTarget } from '@ffnet/event';
-import { type FfnetError, type MessagePacket, type Timestamps, TimeoutError } from '@ffnet/serde';
+import { type FfnetError, InvalidArgError, type MessagePacket, type Metadata, type MetadataValue, type Timestamps, TimeoutError } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import type { Connection } from './connection.js';
 import type { Processor } from './processor.js';
 import { RDMATransmission, RDMAWriteTransmission, requireIBSocket } from './transmission.js';
 import type { MethodBinding, ServiceBinding } from './service.js';
+
+/** What runs a request: the method's handler, or an interceptor in front of it. Returns the response or a promise of it. */
+export type ServerHandler = (ctx: CallContext, req: unknown) => unknown;
+
+/**
+ * Wraps the handler of every call of a Processor: `(next) => (ctx, req) => ...`. It sees the call through
+ * `ctx` (service and method, `metadata`, `deadline`, `signal`, `peer`) and may set `ctx.responseMetadata`,
+ * answer itself (return a value, or throw an error the caller receives typed) or call `next` once or more.
+ * Composed once when the Processor is built, the first interceptor outermost.
+ */
+export type ServerInterceptor = (next: ServerHandler) => ServerHandler;
+
+/** The request metadata of a call that sent none: shared, so it refuses writes. */
+class NoMetadata extends Map<string, MetadataValue> {
+  override set(): this {
+    throw new InvalidArgError('request metadata is read-only; set ctx.responseMetadata instead');
+  }
+}
+const NO_METADATA: ReadonlyMap<string, MetadataValue> = new NoMetadata();
 
 /**
  * The server side of one call, handed to the handler as `ctx`.
@@ -27,6 +46,8 @@ export class CallContext implements TimerTarget {
   readonly receivedAt: number;
   readonly service: ServiceBinding;
   readonly method: MethodBinding;
+  /** The request's metadata (empty when it sent none). */
+  readonly metadata: ReadonlyMap<string, MetadataValue>;
   /** @internal request flags and version, echoed into the response */
   readonly flags: number;
   /** @internal */
@@ -43,6 +64,7 @@ export class CallContext implements TimerTarget {
   next: CallContext | undefined = undefined;
   /** @internal the response has been produced (or dropped) */
   done = false;
+  #responseMetadata: Metadata | undefined = undefined;
   #ac: AbortController | undefined = undefined;
   #reason: FfnetError | undefined = undefined;
   #timer: TimerHandle | undefined = undefined;
@@ -56,12 +78,36 @@ export class CallContext implements TimerTarget {
     this.timeoutMs = pkt.timeoutMs;
     this.timestamps = pkt.timestamps;
     this.payload = pkt.payload;
+    this.metadata = pkt.metadata ?? NO_METADATA;
     this.transport = transport;
     this.receivedAt = now;
     this.service = service;
     this.method = method;
     this.processor = processor;
     this.conn = conn;
+  }
+
+  /**
+   * Metadata sent back with the response (also with an error response), created on first use. Limits as for
+   * requests: over them the caller gets MessageTooLargeError instead of the value.
+   */
+  get responseMetadata(): Metadata {
+    this.#responseMetadata ??= new Map();
+    return this.#responseMetadata;
+  }
+
+  set responseMetadata(md: Metadata) {
+    this.#responseMetadata = md;
+  }
+
+  /** @internal the response metadata if any was set, without creating it */
+  peekResponseMetadata(): Metadata | undefined {
+    return this.#responseMetadata;
+  }
+
+  /** Service and method names, e.g. `Echo.echo`. */
+  get name(): string {
+    return this.method.name;
   }
 
   /** Who called: the peer address of the connection. */

@@ -21,7 +21,10 @@ export class Connection implements TransportHandler {
   }
 
   decodeOptions(t: Transport): DecodeOptions {
-    this.#decode ??= { peer: t.peer, maxMessageSize: this.worker.maxMessageSize };
+    if (this.#decode === undefined) {
+      const limits = this.worker.processor.metadataLimits;
+      this.#decode = { peer: t.peer, maxMessageSize: this.worker.maxMessageSize, ...(limits ? { metadataLimits: limits } : {}) };
+    }
     return this.#decode;
   }
 

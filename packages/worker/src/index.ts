@@ -10,7 +10,7 @@ export {
 export { Waiter, type WaiterOptions, type WaiterStats } from './waiter.js';
 export { PendingCall } from './pending-call.js';
 export { Processor, type ProcessorOptions, type ProcessorStats } from './processor.js';
-export { CallContext } from './call-context.js';
+export { CallContext, type ServerHandler, type ServerInterceptor } from './call-context.js';
 export { MethodPool, type MethodBinding, type ServiceBinding, type ServiceLookup, type RequestInfo } from './service.js';
 export { CANCEL_SERVICE_ID, CANCEL_METHOD_ID, encodeCancelNotice } from './cancel.js';
 export {

@@ -10,6 +10,8 @@ import {
   MessageTooLargeError,
   type MessagePacket,
   MessageFlags,
+  type Metadata,
+  type MetadataLimits,
   RequestRefusedError,
   ResourceExhaustedError,
   type Result,
@@ -21,7 +23,7 @@ import {
   nowMicros,
 } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
-import { CallContext } from './call-context.js';
+import { CallContext, type ServerHandler, type ServerInterceptor } from './call-context.js';
 import { CANCEL_SERVICE_ID } from './cancel.js';
 import type { Connection } from './connection.js';
 import { connectionLostError, type HandlerErrorHook, HandlerErrors, toFfnetError } from './errors.js';
@@ -49,6 +51,10 @@ export interface ProcessorOptions {
    * `handlerErrors.recent()` either way.
    */
   onHandlerError?: HandlerErrorHook;
+  /** Wrap every handler, the first outermost (see ServerInterceptor). Default none. */
+  interceptors?: readonly ServerInterceptor[];
+  /** Limits of request metadata received and response metadata sent (default DEFAULT_METADATA_LIMITS). */
+  metadataLimits?: MetadataLimits;
 }
 
 export interface ProcessorStats {
@@ -81,6 +87,24 @@ interface ReplyTo {
 }
 
 const DEFAULT_MAX_PROCESSING = 4096;
+
+/** The innermost step of an interceptor chain. */
+function runHandler(ctx: CallContext, req: unknown): unknown {
+  return ctx.method.handler(ctx, req);
+}
+
+/** The interceptors around runHandler, the first outermost; undefined without any, so a call pays nothing. */
+export function composeServerInterceptors(list: readonly ServerInterceptor[] | undefined): ServerHandler | undefined {
+  if (list === undefined || list.length === 0) return undefined;
+  let next: ServerHandler = runHandler;
+  for (let i = list.length - 1; i >= 0; i--) {
+    const wrap = list[i]!;
+    if (typeof wrap !== 'function') throw new InvalidArgError(`interceptor ${i} is not a function`);
+    next = wrap(next);
+    if (typeof next !== 'function') throw new InvalidArgError(`interceptor ${i} did not return a handler function`);
+  }
+  return next;
+}
 
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
   return v instanceof Promise || (v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function');
@@ -131,6 +155,11 @@ export class Processor {
   /** Handler failures masked from callers: count, the most recent ones, the hook. */
   readonly handlerErrors: HandlerErrors;
   readonly #compress: EncodeOptions;
+  /** Response encoding without compression; undefined unless metadata limits were configured. */
+  readonly #plain: EncodeOptions | undefined;
+  /** The interceptors around the handlers, or undefined. */
+  readonly #chain: ServerHandler | undefined;
+  readonly metadataLimits: MetadataLimits | undefined;
   #frozen = false;
   #stopping = false;
   #processing = 0;
@@ -158,10 +187,14 @@ export class Processor {
     this.maxProcessingRequests = max;
     this.wheel = opts.wheel ?? sharedTimerWheel();
     this.handlerErrors = new HandlerErrors(opts.onHandlerError);
+    this.metadataLimits = opts.metadataLimits;
     this.#compress = {
       compressionLevel: opts.responseCompressionLevel ?? 1,
       compressionThreshold: opts.responseCompressionThreshold ?? 128 * 1024,
+      ...(opts.metadataLimits ? { metadataLimits: opts.metadataLimits } : {}),
     };
+    this.#plain = opts.metadataLimits ? { metadataLimits: opts.metadataLimits } : undefined;
+    this.#chain = composeServerInterceptors(opts.interceptors);
   }
 
   /** Requests running or queued now. */
@@ -299,8 +332,9 @@ export class Processor {
     const req = ctx.payload;
     ctx.payload = undefined;
     let r: unknown;
+    const chain = this.#chain;
     try {
-      r = ctx.method.handler(ctx, req);
+      r = chain === undefined ? ctx.method.handler(ctx, req) : chain(ctx, req);
     } catch (e) {
       this.completeError(ctx, e);
       return;
@@ -320,12 +354,13 @@ export class Processor {
     ok.value = value;
     let frame: FrameParts;
     try {
-      frame = this.#encode(ctx, ok);
+      frame = this.#encode(ctx, ok, ctx.peekResponseMetadata());
     } catch (e) {
       // An unencodable response is the handler's failure, and the encoder's message quotes the value's.
       ok.value = undefined;
       ctx.method.errors++;
-      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, false));
+      // Response metadata over its limits is reported as such; other encoder failures are masked like a throw.
+      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, e instanceof MessageTooLargeError));
       return;
     }
     ok.value = undefined;
@@ -419,13 +454,22 @@ export class Processor {
     r.code = wireCode(err.code);
     // The reason, not the message: the caller adds its own view of the peer when it rebuilds the error.
     r.message = err.reason;
-    const frame = this.#encode(to, r);
+    let frame: FrameParts;
+    const md = to instanceof CallContext ? to.peekResponseMetadata() : undefined;
+    try {
+      frame = this.#encode(to, r, md);
+    } catch (e) {
+      // Only metadata over its limits can fail here: the error goes back without it.
+      if (md === undefined) throw e;
+      frame = this.#encode(to, r, undefined);
+    }
     r.message = '';
     this.#send(conn, t, frame);
   }
 
-  #encode(to: ReplyTo, payload: Result<unknown>): FrameParts {
+  #encode(to: ReplyTo, payload: Result<unknown>, metadata: Metadata | undefined): FrameParts {
     const rsp = this.#rsp;
+    rsp.metadata = metadata;
     rsp.uuid = to.uuid;
     rsp.serviceId = to.serviceId;
     rsp.methodId = to.methodId;
@@ -433,9 +477,10 @@ export class Processor {
     rsp.payload = payload;
     rsp.timestamps = to.timestamps;
     try {
-      return encodeMessageParts(rsp, (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : undefined);
+      return encodeMessageParts(rsp, (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : this.#plain);
     } finally {
       rsp.payload = undefined;
+      rsp.metadata = undefined;
       rsp.timestamps = undefined;
     }
   }
