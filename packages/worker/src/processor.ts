@@ -23,12 +23,19 @@ import {
   nowMicros,
 } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
-import { CallContext, type ServerHandler, type ServerInterceptor } from './call-context.js';
+import {
+  CallContext,
+  type CallQueue,
+  type RequestInfo,
+  type ServerHandler,
+  type ServerInterceptor,
+  type ServiceBinding,
+  type ServiceLookup,
+} from './call-context.js';
 import { CANCEL_SERVICE_ID } from './cancel.js';
 import type { Connection } from './connection.js';
 import { connectionLostError, type HandlerErrorHook, HandlerErrors, toFfnetError } from './errors.js';
 import { frameBodySize, frameMessageSize } from './limits.js';
-import type { MethodPool, RequestInfo, ServiceBinding, ServiceLookup } from './service.js';
 import { sharedTimerWheel } from './timers.js';
 import type { Waiter } from './waiter.js';
 
@@ -323,7 +330,7 @@ export class Processor {
     else if (pool.running < pool.limit) {
       pool.running++;
       this.#invoke(ctx);
-    } else pool.queue.push(ctx);
+    } else pool.push(ctx);
   }
 
   #invoke(ctx: CallContext): void {
@@ -412,7 +419,7 @@ export class Processor {
     }
   }
 
-  #runQueued(pool: MethodPool): void {
+  #runQueued(pool: CallQueue): void {
     // A synchronous handler finishes inside #invoke and lands back here; the outer loop keeps going instead.
     if (pool.draining) return;
     pool.draining = true;
