@@ -26,17 +26,8 @@ import {
   nowMicros,
 } from '@ffnet/serde';
 import { type Transport, formatAddress, parseAddress } from '@ffnet/transport';
-import {
-  IOWorker,
-  type IOWorkerOptions,
-  PendingCall,
-  Processor,
-  type ProcessorOptions,
-  StopControl,
-  Waiter,
-  encodeCancelNotice,
-  frameMessageSize,
-} from '@ffnet/worker';
+import { IOWorker, type IOWorkerOptions, PendingCall, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
+import { StopControl, encodeCancelNotice, frameMessageSize } from '@ffnet/worker/internal';
 import type { CallOptions, CompressionOptions } from './call-options.js';
 import {
   ClientCallState,

@@ -1,6 +1,7 @@
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, TimeoutError, initCompression } from '@ffnet/serde';
 import { ByteBudget } from '@ffnet/transport';
-import { type HandlerErrorHook, type ServerInterceptor, StopControl } from '@ffnet/worker';
+import type { HandlerErrorHook, ServerInterceptor } from '@ffnet/worker';
+import { StopControl } from '@ffnet/worker/internal';
 import { type AdminOptions, adminOptions } from './admin.js';
 import { coreService, echoService } from './builtins.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
