@@ -128,20 +128,6 @@ function wireCode(code: number): number {
   return Number.isInteger(code) && code > 0 && code <= 0xffff ? code : StatusCode.Unknown;
 }
 
-/**
- * One promise per asynchronous handler (the one `await` needs), and no closures: a handler's outcome comes
- * back here and goes straight to the Processor.
- */
-async function settleLater(p: Processor, ctx: CallContext, pending: PromiseLike<unknown>): Promise<void> {
-  let value: unknown;
-  try {
-    value = await pending;
-  } catch (e) {
-    p.completeError(ctx, e);
-    return;
-  }
-  p.completeOk(ctx, value);
-}
 
 /**
  * Frames in, calls out. Decodes each frame (the transport has checked its CRC), routes requests to services
@@ -264,7 +250,7 @@ export class Processor {
     });
   }
 
-  /** @internal A verified frame from `conn`. */
+  /** A verified frame from `conn` (FrameSink, called by the Connection). */
   onFrame(conn: Connection, t: Transport, body: Buffer, compressed: boolean): void {
     let pkt: MessagePacket;
     try {
@@ -287,7 +273,7 @@ export class Processor {
     waiter.post(pkt, t);
   }
 
-  /** @internal The connection died: abort its handlers' signals and fail the calls waiting on it. */
+  /** The connection died: abort its handlers' signals and fail the calls waiting on it (called by the IOWorker). */
   onConnectionClosed(conn: Connection, t: Transport, err: FfnetError | undefined): void {
     const lost = connectionLostError(t.peer, err);
     for (let c = conn.head; c !== undefined; c = c.next) c.abort(lost);
@@ -343,15 +329,30 @@ export class Processor {
     try {
       r = chain === undefined ? ctx.method.handler(ctx, req) : chain(ctx, req);
     } catch (e) {
-      this.completeError(ctx, e);
+      this.#completeError(ctx, e);
       return;
     }
-    if (isPromiseLike(r)) void settleLater(this, ctx, r);
-    else this.completeOk(ctx, r);
+    if (isPromiseLike(r)) void Processor.#settleLater(this, ctx, r);
+    else this.#completeOk(ctx, r);
   }
 
-  /** @internal A handler returned `value`. */
-  completeOk(ctx: CallContext, value: unknown): void {
+  /**
+   * One promise per asynchronous handler (the one `await` needs), and no closures: a handler's outcome comes
+   * back here and goes straight to the Processor.
+   */
+  static async #settleLater(p: Processor, ctx: CallContext, pending: PromiseLike<unknown>): Promise<void> {
+    let value: unknown;
+    try {
+      value = await pending;
+    } catch (e) {
+      p.#completeError(ctx, e);
+      return;
+    }
+    p.#completeOk(ctx, value);
+  }
+
+  /** A handler returned `value`. */
+  #completeOk(ctx: CallContext, value: unknown): void {
     if (ctx.done) return;
     const ts = ctx.timestamps;
     if (ts !== undefined) ts.serverProcessed = nowMicros();
@@ -386,8 +387,8 @@ export class Processor {
     this.#send(ctx.conn, ctx.transport, frame);
   }
 
-  /** @internal A handler threw or rejected with `e`. */
-  completeError(ctx: CallContext, e: unknown): void {
+  /** A handler threw or rejected with `e`. */
+  #completeError(ctx: CallContext, e: unknown): void {
     if (ctx.done) return;
     const ts = ctx.timestamps;
     if (ts !== undefined) ts.serverProcessed = nowMicros();
