@@ -82,6 +82,14 @@ export type ServerHandler = (ctx: CallContext, req: unknown) => unknown;
  */
 export type ServerInterceptor = (next: ServerHandler) => ServerHandler;
 
+// The Processor's side of a CallContext, keyed by symbols the package does not export.
+/** The request payload, handed over once (to the handler). */
+export const TAKE_PAYLOAD: unique symbol = Symbol('CallContext.takePayload');
+/** The response has been produced or dropped: free what the call holds. */
+export const RELEASE: unique symbol = Symbol('CallContext.release');
+/** The response metadata if any was set, without creating it. */
+export const RESPONSE_METADATA: unique symbol = Symbol('CallContext.responseMetadata');
+
 /** The request metadata of a call that sent none: shared, so it refuses writes. */
 class NoMetadata extends Map<string, MetadataValue> {
   override set(): this {
@@ -113,12 +121,11 @@ export class CallContext implements TimerTarget, InFlightCall {
   readonly method: MethodBinding;
   /** The request's metadata (empty when it sent none). */
   readonly metadata: ReadonlyMap<string, MetadataValue>;
-  /** @internal request flags and version, echoed into the response */
+  /** The request's envelope flags (MessageFlags) and version, echoed into the response. */
   readonly flags: number;
-  /** @internal */
   readonly version: number;
-  /** @internal the payload, until the handler runs */
-  payload: unknown;
+  /** The payload, until the handler runs. */
+  #payload: unknown;
   /** @internal */
   readonly processor: CallHost;
   /** @internal */
@@ -127,8 +134,7 @@ export class CallContext implements TimerTarget, InFlightCall {
   prev: InFlightCall | undefined = undefined;
   /** @internal */
   next: InFlightCall | undefined = undefined;
-  /** @internal the response has been produced (or dropped) */
-  done = false;
+  #done = false;
   #responseMetadata: Metadata | undefined = undefined;
   #ac: AbortController | undefined = undefined;
   #reason: FfnetError | undefined = undefined;
@@ -142,7 +148,7 @@ export class CallContext implements TimerTarget, InFlightCall {
     this.version = pkt.version;
     this.timeoutMs = pkt.timeoutMs;
     this.timestamps = pkt.timestamps;
-    this.payload = pkt.payload;
+    this.#payload = pkt.payload;
     this.metadata = pkt.metadata ?? NO_METADATA;
     this.transport = transport;
     this.receivedAt = now;
@@ -165,9 +171,19 @@ export class CallContext implements TimerTarget, InFlightCall {
     this.#responseMetadata = md;
   }
 
-  /** @internal the response metadata if any was set, without creating it */
-  peekResponseMetadata(): Metadata | undefined {
+  /** Whether the response has been produced (or dropped). */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  [RESPONSE_METADATA](): Metadata | undefined {
     return this.#responseMetadata;
+  }
+
+  [TAKE_PAYLOAD](): unknown {
+    const p = this.#payload;
+    this.#payload = undefined;
+    return p;
   }
 
   /** Service and method names, e.g. `Echo.echo`. */
@@ -243,7 +259,7 @@ export class CallContext implements TimerTarget, InFlightCall {
     this.#ac?.abort(reason);
   }
 
-  /** @internal the abort reason */
+  /** Why the call was aborted, if it was. */
   get abortReason(): FfnetError | undefined {
     return this.#reason;
   }
@@ -254,10 +270,9 @@ export class CallContext implements TimerTarget, InFlightCall {
     if (!this.done) this.abort(new TimeoutError(`the caller's deadline of ${this.timeoutMs} ms passed`, { peer: this.peer }));
   }
 
-  /** @internal */
-  release(): void {
-    this.done = true;
-    this.payload = undefined;
+  [RELEASE](): void {
+    this.#done = true;
+    this.#payload = undefined;
     this.#clearTimer();
   }
 

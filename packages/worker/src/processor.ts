@@ -26,6 +26,9 @@ import type { Transport } from '@ffnet/transport';
 import {
   CallContext,
   type CallQueue,
+  RELEASE,
+  RESPONSE_METADATA,
+  TAKE_PAYLOAD,
   type RequestInfo,
   type ServerHandler,
   type ServerInterceptor,
@@ -322,8 +325,7 @@ export class Processor {
   #invoke(ctx: CallContext): void {
     const ts = ctx.timestamps;
     if (ts !== undefined) ts.serverWaked = nowMicros();
-    const req = ctx.payload;
-    ctx.payload = undefined;
+    const req = ctx[TAKE_PAYLOAD]();
     let r: unknown;
     const chain = this.#chain;
     try {
@@ -362,7 +364,7 @@ export class Processor {
     ok.value = value;
     let frame: FrameParts;
     try {
-      frame = this.#encode(ctx, ok, ctx.peekResponseMetadata());
+      frame = this.#encode(ctx, ok, ctx[RESPONSE_METADATA]());
     } catch (e) {
       // An unencodable response is the handler's failure, and the encoder's message quotes the value's.
       ok.value = undefined;
@@ -404,7 +406,7 @@ export class Processor {
   }
 
   #finish(ctx: CallContext): void {
-    ctx.release();
+    ctx[RELEASE]();
     ctx.conn.unlink(ctx);
     this.#processing--;
     const pool = ctx.method.pool;
@@ -463,7 +465,7 @@ export class Processor {
     // The reason, not the message: the caller adds its own view of the peer when it rebuilds the error.
     r.message = err.reason;
     let frame: FrameParts;
-    const md = to instanceof CallContext ? to.peekResponseMetadata() : undefined;
+    const md = to instanceof CallContext ? to[RESPONSE_METADATA]() : undefined;
     try {
       frame = this.#encode(to, r, md);
     } catch (e) {

@@ -12,10 +12,9 @@ export class MethodPool implements CallQueue {
   readonly limit: number;
   /** @internal */
   running = 0;
-  /** @internal FIFO as array + head index: shift() would be O(n). */
-  queue: CallContext[] = [];
-  /** @internal */
-  head = 0;
+  /** FIFO as array + head index: shift() would be O(n). */
+  #queue: CallContext[] = [];
+  #head = 0;
   /** @internal set while the Processor starts queued calls, so a synchronous handler cannot recurse into it */
   draining = false;
 
@@ -29,25 +28,25 @@ export class MethodPool implements CallQueue {
   }
 
   get queued(): number {
-    return this.queue.length - this.head;
+    return this.#queue.length - this.#head;
   }
 
   /** @internal queue a call for when a slot frees */
   push(ctx: CallContext): void {
-    this.queue.push(ctx);
+    this.#queue.push(ctx);
   }
 
   /** @internal */
   take(): CallContext | undefined {
-    if (this.head === this.queue.length) return undefined;
-    const ctx = this.queue[this.head]!;
-    this.queue[this.head++] = undefined as unknown as CallContext;
-    if (this.head === this.queue.length) {
-      this.queue.length = 0;
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
+    if (this.#head === this.#queue.length) return undefined;
+    const ctx = this.#queue[this.#head]!;
+    this.#queue[this.#head++] = undefined as unknown as CallContext;
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
     }
     return ctx;
   }
