@@ -3,8 +3,9 @@ import { packr } from './codec.js';
 import { zstdCompress, zstdDecompress } from './compress.js';
 import { InvalidArgError, InvalidFormatError } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_SIZE, sealFrame } from './frame.js';
+import { checkOutgoingMetadata, encodeMetadata, type Metadata, type MetadataLimits, readIncomingMetadata } from './metadata.js';
 import { envelope, readEnvelope, readF64 } from './reader.js';
-import { abandonFrame, beginFrame, finishFrame, isOverflow, offset, setOffset, target, writePayload } from './writer.js';
+import { abandonFrame, beginFrame, finishFrame, isOverflow, offset, setOffset, target, writeMetadata, writePayload } from './writer.js';
 
 export const MessageFlags = { IsReq: 1, UseCompress: 2, ControlRDMA: 4 } as const;
 
@@ -32,7 +33,12 @@ export interface MessagePacket<P = unknown> {
   timeoutMs: number;
   /** A request: the request value. A response: a `Result`. */
   payload: P;
-  timestamps?: Timestamps;
+  timestamps?: Timestamps | undefined;
+  /**
+   * Request or response metadata (ffnet extension, envelope field 8). Absent or empty writes nothing, so such a
+   * message is byte-for-byte what it was before metadata existed.
+   */
+  metadata?: Metadata | undefined;
 }
 
 export type Result<T> = { ok: true; value: T } | { ok: false; code: number; message: string };
@@ -56,6 +62,8 @@ export interface EncodeOptions {
    * becomes a part of the frame of its own (default 64 KiB; Infinity copies everything).
    */
   zeroCopyThreshold?: number;
+  /** Limits the packet's metadata must keep (defaults DEFAULT_METADATA_LIMITS); over them is a MessageTooLargeError. */
+  metadataLimits?: MetadataLimits;
 }
 
 /** A frame as one buffer, or as parts to be sent back to back (what Transport.send takes). */
@@ -69,6 +77,8 @@ export interface DecodeOptions {
   maxMessageSize?: number;
   /** For error messages. */
   peer?: string;
+  /** Limits received metadata must keep (defaults DEFAULT_METADATA_LIMITS); over them is a MessageTooLargeError. */
+  metadataLimits?: MetadataLimits;
 }
 
 /** Wall-clock microseconds since the epoch, for Timestamps. */
@@ -77,11 +87,13 @@ export function nowMicros(): number {
 }
 
 // Envelope layout (a MessagePack array, README "Wire format"):
-//   [uuid, serviceId, methodId, flags, version, timeoutMs, timestamps | nil, payload?]
+//   [uuid, serviceId, methodId, flags, version, timeoutMs, timestamps | nil, payload?, metadata?]
 // Everything before the payload is written here, into space msgpackr reserves in front of the packed
 // payload together with the 8 frame-header bytes, so a frame is built without a copy and the
 // timestamp can be stamped at a fixed offset just before the CRC.
 const ENVELOPE_FIELDS = 8;
+/** With metadata: the payload slot is always written (undefined as msgpackr's fixext), the map after it. */
+const METADATA_FIELDS = 9;
 const TIMESTAMP_KEYS = [
   'clientCalled',
   'clientSerialized',
@@ -181,6 +193,9 @@ interface Prefix {
   isReq: boolean;
   resultTag: number;
   hasTail: boolean;
+  /** Whether the payload slot is written: a tail, or a request whose metadata comes after the slot. */
+  writeTail: boolean;
+  metadata: Metadata | undefined;
 }
 // Reused: encoding is synchronous.
 const prefix: Prefix = {
@@ -195,6 +210,8 @@ const prefix: Prefix = {
   isReq: false,
   resultTag: -1,
   hasTail: false,
+  writeTail: false,
+  metadata: undefined,
 };
 /** At most 8 + 1 + 9 + 3*3 + 2*5 + 73 + 4 = 114 bytes, within msgpackr's RESERVE_START_SPACE of 255. */
 const MAX_PREFIX = 114;
@@ -229,8 +246,15 @@ function encode(pkt: MessagePacket, opts: EncodeOptions | undefined, zeroCopyThr
     }
   }
   const hasTail = tail !== undefined;
+  let md = pkt.metadata;
+  if (md !== undefined) {
+    if (md.size === 0) md = undefined;
+    else checkOutgoingMetadata(md, opts?.metadataLimits);
+  }
   const pre = prefix;
-  pre.fields = isReq && !hasTail ? ENVELOPE_FIELDS - 1 : ENVELOPE_FIELDS;
+  pre.fields = md !== undefined ? METADATA_FIELDS : isReq && !hasTail ? ENVELOPE_FIELDS - 1 : ENVELOPE_FIELDS;
+  pre.writeTail = hasTail || (isReq && md !== undefined);
+  pre.metadata = md;
   pre.uuid = uuid;
   pre.serviceId = serviceId;
   pre.methodId = methodId;
@@ -248,6 +272,7 @@ function encode(pkt: MessagePacket, opts: EncodeOptions | undefined, zeroCopyThr
     if (frame === undefined) frame = packFrame(pre, tail);
   } finally {
     pre.timestamps = undefined;
+    pre.metadata = undefined;
   }
 
   const threshold = opts?.compressionThreshold ?? Infinity;
@@ -275,10 +300,11 @@ function writeFrame(pre: Prefix, tail: unknown, zeroCopyThreshold: number, asBuf
     const buf = target();
     setOffset(writePrefix(buf, offset(), pre));
     try {
-      if (pre.hasTail && !writePayload(tail)) {
+      if (pre.writeTail && !writePayload(tail)) {
         abandonFrame();
         return undefined;
       }
+      if (pre.metadata !== undefined) writeMetadata(pre.metadata);
     } catch (e) {
       if (isOverflow(e)) continue;
       throw e;
@@ -303,6 +329,8 @@ function packFrame(pre: Prefix, tail: unknown): Buffer {
   // msgpackr keeps writing into its slab after a big message grew it; give it a fresh one so the
   // big slab belongs to this frame alone and is freed with it.
   if (frame.buffer.byteLength > SLAB_KEEP) packr.useBuffer(Buffer.allocUnsafeSlow(8192));
+  // Rare (a payload only msgpackr writes, with metadata): the map goes after it in a copy.
+  if (pre.metadata !== undefined) frame = Buffer.concat([frame, encodeMetadata(pre.metadata)]);
   writePrefix(frame, FRAME_HEADER_SIZE, pre);
   sealFrame(frame, false);
   return frame;
@@ -370,16 +398,18 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 export function decodeMessage(body: Buffer, compressed: boolean, opts?: DecodeOptions): MessagePacket {
   const peer = opts?.peer;
   if (compressed) body = zstdDecompress(body, opts?.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, peer);
-  return (readEnvelope(body) && fromFields(body)) || unpackMessage(body, peer);
+  return (readEnvelope(body) && fromFields(body, opts)) || unpackMessage(body, peer, opts);
 }
 
 /** The packet readEnvelope found, or undefined when a field is out of range (msgpackr's path then reports it). */
-function fromFields(body: Buffer): MessagePacket | undefined {
+function fromFields(body: Buffer, opts: DecodeOptions | undefined): MessagePacket | undefined {
   const e = envelope;
   const { uuid, serviceId, methodId, flags, version, timeoutMs } = e;
-  if (serviceId > 0xffff || methodId > 0xffff || flags > 0xffff) return undefined;
   let payload = e.payload;
   e.payload = undefined;
+  const md = e.metadata;
+  e.metadata = undefined;
+  if (serviceId > 0xffff || methodId > 0xffff || flags > 0xffff) return undefined;
   if (e.resultTag === 0) {
     payload = { ok: true, value: payload };
   } else if (e.resultTag > 0) {
@@ -402,11 +432,12 @@ function fromFields(body: Buffer): MessagePacket | undefined {
     }
     pkt.timestamps = ts;
   }
+  if (md !== undefined) pkt.metadata = readIncomingMetadata(md, opts?.metadataLimits, opts?.peer);
   return pkt;
 }
 
 /** The general decoder: msgpackr for the whole body, then every field checked. */
-function unpackMessage(body: Buffer, peer: string | undefined): MessagePacket {
+function unpackMessage(body: Buffer, peer: string | undefined, opts: DecodeOptions | undefined): MessagePacket {
   let a: unknown;
   try {
     a = packr.unpack(body);
@@ -427,6 +458,10 @@ function unpackMessage(body: Buffer, peer: string | undefined): MessagePacket {
   const pkt: MessagePacket = { uuid, serviceId, methodId, flags, version, timeoutMs, payload: a[7] };
   if (ts !== null) pkt.timestamps = readTimestamps(ts, bad);
   if ((flags & MessageFlags.IsReq) === 0) pkt.payload = readResult(a.length > 7 ? a[7] : NO_PAYLOAD, bad);
+  if (a.length > 8) {
+    const md = readIncomingMetadata(a[8], opts?.metadataLimits, peer);
+    if (md !== undefined) pkt.metadata = md;
+  }
   return pkt;
 }
 

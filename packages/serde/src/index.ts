@@ -31,6 +31,13 @@ export {
   DEFAULT_ZERO_COPY_THRESHOLD,
   type DecodeOptions,
 } from './envelope.js';
+export {
+  DEFAULT_METADATA_LIMITS,
+  isMetadataKey,
+  type Metadata,
+  type MetadataValue,
+  type MetadataLimits,
+} from './metadata.js';
 export { initCompression, compressionReady } from './compress.js';
 export { registerExtension, type ExtensionDef } from './codec.js';
 export {

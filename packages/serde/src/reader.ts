@@ -86,6 +86,11 @@ class Reader {
         this.p = p + 8;
         return F64[0];
       }
+      case 0xd4:
+        // msgpackr's undefined (fixext 1, type 0, data 0), the payload slot of a request that has only metadata.
+        if (p + 2 > this.end || b[p] !== 0 || b[p + 1] !== 0) throw BAIL;
+        this.p = p + 2;
+        return undefined;
       case 0xcc:
         return this.len(1);
       case 0xcd:
@@ -188,6 +193,35 @@ class Reader {
     return readTyped(this.src, p + 1, n);
   }
 
+  /** The metadata map: string keys to strings or bytes, into a Map; anything else is left to msgpackr. */
+  metadata(): Map<string, string | Buffer> {
+    const b = this.src;
+    if (this.p >= this.end) throw BAIL;
+    const t = b[this.p++]!;
+    const n = t >= 0x80 && t < 0x90 ? t & 0x0f : t === 0xde ? this.len(2) : -1;
+    if (n < 0 || n * 2 > this.end - this.p) throw BAIL;
+    const md = new Map<string, string | Buffer>();
+    for (let i = 0; i < n; i++) {
+      const k = this.p < this.end ? b[this.p]! : 0;
+      let key: string;
+      if (k >= 0xa0 && k < 0xc0) {
+        this.p++;
+        key = this.key(k & 0x1f);
+      } else if (k === 0xd9) {
+        this.p++;
+        key = this.str(this.len(1));
+      } else {
+        throw BAIL;
+      }
+      const v = this.value(MAX_DEPTH - 1);
+      if (typeof v !== 'string' && !(v instanceof Uint8Array)) throw BAIL;
+      // A repeated key is msgpackr's to resolve (the last one wins there too, but it decides).
+      if (md.has(key)) throw BAIL;
+      md.set(key, v as string | Buffer);
+    }
+    return md;
+  }
+
   array(n: number, depth: number): unknown[] {
     if (depth >= MAX_DEPTH || n > this.end - this.p) throw BAIL;
     const a = new Array<unknown>(n);
@@ -237,6 +271,8 @@ export interface EnvelopeFields {
   /** A response's Result tag (0 ok, else a status code) when read in place, else -1. */
   resultTag: number;
   payload: unknown;
+  /** The metadata map when the body has the 9th field, else undefined. */
+  metadata: Map<string, string | Buffer> | undefined;
 }
 
 export const envelope: EnvelopeFields = {
@@ -250,6 +286,7 @@ export const envelope: EnvelopeFields = {
   hasPayload: false,
   resultTag: -1,
   payload: undefined,
+  metadata: undefined,
 };
 
 /**
@@ -263,7 +300,7 @@ export function readEnvelope(body: Buffer): boolean {
   r.end = body.length;
   try {
     const head = body.length > 0 ? body[0]! : 0;
-    if (head !== 0x97 && head !== 0x98) return false;
+    if (head !== 0x97 && head !== 0x98 && head !== 0x99) return false;
     r.p = 1;
     const e = envelope;
     e.uuid = r.uint();
@@ -286,7 +323,8 @@ export function readEnvelope(body: Buffer): boolean {
     } else {
       return false;
     }
-    e.hasPayload = head === 0x98;
+    e.hasPayload = head !== 0x97;
+    e.metadata = undefined;
     e.resultTag = -1;
     if (!e.hasPayload) {
       e.payload = undefined;
@@ -302,6 +340,7 @@ export function readEnvelope(body: Buffer): boolean {
     } else {
       e.payload = r.value(0);
     }
+    if (head === 0x99) e.metadata = r.metadata();
     return r.p === r.end;
   } catch {
     // BAIL, or a stack overflow in a deep value: msgpackr gets the body and the final word.

@@ -102,6 +102,30 @@ export function writePayload(v: unknown): boolean {
   }
 }
 
+/**
+ * Writes checked metadata (checkOutgoingMetadata) as a MessagePack map of strings to strings or bytes; throws
+ * OVERFLOW when the slab is full, as writePayload.
+ */
+export function writeMetadata(md: ReadonlyMap<string, string | Uint8Array>): void {
+  let q = p;
+  const b = buf;
+  const n = md.size;
+  if (q + 3 > b.length) overflow(q + 3);
+  if (n < 0x10) {
+    b[q++] = 0x80 | n;
+  } else {
+    b[q] = 0xde;
+    b[q + 1] = n >> 8;
+    b[q + 2] = n & 0xff;
+    q += 3;
+  }
+  for (const [key, v] of md) {
+    q = str(b, q, key);
+    q = typeof v === 'string' ? str(b, q, v) : bin(b, q, v);
+  }
+  p = q;
+}
+
 export function isOverflow(e: unknown): boolean {
   return e === OVERFLOW;
 }

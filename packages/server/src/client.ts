@@ -8,6 +8,8 @@ import {
   type MessagePacket,
   MessageFlags,
   MessageTooLargeError,
+  type Metadata,
+  type MetadataLimits,
   type MethodNames,
   type RequestOf,
   type ResponseOf,
@@ -24,43 +26,21 @@ import {
   nowMicros,
 } from '@ffnet/serde';
 import { type Transport, formatAddress, parseAddress } from '@ffnet/transport';
+import { IOWorker, type IOWorkerOptions, PendingCall, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
+import { StopControl, encodeCancelNotice, frameMessageSize } from '@ffnet/worker/internal';
+import type { CallOptions, CompressionOptions } from './call-options.js';
 import {
-  IOWorker,
-  type IOWorkerOptions,
-  PendingCall,
-  Processor,
-  type ProcessorOptions,
-  StopControl,
-  Waiter,
-  encodeCancelNotice,
-  frameMessageSize,
-  toFfnetError,
-} from '@ffnet/worker';
+  ClientCallState,
+  type ClientInterceptor,
+  type ClientNext,
+  composeClientInterceptors,
+  deadlinePassed,
+  interceptorError,
+} from './interceptor.js';
 import { type RDMAControlOptions, TransmissionLimiter, rdmaControlService } from './rdma-control.js';
 import { type Service, ServiceRegistry } from './service.js';
 
-export interface CompressionOptions {
-  /** zstd level; 0 turns compression off (the default, as 3FS's client). */
-  level?: number;
-  /** Compress requests of at least this many bytes (default 128 KiB). */
-  threshold?: number;
-}
-
-export interface CallOptions {
-  /** Deadline in ms (default: the client's, 1000). It travels in the envelope, so the handler's ctx.signal honours it. */
-  timeoutMs?: number;
-  /** Aborting fails the call at once with a Cancelled error and tells the server, whose ctx.signal aborts. */
-  signal?: AbortSignal;
-  /** Retries when the request could not be sent (default: the client's, 1). */
-  sendRetryTimes?: number;
-  /** Compression for this call. With level > 0 the server also compresses a large response. */
-  compression?: CompressionOptions;
-  /**
-   * Filled in with each hop's wall-clock time in µs when the call succeeds (see latencyBreakdown). Passing
-   * it makes the request carry timestamps; without it they are not sent.
-   */
-  timestamps?: Timestamps;
-}
+export type { CallOptions, CompressionOptions };
 
 export interface ClientOptions {
   /** Default deadline per call, ms (default 1000). */
@@ -84,6 +64,10 @@ export interface ClientOptions {
    * the connections are destroyed and it resolves; default 10000 ms.
    */
   stopTimeoutMs?: number;
+  /** Wrap every call, the first outermost (see ClientInterceptor). Default none. */
+  interceptors?: readonly ClientInterceptor[];
+  /** Limits of request metadata sent and response metadata received (default DEFAULT_METADATA_LIMITS). */
+  metadataLimits?: MetadataLimits;
 }
 
 /** A typed client for one service at one address: a method per method of the definition. */
@@ -105,6 +89,8 @@ class RpcCall extends PendingCall {
   readonly reject: (e: unknown) => void;
   timestamps: Timestamps | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
+  /** Where the response's metadata goes (the caller's responseMetadata or the interceptors' ClientCall). */
+  responseMetadata: Metadata | undefined = undefined;
   /** The RDMAControl slot this call holds while the server writes into our memory; freed when the call settles. */
   transmission: TransmissionLimiter | undefined = undefined;
 
@@ -118,6 +104,8 @@ class RpcCall extends PendingCall {
     if (this.signal !== undefined) this.#detach();
     if (this.transmission !== undefined) this.#releaseTransmission();
     const r = pkt.payload as Result<unknown>;
+    const md = this.responseMetadata;
+    if (md !== undefined && pkt.metadata !== undefined) for (const [k, v] of pkt.metadata) md.set(k, v);
     if (r.ok) {
       const ts = this.timestamps;
       if (ts !== undefined && pkt.timestamps !== undefined) {
@@ -195,6 +183,11 @@ export class Client {
   readonly maxMessageSize: number;
   readonly #compression: EncodeOptions | undefined;
   readonly #compressionLevel: number;
+  /** Encoding without compression; undefined unless metadata limits were configured. */
+  readonly #plain: EncodeOptions | undefined;
+  readonly #metadataLimits: MetadataLimits | undefined;
+  /** The interceptors around #core, composed once; undefined without any, so a call pays nothing for them. */
+  readonly #chain: ClientNext | undefined;
   /** Reused for every request: encodeMessageParts is synchronous and keeps no reference. */
   readonly #req: MessagePacket = { uuid: 0, serviceId: 0, methodId: 0, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: undefined };
   #reqFlags: number = MessageFlags.IsReq;
@@ -213,7 +206,13 @@ export class Client {
     this.sendRetryTimes = opts.sendRetryTimes ?? 1;
     const level = opts.compression?.level ?? 0;
     this.#compressionLevel = level;
-    this.#compression = level > 0 ? { compressionLevel: level, compressionThreshold: opts.compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD } : undefined;
+    const limits = opts.metadataLimits;
+    this.#metadataLimits = limits;
+    this.#plain = limits ? { metadataLimits: limits } : undefined;
+    this.#compression =
+      level > 0
+        ? { compressionLevel: level, compressionThreshold: opts.compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD, ...(limits ? { metadataLimits: limits } : {}) }
+        : this.#plain;
     this.waiter = new Waiter(opts.wheel ? { wheel: opts.wheel } : {});
     this.services = new ServiceRegistry();
     for (const s of opts.services ?? []) this.services.add(s);
@@ -223,7 +222,15 @@ export class Client {
       this.services.add(rdmaControlService(this.waiter, this.transmissions));
       this.#reqFlags = MessageFlags.IsReq | MessageFlags.ControlRDMA;
     }
-    this.processor = new Processor({ ...opts.processor, waiter: this.waiter, lookup: this.services, ...(opts.wheel ? { wheel: opts.wheel } : {}) });
+    this.processor = new Processor({
+      ...opts.processor,
+      waiter: this.waiter,
+      lookup: this.services,
+      ...(opts.wheel ? { wheel: opts.wheel } : {}),
+      ...(limits && !opts.processor?.metadataLimits ? { metadataLimits: limits } : {}),
+    });
+    const list = opts.interceptors ?? [];
+    this.#chain = list.length > 0 ? composeClientInterceptors(list, (call) => this.#core(call as ClientCallState)) : undefined;
     this.ioWorker = new IOWorker({ ...opts.ioWorker, processor: this.processor, sendRetryTimes: this.sendRetryTimes });
     this.maxMessageSize = this.ioWorker.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.ioWorker.start();
@@ -238,7 +245,7 @@ export class Client {
     for (const [name, info] of Object.entries(def.methods as Record<string, { id: number }>)) {
       const label = `${def.name}.${name}`;
       const methodId = info.id;
-      stub[name] = (req, opts) => this.#call(target, def.id, methodId, label, req, opts);
+      stub[name] = (req, opts) => this.#call(target, def.id, methodId, label, req, opts, def.name, name);
     }
     return Object.freeze(stub) as Stub<D>;
   }
@@ -253,12 +260,12 @@ export class Client {
   ): Promise<ResponseOf<D, M>> {
     const info = (def.methods as Record<string, { id: number } | undefined>)[method];
     if (info === undefined) return Promise.reject(new InvalidArgError(`service ${def.name} has no method ${method}`));
-    return this.#call(address, def.id, info.id, `${def.name}.${method}`, req, opts) as Promise<ResponseOf<D, M>>;
+    return this.#call(address, def.id, info.id, `${def.name}.${method}`, req, opts, def.name, method) as Promise<ResponseOf<D, M>>;
   }
 
   /** One call by wire ids, for generic tools that have no definition at hand. */
   callRaw(address: string, serviceId: number, methodId: number, req: unknown, opts?: CallOptions): Promise<unknown> {
-    return this.#call(address, serviceId, methodId, `${serviceId}.${methodId}`, req, opts);
+    return this.#call(address, serviceId, methodId, `${serviceId}.${methodId}`, req, opts, String(serviceId), String(methodId));
   }
 
   /** Open connections. */
@@ -300,24 +307,91 @@ export class Client {
     await this.stop();
   }
 
-  #call(address: string, serviceId: number, methodId: number, label: string, req: unknown, opts: CallOptions | undefined): Promise<unknown> {
+  #call(
+    address: string,
+    serviceId: number,
+    methodId: number,
+    label: string,
+    req: unknown,
+    opts: CallOptions | undefined,
+    service: string,
+    method: string,
+  ): Promise<unknown> {
+    const chain = this.#chain;
+    if (chain === undefined) return this.#send(address, serviceId, methodId, label, req, opts, undefined);
+    const timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
+    const deadline = timeoutMs > 0 && Number.isFinite(timeoutMs) ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
+    const call = new ClientCallState(service, method, serviceId, methodId, address, label, req, deadline, opts?.signal, opts);
+    let p: Promise<unknown>;
+    try {
+      p = chain(call);
+    } catch (e) {
+      return Promise.reject(interceptorError(e, address));
+    }
+    return p.catch((e: unknown) => {
+      throw interceptorError(e, address);
+    });
+  }
+
+  /** The innermost step of the interceptor chain: one attempt, within what is left of the call's deadline. */
+  #core(call: ClientCallState): Promise<unknown> {
+    call.attempts++;
+    return this.#send(call.peer, call.serviceId, call.methodId, call.label, call.request, call.options, call);
+  }
+
+  /** One request on the wire: compression, timestamps and metadata are plain options here. */
+  #send(
+    address: string,
+    serviceId: number,
+    methodId: number,
+    label: string,
+    req: unknown,
+    opts: CallOptions | undefined,
+    via: ClientCallState | undefined,
+  ): Promise<unknown> {
     let encode = this.#compression;
     let level = this.#compressionLevel;
     const c = opts?.compression;
     if (c !== undefined) {
       level = c.level ?? level;
-      encode = level > 0 ? { compressionLevel: level, compressionThreshold: c.threshold ?? encode?.compressionThreshold ?? DEFAULT_COMPRESSION_THRESHOLD } : undefined;
+      const limits = this.#metadataLimits;
+      encode =
+        level > 0
+          ? {
+              compressionLevel: level,
+              compressionThreshold: c.threshold ?? encode?.compressionThreshold ?? DEFAULT_COMPRESSION_THRESHOLD,
+              ...(limits ? { metadataLimits: limits } : {}),
+            }
+          : this.#plain;
     }
     if (level > 0 && !compressionReady()) {
-      return initCompression().then(() => this.#call(address, serviceId, methodId, label, req, opts));
+      return initCompression().then(() => this.#send(address, serviceId, methodId, label, req, opts, via));
     }
 
     const promise = new Promise<unknown>(capture);
     const call = new RpcCall(label, opts?.sendRetryTimes, capturedResolve, capturedReject);
-    const timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
+    let timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
     if (!(timeoutMs >= 0)) {
       call.fail(new InvalidArgError(`${label}: timeoutMs must be a non-negative number, got ${timeoutMs}`));
       return promise;
+    }
+    let metadata = opts?.metadata;
+    if (via !== undefined) {
+      // An attempt gets what is left of the call's deadline, so retries never extend it.
+      if (via.deadline !== Number.POSITIVE_INFINITY) {
+        timeoutMs = via.deadline - performance.now();
+        if (timeoutMs <= 0) {
+          call.fail(deadlinePassed(label, address));
+          return promise;
+        }
+      }
+      metadata = via.metadata;
+      const mine = opts?.responseMetadata;
+      mine?.clear();
+      via.responseMetadata = mine ?? new Map();
+      call.responseMetadata = via.responseMetadata;
+    } else {
+      call.responseMetadata = opts?.responseMetadata;
     }
     const signal = opts?.signal;
     if (signal?.aborted) {
@@ -333,6 +407,7 @@ export class Client {
     pkt.flags = level > 0 ? this.#reqFlags | MessageFlags.UseCompress : this.#reqFlags;
     pkt.timeoutMs = Number.isFinite(timeoutMs) ? timeoutMs : 0;
     pkt.payload = req;
+    pkt.metadata = metadata;
     const ts = opts?.timestamps;
     if (ts !== undefined) {
       ts.clientCalled = nowMicros();
@@ -343,11 +418,12 @@ export class Client {
     try {
       frame = encodeMessageParts(pkt, encode);
     } catch (e) {
-      call.fail(toFfnetError(e, address));
+      call.fail(interceptorError(e, address));
       return promise;
     } finally {
       pkt.payload = undefined;
       pkt.timestamps = undefined;
+      pkt.metadata = undefined;
     }
     // The server's decoder would drop the connection over it, and every other call on it with it.
     const size = frameMessageSize(frame);

@@ -11,6 +11,17 @@ export { type AdminOptions, type AdminAccess, isLocalPeer } from './admin.js';
 export { ServiceGroup, type ServiceGroupConfig, type NetworkType } from './group.js';
 export { Client, type ClientOptions, type CallOptions, type CompressionOptions, type Stub } from './client.js';
 export {
+  retry,
+  type RetryOptions,
+  RETRY_SAFE_CODES,
+  RETRY_IF_IDEMPOTENT_CODES,
+  type ClientCall,
+  type ClientNext,
+  type ClientInterceptor,
+  type ServerHandler,
+  type ServerInterceptor,
+} from './interceptor.js';
+export {
   implement,
   ServiceRegistry,
   type Service,

@@ -1,6 +1,7 @@
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, TimeoutError, initCompression } from '@ffnet/serde';
 import { ByteBudget } from '@ffnet/transport';
-import { type HandlerErrorHook, StopControl } from '@ffnet/worker';
+import type { HandlerErrorHook, ServerInterceptor } from '@ffnet/worker';
+import { StopControl } from '@ffnet/worker/internal';
 import { type AdminOptions, adminOptions } from './admin.js';
 import { coreService, echoService } from './builtins.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
@@ -62,6 +63,11 @@ export interface ServerOptions {
   stopTimeoutMs?: number;
   /** Server-wide memory caps. */
   limits?: ServerLimits;
+  /**
+   * Wrap every handler of every group, the first outermost, outside the group's own (`processor.interceptors`).
+   * See ServerInterceptor; default none.
+   */
+  interceptors?: readonly ServerInterceptor[];
 }
 
 const DEFAULT_STOP_GRACE_MS = 5000;
@@ -108,7 +114,12 @@ export class Server {
     this.receiveBudget = new ByteBudget(options.limits?.receiveBudgetBytes ?? DEFAULT_RECEIVE_BUDGET_BYTES, 'server receive budget');
     this.outputBudget = new ByteBudget(options.limits?.outputBudgetBytes ?? DEFAULT_OUTPUT_BUDGET_BYTES, 'server output budget');
     const budgets = { receive: this.receiveBudget, output: this.outputBudget };
-    this.groups = options.groups.map((g) => new ServiceGroup(hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g, budgets));
+    const outer = options.interceptors ?? [];
+    this.groups = options.groups.map((g) => {
+      let config = hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g;
+      if (outer.length > 0) config = { ...config, processor: { ...config.processor, interceptors: [...outer, ...(config.processor?.interceptors ?? [])] } };
+      return new ServiceGroup(config, budgets);
+    });
     if (options.builtins ?? true) {
       const core = coreService(
         {

@@ -7,8 +7,8 @@ import {
   type ServiceDef,
 } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
+import { CANCEL_SERVICE_ID } from '@ffnet/worker/internal';
 import {
-  CANCEL_SERVICE_ID,
   type CallContext,
   type MethodBinding,
   MethodPool,

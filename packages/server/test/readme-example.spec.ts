@@ -20,4 +20,16 @@ describe('README example', () => {
       log.mockRestore();
     }
   });
+
+  it('has the interceptor example verbatim, and it runs: a token added by the client, checked by the server', async () => {
+    const auth = readFileSync(new URL('../examples/auth-interceptor.ts', import.meta.url), 'utf8');
+    expect(readme).toContain(`\`\`\`ts\n${auth}\`\`\``);
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      await import('../examples/auth-interceptor.js');
+      expect(log.mock.calls.map((c) => c[0])).toEqual(['Greeter.greet answered by greeter-1', { text: 'hello ffnet' }, 'UnauthenticatedError']);
+    } finally {
+      log.mockRestore();
+    }
+  });
 });

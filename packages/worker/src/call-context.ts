@@ -1,10 +1,102 @@
-import type { TimerHandle, TimerTarget } from '@ffnet/event';
-import { type FfnetError, type MessagePacket, type Timestamps, TimeoutError } from '@ffnet/serde';
+import type { TimerHandle, TimerTarget, TimerWheel } from '@ffnet/event';
+import { type FfnetError, InvalidArgError, type MessagePacket, type Metadata, type MetadataValue, type Timestamps, TimeoutError } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
-import type { Connection } from './connection.js';
-import type { Processor } from './processor.js';
+import type { Connection, InFlightCall } from './connection.js';
 import { RDMATransmission, RDMAWriteTransmission, requireIBSocket } from './transmission.js';
-import type { MethodBinding, ServiceBinding } from './service.js';
+import type { Waiter } from './waiter.js';
+
+/** What a service's onError hook learns about the failed request. CallContext has this shape too. */
+export interface RequestInfo {
+  readonly uuid: number;
+  readonly serviceId: number;
+  readonly methodId: number;
+  readonly peer: string;
+}
+
+/**
+ * A method the Processor can run. `handler` may return the response or a promise of it; a throw or a
+ * rejection becomes an error response: an FfnetError's code and reason, anything else 999 "internal error"
+ * (see ServiceBinding.exposeErrors).
+ */
+export interface MethodBinding {
+  /** `Service.method`, for messages and stats. */
+  readonly name: string;
+  // Method syntax, so a handler typed for its own request (`(ctx, n: number) => ...`) fits.
+  handler(ctx: CallContext, req: unknown): unknown;
+  /** Run at most this many at once, queueing the rest (a MethodPool); undefined runs every request inline on arrival. */
+  readonly pool?: CallQueue | undefined;
+  /** Requests dispatched to this method (the Processor counts them). */
+  calls: number;
+  /** Error responses this method produced. */
+  errors: number;
+}
+
+/** A service as the Processor sees it: methods by wire id, plus an optional error hook. */
+export interface ServiceBinding {
+  readonly id: number;
+  readonly name: string;
+  method(methodId: number): MethodBinding | undefined;
+  /**
+   * Sees every error response of the service before it is sent (handler failures, RequestRefused, unknown
+   * methods) and may return a replacement, like 3FS's `onError(Status)`.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hook that only observes returns nothing
+  onError?(err: FfnetError, req: RequestInfo): FfnetError | undefined | void;
+  /**
+   * Send the message of a failure that is not an FfnetError to the caller (999 with that message). Default
+   * false: the caller gets 999 "internal error" and the detail stays local (Processor.handlerErrors).
+   */
+  readonly exposeErrors?: boolean | undefined;
+}
+
+/** Finds the service for a request; `transport` lets a registry answer differently for RDMA and TCP. */
+export interface ServiceLookup {
+  service(serviceId: number, transport: Transport): ServiceBinding | undefined;
+}
+
+/** A method's bounded concurrency as the Processor drives it; MethodPool is the implementation. */
+export interface CallQueue {
+  readonly limit: number;
+  running: number;
+  /** Set while the Processor starts queued calls, so a synchronous handler cannot recurse into it. */
+  draining: boolean;
+  push(ctx: CallContext): void;
+  take(): CallContext | undefined;
+}
+
+/** What a call needs of the Processor that runs it: the deadline wheel, and the Waiter for calls back (RDMAControl). */
+export interface CallHost {
+  readonly wheel: TimerWheel;
+  readonly waiter: Waiter | undefined;
+}
+
+
+/** What runs a request: the method's handler, or an interceptor in front of it. Returns the response or a promise of it. */
+export type ServerHandler = (ctx: CallContext, req: unknown) => unknown;
+
+/**
+ * Wraps the handler of every call of a Processor: `(next) => (ctx, req) => ...`. It sees the call through
+ * `ctx` (service and method, `metadata`, `deadline`, `signal`, `peer`) and may set `ctx.responseMetadata`,
+ * answer itself (return a value, or throw an error the caller receives typed) or call `next` once or more.
+ * Composed once when the Processor is built, the first interceptor outermost.
+ */
+export type ServerInterceptor = (next: ServerHandler) => ServerHandler;
+
+// The Processor's side of a CallContext, keyed by symbols the package does not export.
+/** The request payload, handed over once (to the handler). */
+export const TAKE_PAYLOAD: unique symbol = Symbol('CallContext.takePayload');
+/** The response has been produced or dropped: free what the call holds. */
+export const RELEASE: unique symbol = Symbol('CallContext.release');
+/** The response metadata if any was set, without creating it. */
+export const RESPONSE_METADATA: unique symbol = Symbol('CallContext.responseMetadata');
+
+/** The request metadata of a call that sent none: shared, so it refuses writes. */
+class NoMetadata extends Map<string, MetadataValue> {
+  override set(): this {
+    throw new InvalidArgError('request metadata is read-only; set ctx.responseMetadata instead');
+  }
+}
+const NO_METADATA: ReadonlyMap<string, MetadataValue> = new NoMetadata();
 
 /**
  * The server side of one call, handed to the handler as `ctx`.
@@ -13,7 +105,7 @@ import type { MethodBinding, ServiceBinding } from './service.js';
  * is a measurable cost on the hot path. Reading it arms the deadline the client sent (`timeoutMs`); it also
  * aborts when the client cancels the call (a cancel notice on the wire) or the connection dies.
  */
-export class CallContext implements TimerTarget {
+export class CallContext implements TimerTarget, InFlightCall {
   readonly uuid: number;
   readonly serviceId: number;
   readonly methodId: number;
@@ -27,27 +119,28 @@ export class CallContext implements TimerTarget {
   readonly receivedAt: number;
   readonly service: ServiceBinding;
   readonly method: MethodBinding;
-  /** @internal request flags and version, echoed into the response */
+  /** The request's metadata (empty when it sent none). */
+  readonly metadata: ReadonlyMap<string, MetadataValue>;
+  /** The request's envelope flags (MessageFlags) and version, echoed into the response. */
   readonly flags: number;
-  /** @internal */
   readonly version: number;
-  /** @internal the payload, until the handler runs */
-  payload: unknown;
+  /** The payload, until the handler runs. */
+  #payload: unknown;
   /** @internal */
-  readonly processor: Processor;
+  readonly processor: CallHost;
   /** @internal */
   readonly conn: Connection;
   /** @internal neighbours in the connection's list of calls in flight */
-  prev: CallContext | undefined = undefined;
+  prev: InFlightCall | undefined = undefined;
   /** @internal */
-  next: CallContext | undefined = undefined;
-  /** @internal the response has been produced (or dropped) */
-  done = false;
+  next: InFlightCall | undefined = undefined;
+  #done = false;
+  #responseMetadata: Metadata | undefined = undefined;
   #ac: AbortController | undefined = undefined;
   #reason: FfnetError | undefined = undefined;
   #timer: TimerHandle | undefined = undefined;
 
-  constructor(processor: Processor, conn: Connection, transport: Transport, pkt: MessagePacket, service: ServiceBinding, method: MethodBinding, now: number) {
+  constructor(processor: CallHost, conn: Connection, transport: Transport, pkt: MessagePacket, service: ServiceBinding, method: MethodBinding, now: number) {
     this.uuid = pkt.uuid;
     this.serviceId = pkt.serviceId;
     this.methodId = pkt.methodId;
@@ -55,13 +148,47 @@ export class CallContext implements TimerTarget {
     this.version = pkt.version;
     this.timeoutMs = pkt.timeoutMs;
     this.timestamps = pkt.timestamps;
-    this.payload = pkt.payload;
+    this.#payload = pkt.payload;
+    this.metadata = pkt.metadata ?? NO_METADATA;
     this.transport = transport;
     this.receivedAt = now;
     this.service = service;
     this.method = method;
     this.processor = processor;
     this.conn = conn;
+  }
+
+  /**
+   * Metadata sent back with the response (also with an error response), created on first use. Limits as for
+   * requests: over them the caller gets MessageTooLargeError instead of the value.
+   */
+  get responseMetadata(): Metadata {
+    this.#responseMetadata ??= new Map();
+    return this.#responseMetadata;
+  }
+
+  set responseMetadata(md: Metadata) {
+    this.#responseMetadata = md;
+  }
+
+  /** Whether the response has been produced (or dropped). */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  [RESPONSE_METADATA](): Metadata | undefined {
+    return this.#responseMetadata;
+  }
+
+  [TAKE_PAYLOAD](): unknown {
+    const p = this.#payload;
+    this.#payload = undefined;
+    return p;
+  }
+
+  /** Service and method names, e.g. `Echo.echo`. */
+  get name(): string {
+    return this.method.name;
   }
 
   /** Who called: the peer address of the connection. */
@@ -132,7 +259,7 @@ export class CallContext implements TimerTarget {
     this.#ac?.abort(reason);
   }
 
-  /** @internal the abort reason */
+  /** Why the call was aborted, if it was. */
   get abortReason(): FfnetError | undefined {
     return this.#reason;
   }
@@ -143,10 +270,9 @@ export class CallContext implements TimerTarget {
     if (!this.done) this.abort(new TimeoutError(`the caller's deadline of ${this.timeoutMs} ms passed`, { peer: this.peer }));
   }
 
-  /** @internal */
-  release(): void {
-    this.done = true;
-    this.payload = undefined;
+  [RELEASE](): void {
+    this.#done = true;
+    this.#payload = undefined;
     this.#clearTimer();
   }
 

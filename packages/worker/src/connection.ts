@@ -1,38 +1,60 @@
-import type { DecodeOptions, FfnetError } from '@ffnet/serde';
+import type { DecodeOptions, FfnetError, MetadataLimits } from '@ffnet/serde';
 import type { Transport, TransportHandler } from '@ffnet/transport';
-import type { CallContext } from './call-context.js';
-import type { IOWorker } from './io-worker.js';
+
+/** A server call in flight on a connection, as the connection's list holds it (CallContext). */
+export interface InFlightCall {
+  readonly uuid: number;
+  prev: InFlightCall | undefined;
+  next: InFlightCall | undefined;
+  abort(reason: FfnetError): void;
+}
+
+/** Where a connection's frames go (the Processor). */
+export interface FrameSink {
+  readonly metadataLimits: MetadataLimits | undefined;
+  onFrame(conn: Connection, t: Transport, body: Buffer, compressed: boolean): void;
+}
+
+/** What a connection needs of the IOWorker that made it. */
+export interface ConnectionOwner {
+  readonly maxMessageSize: number | undefined;
+  readonly processor: FrameSink;
+  onConnectionClosed(conn: Connection, t: Transport, error: FfnetError | undefined, unsent: readonly unknown[]): void;
+}
 
 /**
  * The IOWorker's handler for one transport, and the place per-connection state lives, so a frame finds its
  * connection's state without a map lookup.
  */
 export class Connection implements TransportHandler {
-  readonly worker: IOWorker;
+  readonly worker: ConnectionOwner;
   /** Server calls in flight on this connection, newest first (a doubly linked list through CallContext). */
-  head: CallContext | undefined = undefined;
+  head: InFlightCall | undefined = undefined;
   closed = false;
   /** Reading was paused because replies piled up above the transport's high-water mark. */
   paused = false;
   #decode: DecodeOptions | undefined = undefined;
 
-  constructor(worker: IOWorker) {
+  constructor(worker: ConnectionOwner) {
     this.worker = worker;
   }
 
   decodeOptions(t: Transport): DecodeOptions {
-    this.#decode ??= { peer: t.peer, maxMessageSize: this.worker.maxMessageSize };
+    if (this.#decode === undefined) {
+      const limits = this.worker.processor.metadataLimits;
+      this.#decode = { peer: t.peer, maxMessageSize: this.worker.maxMessageSize, ...(limits ? { metadataLimits: limits } : {}) };
+    }
     return this.#decode;
   }
 
-  link(ctx: CallContext): void {
+  link(ctx: InFlightCall): void {
     const head = this.head;
     ctx.next = head;
     if (head !== undefined) head.prev = ctx;
     this.head = ctx;
   }
 
-  unlink(ctx: CallContext): void {
+  unlink(ctx: InFlightCall): void {
     const { prev, next } = ctx;
     if (prev !== undefined) prev.next = next;
     else if (this.head === ctx) this.head = next;

@@ -9,7 +9,7 @@ import {
 } from '@ffnet/transport';
 import { Connection } from './connection.js';
 import { toFfnetError } from './errors.js';
-import { PendingCall } from './pending-call.js';
+import { ATTEMPT, BIND, PendingCall } from './pending-call.js';
 import type { Processor } from './processor.js';
 import { StopControl } from './stop-control.js';
 
@@ -218,9 +218,7 @@ export class IOWorker {
   sendAsync(address: Address | string, frame: Uint8Array | readonly Uint8Array[], item?: PendingCall): void {
     if (item !== undefined) {
       if (item.settled) return;
-      item.address = typeof address === 'string' ? address : formatAddress(address);
-      item.frame = frame;
-      item.attempts++;
+      item[ATTEMPT](typeof address === 'string' ? address : formatAddress(address), frame);
     }
     if (this.#state !== 'running') {
       const err = new SendFailedError(`cannot send: the IO worker is ${this.#state}`, {
@@ -245,11 +243,11 @@ export class IOWorker {
       t.send(frame);
       return;
     }
-    item.transport = t;
+    item[BIND](t);
     try {
       t.send(frame, item);
     } catch (e) {
-      item.transport = undefined;
+      item[BIND](undefined);
       this.#retry(item, toFfnetError(e));
     }
   }
@@ -299,7 +297,7 @@ export class IOWorker {
       // Unbind first, so the Waiter below fails only the calls whose frames did leave.
       for (const tag of unsent) {
         if (tag instanceof PendingCall && tag.transport === t) {
-          tag.transport = undefined;
+          tag[BIND](undefined);
           this.#retry(tag, cause);
         }
       }

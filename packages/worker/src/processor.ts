@@ -10,6 +10,8 @@ import {
   MessageTooLargeError,
   type MessagePacket,
   MessageFlags,
+  type Metadata,
+  type MetadataLimits,
   RequestRefusedError,
   ResourceExhaustedError,
   type Result,
@@ -21,12 +23,22 @@ import {
   nowMicros,
 } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
-import { CallContext } from './call-context.js';
+import {
+  CallContext,
+  type CallQueue,
+  RELEASE,
+  RESPONSE_METADATA,
+  TAKE_PAYLOAD,
+  type RequestInfo,
+  type ServerHandler,
+  type ServerInterceptor,
+  type ServiceBinding,
+  type ServiceLookup,
+} from './call-context.js';
 import { CANCEL_SERVICE_ID } from './cancel.js';
 import type { Connection } from './connection.js';
 import { connectionLostError, type HandlerErrorHook, HandlerErrors, toFfnetError } from './errors.js';
 import { frameBodySize, frameMessageSize } from './limits.js';
-import type { MethodPool, RequestInfo, ServiceBinding, ServiceLookup } from './service.js';
 import { sharedTimerWheel } from './timers.js';
 import type { Waiter } from './waiter.js';
 
@@ -49,6 +61,10 @@ export interface ProcessorOptions {
    * `handlerErrors.recent()` either way.
    */
   onHandlerError?: HandlerErrorHook;
+  /** Wrap every handler, the first outermost (see ServerInterceptor). Default none. */
+  interceptors?: readonly ServerInterceptor[];
+  /** Limits of request metadata received and response metadata sent (default DEFAULT_METADATA_LIMITS). */
+  metadataLimits?: MetadataLimits;
 }
 
 export interface ProcessorStats {
@@ -82,6 +98,24 @@ interface ReplyTo {
 
 const DEFAULT_MAX_PROCESSING = 4096;
 
+/** The innermost step of an interceptor chain. */
+function runHandler(ctx: CallContext, req: unknown): unknown {
+  return ctx.method.handler(ctx, req);
+}
+
+/** The interceptors around runHandler, the first outermost; undefined without any, so a call pays nothing. */
+export function composeServerInterceptors(list: readonly ServerInterceptor[] | undefined): ServerHandler | undefined {
+  if (list === undefined || list.length === 0) return undefined;
+  let next: ServerHandler = runHandler;
+  for (let i = list.length - 1; i >= 0; i--) {
+    const wrap = list[i]!;
+    if (typeof wrap !== 'function') throw new InvalidArgError(`interceptor ${i} is not a function`);
+    next = wrap(next);
+    if (typeof next !== 'function') throw new InvalidArgError(`interceptor ${i} did not return a handler function`);
+  }
+  return next;
+}
+
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
   return v instanceof Promise || (v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function');
 }
@@ -97,20 +131,6 @@ function wireCode(code: number): number {
   return Number.isInteger(code) && code > 0 && code <= 0xffff ? code : StatusCode.Unknown;
 }
 
-/**
- * One promise per asynchronous handler (the one `await` needs), and no closures: a handler's outcome comes
- * back here and goes straight to the Processor.
- */
-async function settleLater(p: Processor, ctx: CallContext, pending: PromiseLike<unknown>): Promise<void> {
-  let value: unknown;
-  try {
-    value = await pending;
-  } catch (e) {
-    p.completeError(ctx, e);
-    return;
-  }
-  p.completeOk(ctx, value);
-}
 
 /**
  * Frames in, calls out. Decodes each frame (the transport has checked its CRC), routes requests to services
@@ -131,6 +151,11 @@ export class Processor {
   /** Handler failures masked from callers: count, the most recent ones, the hook. */
   readonly handlerErrors: HandlerErrors;
   readonly #compress: EncodeOptions;
+  /** Response encoding without compression; undefined unless metadata limits were configured. */
+  readonly #plain: EncodeOptions | undefined;
+  /** The interceptors around the handlers, or undefined. */
+  readonly #chain: ServerHandler | undefined;
+  readonly metadataLimits: MetadataLimits | undefined;
   #frozen = false;
   #stopping = false;
   #processing = 0;
@@ -158,10 +183,14 @@ export class Processor {
     this.maxProcessingRequests = max;
     this.wheel = opts.wheel ?? sharedTimerWheel();
     this.handlerErrors = new HandlerErrors(opts.onHandlerError);
+    this.metadataLimits = opts.metadataLimits;
     this.#compress = {
       compressionLevel: opts.responseCompressionLevel ?? 1,
       compressionThreshold: opts.responseCompressionThreshold ?? 128 * 1024,
+      ...(opts.metadataLimits ? { metadataLimits: opts.metadataLimits } : {}),
     };
+    this.#plain = opts.metadataLimits ? { metadataLimits: opts.metadataLimits } : undefined;
+    this.#chain = composeServerInterceptors(opts.interceptors);
   }
 
   /** Requests running or queued now. */
@@ -224,7 +253,7 @@ export class Processor {
     });
   }
 
-  /** @internal A verified frame from `conn`. */
+  /** A verified frame from `conn` (FrameSink, called by the Connection). */
   onFrame(conn: Connection, t: Transport, body: Buffer, compressed: boolean): void {
     let pkt: MessagePacket;
     try {
@@ -247,7 +276,7 @@ export class Processor {
     waiter.post(pkt, t);
   }
 
-  /** @internal The connection died: abort its handlers' signals and fail the calls waiting on it. */
+  /** The connection died: abort its handlers' signals and fail the calls waiting on it (called by the IOWorker). */
   onConnectionClosed(conn: Connection, t: Transport, err: FfnetError | undefined): void {
     const lost = connectionLostError(t.peer, err);
     for (let c = conn.head; c !== undefined; c = c.next) c.abort(lost);
@@ -290,27 +319,42 @@ export class Processor {
     else if (pool.running < pool.limit) {
       pool.running++;
       this.#invoke(ctx);
-    } else pool.queue.push(ctx);
+    } else pool.push(ctx);
   }
 
   #invoke(ctx: CallContext): void {
     const ts = ctx.timestamps;
     if (ts !== undefined) ts.serverWaked = nowMicros();
-    const req = ctx.payload;
-    ctx.payload = undefined;
+    const req = ctx[TAKE_PAYLOAD]();
     let r: unknown;
+    const chain = this.#chain;
     try {
-      r = ctx.method.handler(ctx, req);
+      r = chain === undefined ? ctx.method.handler(ctx, req) : chain(ctx, req);
     } catch (e) {
-      this.completeError(ctx, e);
+      this.#completeError(ctx, e);
       return;
     }
-    if (isPromiseLike(r)) void settleLater(this, ctx, r);
-    else this.completeOk(ctx, r);
+    if (isPromiseLike(r)) void Processor.#settleLater(this, ctx, r);
+    else this.#completeOk(ctx, r);
   }
 
-  /** @internal A handler returned `value`. */
-  completeOk(ctx: CallContext, value: unknown): void {
+  /**
+   * One promise per asynchronous handler (the one `await` needs), and no closures: a handler's outcome comes
+   * back here and goes straight to the Processor.
+   */
+  static async #settleLater(p: Processor, ctx: CallContext, pending: PromiseLike<unknown>): Promise<void> {
+    let value: unknown;
+    try {
+      value = await pending;
+    } catch (e) {
+      p.#completeError(ctx, e);
+      return;
+    }
+    p.#completeOk(ctx, value);
+  }
+
+  /** A handler returned `value`. */
+  #completeOk(ctx: CallContext, value: unknown): void {
     if (ctx.done) return;
     const ts = ctx.timestamps;
     if (ts !== undefined) ts.serverProcessed = nowMicros();
@@ -320,12 +364,13 @@ export class Processor {
     ok.value = value;
     let frame: FrameParts;
     try {
-      frame = this.#encode(ctx, ok);
+      frame = this.#encode(ctx, ok, ctx[RESPONSE_METADATA]());
     } catch (e) {
       // An unencodable response is the handler's failure, and the encoder's message quotes the value's.
       ok.value = undefined;
       ctx.method.errors++;
-      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, false));
+      // Response metadata over its limits is reported as such; other encoder failures are masked like a throw.
+      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, e instanceof MessageTooLargeError));
       return;
     }
     ok.value = undefined;
@@ -344,8 +389,8 @@ export class Processor {
     this.#send(ctx.conn, ctx.transport, frame);
   }
 
-  /** @internal A handler threw or rejected with `e`. */
-  completeError(ctx: CallContext, e: unknown): void {
+  /** A handler threw or rejected with `e`. */
+  #completeError(ctx: CallContext, e: unknown): void {
     if (ctx.done) return;
     const ts = ctx.timestamps;
     if (ts !== undefined) ts.serverProcessed = nowMicros();
@@ -361,7 +406,7 @@ export class Processor {
   }
 
   #finish(ctx: CallContext): void {
-    ctx.release();
+    ctx[RELEASE]();
     ctx.conn.unlink(ctx);
     this.#processing--;
     const pool = ctx.method.pool;
@@ -377,7 +422,7 @@ export class Processor {
     }
   }
 
-  #runQueued(pool: MethodPool): void {
+  #runQueued(pool: CallQueue): void {
     // A synchronous handler finishes inside #invoke and lands back here; the outer loop keeps going instead.
     if (pool.draining) return;
     pool.draining = true;
@@ -419,13 +464,22 @@ export class Processor {
     r.code = wireCode(err.code);
     // The reason, not the message: the caller adds its own view of the peer when it rebuilds the error.
     r.message = err.reason;
-    const frame = this.#encode(to, r);
+    let frame: FrameParts;
+    const md = to instanceof CallContext ? to[RESPONSE_METADATA]() : undefined;
+    try {
+      frame = this.#encode(to, r, md);
+    } catch (e) {
+      // Only metadata over its limits can fail here: the error goes back without it.
+      if (md === undefined) throw e;
+      frame = this.#encode(to, r, undefined);
+    }
     r.message = '';
     this.#send(conn, t, frame);
   }
 
-  #encode(to: ReplyTo, payload: Result<unknown>): FrameParts {
+  #encode(to: ReplyTo, payload: Result<unknown>, metadata: Metadata | undefined): FrameParts {
     const rsp = this.#rsp;
+    rsp.metadata = metadata;
     rsp.uuid = to.uuid;
     rsp.serviceId = to.serviceId;
     rsp.methodId = to.methodId;
@@ -433,9 +487,10 @@ export class Processor {
     rsp.payload = payload;
     rsp.timestamps = to.timestamps;
     try {
-      return encodeMessageParts(rsp, (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : undefined);
+      return encodeMessageParts(rsp, (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : this.#plain);
     } finally {
       rsp.payload = undefined;
+      rsp.metadata = undefined;
       rsp.timestamps = undefined;
     }
   }

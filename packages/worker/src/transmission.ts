@@ -158,7 +158,9 @@ function callBack(ctx: CallContext, t: Transport, timeoutMs: number, signal: Abo
   });
   const call = new ApplyCall(resolve);
   waiter.register(call, timeoutMs);
-  call.address = t.peer;
+  // Bound to the transport but sent untagged: if the connection dies, the Waiter fails the call at once, and the
+  // IOWorker never tries to redial a client's address to resend it.
+  waiter.bind(call, t);
   const pkt: MessagePacket = {
     uuid: call.uuid,
     serviceId: RDMAControlService.id,
@@ -179,9 +181,6 @@ function callBack(ctx: CallContext, t: Transport, timeoutMs: number, signal: Abo
     call.signal = signal;
     signal.addEventListener('abort', call);
   }
-  // Bound to the transport but sent untagged: if the connection dies, the Waiter fails the call at once, and the
-  // IOWorker never tries to redial a client's address to resend it.
-  call.transport = t;
   try {
     t.send(frame);
   } catch (e) {

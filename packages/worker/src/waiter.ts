@@ -1,7 +1,7 @@
 import type { TimerHandle, TimerTarget, TimerWheel } from '@ffnet/event';
 import { type FfnetError, InvalidArgError, type MessagePacket, TimeoutError } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
-import type { PendingCall } from './pending-call.js';
+import { type CallOwner, type PendingCall, REGISTER, SETTLE, BIND } from './pending-call.js';
 import { sharedTimerWheel } from './timers.js';
 
 export interface WaiterOptions {
@@ -69,7 +69,7 @@ class DeadlineList implements TimerTarget {
  * hash table, and V8 links each replaced table to its successor, so one table surviving a scavenge drags the
  * chain and every call in it into the old generation.
  */
-export class Waiter implements TimerTarget<PendingCall> {
+export class Waiter implements TimerTarget<PendingCall>, CallOwner {
   #slots: (PendingCall | undefined)[] = new Array<PendingCall | undefined>(INITIAL_SLOTS).fill(undefined);
   #mask = INITIAL_SLOTS - 1;
   #size = 0;
@@ -117,7 +117,7 @@ export class Waiter implements TimerTarget<PendingCall> {
    * A timeout of 0 or less waits indefinitely. Returns the uuid.
    */
   register(call: PendingCall, timeoutMs: number): number {
-    if (call.waiter !== undefined || call.settled) throw new InvalidArgError(`call ${call.label} is already registered or settled`);
+    if (call.registered || call.settled) throw new InvalidArgError(`call ${call.label} is already registered or settled`);
     let uuid = this.#nextUuid;
     // A taken slot holds a call still pending from many uuids ago (or from before the counter wrapped): skip
     // that uuid, or make room when the table is half full. A free slot also means no pending call has this uuid.
@@ -128,9 +128,7 @@ export class Waiter implements TimerTarget<PendingCall> {
     this.#nextUuid = uuid === MAX_UUID ? 1 : uuid + 1;
     this.#slots[uuid & this.#mask] = call;
     this.#size++;
-    call.uuid = uuid;
-    call.waiter = this;
-    call.timeoutMs = Math.max(timeoutMs, 0);
+    call[REGISTER](this, uuid, Math.max(timeoutMs, 0));
     if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
       call.deadline = performance.now() + timeoutMs;
       this.#append(this.#list(timeoutMs), call);
@@ -153,9 +151,19 @@ export class Waiter implements TimerTarget<PendingCall> {
 
   /** Fails a waiting call; false when it had already settled. */
   fail(call: PendingCall, err: FfnetError): boolean {
-    if (call.settled || call.waiter !== this) return false;
+    if (call.settled || !call.ownedBy(this)) return false;
     this.#settle(call);
     call.onError(err);
+    return true;
+  }
+
+  /**
+   * Records that a call of this waiter went out on `transport` by a sender of its own (not the IOWorker), so
+   * that the connection's death fails it at once. False when the call is not waiting here.
+   */
+  bind(call: PendingCall, transport: Transport): boolean {
+    if (call.settled || !call.ownedBy(this)) return false;
+    call[BIND](transport, transport.peer);
     return true;
   }
 
@@ -266,13 +274,12 @@ export class Waiter implements TimerTarget<PendingCall> {
   }
 
   #settle(call: PendingCall): void {
-    call.settled = true;
+    call[SETTLE]();
     const slot = call.uuid & this.#mask;
     if (this.#slots[slot] === call) {
       this.#slots[slot] = undefined;
       this.#size--;
     }
     if (call.deadline !== Number.POSITIVE_INFINITY) this.#unlink(call);
-    call.frame = undefined;
   }
 }

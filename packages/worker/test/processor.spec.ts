@@ -1,7 +1,8 @@
 import { connect } from 'node:net';
 import { FfnetError, InvalidArgError, PermissionDeniedError, StatusCode, encodeFrame } from '@ffnet/serde';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CallContext, type HandlerErrorInfo, HandlerErrors, RECENT_HANDLER_ERRORS, encodeCancelNotice } from '../src/index.js';
+import { type CallContext, type HandlerErrorInfo, RECENT_HANDLER_ERRORS } from '../src/index.js';
+import { HandlerErrors, encodeCancelNotice } from '../src/internal.js';
 import { type Pair, TestService, pair, rejection, sleep } from './helpers.js';
 
 describe('Processor', () => {

@@ -84,8 +84,13 @@ describe('Waiter', () => {
     const on2 = new TestCall();
     const unbound = new TestCall();
     for (const c of [on1, on2, unbound]) waiter.register(c, 10_000);
-    on1.transport = t1;
-    on2.transport = t2;
+    expect(waiter.bind(on1, t1)).toBe(true);
+    expect(waiter.bind(on2, t2)).toBe(true);
+    expect(on1.transport).toBe(t1);
+    expect(on1.address).toBe(t1.peer);
+    // Only the owner binds its own waiting calls.
+    expect(newWaiter().bind(unbound, t1)).toBe(false);
+    expect(unbound.transport).toBeUndefined();
     const err = new SocketClosedError('gone', { peer: t1.peer });
     expect(waiter.failTransport(t1, err)).toBe(1);
     expect(await rejection(on1.result)).toBe(err);
