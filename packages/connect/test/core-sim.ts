@@ -5,7 +5,7 @@
  * until the test delivers them, in whatever order it chooses. It enforces what the hardware would: no SEND without
  * a posted receive (RNR), no receive buffer posted twice, and scribbles over a receive buffer when it is re-posted.
  */
-import { FfnetError, RDMAError } from '@ffnet/serde';
+import { type FfnetError, RDMAError } from '@ffnet/serde';
 import { type IBSocketConfig, ibSocketSizes, resolveIBSocketConfig } from '../src/config.js';
 import { type CompletionError, type CoreTimer, type IBCoreOutput, IBSocketCore, type RdmaWork } from '../src/socket-core.js';
 import { WrType, wrId, wrIdType } from '../src/wire.js';
