@@ -60,7 +60,8 @@ export interface IBSocketHandlers {
   written?(): void;
   /**
    * Exactly once, when the socket is fully closed and its resources freed. `err` is undefined after a local
-   * end()/destroy()/close(), SocketClosedError when the peer closed, SocketError when the QP failed.
+   * end()/destroy()/close(), SocketClosedError when the peer closed, SocketError when the QP failed, TimeoutError
+   * when end() reached drainTimeoutMs with written data still waiting for credits.
    */
   close(err?: FfnetError): void;
 }
