@@ -1,16 +1,16 @@
 /**
  * IBSocket (3FS §4.3–4.7): one RC queue pair carrying a byte stream over SEND/RECV with credits, plus one-sided
- * RDMA READ/WRITE on the same QP. Everything runs on Node's loop: the socket's completion channel fd is watched
- * through @ffnet/event, and each wake-up reads the CQ events, re-arms the CQ, then polls it dry in batches of 16
- * (re-arming before the polls closes the race with completions arriving in between).
+ * RDMA READ/WRITE on the same QP.
  *
- * Credits. Each side has `sendBufCnt` send buffers and posts as many receive buffers for data (plus room for
- * immediates). A send buffer is reused only once its SEND has completed locally (signaled every
- * `bufSignalBatch`-th, the wr_id carrying how many sends it covers) AND the peer has acknowledged it: the
- * receiver copies data out, re-posts the receive buffer, and after every `bufAckBatch` consumed buffers sends an
- * ACK immediate (0 bytes). ACK sends are themselves limited to `qpAckBufs` in flight, since each uses one of the
- * peer's receive buffers. So the receiver never runs out of posted receives (RNR cannot happen), and a reader
- * that stops consuming (pause()) stops the writer.
+ * This class is the verbs shell around IBSocketCore (socket-core.ts), which holds the protocol itself (credits,
+ * ACK batching, signalling, the RDMA semaphore, close and drain) with no I/O. The shell does the handshake and
+ * the QP transitions, owns the device resources, turns CQ completions into core inputs and the core's work
+ * requests into ibv_post_send / ibv_post_recv, runs the core's timers, and turns its events into handler calls
+ * and promises.
+ *
+ * Everything runs on Node's loop: the completion channel fd is watched through @ffnet/event, and each wake-up
+ * reads the CQ events, re-arms the CQ, then polls it dry in batches of 16 (re-arming before the polls closes the
+ * race with completions arriving in between).
  */
 import { hostname } from 'node:os';
 import {
@@ -37,7 +37,6 @@ import {
   FfnetError,
   IBDeviceNotFoundError,
   InvalidArgError,
-  RDMAError,
   SocketClosedError,
   SocketError,
   TimeoutError,
@@ -46,19 +45,10 @@ import { type IBSocketConfig, type IBSocketSizes, checkIBSocketConfig, connectCo
 import { type IBConnectInfo, type IBConnectReq, type IBConnectRequests, type IBConnectMethod, parseConnectRsp, parseQueryRsp } from './messages.js';
 import { type SelectOptions, localPortCandidates, selectDevice } from './select.js';
 import { RDMAReqBatch, type RdmaContext, bindRdmaPost } from './rdma.js';
-import { ImmType, WrType, encodeImm, immType, immValue, wrId, wrIdType, wrIdValue } from './wire.js';
+import { CHECK_ID, type CoreTimer, type IBCoreOutput, IBSocketCore, IBSocketState, type RdmaWork, asFfnet } from './socket-core.js';
+import { WrType, wrId, wrIdType } from './wire.js';
 
-export const IBSocketState = {
-  INIT: 'INIT',
-  /** Client: QP created and in INIT, handshake under way (RTS once the server answered, READY when the probe completes). */
-  CONNECTING: 'CONNECTING',
-  /** Server: QP in RTR, waiting for the client's probe. */
-  ACCEPTED: 'ACCEPTED',
-  READY: 'READY',
-  CLOSE: 'CLOSE',
-  ERROR: 'ERROR',
-} as const;
-export type IBSocketState = (typeof IBSocketState)[keyof typeof IBSocketState];
+export { IBSocketState } from './socket-core.js';
 
 /** Shaped like @ffnet/transport's BackendHandlers, so a backend can pass its handlers straight through. */
 export interface IBSocketHandlers {
@@ -70,7 +60,8 @@ export interface IBSocketHandlers {
   written?(): void;
   /**
    * Exactly once, when the socket is fully closed and its resources freed. `err` is undefined after a local
-   * end()/destroy()/close(), SocketClosedError when the peer closed, SocketError when the QP failed.
+   * end()/destroy()/close(), SocketClosedError when the peer closed, SocketError when the QP failed, TimeoutError
+   * when end() reached drainTimeoutMs with written data still waiting for credits.
    */
   close(err?: FfnetError): void;
 }
@@ -101,12 +92,6 @@ export interface AcceptOptions {
   peer?: string;
 }
 
-interface PendingWrite {
-  bufs: readonly Uint8Array[];
-  i: number;
-  off: number;
-}
-
 interface Resources {
   readonly dev: IBDevice;
   readonly port: IBPortInfo;
@@ -114,7 +99,6 @@ interface Resources {
   readonly cq: CompletionQueue;
   readonly qp: QueuePair;
   readonly buf: RDMABuf;
-  readonly mem: Buffer;
   readonly lkey: number;
   readonly sendAddr: readonly bigint[];
   readonly recvAddr: readonly bigint[];
@@ -134,12 +118,10 @@ interface BatchState {
   onAbort: (() => void) | null;
 }
 
-interface RdmaChunk {
+interface RdmaChunk extends RdmaWork {
   readonly req: RDMAReqBatch;
   readonly batch: BatchState;
   readonly start: number;
-  readonly count: number;
-  readonly id: number;
 }
 
 interface Deferred {
@@ -149,14 +131,6 @@ interface Deferred {
 }
 
 const POLL_BATCH = 16;
-const EMPTY: readonly Uint8Array[] = [];
-const ACK_PROBE_IMM = encodeImm(ImmType.ACK, 0);
-const CLOSE_IMM = encodeImm(ImmType.CLOSE, 0);
-const PROBE_ID = wrId(WrType.ACK, 0);
-const SEND_UNSIGNALED_ID = wrId(WrType.SEND, 0);
-const CLOSE_ID = wrId(WrType.CLOSE, 0);
-const CHECK_ID = wrId(WrType.CHECK, 0);
-const MAX_POST_ID = 2 ** 48 - 1;
 const noop = () => {};
 
 function deferred(): Deferred {
@@ -168,10 +142,6 @@ function deferred(): Deferred {
   });
   promise.catch(noop);
   return { promise, resolve, reject };
-}
-
-function asFfnet(e: unknown, wrap: (cause: unknown) => FfnetError): FfnetError {
-  return FfnetError.is(e) ? e : wrap(e);
 }
 
 /** Rejects with the signal's reason once it aborts; the original promise's later rejection is swallowed. */
@@ -209,69 +179,27 @@ export class IBSocket {
   readonly ready: Promise<void>;
   readonly #readyD: Deferred;
   #resolveClosed!: (e: FfnetError | undefined) => void;
-  #peer: string;
   readonly #peerNamed: boolean;
-  #state: IBSocketState = IBSocketState.INIT;
+  readonly #core: IBSocketCore<RdmaChunk>;
   #r: Resources | null = null;
   #localInfo: IBConnectInfo | null = null;
   #peerInfo: IBConnectInfo | null = null;
-  #rts = false;
   #connecting = false;
   #acceptDeadline = 0;
-
-  // Lifecycle: #closing = no new writes; #finished = the close reason is decided; #torn = resources freed.
-  #closing = false;
-  #ending = false;
-  #closeSent = false;
-  #finished = false;
   #torn = false;
-  #result: FfnetError | undefined;
   #inPoll = false;
-  #acceptTimer: NodeJS.Timeout | undefined;
-  #closeTimer: NodeJS.Timeout | undefined;
+  readonly #timers: (NodeJS.Timeout | undefined)[] = [undefined, undefined];
   #h: IBSocketHandlers | null = null;
-  #paused = true;
-
-  // Send side.
-  #sendIdx = 0;
-  #sendLen = 0;
-  #sendFree = 0;
-  #sendUnsignaled = 0;
-  #sendSignaled = 0;
-  #sendAcked = 0;
-  #pend: (PendingWrite | undefined)[] = [];
-  #pendHead = 0;
-  readonly #cursor: PendingWrite = { bufs: EMPTY, i: 0, off: 0 };
-  #needDrain = false;
   #drainOwed = false;
   #writtenOwed = 0;
   #emitScheduled = false;
-
-  // Receive side: data buffers completed and not yet consumed, in arrival order.
-  readonly #rqIdx: Int32Array;
-  readonly #rqLen: Int32Array;
-  #rqCount = 0;
-  #reposts = 0;
-  #consumed = 0;
-  #ackAvail = 0;
-  readonly #ackImm: number;
-  #remoteClosed = false;
-
-  // One-sided RDMA.
-  #rdmaTokens = 0;
-  #rdmaQueue: RdmaChunk[] = [];
-  readonly #rdmaInFlight = new Map<number, RdmaChunk>();
-  #nextPostId = 1;
   #check: Deferred | null = null;
 
   constructor(options: IBSocketOptions = {}) {
     this.config = resolveIBSocketConfig(options.config);
     this.sizes = ibSocketSizes(this.config);
     this.#peerNamed = options.peer !== undefined;
-    this.#peer = options.peer ?? 'RDMA peer';
-    this.#rqIdx = new Int32Array(this.sizes.maxRecvWr);
-    this.#rqLen = new Int32Array(this.sizes.maxRecvWr);
-    this.#ackImm = encodeImm(ImmType.ACK, this.config.bufAckBatch);
+    this.#core = new IBSocketCore(this.config, this.sizes, this.#output(), options.peer ?? 'RDMA peer');
     this.#readyD = deferred();
     this.ready = this.#readyD.promise;
     this.closed = new Promise((resolve) => {
@@ -291,12 +219,73 @@ export class IBSocket {
     pollTick = (s) => s.#poll(false);
   }
 
+  /** The core's outputs as verbs calls: one object per socket, so the per-message path allocates nothing here. */
+  #output(): IBCoreOutput<RdmaChunk> {
+    return {
+      sendBuf: (id, idx, len, signaled) => {
+        const r = this.#r!;
+        r.sendWrs.send(id, signaled ? SendFlags.SIGNALED : 0).sge(r.sendAddr[idx]!, len, r.lkey);
+      },
+      sendImm: (id, imm) => {
+        this.#r!.sendWrs.sendWithImm(id, imm, SendFlags.SIGNALED);
+      },
+      writeImm: (id, imm) => {
+        this.#r!.sendWrs.writeWithImm(id, 0n, 0, imm, SendFlags.SIGNALED | SendFlags.INLINE);
+      },
+      postSends: () => {
+        const r = this.#r!;
+        r.sendWrs.post(r.qp);
+      },
+      recv: (id, idx) => {
+        const r = this.#r!;
+        r.recvWrs.add(id).sge(r.recvAddr[idx]!, this.config.bufSize, r.lkey);
+      },
+      postRecvs: () => {
+        const r = this.#r!;
+        r.recvWrs.post(r.qp);
+      },
+      postRdma: (c) => this.#postChunk(c),
+      moveToRts: () => this.#toRts(),
+      setTimer: (kind, ms) => {
+        clearTimeout(this.#timers[kind]);
+        const t = setTimeout(this.#onTimer, ms, kind);
+        t.unref();
+        this.#timers[kind] = t;
+      },
+      clearTimer: (kind) => {
+        clearTimeout(this.#timers[kind]);
+        this.#timers[kind] = undefined;
+      },
+      ready: () => this.#readyD.resolve(),
+      finished: () => {
+        // Inside a poll round the teardown waits for its end, so no completion is read from a freed CQ.
+        if (!this.#inPoll) this.#teardown();
+      },
+      data: (chunk) => this.#h!.data(chunk),
+      written: (n) => {
+        this.#writtenOwed += n;
+        this.#scheduleEmit();
+      },
+      drain: () => {
+        this.#drainOwed = true;
+        this.#scheduleEmit();
+      },
+      rdmaSettled: (c, err) => this.#chunkDone(c, err),
+      checked: () => this.#checkDone(null),
+    };
+  }
+
+  readonly #onTimer = (kind: CoreTimer): void => {
+    this.#timers[kind] = undefined;
+    this.#core.timerFired(kind);
+  };
+
   get state(): IBSocketState {
-    return this.#state;
+    return this.#core.state;
   }
 
   get peer(): string {
-    return this.#peer;
+    return this.#core.peer;
   }
 
   /** This end: device, port, QP number and address (null before the QP exists). */
@@ -315,33 +304,19 @@ export class IBSocket {
 
   /** Counters of the credit and RDMA machinery, for diagnostics. */
   diagnostics(): Record<string, number | string | boolean> {
-    return {
-      state: this.#state,
-      paused: this.#paused,
-      sendFree: this.#sendFree,
-      sendSignaled: this.#sendSignaled,
-      sendAcked: this.#sendAcked,
-      sendUnsignaled: this.#sendUnsignaled,
-      pendingWrites: this.#pend.length - this.#pendHead,
-      receivedUnconsumed: this.#rqCount,
-      consumedUnacked: this.#consumed,
-      ackAvail: this.#ackAvail,
-      rdmaTokens: this.#rdmaTokens,
-      rdmaInFlight: this.#rdmaInFlight.size,
-      rdmaWaiting: this.#rdmaQueue.length,
-    };
+    return this.#core.diagnostics();
   }
 
   describe(): string {
     const l = this.#localInfo;
     const p = this.#peerInfo;
     const end = (i: IBConnectInfo | null) => (i ? `${i.devName}:${i.port}/qp${i.qpNum}` : '?');
-    return `IBSocket(${end(l)} <-> ${end(p)} ${this.#peer}, ${this.#state})`;
+    return `IBSocket(${end(l)} <-> ${end(p)} ${this.peer}, ${this.state})`;
   }
 
   // ───────────────────────────── handshake ─────────────────────────────
 
-  /**
+/**
    * Client side of the IBConnect handshake (§4.2): query the server's ports, pick a pair, create the QP (INIT),
    * send our info and config, move to RTR and RTS with the answer, post the connect probe, and resolve when it
    * completes (READY). Failures close the socket and reject with the typed error: TimeoutError,
@@ -349,14 +324,14 @@ export class IBSocket {
    * error as `call` reports it, SocketClosedError if the socket is closed meanwhile.
    */
   async connect(call: IBConnectCall, opts: IBConnectOptions = {}): Promise<void> {
-    if (this.#closing) throw new SocketClosedError('connect on a closed IBSocket', { peer: this.#peer });
-    if (this.#connecting || this.#state !== IBSocketState.INIT) throw new InvalidArgError(`IBSocket.connect called twice (state ${this.#state})`);
+    if (this.#core.closing) throw new SocketClosedError('connect on a closed IBSocket', { peer: this.peer });
+    if (this.#connecting || this.state !== IBSocketState.INIT) throw new InvalidArgError(`IBSocket.connect called twice (state ${this.state})`);
     this.#connecting = true;
     const timeoutMs = opts.timeoutMs ?? 5000;
     const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new TimeoutError(`RDMA connect timed out after ${timeoutMs} ms`, { peer: this.#peer })), timeoutMs);
+    const timer = setTimeout(() => ac.abort(new TimeoutError(`RDMA connect timed out after ${timeoutMs} ms`, { peer: this.peer })), timeoutMs);
     const outer = opts.signal;
-    const onAbort = () => ac.abort(new ConnectFailedError('RDMA connect aborted', { peer: this.#peer, cause: outer?.reason }));
+    const onAbort = () => ac.abort(new ConnectFailedError('RDMA connect aborted', { peer: this.peer, cause: outer?.reason }));
     if (outer?.aborted) onAbort();
     else outer?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -368,11 +343,11 @@ export class IBSocket {
       if (!sel) {
         const l = local.map((p) => `${p.devName}:${p.port}(link ${p.linkLayer}, zones ${p.zones.join('|')})`).join(', ') || 'none';
         const r = query.devices.flatMap((d) => d.ports.map((p) => `${d.devName}:${p.port}(link ${p.linkLayer}, zones ${p.zones.join('|')})`)).join(', ') || 'none';
-        throw new IBDeviceNotFoundError(`no local RDMA port can reach the server's ports: local [${l}], remote [${r}]`, { peer: this.#peer });
+        throw new IBDeviceNotFoundError(`no local RDMA port can reach the server's ports: local [${l}], remote [${r}]`, { peer: this.peer });
       }
       const dev = devices.find((d) => d.id === sel.local.dev)!;
       this.#setup(dev, sel.local.port);
-      this.#state = IBSocketState.CONNECTING;
+      this.#core.connecting();
       const req: IBConnectReq = {
         ...this.#localInfo!,
         targetDev: sel.remote.dev,
@@ -385,21 +360,20 @@ export class IBSocket {
       this.#peerInfo = rsp;
       this.#toRtr();
       this.#toRts();
-      const r = this.#r!;
-      r.sendWrs.sendWithImm(PROBE_ID, ACK_PROBE_IMM, SendFlags.SIGNALED);
-      r.sendWrs.post(r.qp);
+      this.#core.rts();
+      this.#core.probe();
       await race(this.ready, ac.signal);
       this.#checkOpen();
     } catch (e) {
       // The socket itself failed (e.g. the probe's completion was an error): that is the reason to report.
-      if (this.#finished && this.#result) throw this.#result;
-      if (this.#closing) {
+      if (this.#core.finished && this.#core.result) throw this.#core.result;
+      if (this.#core.closing) {
         // close() was called meanwhile: that close proceeds (or is done), the connect just reports it.
         this.destroy();
-        throw new SocketClosedError('IBSocket closed while connecting', { peer: this.#peer });
+        throw new SocketClosedError('IBSocket closed while connecting', { peer: this.peer });
       }
-      const err = asFfnet(e, (cause) => new ConnectFailedError(`RDMA connect failed: ${String(cause)}`, { peer: this.#peer, cause }));
-      this.#fail(err);
+      const err = asFfnet(e, (cause) => new ConnectFailedError(`RDMA connect failed: ${String(cause)}`, { peer: this.peer, cause }));
+      this.#core.fail(err);
       throw err;
     } finally {
       clearTimeout(timer);
@@ -408,7 +382,7 @@ export class IBSocket {
   }
 
   #checkOpen(): void {
-    if (this.#closing) throw new SocketClosedError('IBSocket closed while connecting', { peer: this.#peer });
+    if (this.#core.closing) throw new SocketClosedError('IBSocket closed while connecting', { peer: this.peer });
   }
 
   /** Server side (§4.2 step 4): adopt the client's config, create the QP, INIT, RTR, ACCEPTED. */
@@ -418,18 +392,11 @@ export class IBSocket {
       this.#peerInfo = req;
       this.#toRtr();
     } catch (e) {
-      this.#fail(asFfnet(e, (cause) => new SocketError('accept failed', { peer: this.#peer, cause })));
+      this.#core.fail(asFfnet(e, (cause) => new SocketError('accept failed', { peer: this.peer, cause })));
       throw e;
     }
-    this.#state = IBSocketState.ACCEPTED;
     this.#acceptDeadline = performance.now() + acceptTimeoutMs;
-    this.#acceptTimer = setTimeout(() => {
-      if (this.#state === IBSocketState.ACCEPTED) {
-        const cause = new TimeoutError(`no connect probe within ${acceptTimeoutMs} ms of accepting`);
-        this.#fail(new SocketError('RDMA accept timed out', { peer: this.#peer, cause }));
-      }
-    }, acceptTimeoutMs);
-    this.#acceptTimer.unref();
+    this.#core.accepted(acceptTimeoutMs);
   }
 
   /** Opens the port, checks the config against the device, creates channel, CQ, QP (INIT) and buffers. */
@@ -475,17 +442,16 @@ export class IBSocket {
       for (let i = 0; i < S; i++) sendAddr.push(buf.address + BigInt(i * c.bufSize));
       for (let i = 0; i < s.maxRecvWr; i++) recvAddr.push(buf.address + BigInt((S + i) * c.bufSize));
       qp.modifyToInit({ portNum, pkeyIndex: c.pkeyIndex });
-      // Every receive buffer is posted before the peer can send (RTR comes later on both sides).
-      for (let i = 0; i < s.maxRecvWr; i++) recvWrs.add(wrId(WrType.RECV, i)).sge(recvAddr[i]!, c.bufSize, lkey);
-      recvWrs.post(qp);
+      this.#r = { dev, port, channel, cq, qp, buf, lkey, sendAddr, recvAddr, sendWrs, recvWrs, rdmaWrs, wcs, watcher: null };
+      // The core posts every receive buffer now, before the peer can send (RTR comes later on both sides).
+      this.#core.attach(buf.buffer);
       cq.requestNotify();
-      const r: Resources = { dev, port, channel, cq, qp, buf, mem: buf.buffer, lkey, sendAddr, recvAddr, sendWrs, recvWrs, rdmaWrs, wcs, watcher: null };
-      r.watcher = watchFd(channel.fd, this.#onReadable, {
-        label: `completion channel of ${this.#peer}`,
-        onError: (e) => this.#fail(new SocketError('completion channel failed', { peer: this.#peer, cause: e })),
+      this.#r.watcher = watchFd(channel.fd, this.#onReadable, {
+        label: `completion channel of ${this.peer}`,
+        onError: (e) => this.#core.fail(new SocketError('completion channel failed', { peer: this.peer, cause: e })),
       });
-      this.#r = r;
     } catch (e) {
+      this.#r = null;
       for (const u of undo.reverse()) {
         try {
           u();
@@ -510,10 +476,10 @@ export class IBSocket {
     const r = this.#r!;
     const p = this.#peerInfo!;
     const c = this.config;
-    if (!this.#peerNamed) this.#peer = `${p.hostname} ${p.devName}:${p.port} qp ${p.qpNum}`;
+    if (!this.#peerNamed) this.#core.peer = `${p.hostname} ${p.devName}:${p.port} qp ${p.qpNum}`;
     if (r.port.isRoCE !== (p.link.kind === 'roce')) {
       throw new InvalidArgError(`link layer mismatch: local ${r.dev.name}:${r.port.portNum} is ${r.port.isRoCE ? 'RoCE' : 'InfiniBand'}, the peer is not`, {
-        peer: this.#peer,
+        peer: this.peer,
       });
     }
     r.qp.modifyToRtr({
@@ -533,16 +499,6 @@ export class IBSocket {
   #toRts(): void {
     const c = this.config;
     this.#r!.qp.modifyToRts({ sqPsn: c.startPsn, timeout: c.timeout, retryCnt: c.retryCnt, rnrRetry: c.rnrRetry, maxRdAtomic: c.maxRdAtomic });
-    this.#rts = true;
-    this.#sendFree = c.sendBufCnt;
-    this.#rdmaTokens = c.maxRdmaWr;
-    this.#ackAvail = this.sizes.qpAckBufs;
-  }
-
-  #becomeReady(): void {
-    this.#state = IBSocketState.READY;
-    clearTimeout(this.#acceptTimer);
-    this.#readyD.resolve();
   }
 
   // ───────────────────────────── stream API ─────────────────────────────
@@ -559,13 +515,12 @@ export class IBSocket {
 
   /** Stops consuming received buffers: no ACKs go out, so the peer runs out of credits and stops. */
   pause(): void {
-    this.#paused = true;
+    this.#core.pause();
   }
 
   resume(): void {
-    if (!this.#paused || this.#h === null) return;
-    this.#paused = false;
-    if (this.#rqCount > 0 || this.#remoteClosed) process.nextTick(pollTick, this);
+    if (this.#h === null) return;
+    if (this.#core.resume()) process.nextTick(pollTick, this);
   }
 
   /**
@@ -574,185 +529,32 @@ export class IBSocket {
    * drain(). Throws SocketClosedError / SocketError once closing or closed.
    */
   write(bufs: readonly Uint8Array[]): boolean {
-    if (this.#closing || this.#state === IBSocketState.CLOSE) throw this.#stateError('write');
-    if (this.#pendHead < this.#pend.length || this.#state !== IBSocketState.READY) {
-      this.#pend.push({ bufs, i: 0, off: 0 });
-      this.#needDrain = true;
-      return false;
-    }
-    const c = this.#cursor;
-    c.bufs = bufs;
-    c.i = 0;
-    c.off = 0;
-    let complete: boolean;
-    try {
-      complete = this.#fill(c);
-      if (this.#sendLen > 0) this.#queueSend();
-      const r = this.#r!;
-      r.sendWrs.post(r.qp);
-    } catch (e) {
-      c.bufs = EMPTY;
-      this.#fail(asFfnet(e, (cause) => new SocketError('send failed', { peer: this.#peer, cause })));
-      return false;
-    }
-    if (complete) {
-      c.bufs = EMPTY;
-      this.#owe(1);
-      return true;
-    }
-    this.#pend.push({ bufs, i: c.i, off: c.off });
-    c.bufs = EMPTY;
-    this.#needDrain = true;
-    return false;
+    return this.#core.write(bufs);
   }
 
   /** Bytes accepted by write() but not yet copied into send buffers. */
   get pendingBytes(): number {
-    let n = 0;
-    for (let k = this.#pendHead; k < this.#pend.length; k++) {
-      const e = this.#pend[k]!;
-      for (let i = e.i; i < e.bufs.length; i++) n += e.bufs[i]!.length;
-      n -= e.off;
-    }
-    return n;
+    return this.#core.pendingBytes;
   }
 
   /**
    * Graceful close: what was written is still sent, then a CLOSE immediate; resources are freed when it completes
-   * (or after drainTimeoutMs), and the close handler gets no error. Idempotent.
+   * (or after drainTimeoutMs), and the close handler gets no error, unless written data was still waiting for
+   * credits at the drain deadline: then TimeoutError naming the peer. Idempotent.
    */
   end(): void {
-    if (this.#closing) return;
-    this.#closing = true;
-    if (!this.#canSendClose()) {
-      this.#finish(undefined, IBSocketState.CLOSE);
-      return;
-    }
-    this.#armCloseTimer();
-    if (this.#pendHead < this.#pend.length) this.#ending = true;
-    else this.#sendClose();
+    this.#core.end();
   }
 
   /** Close now: unsent data is dropped; the peer is told with a CLOSE immediate when the QP can still send. */
   destroy(): void {
-    if (this.#finished) return;
-    this.#pend = [];
-    this.#pendHead = 0;
-    this.#ending = false;
-    if (this.#closeSent || !this.#canSendClose()) {
-      this.#closing = true;
-      this.#finish(undefined, IBSocketState.CLOSE);
-      return;
-    }
-    if (!this.#closing) {
-      this.#closing = true;
-      this.#armCloseTimer();
-    }
-    this.#sendClose();
+    this.#core.destroy();
   }
 
   /** end(), then wait until the socket is closed. */
   async close(): Promise<void> {
     this.end();
     await this.closed;
-  }
-
-  /** A CLOSE needs a QP in RTS and a peer that has not closed (3FS: READY or CONNECTING). */
-  #canSendClose(): boolean {
-    return this.#rts && (this.#state === IBSocketState.READY || this.#state === IBSocketState.CONNECTING);
-  }
-
-  #armCloseTimer(): void {
-    this.#closeTimer = setTimeout(() => this.#finish(undefined, IBSocketState.CLOSE), this.config.drainTimeoutMs);
-    this.#closeTimer.unref();
-  }
-
-  #sendClose(): void {
-    if (this.#closeSent || this.#finished) return;
-    this.#closeSent = true;
-    const r = this.#r!;
-    try {
-      r.sendWrs.writeWithImm(CLOSE_ID, 0n, 0, CLOSE_IMM, SendFlags.SIGNALED | SendFlags.INLINE);
-      r.sendWrs.post(r.qp);
-    } catch {
-      this.#finish(undefined, IBSocketState.CLOSE);
-    }
-  }
-
-  #stateError(what: string): FfnetError {
-    if (this.#state === IBSocketState.ERROR) {
-      return new SocketError(`${what} on a failed IBSocket`, { peer: this.#peer, cause: this.#result });
-    }
-    return new SocketClosedError(`${what} on a closed IBSocket`, { peer: this.#peer });
-  }
-
-  // ───────────────────────────── send path ─────────────────────────────
-
-  /** Copies from `e` into send buffers while any is free; true when all of `e` is copied. */
-  #fill(e: PendingWrite): boolean {
-    const r = this.#r!;
-    const size = this.config.bufSize;
-    const bufs = e.bufs;
-    while (e.i < bufs.length) {
-      const b = bufs[e.i]!;
-      while (e.off < b.length) {
-        if (this.#sendFree === 0) return false;
-        const n = Math.min(size - this.#sendLen, b.length - e.off);
-        r.mem.set(n === b.length ? b : b.subarray(e.off, e.off + n), this.#sendIdx * size + this.#sendLen);
-        this.#sendLen += n;
-        e.off += n;
-        if (this.#sendLen === size) this.#queueSend();
-      }
-      e.i++;
-      e.off = 0;
-    }
-    return true;
-  }
-
-  /** Adds a SEND of the current buffer to the batch (posted by the caller). */
-  #queueSend(): void {
-    const r = this.#r!;
-    let flags = 0;
-    let id = SEND_UNSIGNALED_ID;
-    if (++this.#sendUnsignaled >= this.config.bufSignalBatch) {
-      flags = SendFlags.SIGNALED;
-      id = wrId(WrType.SEND, this.#sendUnsignaled);
-      this.#sendUnsignaled = 0;
-    }
-    r.sendWrs.send(id, flags).sge(r.sendAddr[this.#sendIdx]!, this.#sendLen, r.lkey);
-    this.#sendFree--;
-    this.#sendLen = 0;
-    if (++this.#sendIdx === this.config.sendBufCnt) this.#sendIdx = 0;
-  }
-
-  /** Sends queued writes as far as credits allow. */
-  #pump(): void {
-    if (this.#state !== IBSocketState.READY || this.#closeSent) return;
-    let done = 0;
-    while (this.#pendHead < this.#pend.length) {
-      if (!this.#fill(this.#pend[this.#pendHead]!)) break;
-      this.#pend[this.#pendHead++] = undefined;
-      done++;
-    }
-    if (this.#sendLen > 0) this.#queueSend();
-    const r = this.#r!;
-    r.sendWrs.post(r.qp);
-    if (this.#pendHead === this.#pend.length) {
-      this.#pend.length = 0;
-      this.#pendHead = 0;
-      if (this.#needDrain) {
-        this.#needDrain = false;
-        this.#drainOwed = true;
-        this.#scheduleEmit();
-      }
-      if (this.#ending) this.#sendClose();
-    }
-    if (done > 0) this.#owe(done);
-  }
-
-  #owe(n: number): void {
-    this.#writtenOwed += n;
-    this.#scheduleEmit();
   }
 
   #scheduleEmit(): void {
@@ -776,7 +578,7 @@ export class IBSocket {
   #emitClose(): void {
     const h = this.#h;
     this.#h = null;
-    h?.close(this.#result);
+    h?.close(this.#core.result);
   }
 
   // ───────────────────────────── completions ─────────────────────────────
@@ -787,200 +589,40 @@ export class IBSocket {
 
   #poll(fromEvent: boolean): void {
     const r = this.#r;
-    if (r === null || this.#finished) return;
+    const core = this.#core;
+    if (r === null || core.finished) return;
     this.#inPoll = true;
     try {
       if (fromEvent) r.cq.consumeEvents();
+      const wcs = r.wcs;
       for (;;) {
-        const n = r.cq.poll(r.wcs, POLL_BATCH);
-        for (let i = 0; i < n && !this.#finished; i++) this.#completion(r.wcs, i);
-        if (n < POLL_BATCH || this.#finished) break;
+        const n = r.cq.poll(wcs, POLL_BATCH);
+        for (let i = 0; i < n && !core.finished; i++) {
+          const id = wcs.wrId(i);
+          if (wcs.status(i) !== WcStatus.SUCCESS) core.completionFailed(id, wcs.error(i, { peer: this.peer }));
+          else if (wrIdType(id) === WrType.RECV) core.completed(id, wcs.byteLen(i), wcs.hasImm(i) ? wcs.imm(i) : -1);
+          else core.completed(id, 0, -1);
+        }
+        if (n < POLL_BATCH || core.finished) break;
       }
-      if (!this.#finished) this.#progress();
+      core.progress();
     } catch (e) {
-      this.#fail(asFfnet(e, (cause) => new SocketError('completion handling failed', { peer: this.#peer, cause })));
+      core.fail(asFfnet(e, (cause) => new SocketError('completion handling failed', { peer: this.peer, cause })));
     } finally {
       this.#inPoll = false;
     }
-    if (this.#finished && !this.#torn) this.#teardown();
+    if (core.finished && !this.#torn) this.#teardown();
   }
 
-  #completion(wcs: WcArray, i: number): void {
-    const id = wcs.wrId(i);
-    const type = wrIdType(id);
-    const value = wrIdValue(id);
-    if (wcs.status(i) !== WcStatus.SUCCESS) {
-      this.#completionFailed(wcs, i, type, value);
-      return;
-    }
-    switch (type) {
-      case WrType.RECV:
-        this.#received(wcs, i, value);
-        break;
-      case WrType.SEND:
-        this.#sendSignaled += value;
-        break;
-      case WrType.ACK:
-        if (value !== 0) this.#ackAvail++;
-        else if (this.#state === IBSocketState.CONNECTING) this.#becomeReady();
-        break;
-      case WrType.RDMA_LAST:
-        this.#rdmaDone(value, null);
-        break;
-      case WrType.CLOSE:
-        // Our CLOSE reached the peer: everything posted before it did too.
-        this.#finish(undefined, IBSocketState.CLOSE);
-        break;
-      case WrType.CHECK:
-        this.#checkDone(null);
-        break;
-      default:
-        this.#fail(new SocketError(`completion with unknown wr_id ${id}`, { peer: this.#peer }));
-    }
-  }
-
-  #completionFailed(wcs: WcArray, i: number, type: number, value: number): void {
-    if (this.#closeSent) {
-      // Closing: the peer may be gone or the QP flushed; either way there is nothing left to wait for.
-      this.#finish(undefined, IBSocketState.CLOSE);
-      return;
-    }
-    const wcErr = wcs.error(i, { peer: this.#peer });
-    const what = ['SEND', 'RECV', 'ACK', 'RDMA', 'RDMA', 'CLOSE', 'CHECK'][type] ?? 'unknown';
-    if (type === WrType.RDMA || type === WrType.RDMA_LAST) {
-      // The request's promise rejects with the completion's own error when the teardown settles it.
-      const c = this.#rdmaInFlight.get(value);
-      if (c) c.batch.error ??= wcErr;
-    }
-    this.#fail(new SocketError(`${what} work request failed: ${wcErr.statusName}`, { peer: this.#peer, cause: wcErr }));
-  }
-
-  #received(wcs: WcArray, i: number, idx: number): void {
-    if (this.#state === IBSocketState.ACCEPTED) {
-      // The first message (the client's probe) says the client is in RTS: the server can send now.
-      this.#toRts();
-      this.#becomeReady();
-    }
-    if (!wcs.hasImm(i)) {
-      this.#rqIdx[this.#rqCount] = idx;
-      this.#rqLen[this.#rqCount++] = wcs.byteLen(i);
-      return;
-    }
-    const imm = wcs.imm(i);
-    if (wcs.byteLen(i) !== 0) {
-      this.#fail(new SocketError(`immediate 0x${imm.toString(16)} arrived with ${wcs.byteLen(i)} bytes of data`, { peer: this.#peer }));
-      return;
-    }
-    this.#repost(idx);
-    const t = immType(imm);
-    if (t === ImmType.ACK) {
-      this.#sendAcked += immValue(imm);
-    } else if (t === ImmType.CLOSE) {
-      this.#remoteClosed = true;
-      if (this.#state === IBSocketState.READY || this.#state === IBSocketState.CONNECTING) this.#state = IBSocketState.CLOSE;
-    } else {
-      this.#fail(new SocketError(`unknown immediate type ${t} (0x${imm.toString(16)})`, { peer: this.#peer }));
-    }
-  }
-
-  #repost(idx: number): void {
-    const r = this.#r!;
-    r.recvWrs.add(wrId(WrType.RECV, idx)).sge(r.recvAddr[idx]!, this.config.bufSize, r.lkey);
-    this.#reposts++;
-  }
-
-  /** After a poll round: free send buffers, consume received data, re-post, ACK, send more, deliver. */
-  #progress(): void {
-    const r = this.#r!;
-    const freed = Math.min(this.#sendSignaled, this.#sendAcked);
-    if (freed > 0) {
-      this.#sendFree += freed;
-      this.#sendSignaled -= freed;
-      this.#sendAcked -= freed;
-    }
-    const chunk = !this.#paused && this.#rqCount > 0 ? this.#consume() : null;
-    if (this.#reposts > 0) {
-      // Receives go back before the ACK that lets the peer use them.
-      r.recvWrs.post(r.qp);
-      this.#reposts = 0;
-    }
-    this.#sendAcks();
-    this.#pump();
-    if (chunk !== null && chunk.length > 0) this.#h!.data(chunk);
-    if (this.#finished) return;
-    if (this.#remoteClosed && this.#rqCount === 0) {
-      this.#finish(this.#closing ? undefined : new SocketClosedError('connection closed by peer', { peer: this.#peer }), IBSocketState.CLOSE);
-    }
-  }
-
-  /** Copies every queued data buffer into one new Buffer and queues their receives for re-posting. */
-  #consume(): Buffer {
-    const r = this.#r!;
-    const n = this.#rqCount;
-    const size = this.config.bufSize;
-    const base = this.config.sendBufCnt;
-    let total = 0;
-    for (let k = 0; k < n; k++) total += this.#rqLen[k]!;
-    const chunk = Buffer.allocUnsafe(total);
-    let off = 0;
-    for (let k = 0; k < n; k++) {
-      const idx = this.#rqIdx[k]!;
-      const len = this.#rqLen[k]!;
-      const start = (base + idx) * size;
-      if (len > 0) off += r.mem.copy(chunk, off, start, start + len);
-      this.#repost(idx);
-    }
-    this.#rqCount = 0;
-    this.#consumed += n;
-    return chunk;
-  }
-
-  #sendAcks(): void {
-    if (!this.#rts || this.#closeSent) return;
-    const batch = this.config.bufAckBatch;
-    if (this.#consumed < batch || this.#ackAvail === 0) return;
-    const r = this.#r!;
-    const id = wrId(WrType.ACK, batch);
-    while (this.#consumed >= batch && this.#ackAvail > 0) {
-      r.sendWrs.sendWithImm(id, this.#ackImm, SendFlags.SIGNALED);
-      this.#consumed -= batch;
-      this.#ackAvail--;
-    }
-    r.sendWrs.post(r.qp);
-  }
-
-  // ───────────────────────────── close and teardown ─────────────────────────────
-
-  #fail(err: FfnetError): void {
-    this.#finish(err, IBSocketState.ERROR);
-  }
-
-  /** Decides the close reason once; frees everything now, or at the end of the poll round when inside one. */
-  #finish(err: FfnetError | undefined, state: IBSocketState): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    this.#closing = true;
-    this.#result = err;
-    this.#state = state;
-    clearTimeout(this.#acceptTimer);
-    clearTimeout(this.#closeTimer);
-    if (!this.#inPoll) this.#teardown();
-  }
+  // ───────────────────────────── teardown ─────────────────────────────
 
   #teardown(): void {
     this.#torn = true;
-    const err = this.#result;
-    const reason = err ?? new SocketClosedError('IBSocket closed', { peer: this.#peer });
+    const err = this.#core.result;
+    const reason = err ?? new SocketClosedError('IBSocket closed', { peer: this.peer });
     this.#readyD.reject(reason);
     this.#checkDone(reason);
-    for (const c of this.#rdmaQueue) this.#chunkDone(c, reason);
-    this.#rdmaQueue = [];
-    for (const c of this.#rdmaInFlight.values()) {
-      this.#chunkDone(c, new RDMAError('RDMA request not completed: the socket closed', { peer: this.#peer, cause: reason }));
-    }
-    this.#rdmaInFlight.clear();
-    this.#pend = [];
-    this.#pendHead = 0;
+    this.#core.settle(reason);
     this.#release();
     this.#resolveClosed(err);
     process.nextTick(emitClose, this);
@@ -1026,11 +668,12 @@ export class IBSocket {
    * before READY otherwise resolve at once.
    */
   check(opts: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#finished || this.#closing) return Promise.reject(this.#stateError('check'));
-    if (this.#state === IBSocketState.ACCEPTED && performance.now() > this.#acceptDeadline) {
-      return Promise.reject(new SocketError('IBSocket still not connected after the accept timeout', { peer: this.#peer }));
+    const core = this.#core;
+    if (core.finished || core.closing) return Promise.reject(core.stateError('check'));
+    if (core.state === IBSocketState.ACCEPTED && performance.now() > this.#acceptDeadline) {
+      return Promise.reject(new SocketError('IBSocket still not connected after the accept timeout', { peer: this.peer }));
     }
-    if (this.#state !== IBSocketState.READY) return Promise.resolve();
+    if (core.state !== IBSocketState.READY) return Promise.resolve();
     if (this.#check === null) {
       const d = deferred();
       const r = this.#r!;
@@ -1038,8 +681,8 @@ export class IBSocket {
         r.sendWrs.write(CHECK_ID, 0n, 0, SendFlags.SIGNALED | SendFlags.INLINE);
         r.sendWrs.post(r.qp);
       } catch (e) {
-        const err = new SocketError('check failed to post', { peer: this.#peer, cause: e });
-        this.#fail(err);
+        const err = new SocketError('check failed to post', { peer: this.peer, cause: e });
+        core.fail(err);
         return Promise.reject(err);
       }
       this.#check = d;
@@ -1080,12 +723,13 @@ export class IBSocket {
   #rdmaContext(): RdmaContext {
     const r = this.#r;
     const p = this.#peerInfo;
-    if (r === null || p === null || this.#finished) throw this.#finished ? this.#stateError('RDMA') : new SocketError('RDMA on an unconnected IBSocket', { peer: this.#peer });
+    if (r === null || p === null || this.#core.finished) throw this.#core.finished ? this.#core.stateError('RDMA') : new SocketError('RDMA on an unconnected IBSocket', { peer: this.peer });
     return { devId: r.dev.id, peerDev: p.dev, maxSge: this.config.maxSge, maxMsgSz: r.port.attr.maxMsgSz };
   }
 
   #postRdma(req: RDMAReqBatch, opts: { signal?: AbortSignal }): Promise<void> {
-    if (this.#closing || this.#state !== IBSocketState.READY) return Promise.reject(this.#closing ? this.#stateError('RDMA') : new SocketError(`RDMA in state ${this.#state}`, { peer: this.#peer }));
+    const core = this.#core;
+    if (core.closing || core.state !== IBSocketState.READY) return Promise.reject(core.closing ? core.stateError('RDMA') : new SocketError(`RDMA in state ${core.state}`, { peer: this.peer }));
     const n = req.wrCount;
     if (n === 0) return Promise.resolve();
     const signal = opts.signal;
@@ -1095,35 +739,20 @@ export class IBSocket {
       const batch: BatchState = { pending: Math.ceil(n / per), error: null, resolve, reject, signal, onAbort: null };
       const chunks: RdmaChunk[] = [];
       for (let start = 0; start < n; start += per) {
-        const id = this.#nextPostId;
-        this.#nextPostId = id === MAX_POST_ID ? 1 : id + 1;
-        chunks.push({ req, batch, start, count: Math.min(per, n - start), id });
+        chunks.push({ req, batch, start, count: Math.min(per, n - start), id: core.nextRdmaId() });
       }
       if (signal) {
         batch.onAbort = () => {
           // Requests already posted cannot be recalled; the ones still waiting for the semaphore are dropped.
-          const err = abortError(signal.reason, 'RDMA');
-          const waiting = this.#rdmaQueue.filter((c) => c.batch === batch);
-          this.#rdmaQueue = this.#rdmaQueue.filter((c) => c.batch !== batch);
-          for (const c of waiting) this.#chunkDone(c, err);
+          core.cancelRdma((c) => c.batch === batch, abortError(signal.reason, 'RDMA'));
         };
         signal.addEventListener('abort', batch.onAbort, { once: true });
       }
-      for (const c of chunks) this.#rdmaQueue.push(c);
-      this.#startRdma();
+      core.submitRdma(chunks);
     });
   }
 
-  /** Posts waiting chunks, in order, while the semaphore (maxRdmaWr work requests in flight) allows. */
-  #startRdma(): void {
-    while (this.#rdmaQueue.length > 0 && !this.#finished) {
-      const c = this.#rdmaQueue[0]!;
-      if (this.#rdmaTokens < c.count) return;
-      this.#rdmaQueue.shift();
-      this.#postChunk(c);
-    }
-  }
-
+  /** One post: a chain of `count` WRITEs or READs, only the last signaled (RDMA_LAST carries the post id). */
   #postChunk(c: RdmaChunk): void {
     const r = this.#r!;
     const wrs = r.rdmaWrs;
@@ -1135,32 +764,8 @@ export class IBSocket {
       wrs.add(op, wrId(last ? WrType.RDMA_LAST : WrType.RDMA, c.id), last ? SendFlags.SIGNALED : 0).rdma(q.remoteAddr[k]!, q.rkey[k]!);
       for (let g = k === 0 ? 0 : q.sgeEnd[k - 1]!; g < q.sgeEnd[k]!; g++) wrs.sge(q.sgeAddr[g]!, q.sgeLen[g]!, q.sgeLkey[g]!);
     }
-    try {
-      wrs.post(r.qp);
-    } catch (e) {
-      const posted = (e as { posted?: number }).posted ?? 0;
-      const err = asFfnet(e, (cause) => new RDMAError('ibv_post_send failed', { peer: this.#peer, cause }));
-      if (posted > 0) {
-        // Part of the chain is on the wire without its signaled tail: only moving the QP to error recovers it.
-        this.#rdmaInFlight.set(c.id, c);
-        c.batch.error ??= err;
-        this.#fail(new SocketError('RDMA post partly failed', { peer: this.#peer, cause: err }));
-      } else {
-        this.#chunkDone(c, err);
-      }
-      return;
-    }
-    this.#rdmaTokens -= c.count;
-    this.#rdmaInFlight.set(c.id, c);
-  }
-
-  #rdmaDone(id: number, err: FfnetError | null): void {
-    const c = this.#rdmaInFlight.get(id);
-    if (!c) return;
-    this.#rdmaInFlight.delete(id);
-    this.#rdmaTokens += c.count;
-    this.#chunkDone(c, err);
-    this.#startRdma();
+    // A refused post throws (the device layer sets `posted`); the core settles the chunk and decides what follows.
+    wrs.post(r.qp);
   }
 
   #chunkDone(c: RdmaChunk, err: FfnetError | null): void {
