@@ -1,5 +1,5 @@
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, TimeoutError, initCompression } from '@ffnet/serde';
-import { ByteBudget } from '@ffnet/transport';
+import { type Backend, ByteBudget } from '@ffnet/transport';
 import { type HandlerErrorHook, StopControl } from '@ffnet/worker';
 import { type AdminOptions, adminOptions } from './admin.js';
 import { coreService, echoService } from './builtins.js';
@@ -32,6 +32,11 @@ export const DEFAULT_OUTPUT_BUDGET_BYTES = 256 * 1024 * 1024;
 export interface ServerOptions {
   /** At least one group. */
   groups: readonly ServiceGroupConfig[];
+  /**
+   * Backends of every group that names none (default `[tcp(), unix()]`); a group with networkType 'rdma' needs
+   * `rdma()` from @ffnet/rdma.
+   */
+  backends?: readonly Backend[];
   /** Serve Echo (10000) and Core (10001) in every group (default true). */
   builtins?: boolean;
   beforeStart?: LifecycleHook;
@@ -108,7 +113,12 @@ export class Server {
     this.receiveBudget = new ByteBudget(options.limits?.receiveBudgetBytes ?? DEFAULT_RECEIVE_BUDGET_BYTES, 'server receive budget');
     this.outputBudget = new ByteBudget(options.limits?.outputBudgetBytes ?? DEFAULT_OUTPUT_BUDGET_BYTES, 'server output budget');
     const budgets = { receive: this.receiveBudget, output: this.outputBudget };
-    this.groups = options.groups.map((g) => new ServiceGroup(hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g, budgets));
+    const backends = options.backends;
+    this.groups = options.groups.map((g) => {
+      let c = hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g;
+      if (backends !== undefined && c.backends === undefined) c = { ...c, backends };
+      return new ServiceGroup(c, budgets);
+    });
     if (options.builtins ?? true) {
       const core = coreService(
         {

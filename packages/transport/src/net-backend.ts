@@ -282,13 +282,26 @@ interface Naming {
   localName(sock: net.Socket, fallback: Address): string;
 }
 
+/** Options of tcp() and unix(). */
+export interface NetBackendOptions {
+  /** Connect timeout when the caller gives none (default 1000 ms, 3FS tcp_connect_timeout); 0 = none. */
+  connectTimeoutMs?: number;
+}
+
+/** 3FS tcp_connect_timeout. */
+export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 1000;
+
 class NetBackend implements Backend {
   readonly scheme: Scheme;
+  readonly connectTimeoutMs: number;
   private readonly naming: Naming;
 
-  constructor(naming: Naming) {
+  constructor(naming: Naming, opts: NetBackendOptions) {
     this.naming = naming;
     this.scheme = naming.scheme;
+    const t = opts.connectTimeoutMs ?? DEFAULT_TCP_CONNECT_TIMEOUT_MS;
+    if (!(Number.isFinite(t) && t >= 0)) throw new InvalidArgError(`${naming.scheme}() connectTimeoutMs must be a non-negative number, got ${t}`);
+    this.connectTimeoutMs = t;
   }
 
   available(): { ok: true } {
@@ -303,7 +316,8 @@ class NetBackend implements Backend {
 
   private dial(addr: Address, opts: ConnectOptions, ownerUid: number | undefined): Promise<BackendSocket> {
     const peer = formatAddress(addr);
-    const { signal, timeoutMs } = opts;
+    const signal = opts.signal;
+    const timeoutMs = opts.timeoutMs ?? this.connectTimeoutMs;
     return new Promise<BackendSocket>((resolve, reject) => {
       if (signal?.aborted) {
         reject(new ConnectFailedError(`connect aborted: ${abortReason(signal)}`, { peer, cause: signal.reason }));
@@ -444,5 +458,12 @@ const unixNaming: Naming = {
   localName: (_sock, a) => formatAddress(a),
 };
 
-export const tcpBackend: Backend = new NetBackend(tcpNaming);
-export const unixBackend: Backend = new NetBackend(unixNaming);
+/** A TCP backend (`tcp://host:port`). Each call makes a new one; nothing is shared between them. */
+export function tcp(opts: NetBackendOptions = {}): Backend {
+  return new NetBackend(tcpNaming, opts);
+}
+
+/** A Unix-socket backend (`unix:///path`). Each call makes a new one. */
+export function unix(opts: NetBackendOptions = {}): Backend {
+  return new NetBackend(unixNaming, opts);
+}

@@ -3,7 +3,6 @@ import { type FfnetError, type MessagePacket, type Timestamps, TimeoutError } fr
 import type { Transport } from '@ffnet/transport';
 import type { Connection } from './connection.js';
 import type { Processor } from './processor.js';
-import { RDMATransmission, RDMAWriteTransmission, requireIBSocket } from './transmission.js';
 import type { MethodBinding, ServiceBinding } from './service.js';
 
 /**
@@ -67,31 +66,6 @@ export class CallContext implements TimerTarget {
   /** Who called: the peer address of the connection. */
   get peer(): string {
     return this.transport.peer;
-  }
-
-  /**
-   * Whether the call came over rdma:// with its IBSocket at hand, so that readTransmission() / writeTransmission()
-   * work. Over tcp:// and unix:// services send the data inline instead.
-   */
-  get rdma(): boolean {
-    return this.transport.ibSocket !== undefined;
-  }
-
-  /**
-   * A batch of RDMA READs from the caller's memory on its own queue pair (3FS readTransmission). Throws
-   * NotImplementedError when the call did not come over RDMA (see `rdma`).
-   */
-  readTransmission(): RDMATransmission {
-    return new RDMATransmission(this, requireIBSocket(this, 'readTransmission()').rdmaReadBatch());
-  }
-
-  /**
-   * A batch of RDMA WRITEs into the caller's memory (3FS writeTransmission); call `applyTransmission(timeoutMs)`
-   * before post() so a caller using RDMAControl can bound how many such writes land at once. Throws
-   * NotImplementedError when the call did not come over RDMA (see `rdma`).
-   */
-  writeTransmission(): RDMAWriteTransmission {
-    return new RDMAWriteTransmission(this, requireIBSocket(this, 'writeTransmission()').rdmaWriteBatch());
   }
 
   /** performance.now() after which the caller has given up (Infinity when it sent no deadline). */

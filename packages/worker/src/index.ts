@@ -26,11 +26,3 @@ export {
 export { sharedTimerWheel } from './timers.js';
 export { frameBodySize, frameMessageSize } from './limits.js';
 export { StopControl } from './stop-control.js';
-export {
-  RDMAControlService,
-  RDMATransmission,
-  RDMAWriteTransmission,
-  rdmaControlStats,
-  type RDMAControlStats,
-  type RDMATransmissionReq,
-} from './transmission.js';

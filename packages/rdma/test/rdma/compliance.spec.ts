@@ -3,8 +3,9 @@
 // (::ffff:10.0.2.15) rxe loops back locally.
 import { IBManager } from '@ffnet/device';
 import { beforeAll, describe } from 'vitest';
-import { type Address, rdmaAddress } from '../../src/index.js';
-import { transportCompliance } from '../compliance.js';
+import { type Address, rdmaAddress } from '@ffnet/transport';
+import { transportCompliance } from '../../../transport/test/compliance.js';
+import { rdma } from '../../src/index.js';
 
 const HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
 
@@ -13,5 +14,5 @@ describe('rdma', () => {
     IBManager.start();
   });
   // Emulated (TCG) rxe moves data far slower than loopback TCP: more time per case, the same checks.
-  transportCompliance('rdma', { address: (): Address => rdmaAddress(HOST, 0), timeoutScale: 4 });
+  transportCompliance(rdma(), { address: (): Address => rdmaAddress(HOST, 0), timeoutScale: 4 });
 });
