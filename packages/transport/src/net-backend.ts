@@ -86,6 +86,8 @@ interface FdCalls {
   peerCred(fd: number, ucred: Buffer, len: Buffer): number;
 }
 let fdState: FdCalls | null | undefined;
+/** Why fdCalls() is null, for errors that must say why a check could not be made. */
+let fdMissing = '';
 
 // Linux values (SO_PEERCRED differs on ppc and mips); fdCalls() is null elsewhere.
 const SOL_SOCKET = 1;
@@ -97,6 +99,7 @@ const UCRED_BYTES = 12;
 function fdCalls(): FdCalls | null {
   if (fdState === undefined) {
     fdState = null;
+    fdMissing = `not Linux (${process.platform})`;
     if (process.platform === 'linux') {
       try {
         const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
@@ -109,8 +112,10 @@ function fdCalls(): FdCalls | null {
           close: (fd) => close(fd) as number,
           peerCred: (fd, ucred, len) => getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, len) as number,
         };
-      } catch {
-        // No koffi binary for this platform: accepted sockets keep the 'data' path and have no peer credentials.
+      } catch (e) {
+        // koffi is an optional peer dependency: without it (or its binary for this platform) accepted sockets keep
+        // the 'data' path and have no peer credentials, which every check treats as an unknown peer.
+        fdMissing = `koffi, an optional peer dependency of @ffnet/transport, cannot be loaded (${e instanceof Error ? e.message : String(e)})`;
       }
     }
   }
@@ -351,7 +356,10 @@ class NetBackend implements Backend {
           // swapped in between the check and the connect cannot fake.
           const creds = readPeerCredentials(sock);
           if (creds?.uid !== ownerUid) {
-            const why = creds === undefined ? 'its credentials (SO_PEERCRED) cannot be read here' : `it runs as uid ${creds.uid}`;
+            const why =
+              creds === undefined
+                ? `its credentials (SO_PEERCRED) cannot be read here${fdCalls() === null ? `: ${fdMissing}` : ''}`
+                : `it runs as uid ${creds.uid}`;
             fail(new PermissionDeniedError(`the process listening on ${addr.path} is not uid ${ownerUid}: ${why}`, { peer }));
             return;
           }
