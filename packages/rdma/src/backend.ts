@@ -40,6 +40,7 @@ import {
   tcp,
   tcpAddress,
 } from '@ffnet/transport';
+import { BackendSocketBase } from '@ffnet/transport/internal';
 import type { Waiter } from '@ffnet/worker';
 import { type RDMAControlOptions, rdmaControlService, TransmissionLimiter } from './control.js';
 
@@ -246,45 +247,31 @@ class ConnectLimiter {
  * IBSocket as SocketClosedError but is a clean EOF for the Transport (which then says whether it cut a frame),
  * and IBSocket.write throws once closing while the backend contract drops the data (the close report follows).
  */
-class VerbsSocket implements BackendSocket {
+class VerbsSocket extends BackendSocketBase {
   readonly scheme = 'rdma' as const;
   readonly capabilities = RDMA_CAPABILITIES;
-  readonly remote: Address;
-  readonly peer: string;
-  readonly local: string;
   /** The underlying socket, for one-sided RDMA on this connection. */
   readonly ib: IBSocket;
-  #h: BackendHandlers | undefined;
-  #paused = false;
-  /** The close has been reported (early, by lost()). */
-  #reported = false;
 
   constructor(ib: IBSocket, remote: Address, peer: string, local: string) {
+    super(remote, peer, local);
     this.ib = ib;
-    this.remote = remote;
-    this.peer = peer;
-    this.local = local;
     adapters.set(ib, this);
   }
 
-  setHandlers(h: BackendHandlers): void {
-    if (this.#h) throw new InvalidArgError(`handlers of ${this.peer} are already set`);
-    this.#h = h;
+  protected attach(h: BackendHandlers): boolean {
     this.ib.setHandlers({ data: h.data, drain: h.drain, written: h.written, close: this.#onClose });
-    if (this.#paused) this.ib.pause();
+    // An IBSocket reads by itself once it has handlers; a pause() before this already reached it.
+    return false;
   }
 
   /** The peer is gone: report the close now; the IBSocket's own close (after its teardown) is then ignored. */
   lost(err: FfnetError): void {
-    if (this.#reported || !this.#h) return;
-    this.#reported = true;
-    this.#h.close(err);
+    if (this.handlers !== undefined) this.reportClose(err);
   }
 
   readonly #onClose = (err?: FfnetError): void => {
-    if (this.#reported) return;
-    this.#reported = true;
-    this.#h!.close(err?.code === StatusCode.SocketClosed ? undefined : (err ?? lostReasons.get(this.ib)));
+    this.reportClose(err?.code === StatusCode.SocketClosed ? undefined : (err ?? lostReasons.get(this.ib)));
   };
 
   write(bufs: readonly Uint8Array[]): boolean {
@@ -296,14 +283,12 @@ class VerbsSocket implements BackendSocket {
     }
   }
 
-  pause(): void {
-    this.#paused = true;
+  protected pauseSource(): void {
     this.ib.pause();
   }
 
-  resume(): void {
-    this.#paused = false;
-    if (this.#h) this.ib.resume();
+  protected resumeSource(): void {
+    this.ib.resume();
   }
 
   end(): void {
@@ -407,72 +392,63 @@ class HandshakeClient {
 
 /**
  * A TCP connection handed up after its first bytes were read to tell it apart from a handshake: replays them,
- * then passes the socket's own events through.
+ * then passes the socket's own events through. A close that comes during the replay is reported after it.
  */
-class ReplaySocket implements BackendSocket {
+class ReplaySocket extends BackendSocketBase {
   readonly scheme = 'tcp' as const;
-  readonly remote: Address;
-  readonly peer: string;
-  readonly local: string;
   readonly #inner: BackendSocket;
   #chunks: Buffer[];
-  #h: BackendHandlers | undefined;
-  #paused = false;
   #replaying = true;
-  #closed: { err: FfnetError | undefined } | undefined;
 
   constructor(inner: BackendSocket, chunks: Buffer[]) {
+    super(inner.remote, inner.peer, inner.local);
     this.#inner = inner;
     this.#chunks = chunks;
-    this.remote = inner.remote;
-    this.peer = inner.peer;
-    this.local = inner.local;
     // Nothing new is read until the replay is done, so chunks stay in order.
     inner.pause();
   }
 
-  setHandlers(h: BackendHandlers): void {
-    if (this.#h) throw new InvalidArgError(`handlers of ${this.peer} are already set`);
-    this.#h = h;
+  protected attach(): boolean {
     process.nextTick(this.#replay);
+    return false;
+  }
+
+  protected override holdClose(): boolean {
+    return this.#replaying;
   }
 
   readonly #replay = (): void => {
-    const h = this.#h!;
-    while (this.#chunks.length > 0 && !this.#paused) h.data(this.#chunks.shift()!);
+    const h = this.handlers!;
+    while (this.#chunks.length > 0 && !this.paused) h.data(this.#chunks.shift()!);
     if (this.#chunks.length > 0) return;
     this.#replaying = false;
-    if (this.#closed) h.close(this.#closed.err);
-    else if (!this.#paused) this.#inner.resume();
+    if (this.closeKnown) this.flushClose();
+    else if (!this.paused) this.#inner.resume();
   };
 
   // Events of the inner socket, routed here by the Incoming that owns its handlers.
   data(chunk: Buffer): void {
-    this.#h!.data(chunk);
+    this.handlers!.data(chunk);
   }
   drain(): void {
-    this.#h?.drain();
+    this.handlers?.drain();
   }
   written(): void {
-    this.#h?.written();
+    this.handlers?.written();
   }
   close(err: FfnetError | undefined): void {
-    if (this.#h && !this.#replaying) this.#h.close(err);
-    else this.#closed = { err };
+    this.reportClose(err);
   }
 
   write(bufs: readonly Uint8Array[]): boolean {
     return this.#inner.write(bufs);
   }
 
-  pause(): void {
-    this.#paused = true;
+  protected pauseSource(): void {
     this.#inner.pause();
   }
 
-  resume(): void {
-    this.#paused = false;
-    if (!this.#h) return;
+  protected resumeSource(): void {
     if (this.#replaying) process.nextTick(this.#replay);
     else this.#inner.resume();
   }

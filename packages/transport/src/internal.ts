@@ -4,3 +4,4 @@
  */
 export { socketOf } from './transport.js';
 export { noBackendError } from './backend.js';
+export { BackendSocketBase } from './socket-base.js';

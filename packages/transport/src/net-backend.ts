@@ -13,6 +13,7 @@ import {
 } from '@ffnet/serde';
 import { type Address, formatAddress, type Scheme, tcpAddress } from './address.js';
 import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectOptions, ListenOptions, PeerCredentials } from './backend.js';
+import { BackendSocketBase } from './socket-base.js';
 import { checkUnixOwner } from './unix-owner.js';
 
 type Errno = Error & { code?: string };
@@ -168,51 +169,33 @@ function reopenWithDirectReads(accepted: net.Socket, direct: DirectReads): net.S
  * One node:net socket behind the BackendSocket interface. TCP and Unix sockets differ only in how their
  * addresses are named, so both backends share this class.
  */
-class NetSocket implements BackendSocket {
+class NetSocket extends BackendSocketBase {
   readonly scheme: Scheme;
-  readonly remote: Address;
-  readonly peer: string;
-  readonly local: string;
   private readonly sock: net.Socket;
-  private handlers: BackendHandlers | undefined;
   private error: Errno | undefined;
-  private done = false;
-  private paused = false;
   private readonly direct: DirectReads | undefined;
   /** null: not read yet. The kernel fixes the credentials at connect(), so one read serves the socket's life. */
   private creds: PeerCredentials | undefined | null = null;
 
   constructor(scheme: Scheme, sock: net.Socket, remote: Address, peer: string, local: string, direct?: DirectReads) {
+    super(remote, peer, local);
     this.scheme = scheme;
     this.sock = sock;
     this.direct = direct;
-    this.remote = remote;
-    this.peer = peer;
-    this.local = local;
     // Only the first error explains the close; later ones are consequences of it.
     sock.on('error', (err: Errno) => {
       this.error ??= err;
     });
-    sock.on('close', () => {
-      if (this.done) return;
-      this.done = true;
-      if (this.handlers) this.handlers.close(this.closeError());
-    });
-  }
-
-  private closeError(): FfnetError | undefined {
-    return this.error ? socketError(this.error, this.peer) : undefined;
+    sock.on('close', () => this.reportClose(this.error ? socketError(this.error, this.peer) : undefined));
   }
 
   /** Shared by every write: a single function per socket instead of a closure per write. */
   private readonly onWritten = (err?: Error | null): void => {
     // Callbacks of writes that never reached the kernel fire with an error on destroy: those stay unwritten.
-    if (!err && !this.done) this.handlers?.written();
+    if (!err && !this.closeKnown) this.handlers?.written();
   };
 
-  setHandlers(h: BackendHandlers): void {
-    if (this.handlers) throw new InvalidArgError(`handlers of ${this.peer} are already set`);
-    this.handlers = h;
+  protected attach(h: BackendHandlers): boolean {
     const direct = this.direct;
     if (direct !== undefined) {
       // Bytes that arrived before the owner did come first, even when the socket has closed since.
@@ -221,15 +204,11 @@ class NetSocket implements BackendSocket {
       direct.early = undefined;
       if (early !== undefined) for (const chunk of early) h.data(chunk);
     }
-    if (this.done) {
-      const err = this.closeError();
-      process.nextTick(() => h.close(err));
-      return;
-    }
+    if (this.closeKnown) return false;
     this.sock.on('drain', () => h.drain());
     if (direct === undefined) this.sock.on('data', (chunk: Buffer) => h.data(chunk));
     // Accepted sockets start paused (pauseOnConnect), and a 'data' listener alone does not restart them.
-    if (!this.paused) this.sock.resume();
+    return true;
   }
 
   write(bufs: readonly Uint8Array[]): boolean {
@@ -246,19 +225,17 @@ class NetSocket implements BackendSocket {
     return ok;
   }
 
-  peerCredentials(): PeerCredentials | undefined {
-    if (this.creds === null) this.creds = this.scheme === 'unix' && !this.done ? readPeerCredentials(this.sock) : undefined;
+  override peerCredentials(): PeerCredentials | undefined {
+    if (this.creds === null) this.creds = this.scheme === 'unix' && !this.closeKnown ? readPeerCredentials(this.sock) : undefined;
     return this.creds;
   }
 
-  pause(): void {
-    this.paused = true;
+  protected pauseSource(): void {
     this.sock.pause();
   }
 
-  resume(): void {
-    this.paused = false;
-    if (this.handlers) this.sock.resume();
+  protected resumeSource(): void {
+    this.sock.resume();
   }
 
   end(): void {
