@@ -17,9 +17,11 @@ export abstract class BackendSocketBase implements BackendSocket {
   readonly local: string;
   protected handlers: BackendHandlers | undefined = undefined;
   protected paused = false;
+  // Plain private fields, not #fields: a socket wrapped in a Proxy (as tests and instrumentation do) must still
+  // work, and #fields fail their brand check when `this` is the Proxy.
   /** The close, once known: reported at once when handlers are set, else when they are. */
-  #closed: { err: FfnetError | undefined } | undefined;
-  #reported = false;
+  private closeState: { err: FfnetError | undefined } | undefined = undefined;
+  private closeReported = false;
 
   constructor(remote: Address, peer: string, local: string) {
     this.remote = remote;
@@ -46,9 +48,9 @@ export abstract class BackendSocketBase implements BackendSocket {
     if (this.handlers) throw new InvalidArgError(`handlers of ${this.peer} are already set`);
     this.handlers = h;
     const start = this.attach(h);
-    if (this.#closed !== undefined) {
+    if (this.closeState !== undefined) {
       // Closed before its owner came: the owner hears of it after setHandlers has returned, as from a live socket.
-      process.nextTick(this.#reportPending);
+      process.nextTick(this.reportPending);
       return;
     }
     if (start && !this.paused) this.resumeSource();
@@ -66,15 +68,15 @@ export abstract class BackendSocketBase implements BackendSocket {
 
   /** Whether the close has been reported (or is due): later events of the source are stale. */
   protected get closeKnown(): boolean {
-    return this.#closed !== undefined;
+    return this.closeState !== undefined;
   }
 
   /** The socket is closed: tell the owner exactly once (now, or when it sets its handlers). */
   protected reportClose(err: FfnetError | undefined): void {
-    if (this.#closed !== undefined) return;
-    this.#closed = { err };
-    if (this.handlers !== undefined && !this.#holdClose()) {
-      this.#reported = true;
+    if (this.closeState !== undefined) return;
+    this.closeState = { err };
+    if (this.handlers !== undefined && !this.holdClose()) {
+      this.closeReported = true;
       this.handlers.close(err);
     }
   }
@@ -86,17 +88,15 @@ export abstract class BackendSocketBase implements BackendSocket {
 
   /** Reports a close that holdClose() deferred. */
   protected flushClose(): void {
-    if (this.#closed !== undefined && !this.#reported && this.handlers !== undefined) {
-      this.#reported = true;
-      this.handlers.close(this.#closed.err);
+    if (this.closeState !== undefined && !this.closeReported && this.handlers !== undefined) {
+      this.closeReported = true;
+      this.handlers.close(this.closeState.err);
     }
   }
 
-  readonly #holdClose = (): boolean => this.holdClose();
-
-  readonly #reportPending = (): void => {
-    if (this.#reported || this.#holdClose()) return;
-    this.#reported = true;
-    this.handlers!.close(this.#closed!.err);
+  private readonly reportPending = (): void => {
+    if (this.closeReported || this.holdClose()) return;
+    this.closeReported = true;
+    this.handlers!.close(this.closeState!.err);
   };
 }

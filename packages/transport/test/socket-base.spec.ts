@@ -79,6 +79,17 @@ describe('BackendSocketBase', () => {
     expect(closes).toEqual([err]);
   });
 
+  it('works through a Proxy (private state is not a #field brand check)', async () => {
+    const s = new Probe();
+    const p = new Proxy(s, { get: (t, k) => Reflect.get(t, k, t) });
+    const { h, closes } = recorder();
+    s.close(undefined);
+    p.setHandlers(h);
+    p.pause();
+    await tick();
+    expect(closes).toEqual([undefined]);
+  });
+
   it('a held close is reported when the subclass releases it, not before', async () => {
     const s = new Probe();
     const { h, closes } = recorder();
