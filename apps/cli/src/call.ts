@@ -1,4 +1,5 @@
 import { Client } from '@ffnet/server';
+import { allBackends } from './backends.js';
 import { type Command, UsageError, intFlag, parse } from './command.js';
 import { normalizeAddress, resolveMethod, toJson } from './services.js';
 
@@ -17,7 +18,7 @@ export const call: Command = {
       throw new UsageError(`the request is not valid JSON: ${(e as Error).message}`);
     }
     const timeoutMs = intFlag(values.timeout, 'timeout', 5000, 1);
-    const client = new Client({ timeoutMs });
+    const client = new Client({ timeoutMs, backends: allBackends() });
     try {
       const rsp = await client.callRaw(address, m.serviceId, m.methodId, req);
       process.stdout.write(`${toJson(rsp)}\n`);

@@ -1,5 +1,6 @@
 import { VerifyResponseFailedError } from '@ffnet/serde';
 import { Client, EchoService } from '@ffnet/server';
+import { allBackends } from './backends.js';
 import { type Command, UsageError, describeError, intFlag, parse } from './command.js';
 import { formatMs, type LoadProgress, runLoad } from './load.js';
 import { normalizeAddress } from './services.js';
@@ -42,7 +43,7 @@ export const ping: Command = {
     const count = values.count !== undefined || durationMs === undefined ? intFlag(values.count, 'count', 1000, 1) : undefined;
     const concurrency = intFlag(values.concurrency, 'concurrency', 1, 1);
     const payload = 'x'.repeat(intFlag(values.size, 'size', 16));
-    const client = new Client({ timeoutMs: intFlag(values.timeout, 'timeout', 1000, 1) });
+    const client = new Client({ timeoutMs: intFlag(values.timeout, 'timeout', 1000, 1), backends: allBackends() });
     const echo = client.stub(EchoService, address);
     const req = { str: payload };
     const once = async (): Promise<void> => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidConfigError } from '@ffnet/serde';
 import { Server, type ServiceGroupConfig } from '@ffnet/server';
+import { allBackends } from './backends.js';
 import { type Command, UsageError, parse } from './command.js';
 
 /**
@@ -75,6 +76,7 @@ export const serve: Command = {
 
     const stop = stopRequested();
     const server = new Server({
+      backends: allBackends(),
       groups,
       onShutdown: () => stop.request('Core.shutdown'),
       // Local peers only: a unix peer running as this uid, or loopback.

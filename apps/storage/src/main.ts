@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // ffnet-storage [tcp|unix|rdma]: starts a storage server, writes one chunk and batch-reads a few back, checked by CRC.
+import { rdma } from '@ffnet/rdma';
 import { Client, Server, type ServiceGroupConfig } from '@ffnet/server';
+import { tcp, unix } from '@ffnet/transport';
 import { StorageClient, fillChunk, storageService } from './index.js';
 
 const kind = (process.argv[2] ?? 'tcp') as 'tcp' | 'unix' | 'rdma';
@@ -9,12 +11,13 @@ const group: ServiceGroupConfig =
     ? { networkType: 'unix', listener: {} } // the default path: a private directory of this user's
     : { networkType: kind, listener: { host: kind === 'rdma' ? '0.0.0.0' : '127.0.0.1', port: 0 } };
 
-const server = new Server({ groups: [group] });
+// rdma(): the verbs backend; the client's also brings RDMAControl (at most 64 server writes into its memory at once).
+const server = new Server({ backends: [tcp(), unix(), rdma()], groups: [group] });
 const storage = storageService({ chunkSize: 64 * 1024 });
 server.addService(storage);
 await server.start();
 const address = server.addresses[0]!;
-const client = new Client({ rdmaControl: { maxConcurrentTransmission: 64 } });
+const client = new Client({ backends: [tcp(), unix(), rdma({ control: { maxConcurrentTransmission: 64 } })] });
 const sc = new StorageClient(client, address);
 try {
   await sc.write(7, Buffer.from('hello, chunk 7'));

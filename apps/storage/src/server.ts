@@ -1,5 +1,6 @@
 import { type RDMABuf, RDMABufPool, RDMARemoteBuf } from '@ffnet/device';
 import { DataCorruptionError, InvalidArgError, crc32c } from '@ffnet/serde';
+import { readTransmission, writeTransmission } from '@ffnet/rdma';
 import { type CallContext, type Service, implement } from '@ffnet/server';
 import { type BatchReadReq, type BatchReadRsp, type ReadResult, StorageService, type WriteReq, type WriteRsp } from './service.js';
 import { ChunkStore } from './store.js';
@@ -60,7 +61,7 @@ export function storageService(opts: StorageServiceOptions = {}): Service<typeof
       return { results };
     }
     // 3FS batchRead: stage every chunk in registered memory, get the client's go-ahead, one batch of WRITEs.
-    const tx = ctx.writeTransmission();
+    const tx = writeTransmission(ctx);
     const buf = await staging(ctx);
     try {
       let at = 0;
@@ -87,7 +88,7 @@ export function storageService(opts: StorageServiceOptions = {}): Service<typeof
     if (!Number.isSafeInteger(length) || length < 0 || length > maxBatch) throw new InvalidArgError(`write: bad length ${length} (max ${maxBatch})`);
     if (req.remote !== undefined) {
       if (!(req.remote instanceof RDMARemoteBuf) || req.remote.length < length) throw new InvalidArgError('write: remote must be an RDMARemoteBuf of at least length bytes');
-      const tx = ctx.readTransmission();
+      const tx = readTransmission(ctx);
       const buf = await staging(ctx);
       try {
         const local = buf.first(length)!;

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RDMARemoteBuf } from '@ffnet/device';
 import { StatusCode, crc32c } from '@ffnet/serde';
+import { rdma } from '@ffnet/rdma';
 import { Client, Server, type ServiceGroupConfig } from '@ffnet/server';
+import { tcp, unix } from '@ffnet/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkStore, StorageClient, fillChunk, storageService } from '../src/index.js';
 
@@ -52,7 +54,7 @@ for (const kind of ['tcp', 'unix'] as const) {
       server = new Server({ groups: [group(kind)] });
       server.addService(service);
       await server.start();
-      client = new Client({ rdmaControl: { maxConcurrentTransmission: 4 }, timeoutMs: 10_000 });
+      client = new Client({ backends: [tcp(), unix(), rdma({ control: { maxConcurrentTransmission: 4 } })], timeoutMs: 10_000 });
       sc = new StorageClient(client, server.addresses[0]!, { maxBatchBytes: 256 * 1024 });
     });
     afterAll(async () => {

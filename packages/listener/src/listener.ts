@@ -1,10 +1,12 @@
 import { InvalidConfigError, ListenFailedError, FfnetError } from '@ffnet/serde';
 import {
   type Address,
+  type Backend,
   type BackendListener,
   type BackendSocket,
+  DEFAULT_BACKENDS,
+  findBackend,
   formatAddress,
-  getBackend,
   rdmaAddress,
   tcpAddress,
   unixAddress,
@@ -16,10 +18,16 @@ export type ListenerNetworkType = 'tcp' | 'unix' | 'rdma';
 
 export interface ListenerConfig {
   /**
-   * Default 'tcp'. 'rdma' needs usable RDMA devices (else setup fails with IBDeviceNotInitializedError): it
-   * binds TCP ports that carry the IBConnect handshake and also accept plain tcp:// connections.
+   * Default 'tcp'. 'rdma' needs rdma() from @ffnet/rdma in `backends` and usable RDMA devices (else setup fails
+   * with IBDeviceNotInitializedError): it binds TCP ports that carry the IBConnect handshake and also accept plain
+   * tcp:// connections.
    */
   networkType?: ListenerNetworkType;
+  /**
+   * Where networkType finds its backend (default `[tcp(), unix()]`). A type with no backend here fails setup with
+   * NotImplementedError saying what to pass.
+   */
+  backends?: readonly Backend[];
   /** 0 (default) picks an ephemeral port per bound socket; the real ports show in `addresses`. */
   port?: number;
   /**
@@ -90,6 +98,7 @@ export interface ResolvedListenerConfig {
   readonly customPrefix: string;
   readonly interfaceKinds: readonly InterfaceKind[];
   readonly reusePort: boolean;
+  readonly backends: readonly Backend[];
   readonly backlog: number;
   readonly path: string | undefined;
   readonly mode: number;
@@ -137,6 +146,7 @@ function resolve(c: ListenerConfig): ResolvedListenerConfig {
     backlog,
     // Fixed once, so a listener that is stopped and set up again comes back on the same path.
     path: networkType === 'unix' ? (c.path ?? defaultUnixPath(port)) : c.path,
+    backends: c.backends ?? DEFAULT_BACKENDS,
     mode,
     allowSharedDirectory: c.allowSharedDirectory ?? false,
     defaultPath: networkType === 'unix' && c.path === undefined,
@@ -222,7 +232,9 @@ export class Listener {
     signal?.throwIfAborted();
     const c = this.config;
     // First, so that an rdma listener without usable devices fails with IBDeviceNotInitializedError (3FS).
-    const backend = getBackend(c.networkType);
+    const backend = findBackend(c.backends, c.networkType);
+    const usable = backend.available();
+    if (!usable.ok) throw usable.error ?? new ListenFailedError(`${c.networkType} cannot be used here: ${usable.reason}`);
     const targets = this.#targets();
     const opts = {
       backlog: c.backlog,

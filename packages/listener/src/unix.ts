@@ -3,7 +3,7 @@ import { lstat, mkdir, realpath, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { FfnetError, ListenFailedError } from '@ffnet/serde';
-import { getBackend, unixAddress } from '@ffnet/transport';
+import { unix, unixAddress } from '@ffnet/transport';
 
 /** Our uid; -1 where there is none (not POSIX), which no file has. */
 function myUid(): number {
@@ -128,7 +128,7 @@ export async function clearStaleSocket(path: string, signal?: AbortSignal): Prom
   }
   let live = false;
   try {
-    const probe = await getBackend('unix').connect(unixAddress(path), { timeoutMs: 1000, ...(signal ? { signal } : {}) });
+    const probe = await unix().connect(unixAddress(path), { timeoutMs: 1000, ...(signal ? { signal } : {}) });
     probe.destroy();
     live = true;
   } catch (e) {

@@ -17,7 +17,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FfnetError, StatusCode } from '@ffnet/serde';
-import type { BackendSocket } from '@ffnet/transport';
+import { type BackendSocket, tcp } from '@ffnet/transport';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type BoundAddress, Listener, nodeSupportsReusePort } from '../src/index.js';
 
@@ -238,6 +238,14 @@ describe('tcp', () => {
     for (const bad of [{ port: 70000 }, { port: -1 }, { backlog: 0 }, { mode: 0o10000 }, { networkType: 'udp' as 'tcp' }]) {
       expect(() => new Listener(bad)).toThrow(expect.objectContaining({ code: StatusCode.InvalidConfig }));
     }
+  });
+
+  it("an rdma listener without rdma() in its backends fails setup with NotImplemented saying what to pass", async () => {
+    const l = track(new Listener({ networkType: 'rdma', host: '127.0.0.1' }));
+    await expectCode(l.setup(), StatusCode.NotImplemented, /no backend for scheme 'rdma' \(backends: tcp, unix\): pass rdma\(\) from '@ffnet\/rdma'/);
+    // Its own list is what it uses: one without unix cannot serve a unix listener either.
+    const u = track(new Listener({ networkType: 'unix', path: join(tmpdir(), 'ffnet-no-backend.sock'), backends: [tcp()] }));
+    await expectCode(u.setup(), StatusCode.NotImplemented, /no backend for scheme 'unix' \(backends: tcp\)/);
   });
 
   it('no matching interface gives ListenFailed naming the filter', async () => {

@@ -42,7 +42,6 @@ loopback.addAddress('::1', 'ipv6');
  * rdma:// peer, counts as remote.
  */
 export function isLocalPeer(t: Transport): boolean {
-  if (t.isRDMA) return false;
   const a = t.address;
   if (a.scheme === 'unix') {
     const creds = t.peerCredentials();

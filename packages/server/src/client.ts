@@ -25,7 +25,7 @@ import {
   initCompression,
   nowMicros,
 } from '@ffnet/serde';
-import { type Transport, formatAddress, parseAddress } from '@ffnet/transport';
+import { type Backend, DEFAULT_BACKENDS, type Transport, formatAddress, parseAddress } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, PendingCall, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
 import { StopControl, encodeCancelNotice, frameMessageSize } from '@ffnet/worker/internal';
 import type { CallOptions, CompressionOptions } from './call-options.js';
@@ -37,7 +37,7 @@ import {
   deadlinePassed,
   interceptorError,
 } from './interceptor.js';
-import { type RDMAControlOptions, TransmissionLimiter, rdmaControlService } from './rdma-control.js';
+import { type CallResource, clientExtensionOf } from './plugin.js';
 import { type Service, ServiceRegistry } from './service.js';
 
 export type { CallOptions, CompressionOptions };
@@ -48,15 +48,16 @@ export interface ClientOptions {
   /** Default retries of a request that could not be sent (default 1). */
   sendRetryTimes?: number;
   compression?: CompressionOptions;
-  ioWorker?: Omit<IOWorkerOptions, 'processor' | 'sendRetryTimes'>;
+  ioWorker?: Omit<IOWorkerOptions, 'processor' | 'sendRetryTimes' | 'backends'>;
   processor?: Omit<ProcessorOptions, 'waiter' | 'lookup' | 'wheel'>;
   /** Services this client answers on its own connections (server-to-client calls). */
   services?: readonly Service[];
   /**
-   * Opt into RDMAControl (3FS enable_rdma_control): requests carry the ControlRDMA flag and this client serves
-   * RDMAControl.apply, so servers RDMA-write into its memory for at most `maxConcurrentTransmission` calls at once.
+   * What addresses are dialled with (default `[tcp(), unix()]`). rdma:// needs `rdma()` from @ffnet/rdma, which
+   * also brings RDMAControl when asked (`rdma({ control: { maxConcurrentTransmission } })`). A call to a scheme
+   * with no backend here fails with SendFailedError whose cause says what to pass.
    */
-  rdmaControl?: RDMAControlOptions | boolean;
+  backends?: readonly Backend[];
   /** For call deadlines; default the process-wide wheel. */
   wheel?: TimerWheel;
   /**
@@ -91,8 +92,8 @@ class RpcCall extends PendingCall {
   signal: AbortSignal | undefined = undefined;
   /** Where the response's metadata goes (the caller's responseMetadata or the interceptors' ClientCall). */
   responseMetadata: Metadata | undefined = undefined;
-  /** The RDMAControl slot this call holds while the server writes into our memory; freed when the call settles. */
-  transmission: TransmissionLimiter | undefined = undefined;
+  /** What the call holds while the server writes into our memory (an RDMAControl slot); freed when it settles. */
+  transmission: CallResource | undefined = undefined;
 
   constructor(label: string, maxRetries: number | undefined, resolve: (v: unknown) => void, reject: (e: unknown) => void) {
     super(label, maxRetries);
@@ -195,8 +196,6 @@ export class Client {
   readonly stopTimeoutMs: number;
   /** The stop in progress, which a later stop() can cut short. */
   #stopControl: StopControl | undefined;
-  /** RDMAControl slots, when the client opted in. */
-  readonly transmissions: TransmissionLimiter | undefined;
 
   constructor(opts: ClientOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 1000;
@@ -216,11 +215,12 @@ export class Client {
     this.waiter = new Waiter(opts.wheel ? { wheel: opts.wheel } : {});
     this.services = new ServiceRegistry();
     for (const s of opts.services ?? []) this.services.add(s);
-    const rc = opts.rdmaControl;
-    if (rc !== undefined && rc !== false) {
-      this.transmissions = new TransmissionLimiter(rc === true ? undefined : rc.maxConcurrentTransmission);
-      this.services.add(rdmaControlService(this.waiter, this.transmissions));
-      this.#reqFlags = MessageFlags.IsReq | MessageFlags.ControlRDMA;
+    const backends = opts.backends ?? DEFAULT_BACKENDS;
+    for (const b of backends) {
+      const ext = clientExtensionOf(b);
+      if (ext === undefined) continue;
+      for (const s of ext.clientServices?.(this) ?? []) this.services.add(s);
+      this.#reqFlags |= ext.requestFlags ?? 0;
     }
     this.processor = new Processor({
       ...opts.processor,
@@ -231,7 +231,7 @@ export class Client {
     });
     const list = opts.interceptors ?? [];
     this.#chain = list.length > 0 ? composeClientInterceptors(list, (call) => this.#core(call as ClientCallState)) : undefined;
-    this.ioWorker = new IOWorker({ ...opts.ioWorker, processor: this.processor, sendRetryTimes: this.sendRetryTimes });
+    this.ioWorker = new IOWorker({ ...opts.ioWorker, backends, processor: this.processor, sendRetryTimes: this.sendRetryTimes });
     this.maxMessageSize = this.ioWorker.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.ioWorker.start();
     // Peers may send compressed frames; loading zstd early means they decode. Failure shows up at use.

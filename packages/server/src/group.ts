@@ -1,6 +1,6 @@
 import { Listener, type ListenerConfig } from '@ffnet/listener';
 import { CancelledError } from '@ffnet/serde';
-import type { ByteBudget } from '@ffnet/transport';
+import type { Backend, ByteBudget } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
 import { type Service, ServiceRegistry } from './service.js';
 import type { GroupStats } from './stats.js';
@@ -10,12 +10,17 @@ export type NetworkType = 'tcp' | 'unix' | 'rdma';
 export interface ServiceGroupConfig {
   /** Default 'tcp'. */
   networkType?: NetworkType;
-  /** Where to listen (port, interface filter, unix path...); networkType comes from the group. */
-  listener?: Omit<ListenerConfig, 'networkType'>;
+  /** Where to listen (port, interface filter, unix path...); networkType and backends come from the group. */
+  listener?: Omit<ListenerConfig, 'networkType' | 'backends'>;
+  /**
+   * Backends of this group's listener and connections (default: the server's `backends`, else `[tcp(), unix()]`).
+   * networkType 'rdma' needs `rdma()` from @ffnet/rdma here.
+   */
+  backends?: readonly Backend[];
   /** Names of the services this group hosts: Server.addService puts a service into the group that names it. */
   services?: readonly string[];
   /** Connection handling: timeouts, retries, idle expiry (3FS connection_expiration_time, check interval). */
-  ioWorker?: Omit<IOWorkerOptions, 'processor'>;
+  ioWorker?: Omit<IOWorkerOptions, 'processor' | 'backends'>;
   /** Request handling: maxProcessingRequests, response compression. */
   processor?: Omit<ProcessorOptions, 'lookup' | 'waiter'>;
 }
@@ -40,14 +45,15 @@ export class ServiceGroup {
     this.config = config;
     this.networkType = config.networkType ?? 'tcp';
     this.services = new ServiceRegistry();
-    this.listener = new Listener({ ...config.listener, networkType: this.networkType });
+    const backends = config.backends;
+    this.listener = new Listener({ ...config.listener, networkType: this.networkType, ...(backends === undefined ? {} : { backends }) });
     // The Waiter matches answers to calls the server makes back on accepted connections (RDMAControl.apply).
     this.processor = new Processor({ ...config.processor, lookup: this.services, waiter: new Waiter() });
     const io = config.ioWorker;
     const transport = { ...io?.transport };
     if (budgets.receive !== undefined) transport.receiveBudget = budgets.receive;
     if (budgets.output !== undefined) transport.outputBudget = budgets.output;
-    this.ioWorker = new IOWorker({ ...io, transport, processor: this.processor });
+    this.ioWorker = new IOWorker({ ...io, transport, processor: this.processor, ...(backends === undefined ? {} : { backends }) });
   }
 
   /** Whether this group's `services` list names `name`. */

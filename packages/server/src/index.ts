@@ -45,20 +45,5 @@ export {
 } from './builtins.js';
 export type { ServerStats, GroupStats, BudgetStats } from './stats.js';
 export { newTimestamps, latencyBreakdown, type LatencyBreakdown } from './timestamps.js';
-export {
-  CallContext,
-  type RequestInfo,
-  RDMAControlService,
-  RDMATransmission,
-  RDMAWriteTransmission,
-  rdmaControlStats,
-  type RDMAControlStats,
-  type RDMATransmissionReq,
-} from '@ffnet/worker';
-export {
-  TransmissionLimiter,
-  rdmaControlService,
-  DEFAULT_MAX_CONCURRENT_TRANSMISSION,
-  type RDMAControlOptions,
-  type TransmissionHolder,
-} from './rdma-control.js';
+export { CallContext, type RequestInfo } from '@ffnet/worker';
+export type { CallResource, ClientExtension } from './plugin.js';

@@ -1,5 +1,5 @@
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, TimeoutError, initCompression } from '@ffnet/serde';
-import { ByteBudget } from '@ffnet/transport';
+import { type Backend, ByteBudget } from '@ffnet/transport';
 import type { HandlerErrorHook, ServerInterceptor } from '@ffnet/worker';
 import { StopControl } from '@ffnet/worker/internal';
 import { type AdminOptions, adminOptions } from './admin.js';
@@ -33,6 +33,11 @@ export const DEFAULT_OUTPUT_BUDGET_BYTES = 256 * 1024 * 1024;
 export interface ServerOptions {
   /** At least one group. */
   groups: readonly ServiceGroupConfig[];
+  /**
+   * Backends of every group that names none (default `[tcp(), unix()]`); a group with networkType 'rdma' needs
+   * `rdma()` from @ffnet/rdma.
+   */
+  backends?: readonly Backend[];
   /** Serve Echo (10000) and Core (10001) in every group (default true). */
   builtins?: boolean;
   beforeStart?: LifecycleHook;
@@ -115,9 +120,11 @@ export class Server {
     this.outputBudget = new ByteBudget(options.limits?.outputBudgetBytes ?? DEFAULT_OUTPUT_BUDGET_BYTES, 'server output budget');
     const budgets = { receive: this.receiveBudget, output: this.outputBudget };
     const outer = options.interceptors ?? [];
+    const backends = options.backends;
     this.groups = options.groups.map((g) => {
       let config = hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g;
       if (outer.length > 0) config = { ...config, processor: { ...config.processor, interceptors: [...outer, ...(config.processor?.interceptors ?? [])] } };
+      if (backends !== undefined && config.backends === undefined) config = { ...config, backends };
       return new ServiceGroup(config, budgets);
     });
     if (options.builtins ?? true) {

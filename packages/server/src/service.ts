@@ -153,7 +153,7 @@ export class ServiceRegistry implements ServiceLookup {
 
   service(serviceId: number, transport: Transport): ServiceBinding | undefined {
     const s = this.#byId.get(serviceId);
-    return s === undefined || (transport.isRDMA && !s.rdma) ? undefined : s;
+    return s === undefined || (!s.rdma && transport.address.scheme === 'rdma') ? undefined : s;
   }
 
   /** Names of the registered services. */

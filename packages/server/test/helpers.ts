@@ -142,8 +142,8 @@ export async function countingProxy(kind: 'tcp' | 'unix', target: string): Promi
 export class ChildServer {
   readonly child: ChildProcess;
   readonly #waiters: { key: string; resolve: (v: unknown) => void }[] = [];
-  constructor(kind: Kind, where: string | number) {
-    this.child = fork(new URL('./fixtures/child-server.mjs', import.meta.url), [kind, String(where)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  constructor(kind: Kind, where: string | number, script: URL = new URL('./fixtures/child-server.mjs', import.meta.url)) {
+    this.child = fork(script, [kind, String(where)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m: Record<string, unknown>) => {
       const i = this.#waiters.findIndex((w) => w.key in m);
       if (i < 0) return;

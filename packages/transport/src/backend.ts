@@ -1,7 +1,5 @@
-import { type FfnetError, IBDeviceNotInitializedError, InvalidArgError, NotImplementedError } from '@ffnet/serde';
+import { type FfnetError, NotImplementedError } from '@ffnet/serde';
 import type { Address, Scheme } from './address.js';
-import { tcpBackend, unixBackend } from './net-backend.js';
-import { verbsBackend } from './verbs-backend.js';
 
 /** What a backend socket reports to its owner (a Transport). Set once; sockets stay paused until then. */
 export interface BackendHandlers {
@@ -50,6 +48,8 @@ export interface BackendSocket {
    * cannot be read; treat that as an unknown peer.
    */
   peerCredentials?(): PeerCredentials | undefined;
+  /** What the connection can do; a plain stream (STREAM_CAPABILITIES) when absent. */
+  readonly capabilities?: BackendCapabilities;
 }
 
 export interface BackendListener {
@@ -83,45 +83,52 @@ export interface ListenOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * One kind of connection, made by a factory (`tcp()`, `unix()`, `rdma()` from @ffnet/rdma) and handed to whatever
+ * dials or listens: Transport.connect, TransportPool, IOWorker, Listener, Client and Server take `backends`.
+ * Nothing is registered globally, so two clients with different backends do not see each other's.
+ */
 export interface Backend {
   readonly scheme: Scheme;
-  available(): { ok: true } | { ok: false; reason: string };
+  /**
+   * Whether it can be used here. When not, `error` (if given) is what a connect fails with at once, e.g. rdma's
+   * IBDeviceNotInitializedError; otherwise a NotImplementedError with `reason`.
+   */
+  available(): { ok: true } | { ok: false; reason: string; error?: FfnetError };
+  /** Connect timeout when the caller gives none (tcp and unix 1000 ms, 3FS tcp_connect_timeout). */
+  readonly connectTimeoutMs?: number;
+  /** What its connections can do; a plain stream when absent. Sockets may state their own. */
+  readonly capabilities?: BackendCapabilities;
   connect(addr: Address, opts?: ConnectOptions): Promise<BackendSocket>;
   listen(addr: Address, opts: ListenOptions, onSocket: (s: BackendSocket) => void): Promise<BackendListener>;
 }
 
 /**
- * tcp, unix and rdma (verbs) are built in, so no import side effect is needed and the package stays
- * sideEffects-free. Importing never loads native code: the verbs backend probes libibverbs only when used.
+ * What a connection of a backend can do beyond a byte stream. The generic layers (worker, server) ask these
+ * instead of testing for a scheme, so a backend brings its own behaviour along.
  */
-const backends = new Map<string, Backend>([
-  ['tcp', tcpBackend],
-  ['unix', unixBackend],
-  ['rdma', verbsBackend],
-]);
-
-export function registerBackend(b: Backend, opts: { replace?: boolean } = {}): void {
-  if (backends.has(b.scheme) && !opts.replace) {
-    throw new InvalidArgError(`a backend for scheme '${b.scheme}' is already registered (pass { replace: true } to swap it)`);
-  }
-  backends.set(b.scheme, b);
+export interface BackendCapabilities {
+  /** One-sided operations (RDMA read/write into the peer's registered memory) are possible on the connection. */
+  readonly oneSided: boolean;
+  /**
+   * A call on the connection that times out leaves it untrusted: it is closed so the next call reconnects
+   * (3FS closes an RDMA connection after kTimeout). Stream sockets keep the connection.
+   */
+  readonly closeOnCallTimeout: boolean;
 }
 
-export function hasBackend(scheme: string): boolean {
-  return backends.has(scheme);
+/** What a backend or socket that states none can do: a plain byte stream. */
+export const STREAM_CAPABILITIES: BackendCapabilities = Object.freeze({ oneSided: false, closeOnCallTimeout: false });
+
+/** An address whose scheme has no backend in the list it was dialled or served with. */
+export function noBackendError(scheme: string, backends: readonly Backend[]): NotImplementedError {
+  const have = backends.map((b) => b.scheme).join(', ') || 'none';
+  const hint = scheme === 'rdma' ? "pass rdma() from '@ffnet/rdma' in `backends`" : `pass a backend for '${scheme}' in \`backends\``;
+  return new NotImplementedError(`no backend for scheme '${scheme}' (backends: ${have}): ${hint}`);
 }
 
-/**
- * The backend for `scheme`. 'rdma' is only handed out while RDMA can be used here: otherwise it throws
- * IBDeviceNotInitializedError saying why (no-library / no-kernel-support / no-devices, with the detail).
- */
-export function getBackend(scheme: Scheme | string): Backend {
-  const b = backends.get(scheme);
-  if (b) {
-    if (scheme !== 'rdma') return b;
-    const a = b.available();
-    if (a.ok) return b;
-    throw new IBDeviceNotInitializedError(`rdma:// cannot be used: ${a.reason}. Use tcp:// or unix:// instead`);
-  }
-  throw new NotImplementedError(`no backend registered for scheme '${scheme}' (registered: ${[...backends.keys()].join(', ') || 'none'})`);
+/** The backend of `scheme` in `backends`; NotImplementedError naming the scheme and what to pass when there is none. */
+export function findBackend(backends: readonly Backend[], scheme: Scheme | string): Backend {
+  for (const b of backends) if (b.scheme === scheme) return b;
+  throw noBackendError(scheme, backends);
 }

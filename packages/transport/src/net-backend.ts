@@ -13,6 +13,7 @@ import {
 } from '@ffnet/serde';
 import { type Address, formatAddress, type Scheme, tcpAddress } from './address.js';
 import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectOptions, ListenOptions, PeerCredentials } from './backend.js';
+import { BackendSocketBase } from './socket-base.js';
 import { checkUnixOwner } from './unix-owner.js';
 
 type Errno = Error & { code?: string };
@@ -86,6 +87,8 @@ interface FdCalls {
   peerCred(fd: number, ucred: Buffer, len: Buffer): number;
 }
 let fdState: FdCalls | null | undefined;
+/** Why fdCalls() is null, for errors that must say why a check could not be made. */
+let fdMissing = '';
 
 // Linux values (SO_PEERCRED differs on ppc and mips); fdCalls() is null elsewhere.
 const SOL_SOCKET = 1;
@@ -97,6 +100,7 @@ const UCRED_BYTES = 12;
 function fdCalls(): FdCalls | null {
   if (fdState === undefined) {
     fdState = null;
+    fdMissing = `not Linux (${process.platform})`;
     if (process.platform === 'linux') {
       try {
         const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
@@ -109,8 +113,10 @@ function fdCalls(): FdCalls | null {
           close: (fd) => close(fd) as number,
           peerCred: (fd, ucred, len) => getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, len) as number,
         };
-      } catch {
-        // No koffi binary for this platform: accepted sockets keep the 'data' path and have no peer credentials.
+      } catch (e) {
+        // koffi is an optional peer dependency: without it (or its binary for this platform) accepted sockets keep
+        // the 'data' path and have no peer credentials, which every check treats as an unknown peer.
+        fdMissing = `koffi, an optional peer dependency of @ffnet/transport, cannot be loaded (${e instanceof Error ? e.message : String(e)})`;
       }
     }
   }
@@ -163,51 +169,33 @@ function reopenWithDirectReads(accepted: net.Socket, direct: DirectReads): net.S
  * One node:net socket behind the BackendSocket interface. TCP and Unix sockets differ only in how their
  * addresses are named, so both backends share this class.
  */
-class NetSocket implements BackendSocket {
+class NetSocket extends BackendSocketBase {
   readonly scheme: Scheme;
-  readonly remote: Address;
-  readonly peer: string;
-  readonly local: string;
   private readonly sock: net.Socket;
-  private handlers: BackendHandlers | undefined;
   private error: Errno | undefined;
-  private done = false;
-  private paused = false;
   private readonly direct: DirectReads | undefined;
   /** null: not read yet. The kernel fixes the credentials at connect(), so one read serves the socket's life. */
   private creds: PeerCredentials | undefined | null = null;
 
   constructor(scheme: Scheme, sock: net.Socket, remote: Address, peer: string, local: string, direct?: DirectReads) {
+    super(remote, peer, local);
     this.scheme = scheme;
     this.sock = sock;
     this.direct = direct;
-    this.remote = remote;
-    this.peer = peer;
-    this.local = local;
     // Only the first error explains the close; later ones are consequences of it.
     sock.on('error', (err: Errno) => {
       this.error ??= err;
     });
-    sock.on('close', () => {
-      if (this.done) return;
-      this.done = true;
-      if (this.handlers) this.handlers.close(this.closeError());
-    });
-  }
-
-  private closeError(): FfnetError | undefined {
-    return this.error ? socketError(this.error, this.peer) : undefined;
+    sock.on('close', () => this.reportClose(this.error ? socketError(this.error, this.peer) : undefined));
   }
 
   /** Shared by every write: a single function per socket instead of a closure per write. */
   private readonly onWritten = (err?: Error | null): void => {
     // Callbacks of writes that never reached the kernel fire with an error on destroy: those stay unwritten.
-    if (!err && !this.done) this.handlers?.written();
+    if (!err && !this.closeKnown) this.handlers?.written();
   };
 
-  setHandlers(h: BackendHandlers): void {
-    if (this.handlers) throw new InvalidArgError(`handlers of ${this.peer} are already set`);
-    this.handlers = h;
+  protected attach(h: BackendHandlers): boolean {
     const direct = this.direct;
     if (direct !== undefined) {
       // Bytes that arrived before the owner did come first, even when the socket has closed since.
@@ -216,15 +204,11 @@ class NetSocket implements BackendSocket {
       direct.early = undefined;
       if (early !== undefined) for (const chunk of early) h.data(chunk);
     }
-    if (this.done) {
-      const err = this.closeError();
-      process.nextTick(() => h.close(err));
-      return;
-    }
+    if (this.closeKnown) return false;
     this.sock.on('drain', () => h.drain());
     if (direct === undefined) this.sock.on('data', (chunk: Buffer) => h.data(chunk));
     // Accepted sockets start paused (pauseOnConnect), and a 'data' listener alone does not restart them.
-    if (!this.paused) this.sock.resume();
+    return true;
   }
 
   write(bufs: readonly Uint8Array[]): boolean {
@@ -241,19 +225,17 @@ class NetSocket implements BackendSocket {
     return ok;
   }
 
-  peerCredentials(): PeerCredentials | undefined {
-    if (this.creds === null) this.creds = this.scheme === 'unix' && !this.done ? readPeerCredentials(this.sock) : undefined;
+  override peerCredentials(): PeerCredentials | undefined {
+    if (this.creds === null) this.creds = this.scheme === 'unix' && !this.closeKnown ? readPeerCredentials(this.sock) : undefined;
     return this.creds;
   }
 
-  pause(): void {
-    this.paused = true;
+  protected pauseSource(): void {
     this.sock.pause();
   }
 
-  resume(): void {
-    this.paused = false;
-    if (this.handlers) this.sock.resume();
+  protected resumeSource(): void {
+    this.sock.resume();
   }
 
   end(): void {
@@ -282,13 +264,26 @@ interface Naming {
   localName(sock: net.Socket, fallback: Address): string;
 }
 
+/** Options of tcp() and unix(). */
+export interface NetBackendOptions {
+  /** Connect timeout when the caller gives none (default 1000 ms, 3FS tcp_connect_timeout); 0 = none. */
+  connectTimeoutMs?: number;
+}
+
+/** 3FS tcp_connect_timeout. */
+export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 1000;
+
 class NetBackend implements Backend {
   readonly scheme: Scheme;
+  readonly connectTimeoutMs: number;
   private readonly naming: Naming;
 
-  constructor(naming: Naming) {
+  constructor(naming: Naming, opts: NetBackendOptions) {
     this.naming = naming;
     this.scheme = naming.scheme;
+    const t = opts.connectTimeoutMs ?? DEFAULT_TCP_CONNECT_TIMEOUT_MS;
+    if (!(Number.isFinite(t) && t >= 0)) throw new InvalidArgError(`${naming.scheme}() connectTimeoutMs must be a non-negative number, got ${t}`);
+    this.connectTimeoutMs = t;
   }
 
   available(): { ok: true } {
@@ -303,7 +298,8 @@ class NetBackend implements Backend {
 
   private dial(addr: Address, opts: ConnectOptions, ownerUid: number | undefined): Promise<BackendSocket> {
     const peer = formatAddress(addr);
-    const { signal, timeoutMs } = opts;
+    const signal = opts.signal;
+    const timeoutMs = opts.timeoutMs ?? this.connectTimeoutMs;
     return new Promise<BackendSocket>((resolve, reject) => {
       if (signal?.aborted) {
         reject(new ConnectFailedError(`connect aborted: ${abortReason(signal)}`, { peer, cause: signal.reason }));
@@ -337,7 +333,10 @@ class NetBackend implements Backend {
           // swapped in between the check and the connect cannot fake.
           const creds = readPeerCredentials(sock);
           if (creds?.uid !== ownerUid) {
-            const why = creds === undefined ? 'its credentials (SO_PEERCRED) cannot be read here' : `it runs as uid ${creds.uid}`;
+            const why =
+              creds === undefined
+                ? `its credentials (SO_PEERCRED) cannot be read here${fdCalls() === null ? `: ${fdMissing}` : ''}`
+                : `it runs as uid ${creds.uid}`;
             fail(new PermissionDeniedError(`the process listening on ${addr.path} is not uid ${ownerUid}: ${why}`, { peer }));
             return;
           }
@@ -444,5 +443,12 @@ const unixNaming: Naming = {
   localName: (_sock, a) => formatAddress(a),
 };
 
-export const tcpBackend: Backend = new NetBackend(tcpNaming);
-export const unixBackend: Backend = new NetBackend(unixNaming);
+/** A TCP backend (`tcp://host:port`). Each call makes a new one; nothing is shared between them. */
+export function tcp(opts: NetBackendOptions = {}): Backend {
+  return new NetBackend(tcpNaming, opts);
+}
+
+/** A Unix-socket backend (`unix:///path`). Each call makes a new one. */
+export function unix(opts: NetBackendOptions = {}): Backend {
+  return new NetBackend(unixNaming, opts);
+}

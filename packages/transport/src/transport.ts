@@ -4,6 +4,7 @@ import {
   errorFromCode,
   FfnetError,
   FrameDecoder,
+  NotImplementedError,
   ResourceExhaustedError,
   SendFailedError,
   SocketClosedError,
@@ -11,9 +12,9 @@ import {
   TimeoutError,
 } from '@ffnet/serde';
 import { type Address, formatAddress, toAddress } from './address.js';
-import { type Backend, type BackendSocket, getBackend, type PeerCredentials } from './backend.js';
+import { type Backend, type BackendCapabilities, type BackendSocket, findBackend, type PeerCredentials, STREAM_CAPABILITIES } from './backend.js';
 import type { BudgetWaiter, ByteBudget } from './budget.js';
-import { ibSocketOf } from './verbs-backend.js';
+import { DEFAULT_BACKENDS } from './defaults.js';
 
 export type TransportState = 'connecting' | 'ready' | 'closing' | 'closed';
 
@@ -75,8 +76,14 @@ export interface TransportOptions {
 export interface TransportConnectOptions extends TransportOptions {
   /** Aborts the connect phase only. */
   signal?: AbortSignal;
+  /** Connect timeout; default the backend's own (tcp and unix 1000 ms, rdma 5000 ms). */
   timeoutMs?: number;
+  /** Where the address's scheme finds its backend (default `[tcp(), unix()]`; rdma:// needs rdma() from @ffnet/rdma). */
+  backends?: readonly Backend[];
 }
+
+/** The backend socket under a transport, for sibling packages (the `./internal` subpath), not the public API. */
+export let socketOf: (t: Transport) => BackendSocket | undefined;
 
 const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
 const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
@@ -142,7 +149,8 @@ export class Transport {
   readonly address: Address;
   readonly peer: string;
   readonly incoming: boolean;
-  readonly isRDMA: boolean;
+  /** What the connection can do beyond a byte stream, as its backend states it. */
+  readonly capabilities: BackendCapabilities;
   readonly ready: Promise<void>;
   readonly closed: Promise<FfnetError | undefined>;
 
@@ -186,12 +194,23 @@ export class Transport {
   private rejectReady: (e: FfnetError) => void = noop;
   private resolveClosed: (e: FfnetError | undefined) => void = noop;
 
-  private constructor(address: Address, peer: string, incoming: boolean, handler: TransportHandler, opts: TransportOptions) {
+  static {
+    socketOf = (t) => t.sock;
+  }
+
+  private constructor(
+    address: Address,
+    peer: string,
+    incoming: boolean,
+    capabilities: BackendCapabilities,
+    handler: TransportHandler,
+    opts: TransportOptions,
+  ) {
     this.id = nextId++;
     this.address = address;
     this.peer = peer;
     this.incoming = incoming;
-    this.isRDMA = address.scheme === 'rdma';
+    this.capabilities = capabilities;
     this.handler = handler;
     this._state = incoming ? 'ready' : 'connecting';
     this._lastActiveAt = Date.now();
@@ -220,20 +239,23 @@ export class Transport {
 
   /**
    * Starts connecting and returns at once in 'connecting'; frames sent meanwhile wait in the queue. A bad
-   * address (InvalidAddrError) or a scheme with no backend (NotImplementedError) throws here; connect
+   * address (InvalidAddrError), a scheme with no backend in `opts.backends` (NotImplementedError saying what to
+   * pass) or a backend unusable here (its own error, e.g. IBDeviceNotInitializedError) throws here; connect
    * failures arrive through onClose (ConnectFailedError or TimeoutError) and the `ready` rejection.
    */
   static connect(addr: Address | string, handler: TransportHandler, opts: TransportConnectOptions = {}): Transport {
     const address = toAddress(addr);
-    const backend = getBackend(address.scheme);
-    const t = new Transport(address, formatAddress(address), false, handler, opts);
+    const backend = findBackend(opts.backends ?? DEFAULT_BACKENDS, address.scheme);
+    const a = backend.available();
+    if (!a.ok) throw a.error ?? new NotImplementedError(`${address.scheme}:// cannot be used here: ${a.reason}`, { peer: formatAddress(address) });
+    const t = new Transport(address, formatAddress(address), false, backend.capabilities ?? STREAM_CAPABILITIES, handler, opts);
     t.startConnect(backend, opts);
     return t;
   }
 
   /** Wraps an accepted socket; the transport is 'ready' at once. */
   static adopt(sock: BackendSocket, handler: TransportHandler, opts: TransportOptions = {}): Transport {
-    const t = new Transport(sock.remote, sock.peer, true, handler, opts);
+    const t = new Transport(sock.remote, sock.peer, true, sock.capabilities ?? STREAM_CAPABILITIES, handler, opts);
     t.attach(sock);
     t.readySettled = true;
     t.resolveReady();
@@ -244,9 +266,15 @@ export class Transport {
     return this._state;
   }
 
-  /** The IBSocket of an rdma:// transport while it is open (for one-sided RDMA on this connection), else undefined. */
-  get ibSocket(): ReturnType<typeof ibSocketOf> {
-    return this.sock === undefined ? undefined : ibSocketOf(this.sock);
+  /**
+   * A call on this connection got no answer in time. Backends whose connections are not to be trusted after that
+   * (capabilities.closeOnCallTimeout: rdma, as 3FS) close it with `reason`, so the next call reconnects; stream
+   * connections stay. Returns whether it closed the connection.
+   */
+  callTimedOut(reason: FfnetError): boolean {
+    if (!this.capabilities.closeOnCallTimeout || this._state === 'closed') return false;
+    this.finish(reason);
+    return true;
   }
 
   /**
@@ -435,7 +463,7 @@ export class Transport {
       if (user.aborted) ac.abort(user.reason);
       else user.addEventListener('abort', onUserAbort, { once: true });
     }
-    backend.connect(this.address, { signal: ac.signal, timeoutMs: opts.timeoutMs, ownerUid: opts.unixOwnerUid }).then(
+    backend.connect(this.address, { signal: ac.signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }), ownerUid: opts.unixOwnerUid }).then(
       (sock) => {
         user?.removeEventListener('abort', onUserAbort);
         this.connectAbort = undefined;

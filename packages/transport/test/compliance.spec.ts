@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'vitest';
-import { type Address, tcpAddress, unixAddress } from '../src/index.js';
+import { type Address, tcp, tcpAddress, unix, unixAddress } from '../src/index.js';
 import { type ComplianceSetup, transportCompliance } from './compliance.js';
 
 function setupFor(scheme: string): ComplianceSetup {
@@ -20,6 +20,6 @@ function setupFor(scheme: string): ComplianceSetup {
   };
 }
 
-describe.each(['tcp', 'unix'])('%s', (scheme) => {
-  transportCompliance(scheme, setupFor(scheme));
+describe.each([tcp(), unix()])('$scheme', (backend) => {
+  transportCompliance(backend, setupFor(backend.scheme));
 });

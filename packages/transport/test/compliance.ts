@@ -1,8 +1,9 @@
 /**
  * Backend compliance suite. Every backend (tcp, unix, and verbs in test/rdma) runs this file unchanged: it uses only
- * the public API — getBackend(scheme), BackendSocket for raw bytes, Transport for frames.
+ * the public API — the Backend under test, BackendSocket for raw bytes, Transport for frames (given the backend in
+ * `backends`).
  *
- *   describe.each(['tcp', 'unix'])('%s', (scheme) => transportCompliance(scheme, setupFor(scheme)));
+ *   describe.each([tcp(), unix()])('$scheme', (backend) => transportCompliance(backend, setupFor(backend.scheme)));
  */
 import { readdirSync } from 'node:fs';
 import {
@@ -22,7 +23,7 @@ import {
   type BackendListener,
   type BackendSocket,
   formatAddress,
-  getBackend,
+  type Backend,
   Transport,
   type TransportHandler,
   type TransportOptions,
@@ -88,7 +89,9 @@ function fdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-export function transportCompliance(scheme: string, setup: ComplianceSetup): void {
+export function transportCompliance(backend: Backend, setup: ComplianceSetup): void {
+  const scheme = backend.scheme;
+  const backends = [backend];
   const k = setup.timeoutScale ?? 1;
   /** A case's timeout, scaled. */
   const ms = (n: number): number => n * k;
@@ -106,7 +109,7 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
     const handler = new Collector();
     handler.echo = opts.echo ?? false;
     const transports: Transport[] = [];
-    const listener = await getBackend(scheme).listen(setup.address(), {}, (sock) => {
+    const listener = await backend.listen(setup.address(), {}, (sock) => {
       const t = Transport.adopt(sock, handler, opts.transport);
       if (opts.paused) t.pause();
       transports.push(t);
@@ -117,7 +120,7 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
   }
 
   async function connect(server: Server, handler: TransportHandler = new Collector(), opts: TransportOptions = {}): Promise<Transport> {
-    const t = Transport.connect(server.address, handler, opts);
+    const t = Transport.connect(server.address, handler, { ...opts, backends });
     open.push(t);
     await t.ready;
     return t;
@@ -125,7 +128,7 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
 
   /** A backend socket with no framing, for feeding raw bytes. */
   async function raw(server: Server): Promise<{ sock: BackendSocket; closed: Promise<FfnetError | undefined> }> {
-    const sock = await getBackend(scheme).connect(server.address, { timeoutMs: 5000 });
+    const sock = await backend.connect(server.address, { timeoutMs: 5000 });
     raws.push(sock);
     let onClose: (e: FfnetError | undefined) => void = () => {};
     const closed = new Promise<FfnetError | undefined>((r) => {
@@ -192,7 +195,7 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
 
     it('sends every frame queued in one turn, including from promise continuations, as one write', async () => {
       const server = await startServer();
-      const sock = await getBackend(scheme).connect(server.address, { timeoutMs: 5000 });
+      const sock = await backend.connect(server.address, { timeoutMs: 5000 });
       raws.push(sock);
       const calls: number[] = [];
       const write = sock.write.bind(sock);
@@ -266,7 +269,6 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
     });
 
     it('a frame cut by a peer on the client side also gives SocketClosedError', async () => {
-      const backend = getBackend(scheme);
       const listener = await backend.listen(setup.address(), {}, (sock) => {
         raws.push(sock);
         sock.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
@@ -276,7 +278,7 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
       });
       listeners.push(listener);
       const client = new Collector();
-      const t = Transport.connect(listener.address, client);
+      const t = Transport.connect(listener.address, client, { backends });
       open.push(t);
       await t.closed;
       expect(client.closes).toHaveLength(1);
@@ -408,7 +410,7 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
     it('invalidate fails frames queued while connecting with their tags', async () => {
       const server = await startServer();
       const client = new Collector();
-      const t = Transport.connect(server.address, client);
+      const t = Transport.connect(server.address, client, { backends });
       open.push(t);
       expect(t.state).toBe('connecting');
       t.send(u32Frame(0), 'a');
@@ -451,11 +453,11 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
     }, ms(60_000));
 
     it('a failed connect reports ConnectFailedError naming the peer, with queued tags', async () => {
-      const listener = await getBackend(scheme).listen(setup.address(), {}, () => {});
+      const listener = await backend.listen(setup.address(), {}, () => {});
       const addr = listener.address;
       await listener.close();
       const client = new Collector();
-      const t = Transport.connect(addr, client);
+      const t = Transport.connect(addr, client, { backends });
       t.send(u32Frame(1), 'x');
       await expect(t.ready).rejects.toMatchObject({ code: StatusCode.ConnectFailed, peer: formatAddress(addr) });
       expect(client.closes).toHaveLength(1);
@@ -468,7 +470,7 @@ export function transportCompliance(scheme: string, setup: ComplianceSetup): voi
       const server = await startServer();
       const ac = new AbortController();
       const client = new Collector();
-      const t = Transport.connect(server.address, client, { signal: ac.signal });
+      const t = Transport.connect(server.address, client, { signal: ac.signal, backends });
       ac.abort(new Error('caller gave up'));
       await t.closed;
       expect(client.closes[0]!.error!.code).toBe(StatusCode.ConnectFailed);

@@ -8,7 +8,6 @@ import {
   ConnectFailedError,
   encodeFrame,
   type FfnetError,
-  IBDeviceNotInitializedError,
   InvalidArgError,
   ListenFailedError,
   NotImplementedError,
@@ -21,15 +20,14 @@ import {
   type BackendListener,
   type BackendSocket,
   formatAddress,
-  getBackend,
-  hasBackend,
+  DEFAULT_BACKENDS,
+  findBackend,
   parseAddress,
-  rdmaAddress,
-  registerBackend,
+  tcp,
   tcpAddress,
   Transport,
+  unix,
   unixAddress,
-  verbsBackend,
 } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ffnet-nb-'));
@@ -41,6 +39,8 @@ afterEach(async () => {
   await Promise.all(listeners.splice(0).map((l) => l.close()));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const backendFor = (k: 'tcp' | 'unix'): Backend => (k === 'tcp' ? tcp() : unix());
 
 async function failure(p: Promise<unknown>): Promise<FfnetError> {
   try {
@@ -57,40 +57,42 @@ function noHandlers(s: BackendSocket): BackendSocket {
   return s;
 }
 
-describe('backend registry', () => {
-  it('has tcp, unix and rdma built in; rdma without usable devices is refused with the reason', () => {
-    expect(getBackend('tcp').scheme).toBe('tcp');
-    expect(getBackend('unix').scheme).toBe('unix');
-    expect(getBackend('tcp').available()).toEqual({ ok: true });
-    expect(hasBackend('rdma')).toBe(true);
-    const avail = verbsBackend.available();
-    // This host has no RDMA (the VM suites in test/rdma cover the available case).
-    expect(avail.ok).toBe(false);
-    const reason = (avail as { reason: string }).reason;
-    expect(reason).toMatch(/^(no-library|no-kernel-support|no-devices): ./);
+describe('backend factories', () => {
+  it('tcp() and unix() make fresh backends with the 1 s connect default; rdma:// without a backend says what to pass', () => {
+    const t1 = tcp();
+    expect(t1.scheme).toBe('tcp');
+    expect(unix().scheme).toBe('unix');
+    expect(t1.available()).toEqual({ ok: true });
+    expect(t1).not.toBe(tcp());
+    expect(t1.connectTimeoutMs).toBe(1000);
+    expect(tcp({ connectTimeoutMs: 250 }).connectTimeoutMs).toBe(250);
+    expect(() => tcp({ connectTimeoutMs: -1 })).toThrow(InvalidArgError);
+    expect(DEFAULT_BACKENDS.map((b) => b.scheme)).toEqual(['tcp', 'unix']);
+    expect(Object.isFrozen(DEFAULT_BACKENDS)).toBe(true);
+    expect(findBackend([t1], 'tcp')).toBe(t1);
     let err: unknown;
     try {
-      getBackend('rdma');
+      Transport.connect('rdma://127.0.0.1:1', { onFrame() {}, onClose() {} });
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(IBDeviceNotInitializedError);
-    expect((err as FfnetError).code).toBe(StatusCode.IBDeviceNotInitialized);
-    expect((err as Error).message).toContain(reason);
-    expect(() => getBackend('sctp')).toThrow(NotImplementedError);
-    expect(() => getBackend('sctp')).toThrow(/no backend registered for scheme 'sctp' \(registered: tcp, unix, rdma\)/);
-    expect(() => Transport.connect('rdma://127.0.0.1:1', { onFrame() {}, onClose() {} })).toThrow(IBDeviceNotInitializedError);
+    expect(err).toBeInstanceOf(NotImplementedError);
+    expect((err as FfnetError).code).toBe(StatusCode.NotImplemented);
+    expect((err as Error).message).toMatch(/no backend for scheme 'rdma' \(backends: tcp, unix\): pass rdma\(\) from '@ffnet\/rdma'/);
+    // A list without unix refuses unix:// the same way: nothing falls back to a global table.
+    expect(() => Transport.connect('unix:///tmp/x.sock', { onFrame() {}, onClose() {} }, { backends: [t1] })).toThrow(/no backend for scheme 'unix' \(backends: tcp\)/);
   });
 
-  it('the verbs backend refuses listen and connect with IBDeviceNotInitializedError when RDMA is unusable', async () => {
-    await expect(verbsBackend.listen(rdmaAddress('127.0.0.1', 0), {}, () => {})).rejects.toBeInstanceOf(IBDeviceNotInitializedError);
-    await expect(verbsBackend.connect(rdmaAddress('127.0.0.1', 1))).rejects.toBeInstanceOf(IBDeviceNotInitializedError);
-  });
-
-  it('refuses to replace a backend unless asked', () => {
-    expect(() => registerBackend(getBackend('tcp'))).toThrow(InvalidArgError);
-    registerBackend(getBackend('tcp'), { replace: true });
-    expect(getBackend('tcp').scheme).toBe('tcp');
+  it('a backend unusable here fails the connect at once with its own error', () => {
+    const broken: Backend = {
+      scheme: 'rdma',
+      available: () => ({ ok: false, reason: 'no-devices: none', error: new ConnectFailedError('no devices here') }),
+      connect: () => Promise.reject(new Error('not reached')),
+      listen: () => Promise.reject(new Error('not reached')),
+    };
+    expect(() => Transport.connect('rdma://127.0.0.1:1', { onFrame() {}, onClose() {} }, { backends: [broken] })).toThrow(ConnectFailedError);
+    const quiet: Backend = { ...broken, available: () => ({ ok: false, reason: 'why not' }) };
+    expect(() => Transport.connect('rdma://127.0.0.1:1', { onFrame() {}, onClose() {} }, { backends: [quiet] })).toThrow(/rdma:\/\/ cannot be used here: why not/);
   });
 });
 
@@ -99,11 +101,11 @@ describe.each(['tcp', 'unix'] as const)('%s backend', (scheme) => {
   const fresh = () => (scheme === 'tcp' ? tcpAddress('127.0.0.1', 0) : unixAddress(join(dir, `${scheme}-${n++}.sock`)));
 
   it('connect to nothing fails with ConnectFailedError naming the peer and the OS cause', async () => {
-    const l = await getBackend(scheme).listen(fresh(), {}, () => {});
+    const l = await backendFor(scheme).listen(fresh(), {}, () => {});
     const addr = l.address;
     await l.close();
     await l.close(); // idempotent
-    const err = await failure(getBackend(scheme).connect(addr));
+    const err = await failure(backendFor(scheme).connect(addr));
     expect(err).toBeInstanceOf(ConnectFailedError);
     expect(err.peer).toBe(formatAddress(addr));
     expect(err.message).toMatch(scheme === 'tcp' ? /ECONNREFUSED/ : /ENOENT/);
@@ -111,9 +113,9 @@ describe.each(['tcp', 'unix'] as const)('%s backend', (scheme) => {
   });
 
   it('listening twice on one address fails with ListenFailedError', async () => {
-    const l = await getBackend(scheme).listen(fresh(), {}, () => {});
+    const l = await backendFor(scheme).listen(fresh(), {}, () => {});
     listeners.push(l);
-    const err = await failure(getBackend(scheme).listen(l.address, {}, () => {}));
+    const err = await failure(backendFor(scheme).listen(l.address, {}, () => {}));
     expect(err).toBeInstanceOf(ListenFailedError);
     expect(err.message).toMatch(/EADDRINUSE/);
     expect(err.message).toContain(formatAddress(l.address));
@@ -122,24 +124,24 @@ describe.each(['tcp', 'unix'] as const)('%s backend', (scheme) => {
   it('an aborted connect or listen rejects with the reason', async () => {
     const ac = new AbortController();
     ac.abort(new Error('stop'));
-    const l = await getBackend(scheme).listen(fresh(), {}, () => {});
+    const l = await backendFor(scheme).listen(fresh(), {}, () => {});
     listeners.push(l);
-    const c = await failure(getBackend(scheme).connect(l.address, { signal: ac.signal }));
+    const c = await failure(backendFor(scheme).connect(l.address, { signal: ac.signal }));
     expect(c.code).toBe(StatusCode.ConnectFailed);
     expect(c.message).toMatch(/aborted: stop/);
-    const e = await failure(getBackend(scheme).listen(fresh(), { signal: ac.signal }, () => {}));
+    const e = await failure(backendFor(scheme).listen(fresh(), { signal: ac.signal }, () => {}));
     expect(e).toBeInstanceOf(ListenFailedError);
   });
 
   it('write() of many buffers arrives as one in-order byte stream and written() confirms it', async () => {
     const got: Buffer[] = [];
     let written = 0;
-    const l = await getBackend(scheme).listen(fresh(), {}, (s) => {
+    const l = await backendFor(scheme).listen(fresh(), {}, (s) => {
       sockets.push(s);
       s.setHandlers({ data: (c) => got.push(c), drain() {}, written() {}, close() {} });
     });
     listeners.push(l);
-    const c = await getBackend(scheme).connect(l.address);
+    const c = await backendFor(scheme).connect(l.address);
     sockets.push(c);
     c.setHandlers({ data() {}, drain() {}, written: () => written++, close() {} });
     const bufs = Array.from({ length: 300 }, (_, i) => Buffer.from(`<${i}>`));
@@ -194,7 +196,7 @@ describe.each(['tcp', 'unix'] as const)('%s dialled sockets read into owner memo
     const target = Buffer.alloc(1024 * 1024);
     const got: Buffer[] = [];
     const { st, handlers } = offering(target, got);
-    const l = await getBackend(scheme).listen(fresh(), {}, (s) => {
+    const l = await backendFor(scheme).listen(fresh(), {}, (s) => {
       sockets.push(s);
       if (side === 'accepted') s.setHandlers(handlers);
       else {
@@ -203,7 +205,7 @@ describe.each(['tcp', 'unix'] as const)('%s dialled sockets read into owner memo
       }
     });
     listeners.push(l);
-    const c = await getBackend(scheme).connect(l.address);
+    const c = await backendFor(scheme).connect(l.address);
     sockets.push(c);
     if (side === 'dialled') c.setHandlers(handlers);
     else {
@@ -221,14 +223,14 @@ describe.each(['tcp', 'unix'] as const)('%s dialled sockets read into owner memo
 
   it('accepting and closing 200 connections leaves no file descriptor behind', async () => {
     const fds = () => readdirSync('/proc/self/fd').length;
-    const l = await getBackend(scheme).listen(fresh(), {}, (s) => {
+    const l = await backendFor(scheme).listen(fresh(), {}, (s) => {
       s.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
       s.end();
     });
     listeners.push(l);
     const before = fds();
     for (let i = 0; i < 200; i++) {
-      const c = await getBackend(scheme).connect(l.address);
+      const c = await backendFor(scheme).connect(l.address);
       const closed = new Promise<void>((resolve) => c.setHandlers({ data() {}, drain() {}, written() {}, close: () => resolve() }));
       await closed;
     }
@@ -237,13 +239,13 @@ describe.each(['tcp', 'unix'] as const)('%s dialled sockets read into owner memo
   });
 
   it('bytes that arrive before the owner sets its handlers come first, in order', async () => {
-    const l = await getBackend(scheme).listen(fresh(), {}, (s) => {
+    const l = await backendFor(scheme).listen(fresh(), {}, (s) => {
       noHandlers(s);
       s.write([Buffer.from('early;')]);
       setTimeout(() => s.write([Buffer.from('late')]), 80);
     });
     listeners.push(l);
-    const c = await getBackend(scheme).connect(l.address);
+    const c = await backendFor(scheme).connect(l.address);
     sockets.push(c);
     await new Promise((r) => setTimeout(r, 40));
     const got: Buffer[] = [];
@@ -256,24 +258,24 @@ describe.each(['tcp', 'unix'] as const)('%s dialled sockets read into owner memo
 describe('tcp specifics', () => {
   it('names accepted peers by their address and connects by hostname and IPv6', async () => {
     const peers: BackendSocket[] = [];
-    const l = await getBackend('tcp').listen(tcpAddress('localhost', 0), {}, (s) => {
+    const l = await tcp().listen(tcpAddress('localhost', 0), {}, (s) => {
       peers.push(noHandlers(s));
     });
     listeners.push(l);
     expect(l.address.host).toBe('localhost');
     expect(l.address.port).toBeGreaterThan(0);
-    const c = noHandlers(await getBackend('tcp').connect(l.address));
+    const c = noHandlers(await tcp().connect(l.address));
     expect(c.peer).toBe(formatAddress(l.address));
     const deadline = Date.now() + 5000;
     while (peers.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
     expect(peers[0]!.peer).toBe(c.local);
     expect(peers[0]!.remote.scheme).toBe('tcp');
 
-    const l6 = await getBackend('tcp').listen(parseAddress('tcp://[::1]:0'), {}, (s) => {
+    const l6 = await tcp().listen(parseAddress('tcp://[::1]:0'), {}, (s) => {
       noHandlers(s);
     });
     listeners.push(l6);
-    const c6 = noHandlers(await getBackend('tcp').connect(l6.address));
+    const c6 = noHandlers(await tcp().connect(l6.address));
     expect(c6.peer).toMatch(/^tcp:\/\/\[::1\]:\d+$/);
   });
 
@@ -295,7 +297,7 @@ describe('tcp specifics', () => {
       for (let i = 0; i < 4; i++) fillers.push(net.connect({ host: '127.0.0.1', port }).on('error', () => {}));
       await new Promise((r) => setTimeout(r, 100));
       const addr = tcpAddress('127.0.0.1', port);
-      const err = await failure(getBackend('tcp').connect(addr, { timeoutMs: 300 }));
+      const err = await failure(tcp().connect(addr, { timeoutMs: 300 }));
       expect(err).toBeInstanceOf(TimeoutError);
       expect(err.message).toMatch(/connect timed out after 300 ms/);
       expect(err.peer).toBe(formatAddress(addr));
@@ -319,7 +321,7 @@ describe('tcp specifics', () => {
 describe('unix specifics', () => {
   it('applies the socket file mode and unlinks the path on close', async () => {
     const path = join(dir, 'mode.sock');
-    const l = await getBackend('unix').listen(unixAddress(path), { mode: 0o600 }, () => {});
+    const l = await unix().listen(unixAddress(path), { mode: 0o600 }, () => {});
     expect(statSync(path).mode & 0o777).toBe(0o600);
     await l.close();
     expect(() => statSync(path)).toThrow(/ENOENT/);
@@ -328,7 +330,7 @@ describe('unix specifics', () => {
   it('reports the peer process credentials (SO_PEERCRED) of accepted and dialled sockets; tcp has none', async () => {
     const path = join(dir, 'cred.sock');
     const accepted: BackendSocket[] = [];
-    const l = await getBackend('unix').listen(unixAddress(path), {}, (s) => {
+    const l = await unix().listen(unixAddress(path), {}, (s) => {
       accepted.push(s);
       sockets.push(s);
     });
@@ -346,54 +348,76 @@ describe('unix specifics', () => {
       await new Promise((r) => child.once('exit', r));
     }
     // Dialled: the listener is this process.
-    const c = noHandlers(await getBackend('unix').connect(l.address));
+    const c = noHandlers(await unix().connect(l.address));
     expect(c.peerCredentials?.()).toEqual({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
 
-    const lt = await getBackend('tcp').listen(tcpAddress('127.0.0.1', 0), {}, (s) => void noHandlers(s));
+    const lt = await tcp().listen(tcpAddress('127.0.0.1', 0), {}, (s) => void noHandlers(s));
     listeners.push(lt);
-    const ct = noHandlers(await getBackend('tcp').connect(lt.address));
+    const ct = noHandlers(await tcp().connect(lt.address));
     expect(ct.peerCredentials?.()).toBeUndefined();
   });
 
   it('hints at a stale socket file', async () => {
     const path = join(dir, 'stale.sock');
-    const l = await getBackend('unix').listen(unixAddress(path), {}, () => {});
+    const l = await unix().listen(unixAddress(path), {}, () => {});
     listeners.push(l);
-    const err = await failure(getBackend('unix').listen(unixAddress(path), {}, () => {}));
+    const err = await failure(unix().listen(unixAddress(path), {}, () => {}));
     expect(err.message).toMatch(/EADDRINUSE.*stale socket file/);
   });
 });
 
-describe('a later backend registers by scheme', () => {
-  it('routes rdma:// addresses to whatever registered rdma', async () => {
-    const tcp = getBackend('tcp');
+describe('backends are passed, not registered', () => {
+  it('routes rdma:// addresses to the rdma backend in the list, and takes its capabilities', async () => {
+    const carrier = tcp();
     const seen: string[] = [];
-    // A backend for the rdma scheme that carries bytes over TCP: enough to prove the registry routes by scheme.
+    const caps = { oneSided: true, closeOnCallTimeout: true };
+    // A backend for the rdma scheme that carries bytes over TCP: enough to prove the list routes by scheme.
     const fake: Backend = {
       scheme: 'rdma',
+      capabilities: caps,
       available: () => ({ ok: true }),
       connect(addr, opts) {
         seen.push(formatAddress(addr));
-        return tcp.connect(tcpAddress(addr.host, addr.port), opts);
+        return carrier.connect(tcpAddress(addr.host, addr.port), opts);
       },
-      listen: (addr, opts, on) => tcp.listen(tcpAddress(addr.host, addr.port), opts, on),
+      listen: (addr, opts, on) => carrier.listen(tcpAddress(addr.host, addr.port), opts, on),
     };
-    expect(() => registerBackend(fake)).toThrow(InvalidArgError);
-    registerBackend(fake, { replace: true });
-    expect(getBackend('rdma')).toBe(fake);
-    const l = await getBackend('rdma').listen(parseAddress('rdma://127.0.0.1:0'), {}, (s) => {
+    const l = await fake.listen(parseAddress('rdma://127.0.0.1:0'), {}, (s) => {
       Transport.adopt(s, { onFrame: (t, b) => t.send(encodeFrame(b)), onClose() {} });
     });
     listeners.push(l);
     const frames: Buffer[] = [];
-    const t = Transport.connect(`rdma://127.0.0.1:${l.address.port}`, { onFrame: (_t, b) => frames.push(b), onClose() {} });
-    expect(t.isRDMA).toBe(true);
+    const t = Transport.connect(`rdma://127.0.0.1:${l.address.port}`, { onFrame: (_t, b) => frames.push(b), onClose() {} }, { backends: [tcp(), fake] });
+    expect(t.capabilities).toBe(caps);
     t.send(encodeFrame(Buffer.from('over rdma://')));
     const deadline = Date.now() + 5000;
     while (frames.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
     expect(frames[0]!.toString()).toBe('over rdma://');
     expect(seen).toEqual([`rdma://127.0.0.1:${l.address.port}`]);
-    t.invalidate(new NotImplementedError('done'));
-    registerBackend(verbsBackend, { replace: true });
+    // Its capabilities say a timed-out call leaves the connection untrusted: callTimedOut closes it.
+    expect(t.callTimedOut(new TimeoutError('no answer'))).toBe(true);
+    expect(t.state).toBe('closed');
+    expect(await t.closed).toBeInstanceOf(TimeoutError);
+  });
+
+  it('a stream connection stays open when a call on it times out', async () => {
+    const l = await tcp().listen(tcpAddress('127.0.0.1', 0), {}, (s) => void noHandlers(s));
+    listeners.push(l);
+    const t = Transport.connect(l.address, { onFrame() {}, onClose() {} });
+    await t.ready;
+    expect(t.capabilities).toEqual({ oneSided: false, closeOnCallTimeout: false });
+    expect(t.callTimedOut(new TimeoutError('no answer'))).toBe(false);
+    expect(t.state).toBe('ready');
+    t.invalidate(new TimeoutError('done'));
+  });
+
+  it('two lists do not affect each other: a connect with a list lacking tcp fails while the default still dials', async () => {
+    const l = await tcp().listen(tcpAddress('127.0.0.1', 0), {}, (s) => void noHandlers(s));
+    listeners.push(l);
+    expect(() => Transport.connect(l.address, { onFrame() {}, onClose() {} }, { backends: [unix()] })).toThrow(NotImplementedError);
+    const t = Transport.connect(l.address, { onFrame() {}, onClose() {} });
+    await t.ready;
+    expect(t.state).toBe('ready');
+    t.invalidate(new TimeoutError('done'));
   });
 });

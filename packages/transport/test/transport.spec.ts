@@ -7,7 +7,7 @@ import {
   type Address,
   type BackendListener,
   type BackendSocket,
-  getBackend,
+  unix,
   Transport,
   type TransportHandler,
   type TransportOptions,
@@ -40,7 +40,7 @@ class Rec implements TransportHandler {
 }
 
 async function server(h: TransportHandler, onAdopt?: (t: Transport) => void, opts: TransportOptions = {}): Promise<Address> {
-  const l = await getBackend('unix').listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
+  const l = await unix().listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
     const t = Transport.adopt(s, h, opts);
     live.push(t);
     onAdopt?.(t);
@@ -66,7 +66,7 @@ describe('Transport', () => {
     expect(t.address).toEqual(a);
     expect(t.peer).toBe(`unix://${a.path}`);
     expect(t.incoming).toBe(false);
-    expect(t.isRDMA).toBe(false);
+    expect(t.capabilities.oneSided).toBe(false);
     await t.ready;
     expect(t.state).toBe('ready');
     await until(() => adopted !== undefined, 'accept');
@@ -110,7 +110,7 @@ describe('Transport', () => {
   });
 
   it('close() while connecting to nothing settles ready and closed', async () => {
-    const l = await getBackend('unix').listen(unixAddress(join(dir, `gone${n++}.sock`)), {}, () => {});
+    const l = await unix().listen(unixAddress(join(dir, `gone${n++}.sock`)), {}, () => {});
     await l.close();
     const cli = new Rec();
     const t = connect(l.address, cli);
@@ -247,11 +247,11 @@ describe('Transport', () => {
   it('a turn that queues more than batchBytes writes in batches of at least batchBytes, in order', async () => {
     const srv = new Rec();
     const calls: number[] = [];
-    const l = await getBackend('unix').listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
+    const l = await unix().listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
       live.push(Transport.adopt(s, srv));
     });
     listeners.push(l);
-    const raw: BackendSocket = await getBackend('unix').connect(l.address, { timeoutMs: 5000 });
+    const raw: BackendSocket = await unix().connect(l.address, { timeoutMs: 5000 });
     const write = raw.write.bind(raw);
     raw.write = (bufs) => {
       calls.push(bufs.reduce((sum, b) => sum + b.length, 0));
@@ -278,7 +278,7 @@ describe('Transport', () => {
       },
       onClose() {},
     };
-    const l = await getBackend('unix').listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
+    const l = await unix().listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
       const write = s.write.bind(s);
       s.write = (bufs) => {
         writes.push({ bytes: bufs.reduce((sum, b) => sum + b.length, 0), tickRan });
@@ -299,11 +299,11 @@ describe('Transport', () => {
   it('frames that lie back to back in one buffer are written as one buffer, others as they are', async () => {
     const srv = new Rec();
     const bufs: Uint8Array[][] = [];
-    const l = await getBackend('unix').listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
+    const l = await unix().listen(unixAddress(join(dir, `t${n++}.sock`)), {}, (s) => {
       live.push(Transport.adopt(s, srv));
     });
     listeners.push(l);
-    const raw: BackendSocket = await getBackend('unix').connect(l.address, { timeoutMs: 5000 });
+    const raw: BackendSocket = await unix().connect(l.address, { timeoutMs: 5000 });
     const write = raw.write.bind(raw);
     raw.write = (b) => {
       bufs.push([...b]);

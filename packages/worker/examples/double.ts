@@ -1,5 +1,5 @@
 import { type FfnetError, type MessagePacket, MessageFlags, encodeMessage } from '@ffnet/serde';
-import { formatAddress, getBackend, tcpAddress } from '@ffnet/transport';
+import { formatAddress, tcp, tcpAddress } from '@ffnet/transport';
 import { IOWorker, type MethodBinding, PendingCall, Processor, type ServiceLookup, Waiter } from '@ffnet/worker';
 
 // Server side: service 1, method 1 doubles a number.
@@ -9,7 +9,7 @@ const lookup: ServiceLookup = {
 };
 const serverIO = new IOWorker({ processor: new Processor({ lookup }) });
 serverIO.start();
-const listener = await getBackend('tcp').listen(tcpAddress('127.0.0.1', 0), {}, (socket) => serverIO.adopt(socket));
+const listener = await tcp().listen(tcpAddress('127.0.0.1', 0), {}, (socket) => serverIO.adopt(socket));
 
 // Client side: a Waiter matches responses to calls; a PendingCall says what its outcome means.
 class Call extends PendingCall {

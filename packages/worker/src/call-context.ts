@@ -2,7 +2,6 @@ import type { TimerHandle, TimerTarget, TimerWheel } from '@ffnet/event';
 import { type FfnetError, InvalidArgError, type MessagePacket, type Metadata, type MetadataValue, type Timestamps, TimeoutError } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import type { Connection, InFlightCall } from './connection.js';
-import { RDMATransmission, RDMAWriteTransmission, requireIBSocket } from './transmission.js';
 import type { Waiter } from './waiter.js';
 
 /** What a service's onError hook learns about the failed request. CallContext has this shape too. */
@@ -194,31 +193,6 @@ export class CallContext implements TimerTarget, InFlightCall {
   /** Who called: the peer address of the connection. */
   get peer(): string {
     return this.transport.peer;
-  }
-
-  /**
-   * Whether the call came over rdma:// with its IBSocket at hand, so that readTransmission() / writeTransmission()
-   * work. Over tcp:// and unix:// services send the data inline instead.
-   */
-  get rdma(): boolean {
-    return this.transport.ibSocket !== undefined;
-  }
-
-  /**
-   * A batch of RDMA READs from the caller's memory on its own queue pair (3FS readTransmission). Throws
-   * NotImplementedError when the call did not come over RDMA (see `rdma`).
-   */
-  readTransmission(): RDMATransmission {
-    return new RDMATransmission(this, requireIBSocket(this, 'readTransmission()').rdmaReadBatch());
-  }
-
-  /**
-   * A batch of RDMA WRITEs into the caller's memory (3FS writeTransmission); call `applyTransmission(timeoutMs)`
-   * before post() so a caller using RDMAControl can bound how many such writes land at once. Throws
-   * NotImplementedError when the call did not come over RDMA (see `rdma`).
-   */
-  writeTransmission(): RDMAWriteTransmission {
-    return new RDMAWriteTransmission(this, requireIBSocket(this, 'writeTransmission()').rdmaWriteBatch());
   }
 
   /** performance.now() after which the caller has given up (Infinity when it sent no deadline). */

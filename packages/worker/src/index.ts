@@ -21,11 +21,3 @@ export {
   type HandlerErrorInfo,
   type MaskedHandlerError,
 } from './errors.js';
-export {
-  RDMAControlService,
-  RDMATransmission,
-  RDMAWriteTransmission,
-  rdmaControlStats,
-  type RDMAControlStats,
-  type RDMATransmissionReq,
-} from './transmission.js';

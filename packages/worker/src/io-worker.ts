@@ -1,8 +1,11 @@
 import { type FfnetError, InvalidArgError, SendFailedError, SocketClosedError, StatusCode } from '@ffnet/serde';
 import {
   type Address,
+  type Backend,
   type BackendSocket,
+  DEFAULT_BACKENDS,
   Transport,
+  type TransportConnectOptions,
   type TransportOptions,
   TransportPool,
   formatAddress,
@@ -16,10 +19,16 @@ import { StopControl } from './stop-control.js';
 export interface IOWorkerOptions {
   /** Gets every frame that arrives on this worker's connections. */
   processor: Processor;
-  /** Connect timeout for tcp and unix (default 1000 ms, 3FS tcp_connect_timeout). */
+  /**
+   * What addresses are dialled with (default `[tcp(), unix()]`); rdma:// needs rdma() from @ffnet/rdma. A call to
+   * a scheme with none fails with SendFailedError whose cause says what to pass.
+   */
+  backends?: readonly Backend[];
+  /**
+   * Connect timeout for every scheme. Default: each backend's own (tcp and unix 1000 ms, 3FS tcp_connect_timeout;
+   * rdma 5000 ms, rdma_connect_timeout).
+   */
   connectTimeoutMs?: number;
-  /** Connect timeout for rdma (default 5000 ms, 3FS rdma_connect_timeout). */
-  rdmaConnectTimeoutMs?: number;
   /** Retries of a request whose frame could not be sent, unless the call sets its own (default 1: two attempts). */
   sendRetryTimes?: number;
   /** Pause before a retry (default 100 ms, 3FS wait_to_retry_send). */
@@ -93,8 +102,9 @@ function nonNegative(name: string, v: number): number {
  */
 export class IOWorker {
   readonly processor: Processor;
-  readonly connectTimeoutMs: number;
-  readonly rdmaConnectTimeoutMs: number;
+  /** Undefined: each backend's own connect timeout. */
+  readonly connectTimeoutMs: number | undefined;
+  readonly backends: readonly Backend[];
   readonly sendRetryTimes: number;
   readonly waitToRetryMs: number;
   readonly idleTimeoutMs: number;
@@ -102,7 +112,7 @@ export class IOWorker {
   readonly frameMinBytesPerSec: number;
   readonly checkIntervalMs: number;
   readonly maxMessageSize: number | undefined;
-  readonly #transportOptions: TransportOptions;
+  readonly #transportOptions: TransportConnectOptions;
   readonly #pool: TransportPool;
   /** Calls sleeping before a retry, with their timers. */
   readonly #retrying = new Map<PendingCall, ReturnType<typeof setTimeout>>();
@@ -121,8 +131,8 @@ export class IOWorker {
 
   constructor(opts: IOWorkerOptions) {
     this.processor = opts.processor;
-    this.connectTimeoutMs = nonNegative('connectTimeoutMs', opts.connectTimeoutMs ?? 1000);
-    this.rdmaConnectTimeoutMs = nonNegative('rdmaConnectTimeoutMs', opts.rdmaConnectTimeoutMs ?? 5000);
+    this.connectTimeoutMs = opts.connectTimeoutMs === undefined ? undefined : nonNegative('connectTimeoutMs', opts.connectTimeoutMs);
+    this.backends = opts.backends ?? DEFAULT_BACKENDS;
     this.sendRetryTimes = nonNegative('sendRetryTimes', opts.sendRetryTimes ?? 1);
     this.waitToRetryMs = nonNegative('waitToRetryMs', opts.waitToRetryMs ?? 100);
     this.idleTimeoutMs = nonNegative('idleTimeoutMs', opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
@@ -132,7 +142,7 @@ export class IOWorker {
     const interval = this.frameTimeoutMs > 0 ? Math.max(10, Math.min(DEFAULT_CHECK_INTERVAL_MS, Math.floor(this.frameTimeoutMs / 10))) : DEFAULT_CHECK_INTERVAL_MS;
     this.checkIntervalMs = nonNegative('checkIntervalMs', opts.checkIntervalMs ?? interval);
     this.#frameCheck = this.frameTimeoutMs > 0 ? { timeoutMs: this.frameTimeoutMs, minBytesPerSec: this.frameMinBytesPerSec } : undefined;
-    this.#transportOptions = { ...opts.transport };
+    this.#transportOptions = { ...opts.transport, backends: this.backends };
     this.maxMessageSize = opts.transport?.maxMessageSize;
     this.#pool = new TransportPool({
       connectionsPerAddress: opts.connectionsPerAddress ?? 1,
@@ -308,10 +318,13 @@ export class IOWorker {
 
   #dial(addr: Address): Transport {
     this.#connects++;
-    const timeoutMs = addr.scheme === 'rdma' ? this.rdmaConnectTimeoutMs : this.connectTimeoutMs;
     const conn = new Connection(this);
     // Added once connect() returned: one that throws (no backend for the scheme) never reports a close.
-    const t = Transport.connect(addr, conn, { ...this.#transportOptions, timeoutMs });
+    const t = Transport.connect(
+      addr,
+      conn,
+      this.connectTimeoutMs === undefined ? this.#transportOptions : { ...this.#transportOptions, timeoutMs: this.connectTimeoutMs },
+    );
     this.#conns.add(conn);
     return t;
   }

@@ -201,8 +201,8 @@ export class Waiter implements TimerTarget<PendingCall>, CallOwner {
     const t = call.transport;
     const err = new TimeoutError(`${call.label} got no response within ${call.timeoutMs} ms (uuid ${call.uuid})`, { peer: call.address || undefined });
     this.fail(call, err);
-    // As 3FS (closeIB after kTimeout): a timed-out RDMA connection is not trusted; the next call reconnects.
-    if (t?.isRDMA && t.state !== 'closed') t.invalidate(err);
+    // The backend decides whether the connection is still trusted (rdma closes it, as 3FS's closeIB after kTimeout).
+    t?.callTimedOut(err);
   }
 
   #find(uuid: number): PendingCall | undefined {

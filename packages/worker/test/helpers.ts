@@ -35,7 +35,7 @@ export async function rejection(p: Promise<unknown>): Promise<FfnetError> {
   throw new Error('expected a rejection');
 }
 
-import { type BackendListener, formatAddress, getBackend, tcpAddress } from '@ffnet/transport';
+import { type BackendListener, formatAddress, tcp, tcpAddress } from '@ffnet/transport';
 import { MessageFlags, encodeMessage } from '@ffnet/serde';
 import {
   type CallContext,
@@ -97,7 +97,7 @@ export async function pair(
   const sp = new Processor({ ...opts.server, ...(lookup ? { lookup } : {}) });
   const sio = new IOWorker({ ...opts.serverIO, processor: sp });
   sio.start();
-  const listener = await getBackend('tcp').listen(tcpAddress('127.0.0.1', 0), {}, (s) => sio.adopt(s));
+  const listener = await tcp().listen(tcpAddress('127.0.0.1', 0), {}, (s) => sio.adopt(s));
   const waiter = new Waiter();
   const cp = new Processor({ waiter });
   const cio = new IOWorker({ ...opts.clientIO, processor: cp });

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { ConnectFailedError, MessageFlags, StatusCode, encodeMessage } from '@ffnet/serde';
-import { formatAddress, getBackend, tcpAddress } from '@ffnet/transport';
+import { formatAddress, tcp, tcpAddress } from '@ffnet/transport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IOWorker, Processor, Waiter } from '../src/index.js';
 import { type Pair, TestCall, TestService, pair, rejection, sleep } from './helpers.js';
@@ -144,10 +144,10 @@ describe('IOWorker', () => {
   it('destroys sockets offered while not running', async () => {
     const io = new IOWorker({ processor: new Processor() });
     let closed = false;
-    const listener = await getBackend('tcp').listen(tcpAddress('127.0.0.1', 0), {}, (s) => {
+    const listener = await tcp().listen(tcpAddress('127.0.0.1', 0), {}, (s) => {
       expect(io.adopt(s)).toBeUndefined();
     });
-    const sock = await getBackend('tcp').connect(listener.address);
+    const sock = await tcp().connect(listener.address);
     await new Promise<void>((r) =>
       sock.setHandlers({
         data: () => undefined,

@@ -76,6 +76,18 @@ describe('Waiter', () => {
     expect(waiter.stats.unknownResponses).toBe(2);
   });
 
+  it('tells the transport of a timed-out call, whose backend decides whether to close it', async () => {
+    const waiter = newWaiter();
+    const told: unknown[] = [];
+    const t = { peer: 'rdma://10.0.0.1:1', callTimedOut: (e: unknown) => told.push(e) } as unknown as Transport;
+    const call = new TestCall();
+    waiter.register(call, 20);
+    call.transport = t;
+    const err = await rejection(call.result);
+    expect(err.code).toBe(StatusCode.Timeout);
+    expect(told).toEqual([err]);
+  });
+
   it('fails only the calls bound to a dead transport, at once', async () => {
     const waiter = newWaiter();
     const t1 = fakeTransport('tcp://10.0.0.1:1');

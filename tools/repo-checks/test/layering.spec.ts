@@ -328,6 +328,13 @@ describe('the checker on synthetic trees', () => {
       ].join('\n'),
       'packages/connect/test/outside.spec.ts': "import { shared } from '../../../vitest.shared.mjs';\nexport { shared };\n",
       'apps/demo/test/deep.spec.ts': "const s = require('../../../packages/serde/src/index.js');\nexport { s };\n",
+      // A dependency's shared test suite may be run from a test, never from src, and never a non-dependency's.
+      'packages/connect/test/suite.spec.ts': [
+        "import { suite } from '../../device/test/suite.js';",
+        "import { other } from '../../server/test/suite.js';",
+        'export { suite, other };',
+      ].join('\n'),
+      'packages/connect/src/suite.ts': "import { suite } from '../../device/test/suite.js';\nexport { suite };\n",
     });
     expect(check(files)).toEqual([
       'internal apps/demo/test/deep.spec.ts:1: reaches into @ffnet/serde by path ("../../../packages/serde/src/index.js"); import "@ffnet/serde" instead',
@@ -335,7 +342,9 @@ describe('the checker on synthetic trees', () => {
       'internal packages/connect/src/deep.ts:2: imports "@ffnet/serde/src/frame.js", which is not a public entry of @ffnet/serde',
       'internal packages/connect/src/deep.ts:3: imports "@ffnet/serde/dist/index.js", which is not a public entry of @ffnet/serde',
       'internal packages/connect/src/deep.ts:4: imports "@ffnet/device/internal", which is not a public entry of @ffnet/device',
+      'internal packages/connect/src/suite.ts:1: reaches into @ffnet/device by path ("../../device/test/suite.js"); import "@ffnet/device" instead',
       'internal packages/connect/test/outside.spec.ts:1: reaches outside @ffnet/connect by path ("../../../vitest.shared.mjs")',
+      'internal packages/connect/test/suite.spec.ts:2: reaches into @ffnet/server by path ("../../server/test/suite.js"); import "@ffnet/server" instead',
     ]);
   });
 

@@ -4,6 +4,7 @@
 // buffer into it, and answers with the length and crc32c. Every SAMPLE_EVERY-th call per slot the client zeroes
 // its buffer first and checks the crc32c of what landed, so a run that posts a number has also moved real data.
 import { IBManager, RDMABuf, RDMARemoteBuf } from '@ffnet/device';
+import { writeTransmission } from '@ffnet/rdma';
 import { DataCorruptionError, InvalidArgError, crc32c, defineService, method } from '@ffnet/serde';
 import { type Client, type Stub, implement } from '@ffnet/server';
 import type { RpcWorkload } from '../workloads.js';
@@ -49,7 +50,7 @@ export function oneSidedService(w: RpcWorkload) {
       if (!(req?.buf instanceof RDMARemoteBuf) || req.buf.length < size) {
         throw new InvalidArgError(`W5: the request needs an RDMARemoteBuf of at least ${size} bytes`);
       }
-      const tx = ctx.writeTransmission();
+      const tx = writeTransmission(ctx);
       tx.add(req.buf.first(size)!, src);
       await tx.applyTransmission(APPLY_TIMEOUT_MS);
       await tx.post();

@@ -1,7 +1,9 @@
 // ffnet with its defaults: a service defined with @ffnet/serde, served by @ffnet/server, called through
 // a typed stub. CRC checked, envelope fully decoded, payload a msgpack bin inside a map: nothing turned off.
+import { rdma } from '@ffnet/rdma';
 import { defineService, method } from '@ffnet/serde';
 import { Client, Server, type Stub, implement } from '@ffnet/server';
+import { tcp, unix } from '@ffnet/transport';
 import type { RpcWorkload } from '../workloads.js';
 import { payload, responder } from '../workloads.js';
 import { OneSidedClient, OneSidedService, oneSidedService } from './ffnet-w5.js';
@@ -65,6 +67,7 @@ export const peer: Peer = {
 
   async serve(listen: Endpoint, w: RpcWorkload): Promise<PeerServer> {
     const server = new Server({
+      backends: [tcp(), unix(), rdma()],
       groups: [
         listen.transport === 'unix'
           ? { networkType: 'unix', listener: { path: listen.path } }
@@ -100,7 +103,7 @@ export const peer: Peer = {
     // RDMAControl (the server asks this client for a slot before each one-sided write) is off, as 3FS's
     // enable_rdma_control defaults to false; FFNET_BENCH_RDMA_CONTROL=1 turns it on to measure what it costs.
     const control = endpoint.transport === 'rdma' && process.env.FFNET_BENCH_RDMA_CONTROL === '1';
-    const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, ...(control ? { rdmaControl: { maxConcurrentTransmission: 64 } } : {}) });
+    const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, backends: [tcp(), unix(), rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {})] });
     if (w.payload === 'rdma') {
       const c = new OneSidedClient(client, client.stub(OneSidedService, describe(endpoint)), w, done);
       await c.first();

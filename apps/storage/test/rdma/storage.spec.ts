@@ -3,13 +3,17 @@
 import { randomBytes } from 'node:crypto';
 import { IBManager, RDMABuf, RDMARemoteBuf } from '@ffnet/device';
 import { FfnetError, StatusCode } from '@ffnet/serde';
+import { rdma } from '@ffnet/rdma';
 import { Client, Server } from '@ffnet/server';
+import { tcp, unix } from '@ffnet/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkStore, StorageClient, fillChunk, storageService } from '../../src/index.js';
 
 const HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
 const CHUNK = 256 * 1024;
 const MAX_TRANSMISSIONS = 2;
+// The client's rdma() brings RDMAControl; its slots are the backend's `transmissions`.
+const clientRdma = rdma({ control: { maxConcurrentTransmission: MAX_TRANSMISSIONS } });
 
 function expected(id: number, offset: number, length: number): Buffer {
   const b = Buffer.alloc(Math.max(0, Math.min(length, CHUNK - offset)));
@@ -25,10 +29,10 @@ describe('storage over rdma://', () => {
 
   beforeAll(async () => {
     IBManager.start();
-    server = new Server({ groups: [{ networkType: 'rdma', listener: { host: HOST, port: 0 } }] });
+    server = new Server({ backends: [tcp(), unix(), rdma()], groups: [{ networkType: 'rdma', listener: { host: HOST, port: 0 } }] });
     server.addService(service);
     await server.start();
-    client = new Client({ rdmaControl: { maxConcurrentTransmission: MAX_TRANSMISSIONS }, timeoutMs: 30_000 });
+    client = new Client({ backends: [tcp(), unix(), clientRdma], timeoutMs: 30_000 });
     sc = new StorageClient(client, server.addresses[0]!, { maxBatchBytes: 512 * 1024, buffers: 16 });
   });
   afterAll(async () => {
@@ -42,12 +46,12 @@ describe('storage over rdma://', () => {
   it('batch-reads many chunks into registered buffers by server RDMA writes', async () => {
     expect(sc.rdma).toBe(true);
     const ranges = Array.from({ length: 64 }, (_, i) => ({ id: i, offset: (i * 4099) % CHUNK, length: 2048 + ((i * 7919) % 14_000) }));
-    const granted = client.transmissions!.granted;
+    const granted = clientRdma.transmissions!.granted;
     const got = await sc.read(ranges);
     for (const [i, r] of ranges.entries()) expect(got[i]!.equals(expected(r.id, r.offset, r.length))).toBe(true);
     // Each batchRead request asked RDMAControl for a slot first.
-    expect(client.transmissions!.granted).toBeGreaterThan(granted);
-    expect(client.transmissions!.active).toBe(0);
+    expect(clientRdma.transmissions!.granted).toBeGreaterThan(granted);
+    expect(clientRdma.transmissions!.active).toBe(0);
   });
 
   it('writes by a server RDMA read, checked by CRC, and reads it back', async () => {
@@ -59,7 +63,7 @@ describe('storage over rdma://', () => {
   });
 
   it('with more concurrent reads than maxConcurrentTransmission, RDMAControl makes the excess wait', async () => {
-    const l = client.transmissions!;
+    const l = clientRdma.transmissions!;
     const before = l.granted;
     let maxActive = 0;
     let maxWaiting = 0;

@@ -4,8 +4,9 @@
  * `maxConcurrentTransmission` slots, and the slot stays taken until that call's response or error arrives.
  */
 import { CancelledError, InvalidArgError } from '@ffnet/serde';
-import { type PendingCall, RDMAControlService, type Waiter } from '@ffnet/worker';
-import { type Service, implement } from './service.js';
+import { type Service, implement } from '@ffnet/server';
+import type { PendingCall, Waiter } from '@ffnet/worker';
+import { RDMAControlService } from './service.js';
 
 export interface RDMAControlOptions {
   /** Server-initiated RDMA writes into this client's memory allowed at once (default 64, 3FS max_concurrent_transmission). */
@@ -100,9 +101,9 @@ export class TransmissionLimiter {
   }
 }
 
-/** A pending call that can hold a transmission slot until it settles (the Client's calls are). */
+/** A pending call that can hold a transmission slot until it settles (the Client's calls are: CallResource). */
 export interface TransmissionHolder {
-  transmission: TransmissionLimiter | undefined;
+  transmission: { release(): void } | undefined;
 }
 
 function holder(call: PendingCall | undefined): (PendingCall & TransmissionHolder) | undefined {

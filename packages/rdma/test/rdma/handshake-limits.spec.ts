@@ -4,7 +4,8 @@ import { IB_SOCKET_DEFAULTS, ibSocketSizes } from '@ffnet/connect';
 import { IBManager } from '@ffnet/device';
 import { decodeMessage, encodeMessage, FrameDecoder, MessageFlags, type MessagePacket, StatusCode } from '@ffnet/serde';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BackendListener, type BackendSocket, getBackend, ibSocketOf, rdmaAddress, tcpAddress, VerbsBackend } from '../../src/index.js';
+import { type BackendListener, type BackendSocket, rdmaAddress, tcp, tcpAddress } from '@ffnet/transport';
+import { ibSocketOf, rdma, type VerbsBackend } from '../../src/index.js';
 
 const HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
 /** One accepted socket's registered buffers with the default config. */
@@ -41,7 +42,7 @@ class RawPeer {
   }
 
   static async open(port: number): Promise<RawPeer> {
-    return new RawPeer(await getBackend('tcp').connect(tcpAddress(HOST, port)));
+    return new RawPeer(await tcp().connect(tcpAddress(HOST, port)));
   }
 
   send(methodId: number, payload: unknown): void {
@@ -93,7 +94,7 @@ describe('rdma listener: handshake caps and deadline', () => {
   }
 
   it('100 connect requests over one handshake connection: one QP, 99 typed refusals, pinned memory of one socket', async () => {
-    const backend = new VerbsBackend({ handshakeTimeoutMs: 120_000 });
+    const backend = rdma({ handshakeTimeoutMs: 120_000 });
     const p = await peer(await listen(backend));
     for (let i = 0; i < 100; i++) p.send(2, connectReq());
     const replies = await p.replied(100);
@@ -116,7 +117,7 @@ describe('rdma listener: handshake caps and deadline', () => {
 
   it('100 handshake connections: refusals past the pending and pinned-memory caps, pinned memory never above its cap', async () => {
     const maxPinnedBytes = 3 * BYTES + 1;
-    const backend = new VerbsBackend({ handshakeTimeoutMs: 120_000, maxPendingHandshakes: 16, maxQps: 8, maxPinnedBytes });
+    const backend = rdma({ handshakeTimeoutMs: 120_000, maxPendingHandshakes: 16, maxQps: 8, maxPinnedBytes });
     const port = await listen(backend);
     const all: RawPeer[] = [];
     for (let i = 0; i < 100; i++) {
@@ -140,7 +141,7 @@ describe('rdma listener: handshake caps and deadline', () => {
     await Promise.all(all.filter((_, i) => replies[i]!.message?.includes('(maxPendingHandshakes)')).map((p) => p.done));
 
     // A real client sees the typed refusal too.
-    const err = await getBackend('rdma')
+    const err = await rdma()
       .connect(rdmaAddress(HOST, port))
       .then(
         (s) => {
@@ -156,7 +157,7 @@ describe('rdma listener: handshake caps and deadline', () => {
   });
 
   it('an oversized or too deep buffer request is refused before anything is registered', async () => {
-    const backend = new VerbsBackend({ handshakeTimeoutMs: 120_000, maxBufferBytes: 4 * 1024 * 1024 });
+    const backend = rdma({ handshakeTimeoutMs: 120_000, maxBufferBytes: 4 * 1024 * 1024 });
     const p = await peer(await listen(backend));
     p.send(2, connectReq({ bufSize: 1024 * 1024, sendBufCnt: 32 }));
     p.send(2, connectReq({ bufSize: 1, sendBufCnt: 100_000, bufAckBatch: 8 }));
@@ -174,7 +175,7 @@ describe('rdma listener: handshake caps and deadline', () => {
 
   it('a handshake that sends nothing, or stalls before its probe, is closed at the deadline and its QP freed', async () => {
     const deadline = 2000;
-    const backend = new VerbsBackend({ handshakeTimeoutMs: deadline });
+    const backend = rdma({ handshakeTimeoutMs: deadline });
     const port = await listen(backend);
     const t0 = performance.now();
     const silent = await peer(port);
@@ -188,7 +189,7 @@ describe('rdma listener: handshake caps and deadline', () => {
     expect(silent.replies).toEqual([]);
     await expect.poll(() => backend.acceptStats(), { timeout: 30_000 }).toMatchObject({ qps: 0, pinnedBytes: 0, pendingHandshakes: 0, timedOut: 2 });
     // A real client that completes in time is served.
-    const ok = await new VerbsBackend().connect(rdmaAddress(HOST, port));
+    const ok = await rdma().connect(rdmaAddress(HOST, port));
     ok.destroy();
     await ibSocketOf(ok)!.closed;
     // Bounded, so that without a deadline this fails instead of waiting for the suite's 10-minute limit.

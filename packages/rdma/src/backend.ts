@@ -25,13 +25,34 @@ import {
   encodeMessage,
   okResult,
 } from '@ffnet/serde';
-import { type Address, formatAddress, rdmaAddress, tcpAddress } from './address.js';
-import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectOptions, ListenOptions } from './backend.js';
-import { tcpBackend } from './net-backend.js';
+import type { Service } from '@ffnet/server';
+import {
+  type Address,
+  type Backend,
+  type BackendCapabilities,
+  type BackendHandlers,
+  type BackendListener,
+  type BackendSocket,
+  type ConnectOptions,
+  formatAddress,
+  type ListenOptions,
+  rdmaAddress,
+  tcp,
+  tcpAddress,
+} from '@ffnet/transport';
+import { BackendSocketBase } from '@ffnet/transport/internal';
+import type { Waiter } from '@ffnet/worker';
+import { type RDMAControlOptions, rdmaControlService, TransmissionLimiter } from './control.js';
 
 export interface VerbsBackendOptions {
   /** IBSocket config of outgoing connections (the server adopts the client's). Default: 3FS defaults. */
   config?: Partial<IBSocketConfig>;
+  /**
+   * Client side: opt into RDMAControl (3FS enable_rdma_control). A Client dialling with this backend marks its
+   * requests ControlRDMA and answers RDMAControl.apply, so servers RDMA-write into its memory for at most
+   * `maxConcurrentTransmission` calls at once (default 64). Default off, as 3FS.
+   */
+  control?: RDMAControlOptions | boolean;
   /** Connect timeout when the caller gives none (default 5000 ms, 3FS rdma_connect_timeout). */
   connectTimeoutMs?: number;
   /** Connects in flight per address; more wait their turn (default 4, 3FS connect_concurrency_limiter). */
@@ -61,6 +82,11 @@ export interface VerbsBackendOptions {
   /** Listener side: largest sendBufCnt / maxRdmaWr a client's config may ask for (default 4096). */
   maxWorkRequests?: number;
 }
+
+/** Default VerbsBackendOptions.connectTimeoutMs: 3FS rdma_connect_timeout. */
+export const DEFAULT_RDMA_CONNECT_TIMEOUT_MS = 5000;
+/** What an rdma connection can do: one-sided RDMA, and it is not trusted after a call on it timed out (3FS closeIB). */
+export const RDMA_CAPABILITIES: BackendCapabilities = Object.freeze({ oneSided: true, closeOnCallTimeout: true });
 
 /** Default VerbsBackendOptions.handshakeTimeoutMs: TCP accept to a READY queue pair. */
 export const HANDSHAKE_TIMEOUT_MS = 5000;
@@ -221,44 +247,31 @@ class ConnectLimiter {
  * IBSocket as SocketClosedError but is a clean EOF for the Transport (which then says whether it cut a frame),
  * and IBSocket.write throws once closing while the backend contract drops the data (the close report follows).
  */
-class VerbsSocket implements BackendSocket {
+class VerbsSocket extends BackendSocketBase {
   readonly scheme = 'rdma' as const;
-  readonly remote: Address;
-  readonly peer: string;
-  readonly local: string;
+  readonly capabilities = RDMA_CAPABILITIES;
   /** The underlying socket, for one-sided RDMA on this connection. */
   readonly ib: IBSocket;
-  #h: BackendHandlers | undefined;
-  #paused = false;
-  /** The close has been reported (early, by lost()). */
-  #reported = false;
 
   constructor(ib: IBSocket, remote: Address, peer: string, local: string) {
+    super(remote, peer, local);
     this.ib = ib;
-    this.remote = remote;
-    this.peer = peer;
-    this.local = local;
     adapters.set(ib, this);
   }
 
-  setHandlers(h: BackendHandlers): void {
-    if (this.#h) throw new InvalidArgError(`handlers of ${this.peer} are already set`);
-    this.#h = h;
+  protected attach(h: BackendHandlers): boolean {
     this.ib.setHandlers({ data: h.data, drain: h.drain, written: h.written, close: this.#onClose });
-    if (this.#paused) this.ib.pause();
+    // An IBSocket reads by itself once it has handlers; a pause() before this already reached it.
+    return false;
   }
 
   /** The peer is gone: report the close now; the IBSocket's own close (after its teardown) is then ignored. */
   lost(err: FfnetError): void {
-    if (this.#reported || !this.#h) return;
-    this.#reported = true;
-    this.#h.close(err);
+    if (this.handlers !== undefined) this.reportClose(err);
   }
 
   readonly #onClose = (err?: FfnetError): void => {
-    if (this.#reported) return;
-    this.#reported = true;
-    this.#h!.close(err?.code === StatusCode.SocketClosed ? undefined : (err ?? lostReasons.get(this.ib)));
+    this.reportClose(err?.code === StatusCode.SocketClosed ? undefined : (err ?? lostReasons.get(this.ib)));
   };
 
   write(bufs: readonly Uint8Array[]): boolean {
@@ -270,14 +283,12 @@ class VerbsSocket implements BackendSocket {
     }
   }
 
-  pause(): void {
-    this.#paused = true;
+  protected pauseSource(): void {
     this.ib.pause();
   }
 
-  resume(): void {
-    this.#paused = false;
-    if (this.#h) this.ib.resume();
+  protected resumeSource(): void {
+    this.ib.resume();
   }
 
   end(): void {
@@ -381,72 +392,63 @@ class HandshakeClient {
 
 /**
  * A TCP connection handed up after its first bytes were read to tell it apart from a handshake: replays them,
- * then passes the socket's own events through.
+ * then passes the socket's own events through. A close that comes during the replay is reported after it.
  */
-class ReplaySocket implements BackendSocket {
+class ReplaySocket extends BackendSocketBase {
   readonly scheme = 'tcp' as const;
-  readonly remote: Address;
-  readonly peer: string;
-  readonly local: string;
   readonly #inner: BackendSocket;
   #chunks: Buffer[];
-  #h: BackendHandlers | undefined;
-  #paused = false;
   #replaying = true;
-  #closed: { err: FfnetError | undefined } | undefined;
 
   constructor(inner: BackendSocket, chunks: Buffer[]) {
+    super(inner.remote, inner.peer, inner.local);
     this.#inner = inner;
     this.#chunks = chunks;
-    this.remote = inner.remote;
-    this.peer = inner.peer;
-    this.local = inner.local;
     // Nothing new is read until the replay is done, so chunks stay in order.
     inner.pause();
   }
 
-  setHandlers(h: BackendHandlers): void {
-    if (this.#h) throw new InvalidArgError(`handlers of ${this.peer} are already set`);
-    this.#h = h;
+  protected attach(): boolean {
     process.nextTick(this.#replay);
+    return false;
+  }
+
+  protected override holdClose(): boolean {
+    return this.#replaying;
   }
 
   readonly #replay = (): void => {
-    const h = this.#h!;
-    while (this.#chunks.length > 0 && !this.#paused) h.data(this.#chunks.shift()!);
+    const h = this.handlers!;
+    while (this.#chunks.length > 0 && !this.paused) h.data(this.#chunks.shift()!);
     if (this.#chunks.length > 0) return;
     this.#replaying = false;
-    if (this.#closed) h.close(this.#closed.err);
-    else if (!this.#paused) this.#inner.resume();
+    if (this.closeKnown) this.flushClose();
+    else if (!this.paused) this.#inner.resume();
   };
 
   // Events of the inner socket, routed here by the Incoming that owns its handlers.
   data(chunk: Buffer): void {
-    this.#h!.data(chunk);
+    this.handlers!.data(chunk);
   }
   drain(): void {
-    this.#h?.drain();
+    this.handlers?.drain();
   }
   written(): void {
-    this.#h?.written();
+    this.handlers?.written();
   }
   close(err: FfnetError | undefined): void {
-    if (this.#h && !this.#replaying) this.#h.close(err);
-    else this.#closed = { err };
+    this.reportClose(err);
   }
 
   write(bufs: readonly Uint8Array[]): boolean {
     return this.#inner.write(bufs);
   }
 
-  pause(): void {
-    this.#paused = true;
+  protected pauseSource(): void {
     this.#inner.pause();
   }
 
-  resume(): void {
-    this.#paused = false;
-    if (!this.#h) return;
+  protected resumeSource(): void {
     if (this.#replaying) process.nextTick(this.#replay);
     else this.#inner.resume();
   }
@@ -622,17 +624,31 @@ class Incoming {
   };
 }
 
+/**
+ * The verbs backend. Make one with rdma(opts) and pass it in `backends` (Client, Server, IOWorker, Listener,
+ * Transport.connect). It is also what a Client asks for its RDMAControl half (`requestFlags`, `clientServices`),
+ * so server and worker never import this package.
+ */
 export class VerbsBackend implements Backend {
   readonly scheme = 'rdma' as const;
+  readonly capabilities = RDMA_CAPABILITIES;
+  readonly connectTimeoutMs: number;
+  /** RDMAControl slots of the Clients using this backend, when `control` was asked for (shared by those Clients). */
+  readonly transmissions: TransmissionLimiter | undefined;
+  /** ControlRDMA on every request of a Client using this backend, when `control` was asked for. */
+  readonly requestFlags: number;
   readonly #config: Partial<IBSocketConfig> | undefined;
-  readonly #connectTimeoutMs: number;
+  readonly #tcp = tcp({ connectTimeoutMs: 0 });
   readonly #limiter: ConnectLimiter;
   readonly #counters = new Map<string, number>();
   readonly #accept: AcceptState;
 
   constructor(opts: VerbsBackendOptions = {}) {
     this.#config = opts.config;
-    this.#connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    this.connectTimeoutMs = positiveInt('connectTimeoutMs', opts.connectTimeoutMs ?? DEFAULT_RDMA_CONNECT_TIMEOUT_MS);
+    const rc = opts.control;
+    this.transmissions = rc === undefined || rc === false ? undefined : new TransmissionLimiter(rc === true ? undefined : rc.maxConcurrentTransmission);
+    this.requestFlags = this.transmissions === undefined ? 0 : MessageFlags.ControlRDMA;
     this.#limiter = new ConnectLimiter(opts.maxConnectsPerAddress ?? 4);
     this.#accept = {
       budget: new IBAcceptBudget({
@@ -657,8 +673,15 @@ export class VerbsBackend implements Backend {
     return { pendingHandshakes: a.pending, qps: a.budget.qps, pinnedBytes: a.budget.pinnedBytes, refused: a.refused, timedOut: a.timedOut };
   }
 
-  available(): { ok: true } | { ok: false; reason: string } {
-    return availability();
+  available(): { ok: true } | { ok: false; reason: string; error: FfnetError } {
+    const a = availability();
+    if (a.ok) return a;
+    return { ...a, error: new IBDeviceNotInitializedError(`rdma:// cannot be used: ${a.reason}. Use tcp:// or unix:// instead`) };
+  }
+
+  /** ClientExtension (@ffnet/server): the RDMAControl service a Client answers when `control` is on. */
+  clientServices(client: { readonly waiter: Waiter }): readonly Service[] {
+    return this.transmissions === undefined ? [] : [rdmaControlService(client.waiter, this.transmissions)];
   }
 
   async connect(addr: Address, opts: ConnectOptions = {}): Promise<BackendSocket> {
@@ -676,9 +699,9 @@ export class VerbsBackend implements Backend {
       await this.#limiter.acquire(peer, ac.signal);
       acquired = true;
       // The timeout covers the connect itself, not the wait for a slot (which other connects' timeouts bound).
-      const timeoutMs = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : this.#connectTimeoutMs;
+      const timeoutMs = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : this.connectTimeoutMs;
       timer = setTimeout(() => ac.abort(new TimeoutError(`connect timed out after ${timeoutMs} ms`, { peer })), timeoutMs);
-      tcp = await tcpBackend.connect(tcpAddress(addr.host, addr.port), { signal: ac.signal });
+      tcp = await this.#tcp.connect(tcpAddress(addr.host, addr.port), { signal: ac.signal });
       const hs = new HandshakeClient(tcp, peer);
       const counter = (this.#counters.get(peer) ?? Math.floor(Math.random() * 0x7fff_ffff)) + 1;
       this.#counters.set(peer, counter & 0x7fff_ffff);
@@ -717,7 +740,7 @@ export class VerbsBackend implements Backend {
       );
     };
     const { acceptTcp: _, ...tcpOpts } = opts;
-    const tcp = await tcpBackend.listen(tcpAddress(addr.host, addr.port), tcpOpts, (sock) => {
+    const tcp = await this.#tcp.listen(tcpAddress(addr.host, addr.port), tcpOpts, (sock) => {
       new Incoming(sock, state, acceptTcp, onSocket, accepted);
     });
     const bound = rdmaAddress(addr.host, tcp.address.port);
@@ -736,5 +759,10 @@ function splitPeer(peer: string): [string, number] {
   return m ? [m[1]!, Number(m[2])] : ['0.0.0.0', 0];
 }
 
-/** The one registered for 'rdma' (3FS defaults). Replace it with registerBackend(new VerbsBackend(opts), { replace: true }). */
-export const verbsBackend = new VerbsBackend();
+/**
+ * A verbs backend for rdma:// (3FS defaults unless `opts` say otherwise). Each call makes a new one with its own
+ * connect limiter, handshake caps and RDMAControl slots: pass the same one to whatever should share them.
+ */
+export function rdma(opts: VerbsBackendOptions = {}): VerbsBackend {
+  return new VerbsBackend(opts);
+}

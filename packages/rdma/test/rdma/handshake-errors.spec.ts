@@ -2,7 +2,8 @@
 import { IBManager } from '@ffnet/device';
 import { FrameDecoder, type MessagePacket, MessageFlags, StatusCode, decodeMessage, encodeMessage } from '@ffnet/serde';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getBackend, rdmaAddress, tcpAddress } from '../../src/index.js';
+import { rdmaAddress, tcp, tcpAddress } from '@ffnet/transport';
+import { rdma } from '../../src/index.js';
 
 const HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
 
@@ -15,9 +16,9 @@ describe('rdma listener handshake refusals', () => {
   });
 
   it('answers a connect for a device it lacks with IBDeviceNotFound, without its own view of the peer', async () => {
-    const listener = await getBackend('rdma').listen(rdmaAddress(HOST, 0), {}, (s) => s.destroy());
+    const listener = await rdma().listen(rdmaAddress(HOST, 0), {}, (s) => s.destroy());
     try {
-      const sock = await getBackend('tcp').connect(tcpAddress(HOST, listener.address.port));
+      const sock = await tcp().connect(tcpAddress(HOST, listener.address.port));
       const reply = new Promise<MessagePacket>((resolve, reject) => {
         const decoder = new FrameDecoder((body, compressed) => resolve(decodeMessage(body, compressed)));
         sock.setHandlers({

@@ -5,35 +5,12 @@
  */
 import type { IBSocket, RDMAReqBatch } from '@ffnet/connect';
 import type { RDMABuf, RDMARemoteBuf } from '@ffnet/device';
-import {
-  CancelledError,
-  type FfnetError,
-  type FrameParts,
-  type MessagePacket,
-  MessageFlags,
-  NotImplementedError,
-  defineService,
-  encodeMessageParts,
-  method,
-} from '@ffnet/serde';
+import { CancelledError, type FfnetError, type FrameParts, type MessagePacket, MessageFlags, NotImplementedError, encodeMessageParts } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
-import type { CallContext } from './call-context.js';
-import { toFfnetError } from './errors.js';
-import { PendingCall } from './pending-call.js';
-
-/** `RDMATransmissionReq`: the uuid of the request whose response data the server is about to RDMA-write. */
-export interface RDMATransmissionReq {
-  uuid: number;
-}
-
-/** 3FS's RDMAControl (id 10, apply = 1). Clients that opt in serve it; servers call it back on the request's connection. */
-export const RDMAControlService = defineService({
-  name: 'RDMAControl',
-  id: 10,
-  methods: {
-    apply: method<RDMATransmissionReq, Record<string, never>>(1),
-  },
-});
+import { socketOf } from '@ffnet/transport/internal';
+import { type CallContext, PendingCall, toFfnetError } from '@ffnet/worker';
+import { ibSocketOf } from './backend.js';
+import { RDMAControlService, type RDMATransmissionReq } from './service.js';
 
 /** Outcomes of applyTransmission in this process; failures are otherwise ignored, as in 3FS. */
 export interface RDMAControlStats {
@@ -49,16 +26,46 @@ export function rdmaControlStats(): RDMAControlStats {
   return { ...stats };
 }
 
-/** @internal */
-export function requireIBSocket(ctx: CallContext, what: string): IBSocket {
-  const s = ctx.transport.ibSocket;
+/** The IBSocket a call came in on, while its connection is open; undefined over tcp:// and unix://. */
+export function ibSocketOfCall(ctx: CallContext): IBSocket | undefined {
+  const sock = socketOf(ctx.transport);
+  return sock === undefined ? undefined : ibSocketOf(sock);
+}
+
+/**
+ * Whether the call came over rdma:// with its IBSocket at hand, so that readTransmission(ctx) /
+ * writeTransmission(ctx) work. Over tcp:// and unix:// services send the data inline instead.
+ */
+export function isRdmaCall(ctx: CallContext): boolean {
+  return ctx.transport.capabilities.oneSided && ibSocketOfCall(ctx) !== undefined;
+}
+
+function requireIBSocket(ctx: CallContext, what: string): IBSocket {
+  const s = ctx.transport.capabilities.oneSided ? ibSocketOfCall(ctx) : undefined;
   if (s === undefined) {
-    const why = ctx.transport.isRDMA ? 'its IBSocket is not available' : 'the call did not come over rdma://';
-    throw new NotImplementedError(`${ctx.method.name}: ${what} needs an RDMA connection, but ${why}; check ctx.rdma and send the data inline`, {
+    const why = ctx.transport.address.scheme === 'rdma' ? 'its IBSocket is not available' : 'the call did not come over rdma://';
+    throw new NotImplementedError(`${ctx.method.name}: ${what} needs an RDMA connection, but ${why}; check isRdmaCall(ctx) and send the data inline`, {
       peer: ctx.peer,
     });
   }
   return s;
+}
+
+/**
+ * A batch of RDMA READs from the caller's memory on its own queue pair (3FS readTransmission). Throws
+ * NotImplementedError when the call did not come over RDMA (see isRdmaCall).
+ */
+export function readTransmission(ctx: CallContext): RDMATransmission {
+  return new RDMATransmission(ctx, requireIBSocket(ctx, 'readTransmission()').rdmaReadBatch());
+}
+
+/**
+ * A batch of RDMA WRITEs into the caller's memory (3FS writeTransmission); call `applyTransmission(timeoutMs)`
+ * before post() so a caller using RDMAControl can bound how many such writes land at once. Throws
+ * NotImplementedError when the call did not come over RDMA (see isRdmaCall).
+ */
+export function writeTransmission(ctx: CallContext): RDMAWriteTransmission {
+  return new RDMAWriteTransmission(ctx, requireIBSocket(ctx, 'writeTransmission()').rdmaWriteBatch());
 }
 
 /**

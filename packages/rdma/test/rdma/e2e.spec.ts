@@ -2,9 +2,11 @@
 // servers listen on rxe0's 10.0.2.15; every rdma:// connection is an IBSocket on rxe0.
 import { type FfnetError, StatusCode } from '@ffnet/serde';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, EchoService, Server, implement } from '../../src/index.js';
-import { e2eSuite } from '../e2e-suite.js';
-import { TestService, groupConfig, portOf, rejection, sleep } from '../helpers.js';
+import { Client, EchoService, Server, implement } from '@ffnet/server';
+import { type Transport, tcp, unix } from '@ffnet/transport';
+import { e2eSuite } from '../../../server/test/e2e-suite.js';
+import { TestService, groupConfig, portOf, rejection, sleep } from '../../../server/test/helpers.js';
+import { rdma } from '../../src/index.js';
 
 const LOST = [StatusCode.SocketClosed, StatusCode.SocketError];
 
@@ -14,10 +16,18 @@ const LOST = [StatusCode.SocketClosed, StatusCode.SocketError];
 // - the shared client's default call timeout is 5 s instead of 1 s (its first call includes the RDMA connect).
 // (A SIGKILLed server surfaces as a lost connection: the handshake's TCP connection closes, then a 20 ms grace for
 // an RDMA CLOSE already in flight; the suite checks that against the call's deadline, not a fixed figure.)
-e2eSuite('rdma', { concurrency: { callers: 64, calls: 100 }, client: { timeoutMs: 5000 } });
+const backends = [tcp(), unix(), rdma()];
+const isRdma = (t: Transport): boolean => t.address.scheme === 'rdma' && t.capabilities.oneSided;
+
+e2eSuite('rdma', {
+  concurrency: { callers: 64, calls: 100 },
+  client: { timeoutMs: 5000 },
+  backends,
+  childScript: new URL('../fixtures/child-server.mjs', import.meta.url),
+});
 
 function testServer(port = 0): Server {
-  const s = new Server({ groups: [groupConfig('rdma', { port })] });
+  const s = new Server({ backends, groups: [groupConfig('rdma', { port })] });
   s.addService(
     implement(TestService, {
       hello: (_ctx, req) => ({ greeting: `hello ${req.name}` }),
@@ -56,22 +66,22 @@ describe('TestRDMA', () => {
   });
 
   it('Basic: a call over rdma:// runs on an RDMA transport at both ends', async () => {
-    const client = new Client();
+    const client = new Client({ backends });
     try {
       expect(address.startsWith('rdma://')).toBe(true);
       expect(await client.stub(TestService, address).hello({ name: 'verbs' })).toEqual({ greeting: 'hello verbs' });
       expect(await client.stub(TestService, address).peer({})).toMatch(/^rdma:\/\//);
       const ts = outgoing(client);
       expect(ts).toHaveLength(1);
-      expect(ts[0]!.isRDMA).toBe(true);
-      expect(server.groups[0]!.ioWorker.transports().some((t) => t.isRDMA && t.incoming)).toBe(true);
+      expect(isRdma(ts[0]!)).toBe(true);
+      expect(server.groups[0]!.ioWorker.transports().some((t) => isRdma(t) && t.incoming)).toBe(true);
     } finally {
       await client.stop();
     }
   });
 
   it('Concurrent: 128 callers at once', async () => {
-    const client = new Client({ timeoutMs: 30_000 });
+    const client = new Client({ backends, timeoutMs: 30_000 });
     try {
       const echo = client.stub(EchoService, address);
       const results = await Promise.all(
@@ -92,7 +102,7 @@ describe('TestRDMA', () => {
   });
 
   it('ShortTimeout: a 100 ms timeout closes the RDMA connection; the next call reconnects and works', async () => {
-    const client = new Client({ timeoutMs: 30_000 });
+    const client = new Client({ backends, timeoutMs: 30_000 });
     try {
       const test = client.stub(TestService, address);
       expect(await test.hello({ name: 'warm' })).toEqual({ greeting: 'hello warm' });
@@ -106,14 +116,14 @@ describe('TestRDMA', () => {
       const now = outgoing(client);
       expect(now).toHaveLength(1);
       expect(now[0]).not.toBe(first);
-      expect(now[0]!.isRDMA).toBe(true);
+      expect(isRdma(now[0]!)).toBe(true);
     } finally {
       await client.stop();
     }
   });
 
   it('ConnectionLost: the server drops the connection mid-call → typed error, then recovery', async () => {
-    const client = new Client({ timeoutMs: 30_000 });
+    const client = new Client({ backends, timeoutMs: 30_000 });
     try {
       const test = client.stub(TestService, address);
       expect(await test.hello({ name: 'before' })).toEqual({ greeting: 'hello before' });
@@ -134,7 +144,7 @@ describe('TestRDMA', () => {
     const s1 = testServer();
     await s1.start();
     const addr = s1.addresses[0]!;
-    const client = new Client({ sendRetryTimes: 0, timeoutMs: 30_000 });
+    const client = new Client({ backends, sendRetryTimes: 0, timeoutMs: 30_000 });
     let s2: Server | undefined;
     try {
       const test = client.stub(TestService, addr);
@@ -153,19 +163,19 @@ describe('TestRDMA', () => {
   });
 
   it("an rdma group's port also serves tcp:// callers", async () => {
-    const client = new Client();
+    const client = new Client({ backends });
     try {
       const tcp = address.replace('rdma://', 'tcp://');
       expect(await client.stub(TestService, tcp).hello({ name: 'tcp' })).toEqual({ greeting: 'hello tcp' });
       expect(await client.stub(TestService, tcp).peer({})).toMatch(/^tcp:\/\//);
-      expect(outgoing(client)[0]!.isRDMA).toBe(false);
+      expect(isRdma(outgoing(client)[0]!)).toBe(false);
     } finally {
       await client.stop();
     }
   });
 
   it('a failed handshake leaves a typed error naming the peer', async () => {
-    const client = new Client({ sendRetryTimes: 0 });
+    const client = new Client({ backends, sendRetryTimes: 0 });
     try {
       const dead = `rdma://${address.slice('rdma://'.length).split(':')[0]}:1`;
       const err = (await rejection(client.stub(EchoService, dead).echo({ str: 'x' }))) as FfnetError;
