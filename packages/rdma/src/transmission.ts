@@ -8,7 +8,8 @@ import type { RDMABuf, RDMARemoteBuf } from '@ffnet/device';
 import { CancelledError, type FfnetError, type FrameParts, type MessagePacket, MessageFlags, NotImplementedError, encodeMessageParts } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import { socketOf } from '@ffnet/transport/internal';
-import { type CallContext, PendingCall, toFfnetError } from '@ffnet/worker';
+import { type CallContext, PendingCall } from '@ffnet/worker';
+import { toFfnetError } from '@ffnet/worker/internal';
 import { ibSocketOf } from './backend.js';
 import { RDMAControlService, type RDMATransmissionReq } from './service.js';
 
