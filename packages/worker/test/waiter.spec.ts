@@ -82,7 +82,7 @@ describe('Waiter', () => {
     const t = { peer: 'rdma://10.0.0.1:1', callTimedOut: (e: unknown) => told.push(e) } as unknown as Transport;
     const call = new TestCall();
     waiter.register(call, 20);
-    call.transport = t;
+    waiter.bind(call, t);
     const err = await rejection(call.result);
     expect(err.code).toBe(StatusCode.Timeout);
     expect(told).toEqual([err]);
