@@ -9,38 +9,9 @@ const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 
 const show = (vs: Violation[]) => vs.map((v) => `${v.rule} ${v.where}: ${v.message}`).join('\n');
 
-/**
- * The target graph of issue 11 is stricter than the tree this branch forked from. Each entry names violations the
- * other issue-11 branches remove (rule, package, and what it wrongly uses); they are excused here only so this
- * branch merges green. Once merged, every entry must go: an entry that no longer matches anything fails the test
- * below, and `pnpm --filter @ffnet/repo-checks check` reports the whole target state without any excuse.
- */
-const PENDING_ISSUE_11: readonly string[] = [
-  'layer @ffnet/transport → @ffnet/connect', // rdma slice: the verbs backend moves to @ffnet/rdma
-  'layer @ffnet/transport → @ffnet/device', // rdma slice
-  'layer @ffnet/worker → @ffnet/connect', // rdma slice: transmissions move to @ffnet/rdma
-  'layer @ffnet/worker → @ffnet/device', // rdma slice
-  ...['transport', 'worker', 'listener', 'server'].flatMap((p) =>
-    ['@ffnet/connect', '@ffnet/device', 'koffi'].map((dep) => `install @ffnet/${p} → ${dep}`),
-  ), // rdma slice: no verbs stack or koffi in a tcp/unix install
-  'cycle @ffnet/transport', // rdma slice: backend.ts ↔ net-backend.ts/verbs-backend.ts
-  'cycle @ffnet/worker', // pipeline slice: untangle worker
-];
-
-const STRICT = process.env.REPO_CHECKS_STRICT === '1';
-const keyOf = (v: Violation) => (v.to === undefined ? `${v.rule} ${v.from}` : `${v.rule} ${v.from} → ${v.to}`);
-
 describe('the real repository', () => {
-  const violations = checkRepo(repoRoot);
-  const pending = new Set(STRICT ? [] : PENDING_ISSUE_11);
-
   it('has no upward or forbidden dependency, cycle, internals import or package.json/tsconfig hygiene problem', () => {
-    expect(show(violations.filter((v) => !pending.has(keyOf(v))))).toBe('');
-  });
-
-  it('every excused issue-11 violation still occurs (remove the entries the merge fixed)', () => {
-    const seen = new Set(violations.map(keyOf));
-    expect([...pending].filter((key) => !seen.has(key))).toEqual([]);
+    expect(show(checkRepo(repoRoot))).toBe('');
   });
 
   it('the layer map is the one issue 11 states', () => {
