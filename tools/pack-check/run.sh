@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # pnpm check:pack — what a tcp-only user installs. Packs the packages a tcp/unix server and client need, installs
-# the tarballs with npm into an empty directory (third-party dependencies come from the npm registry), runs a tcp
-# Server + Client echo call there, and fails if koffi, @ffnet/connect, @ffnet/device or @ffnet/rdma got installed.
+# the tarballs with npm into an empty directory (third-party dependencies come from the npm registry), runs tcp and
+# unix Server + Client echo calls there, and fails if koffi, @ffnet/connect, @ffnet/device or @ffnet/rdma got installed.
 # Prints the installed packages and their size. Needs the packages built (`pnpm build`).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-PKGS=(serde event transport worker listener server)
+PKGS=(common serde event transport worker listener server)
 FORBIDDEN=(koffi @ffnet/connect @ffnet/device @ffnet/rdma)
 
 work=$(mktemp -d /tmp/ffnet-pack-check.XXXXXX)
@@ -24,15 +24,27 @@ echo '{ "name": "ffnet-pack-check", "private": true, "type": "module" }' > packa
 npm install --no-audit --no-fund --loglevel=error "$work"/tarballs/*.tgz
 
 cat > echo.mjs <<'JS'
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client, EchoService, Server } from '@ffnet/server';
-const server = new Server({ groups: [{ networkType: 'tcp', listener: { host: '127.0.0.1', port: 0 } }] });
+// A private directory (0700), as the listener requires of a unix socket's directory.
+const dir = mkdtempSync(join(tmpdir(), 'ffnet-pack-'));
+const server = new Server({
+  groups: [
+    { networkType: 'tcp', listener: { host: '127.0.0.1', port: 0 } },
+    { networkType: 'unix', listener: { path: join(dir, 'echo.sock') } },
+  ],
+});
 await server.start();
 const client = new Client({ timeoutMs: 5000 });
 try {
-  const address = server.addresses[0];
-  const rsp = await client.stub(EchoService, address).echo({ str: 'tcp only' });
-  if (rsp.str !== 'tcp only') throw new Error(`echo returned ${JSON.stringify(rsp)}`);
-  console.log(`check:pack: echo over ${address} ok`);
+  for (const address of server.addresses) {
+    const rsp = await client.stub(EchoService, address).echo({ str: address });
+    if (rsp.str !== address) throw new Error(`echo over ${address} returned ${JSON.stringify(rsp)}`);
+    console.log(`check:pack: echo over ${address} ok`);
+  }
+  if (server.addresses.length !== 2) throw new Error(`expected a tcp and a unix address, got ${server.addresses.join(', ')}`);
 } finally {
   await client.stop();
   await server.stop();
