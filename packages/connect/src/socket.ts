@@ -30,6 +30,7 @@ import {
   type CompletionQueue,
   type QueuePair,
 } from '@ffnet/device';
+import { defaults } from '@ffnet/common';
 import { type FdWatcher, watchFd } from '@ffnet/event';
 import {
   CancelledError,
@@ -327,7 +328,7 @@ export class IBSocket {
     if (this.#core.closing) throw new SocketClosedError('connect on a closed IBSocket', { peer: this.peer });
     if (this.#connecting || this.state !== IBSocketState.INIT) throw new InvalidArgError(`IBSocket.connect called twice (state ${this.state})`);
     this.#connecting = true;
-    const timeoutMs = opts.timeoutMs ?? 5000;
+    const timeoutMs = opts.timeoutMs ?? defaults.RDMA_CONNECT_TIMEOUT_MS;
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new TimeoutError(`RDMA connect timed out after ${timeoutMs} ms`, { peer: this.peer })), timeoutMs);
     const outer = opts.signal;

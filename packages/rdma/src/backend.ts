@@ -7,6 +7,7 @@
  */
 import { IBAcceptBudget, IBConnectServer, IBConnectService, type IBConnectCall, IBSocket, type IBSocketConfig } from '@ffnet/connect';
 import { IBManager, verbsAvailable } from '@ffnet/device';
+import { defaults } from '@ffnet/common';
 import {
   ConnectFailedError,
   SocketClosedError,
@@ -84,14 +85,14 @@ export interface VerbsBackendOptions {
 }
 
 /** Default VerbsBackendOptions.connectTimeoutMs: 3FS rdma_connect_timeout. */
-export const DEFAULT_RDMA_CONNECT_TIMEOUT_MS = 5000;
+export const DEFAULT_RDMA_CONNECT_TIMEOUT_MS = defaults.RDMA_CONNECT_TIMEOUT_MS;
 /** What an rdma connection can do: one-sided RDMA, and it is not trusted after a call on it timed out (3FS closeIB). */
 export const RDMA_CAPABILITIES: BackendCapabilities = Object.freeze({ oneSided: true, closeOnCallTimeout: true });
 
 /** Default VerbsBackendOptions.handshakeTimeoutMs: TCP accept to a READY queue pair. */
-export const HANDSHAKE_TIMEOUT_MS = 5000;
+export const HANDSHAKE_TIMEOUT_MS = defaults.RDMA_HANDSHAKE_TIMEOUT_MS;
 /** Default VerbsBackendOptions.maxPendingHandshakes. */
-export const DEFAULT_MAX_PENDING_HANDSHAKES = 64;
+export const DEFAULT_MAX_PENDING_HANDSHAKES = defaults.RDMA_MAX_PENDING_HANDSHAKES;
 /**
  * Largest frame a handshake connection may carry: IBConnect messages are a few hundred bytes. A larger first
  * frame on an acceptTcp port marks an ordinary TCP connection at once, so a sniffed connection holds at most this.
@@ -655,7 +656,7 @@ export class VerbsBackend implements Backend {
         ...(opts.maxQps === undefined ? {} : { maxQps: opts.maxQps }),
         ...(opts.maxPinnedBytes === undefined ? {} : { maxPinnedBytes: opts.maxPinnedBytes }),
       }),
-      acceptTimeoutMs: opts.acceptTimeoutMs ?? 15_000,
+      acceptTimeoutMs: opts.acceptTimeoutMs ?? defaults.RDMA_ACCEPT_TIMEOUT_MS,
       handshakeTimeoutMs: positiveInt('handshakeTimeoutMs', opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS),
       maxPendingHandshakes: positiveInt('maxPendingHandshakes', opts.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES),
       maxQpsPerConnection: positiveInt('maxQpsPerConnection', opts.maxQpsPerConnection ?? 1),

@@ -3,6 +3,7 @@
  * client's memory first calls `RDMAControl.apply{uuid}` back on the same connection; the answer waits for one of
  * `maxConcurrentTransmission` slots, and the slot stays taken until that call's response or error arrives.
  */
+import { defaults } from '@ffnet/common';
 import { CancelledError, InvalidArgError } from '@ffnet/serde';
 import { type Service, implement } from '@ffnet/server';
 import type { PendingCall, Waiter } from '@ffnet/worker';
@@ -13,7 +14,7 @@ export interface RDMAControlOptions {
   maxConcurrentTransmission?: number;
 }
 
-export const DEFAULT_MAX_CONCURRENT_TRANSMISSION = 64;
+export const DEFAULT_MAX_CONCURRENT_TRANSMISSION = defaults.MAX_CONCURRENT_TRANSMISSION;
 
 interface Waiting {
   resolve: () => void;

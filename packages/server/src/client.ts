@@ -1,3 +1,4 @@
+import { defaults } from '@ffnet/common';
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
@@ -152,7 +153,7 @@ class RpcCall extends PendingCall {
   }
 }
 
-const DEFAULT_COMPRESSION_THRESHOLD = 128 * 1024;
+const DEFAULT_COMPRESSION_THRESHOLD = defaults.COMPRESSION_THRESHOLD_BYTES;
 
 /**
  * Calls services on ffnet servers. One client owns its connections (an IOWorker), its pending calls (a
@@ -199,7 +200,7 @@ export class Client {
 
   constructor(opts: ClientOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 1000;
-    const stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
+    const stopTimeoutMs = opts.stopTimeoutMs ?? defaults.STOP_TIMEOUT_MS;
     if (!(stopTimeoutMs >= 0)) throw new InvalidArgError(`stopTimeoutMs must be a non-negative number of ms, got ${stopTimeoutMs}`);
     this.stopTimeoutMs = stopTimeoutMs;
     this.sendRetryTimes = opts.sendRetryTimes ?? 1;

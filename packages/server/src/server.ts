@@ -1,3 +1,4 @@
+import { defaults } from '@ffnet/common';
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, TimeoutError, initCompression } from '@ffnet/serde';
 import { type Backend, ByteBudget } from '@ffnet/transport';
 import type { HandlerErrorHook, ServerInterceptor } from '@ffnet/worker';
@@ -27,8 +28,8 @@ export interface ServerLimits {
   outputBudgetBytes?: number;
 }
 
-export const DEFAULT_RECEIVE_BUDGET_BYTES = 256 * 1024 * 1024;
-export const DEFAULT_OUTPUT_BUDGET_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_RECEIVE_BUDGET_BYTES = defaults.RECEIVE_BUDGET_BYTES;
+export const DEFAULT_OUTPUT_BUDGET_BYTES = defaults.OUTPUT_BUDGET_BYTES;
 
 export interface ServerOptions {
   /** At least one group. */
@@ -75,8 +76,8 @@ export interface ServerOptions {
   interceptors?: readonly ServerInterceptor[];
 }
 
-const DEFAULT_STOP_GRACE_MS = 5000;
-const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+const DEFAULT_STOP_GRACE_MS = defaults.STOP_GRACE_MS;
+const DEFAULT_STOP_TIMEOUT_MS = defaults.STOP_TIMEOUT_MS;
 
 function stopDelay(name: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;

@@ -1,3 +1,4 @@
+import { defaults } from '@ffnet/common';
 import {
   ConnectFailedError,
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -85,11 +86,11 @@ export interface TransportConnectOptions extends TransportOptions {
 /** The backend socket under a transport, for sibling packages (the `./internal` subpath), not the public API. */
 export let socketOf: (t: Transport) => BackendSocket | undefined;
 
-const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
-const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+const DEFAULT_HIGH_WATER_MARK = defaults.HIGH_WATER_MARK_BYTES;
+const DEFAULT_MAX_QUEUED_BYTES = defaults.MAX_QUEUED_BYTES;
 /** Below this many held bytes a connection takes nothing from the receive budget (see TransportOptions). */
 export const RECEIVE_ALLOWANCE = 64 * 1024;
-const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+const DEFAULT_CLOSE_TIMEOUT_MS = defaults.CLOSE_TIMEOUT_MS;
 const NO_TAGS: unknown[] = [];
 const DEFAULT_BATCH_BYTES = 4096;
 const noop = (): void => {};

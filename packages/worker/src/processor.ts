@@ -1,3 +1,4 @@
+import { defaults } from '@ffnet/common';
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
@@ -96,7 +97,7 @@ interface ReplyTo {
   readonly timestamps?: Timestamps | undefined;
 }
 
-const DEFAULT_MAX_PROCESSING = 4096;
+const DEFAULT_MAX_PROCESSING = defaults.MAX_PROCESSING;
 
 /** The innermost step of an interceptor chain. */
 function runHandler(ctx: CallContext, req: unknown): unknown {
@@ -186,7 +187,7 @@ export class Processor {
     this.metadataLimits = opts.metadataLimits;
     this.#compress = {
       compressionLevel: opts.responseCompressionLevel ?? 1,
-      compressionThreshold: opts.responseCompressionThreshold ?? 128 * 1024,
+      compressionThreshold: opts.responseCompressionThreshold ?? defaults.COMPRESSION_THRESHOLD_BYTES,
       ...(opts.metadataLimits ? { metadataLimits: opts.metadataLimits } : {}),
     };
     this.#plain = opts.metadataLimits ? { metadataLimits: opts.metadataLimits } : undefined;
