@@ -7,7 +7,7 @@
  */
 import { IBAcceptBudget, IBConnectServer, IBConnectService, type IBConnectCall, IBSocket, type IBSocketConfig } from '@ffnet/connect';
 import { IBManager, verbsAvailable } from '@ffnet/device';
-import { defaults } from '@ffnet/common';
+import { Semaphore, defaults } from '@ffnet/common';
 import {
   ConnectFailedError,
   SocketClosedError,
@@ -200,46 +200,36 @@ function watchPeer(tcp: BackendSocket, ib: IBSocket, onTcpClose: (cb: () => void
   });
 }
 
-/** Per-address counting semaphore for connects, with FIFO waiters. */
+/** maxConnectsPerAddress: one FIFO Semaphore per address with connects running or waiting. */
 class ConnectLimiter {
   readonly #max: number;
-  readonly #slots = new Map<string, { running: number; waiting: (() => void)[] }>();
+  /** Only addresses with a connect running or waiting have an entry, so the map is bounded by the connects. */
+  readonly #slots = new Map<string, Semaphore>();
   constructor(max: number) {
     this.#max = max;
   }
 
   acquire(key: string, signal: AbortSignal): Promise<void> {
     let s = this.#slots.get(key);
-    if (!s) {
-      s = { running: 0, waiting: [] };
+    if (s === undefined) {
+      s = new Semaphore(this.#max, { name: `connects to ${key}` });
       this.#slots.set(key, s);
     }
-    if (s.running < this.#max) {
-      s.running++;
-      return Promise.resolve();
-    }
-    const slot = s;
-    return new Promise<void>((resolve, reject) => {
-      const grant = (): void => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = (): void => {
-        const i = slot.waiting.indexOf(grant);
-        if (i >= 0) slot.waiting.splice(i, 1);
-        reject(signal.reason);
-      };
-      if (signal.aborted) return onAbort();
-      slot.waiting.push(grant);
-      signal.addEventListener('abort', onAbort, { once: true });
+    const sem = s;
+    return sem.acquire(1, { signal, peer: key }).catch((e: unknown) => {
+      this.#forget(key, sem);
+      throw e;
     });
   }
 
   release(key: string): void {
     const s = this.#slots.get(key)!;
-    const next = s.waiting.shift();
-    if (next) next();
-    else if (--s.running === 0) this.#slots.delete(key);
+    s.release(1);
+    this.#forget(key, s);
+  }
+
+  #forget(key: string, s: Semaphore): void {
+    if (s.used === 0 && s.waiting === 0 && this.#slots.get(key) === s) this.#slots.delete(key);
   }
 }
 
