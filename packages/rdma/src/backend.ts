@@ -7,7 +7,7 @@
  */
 import { IBAcceptBudget, IBConnectServer, IBConnectService, type IBConnectCall, IBSocket, type IBSocketConfig } from '@ffnet/connect';
 import { IBManager, verbsAvailable } from '@ffnet/device';
-import { Semaphore, defaults } from '@ffnet/common';
+import { Semaphore, defaults, onAbort } from '@ffnet/common';
 import {
   ConnectFailedError,
   SocketClosedError,
@@ -344,19 +344,18 @@ class HandshakeClient {
       payload: req,
     };
     return new Promise<unknown>((resolve, reject) => {
-      const onAbort = (): void => {
+      if (opts.signal.aborted) return reject(opts.signal.reason);
+      const off = onAbort(opts.signal, (reason) => {
         this.#waiting.delete(uuid);
-        reject(opts.signal.reason);
-      };
-      if (opts.signal.aborted) return onAbort();
-      opts.signal.addEventListener('abort', onAbort, { once: true });
+        reject(reason);
+      });
       this.#waiting.set(uuid, {
         resolve: (v) => {
-          opts.signal.removeEventListener('abort', onAbort);
+          off();
           resolve(v);
         },
         reject: (e) => {
-          opts.signal.removeEventListener('abort', onAbort);
+          off();
           reject(e);
         },
       });
@@ -681,8 +680,7 @@ export class VerbsBackend implements Backend {
     if (user?.aborted) throw new ConnectFailedError(`connect aborted: ${reasonText(user.reason)}`, { peer, cause: user.reason });
     ensureDevices(`connect to ${peer}`);
     const ac = new AbortController();
-    const onUserAbort = (): void => ac.abort(new ConnectFailedError(`connect aborted: ${reasonText(user!.reason)}`, { peer, cause: user!.reason }));
-    user?.addEventListener('abort', onUserAbort, { once: true });
+    const offUser = onAbort(user, (cause) => ac.abort(new ConnectFailedError(`connect aborted: ${reasonText(cause)}`, { peer, cause })));
     let timer: NodeJS.Timeout | undefined;
     let acquired = false;
     let tcp: BackendSocket | undefined;
@@ -712,7 +710,7 @@ export class VerbsBackend implements Backend {
       throw e;
     } finally {
       clearTimeout(timer);
-      user?.removeEventListener('abort', onUserAbort);
+      offUser();
       tcp?.destroy();
       if (acquired) this.#limiter.release(peer);
     }

@@ -438,6 +438,7 @@ export class Client {
     }
     if (signal !== undefined) {
       call.signal = signal;
+      // The call is its own listener (handleEvent): no closure per call on the hot path.
       signal.addEventListener('abort', call);
     }
     this.ioWorker.sendAsync(address, frame, call);

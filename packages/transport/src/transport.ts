@@ -1,4 +1,4 @@
-import { defaults } from '@ffnet/common';
+import { type Disposer, defaults, onAbort } from '@ffnet/common';
 import {
   ConnectFailedError,
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -190,7 +190,8 @@ export class Transport {
   private ending = false;
   private connectAbort: AbortController | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
-  private closeSignal: AbortSignal | undefined;
+  /** Undoes close()'s registration on its signal. */
+  private offCloseSignal: Disposer | undefined;
   private resolveReady: () => void = noop;
   private rejectReady: (e: FfnetError) => void = noop;
   private resolveClosed: (e: FfnetError | undefined) => void = noop;
@@ -386,10 +387,7 @@ export class Transport {
     const signal = opts.signal;
     if (signal) {
       if (signal.aborted) this.forceClose();
-      else if (!this.closeSignal) {
-        this.closeSignal = signal;
-        signal.addEventListener('abort', this.forceClose, { once: true });
-      }
+      else this.offCloseSignal ??= onAbort(signal, this.forceClose);
     }
     return done;
   }
@@ -459,14 +457,10 @@ export class Transport {
     const ac = new AbortController();
     this.connectAbort = ac;
     const user = opts.signal;
-    const onUserAbort = (): void => ac.abort(user?.reason);
-    if (user) {
-      if (user.aborted) ac.abort(user.reason);
-      else user.addEventListener('abort', onUserAbort, { once: true });
-    }
+    const offUser = onAbort(user, (reason) => ac.abort(reason));
     backend.connect(this.address, { signal: ac.signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }), ownerUid: opts.unixOwnerUid }).then(
       (sock) => {
-        user?.removeEventListener('abort', onUserAbort);
+        offUser();
         this.connectAbort = undefined;
         if (this._state === 'closed') {
           sock.destroy();
@@ -485,7 +479,7 @@ export class Transport {
         }
       },
       (err: unknown) => {
-        user?.removeEventListener('abort', onUserAbort);
+        offUser();
         this.connectAbort = undefined;
         this.finish(FfnetError.is(err) ? err : new ConnectFailedError(`connect failed: ${String(err)}`, { peer: this.peer, cause: err }));
       },
@@ -671,7 +665,7 @@ export class Transport {
     if (this._state === 'closed') return;
     this._state = 'closed';
     if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.closeSignal?.removeEventListener('abort', this.forceClose);
+    this.offCloseSignal?.();
     this.connectAbort?.abort(error);
     this.sock?.destroy();
 

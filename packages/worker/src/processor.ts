@@ -1,4 +1,4 @@
-import { defaults } from '@ffnet/common';
+import { defaults, onAbort } from '@ffnet/common';
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
@@ -245,12 +245,11 @@ export class Processor {
     if (!signal) return this.#drained;
     if (signal.aborted) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const done = (): void => {
-        signal.removeEventListener('abort', done);
+      const off = onAbort(signal, () => resolve());
+      this.#drained!.then(() => {
+        off();
         resolve();
-      };
-      signal.addEventListener('abort', done, { once: true });
-      this.#drained!.then(done);
+      });
     });
   }
 
