@@ -28,7 +28,7 @@ import {
 } from '@ffnet/serde';
 import { type Backend, DEFAULT_BACKENDS, type Transport, formatAddress, parseAddress } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, PendingCall, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
-import { StopControl, encodeCancelNotice, frameMessageSize } from '@ffnet/worker/internal';
+import { StopControl, encodeCancelNotice, frameMessageSize, nonNegativeMsOption } from '@ffnet/worker/internal';
 import type { CallOptions, CompressionOptions } from './call-options.js';
 import {
   ClientCallState,
@@ -200,9 +200,7 @@ export class Client {
 
   constructor(opts: ClientOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 1000;
-    const stopTimeoutMs = opts.stopTimeoutMs ?? defaults.STOP_TIMEOUT_MS;
-    if (!(stopTimeoutMs >= 0)) throw new InvalidArgError(`stopTimeoutMs must be a non-negative number of ms, got ${stopTimeoutMs}`);
-    this.stopTimeoutMs = stopTimeoutMs;
+    this.stopTimeoutMs = nonNegativeMsOption('stopTimeoutMs', opts.stopTimeoutMs, defaults.STOP_TIMEOUT_MS);
     this.sendRetryTimes = opts.sendRetryTimes ?? 1;
     const level = opts.compression?.level ?? 0;
     this.#compressionLevel = level;
