@@ -5,7 +5,7 @@
 # Prints the installed packages and their size. Needs the packages built (`pnpm build`).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-PKGS=(serde event transport worker listener server)
+PKGS=(common serde event transport worker listener server)
 FORBIDDEN=(koffi @ffnet/connect @ffnet/device @ffnet/rdma)
 
 work=$(mktemp -d /tmp/ffnet-pack-check.XXXXXX)
