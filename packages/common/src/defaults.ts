@@ -8,7 +8,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
-// ---- RDMA connection set-up (connect, transport's verbs backend, worker) ----
+// ---- RDMA connection set-up (connect, and the verbs backend in rdma) ----
 
 /** A whole RDMA connect, query to a ready queue pair (3FS rdma_connect_timeout). */
 export const RDMA_CONNECT_TIMEOUT_MS = 5_000;

@@ -3,6 +3,7 @@
  * the check against a device's limits (3FS `checkConfig`). The part that travels in the handshake is
  * IBConnectConfig: the server adopts the client's values.
  */
+import { defaults } from '@ffnet/common';
 import { InvalidConfigError } from '@ffnet/serde';
 import { IMM_VALUE_MAX } from './wire.js';
 
@@ -70,7 +71,7 @@ export const IB_SOCKET_DEFAULTS: Readonly<IBSocketConfig> = Object.freeze({
   bufSignalBatch: 8,
   eventAckBatch: 128,
   recordLatencyPerPeer: false,
-  drainTimeoutMs: 5000,
+  drainTimeoutMs: defaults.RDMA_DRAIN_TIMEOUT_MS,
 });
 
 /** [min, max] of each numeric field; the hardware fields have their verbs widths. */

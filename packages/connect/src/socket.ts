@@ -30,6 +30,7 @@ import {
   type CompletionQueue,
   type QueuePair,
 } from '@ffnet/device';
+import { type Disposer, defaults, onAbort } from '@ffnet/common';
 import { type FdWatcher, watchFd } from '@ffnet/event';
 import {
   CancelledError,
@@ -114,8 +115,8 @@ interface BatchState {
   error: FfnetError | null;
   resolve(): void;
   reject(e: FfnetError): void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | null;
+  /** Undoes the abort registration once the batch settles. */
+  offAbort: Disposer | null;
 }
 
 interface RdmaChunk extends RdmaWork {
@@ -149,15 +150,14 @@ function race<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   p.catch(noop);
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const off = onAbort(signal, reject);
     p.then(
       (v) => {
-        signal.removeEventListener('abort', onAbort);
+        off();
         resolve(v);
       },
       (e) => {
-        signal.removeEventListener('abort', onAbort);
+        off();
         reject(e);
       },
     );
@@ -327,13 +327,11 @@ export class IBSocket {
     if (this.#core.closing) throw new SocketClosedError('connect on a closed IBSocket', { peer: this.peer });
     if (this.#connecting || this.state !== IBSocketState.INIT) throw new InvalidArgError(`IBSocket.connect called twice (state ${this.state})`);
     this.#connecting = true;
-    const timeoutMs = opts.timeoutMs ?? 5000;
+    const timeoutMs = opts.timeoutMs ?? defaults.RDMA_CONNECT_TIMEOUT_MS;
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new TimeoutError(`RDMA connect timed out after ${timeoutMs} ms`, { peer: this.peer })), timeoutMs);
     const outer = opts.signal;
-    const onAbort = () => ac.abort(new ConnectFailedError('RDMA connect aborted', { peer: this.peer, cause: outer?.reason }));
-    if (outer?.aborted) onAbort();
-    else outer?.addEventListener('abort', onAbort, { once: true });
+    const offOuter = onAbort(outer, (cause) => ac.abort(new ConnectFailedError('RDMA connect aborted', { peer: this.peer, cause })));
     try {
       const query = parseQueryRsp(await race(call('query', {}, { signal: ac.signal }), ac.signal));
       this.#checkOpen();
@@ -377,7 +375,7 @@ export class IBSocket {
       throw err;
     } finally {
       clearTimeout(timer);
-      outer?.removeEventListener('abort', onAbort);
+      offOuter();
     }
   }
 
@@ -736,17 +734,14 @@ export class IBSocket {
     if (signal?.aborted) return Promise.reject(abortError(signal.reason, 'RDMA'));
     const per = this.config.maxRdmaWrPerPost;
     return new Promise<void>((resolve, reject) => {
-      const batch: BatchState = { pending: Math.ceil(n / per), error: null, resolve, reject, signal, onAbort: null };
+      const batch: BatchState = { pending: Math.ceil(n / per), error: null, resolve, reject, offAbort: null };
       const chunks: RdmaChunk[] = [];
       for (let start = 0; start < n; start += per) {
         chunks.push({ req, batch, start, count: Math.min(per, n - start), id: core.nextRdmaId() });
       }
       if (signal) {
-        batch.onAbort = () => {
-          // Requests already posted cannot be recalled; the ones still waiting for the semaphore are dropped.
-          core.cancelRdma((c) => c.batch === batch, abortError(signal.reason, 'RDMA'));
-        };
-        signal.addEventListener('abort', batch.onAbort, { once: true });
+        // Requests already posted cannot be recalled; the ones still waiting for the semaphore are dropped.
+        batch.offAbort = onAbort(signal, (reason) => core.cancelRdma((c) => c.batch === batch, abortError(reason, 'RDMA')));
       }
       core.submitRdma(chunks);
     });
@@ -772,7 +767,7 @@ export class IBSocket {
     const b = c.batch;
     if (err) b.error ??= err;
     if (--b.pending > 0) return;
-    if (b.onAbort) b.signal?.removeEventListener('abort', b.onAbort);
+    b.offAbort?.();
     if (b.error) b.reject(b.error);
     else b.resolve();
   }

@@ -7,6 +7,7 @@
  */
 import { IBAcceptBudget, IBConnectServer, IBConnectService, type IBConnectCall, IBSocket, type IBSocketConfig } from '@ffnet/connect';
 import { IBManager, verbsAvailable } from '@ffnet/device';
+import { Semaphore, defaults, onAbort } from '@ffnet/common';
 import {
   ConnectFailedError,
   SocketClosedError,
@@ -84,14 +85,14 @@ export interface VerbsBackendOptions {
 }
 
 /** Default VerbsBackendOptions.connectTimeoutMs: 3FS rdma_connect_timeout. */
-export const DEFAULT_RDMA_CONNECT_TIMEOUT_MS = 5000;
+export const DEFAULT_RDMA_CONNECT_TIMEOUT_MS = defaults.RDMA_CONNECT_TIMEOUT_MS;
 /** What an rdma connection can do: one-sided RDMA, and it is not trusted after a call on it timed out (3FS closeIB). */
 export const RDMA_CAPABILITIES: BackendCapabilities = Object.freeze({ oneSided: true, closeOnCallTimeout: true });
 
 /** Default VerbsBackendOptions.handshakeTimeoutMs: TCP accept to a READY queue pair. */
-export const HANDSHAKE_TIMEOUT_MS = 5000;
+export const HANDSHAKE_TIMEOUT_MS = defaults.RDMA_HANDSHAKE_TIMEOUT_MS;
 /** Default VerbsBackendOptions.maxPendingHandshakes. */
-export const DEFAULT_MAX_PENDING_HANDSHAKES = 64;
+export const DEFAULT_MAX_PENDING_HANDSHAKES = defaults.RDMA_MAX_PENDING_HANDSHAKES;
 /**
  * Largest frame a handshake connection may carry: IBConnect messages are a few hundred bytes. A larger first
  * frame on an acceptTcp port marks an ordinary TCP connection at once, so a sniffed connection holds at most this.
@@ -199,46 +200,36 @@ function watchPeer(tcp: BackendSocket, ib: IBSocket, onTcpClose: (cb: () => void
   });
 }
 
-/** Per-address counting semaphore for connects, with FIFO waiters. */
+/** maxConnectsPerAddress: one FIFO Semaphore per address with connects running or waiting. */
 class ConnectLimiter {
   readonly #max: number;
-  readonly #slots = new Map<string, { running: number; waiting: (() => void)[] }>();
+  /** Only addresses with a connect running or waiting have an entry, so the map is bounded by the connects. */
+  readonly #slots = new Map<string, Semaphore>();
   constructor(max: number) {
     this.#max = max;
   }
 
   acquire(key: string, signal: AbortSignal): Promise<void> {
     let s = this.#slots.get(key);
-    if (!s) {
-      s = { running: 0, waiting: [] };
+    if (s === undefined) {
+      s = new Semaphore(this.#max, { name: `connects to ${key}` });
       this.#slots.set(key, s);
     }
-    if (s.running < this.#max) {
-      s.running++;
-      return Promise.resolve();
-    }
-    const slot = s;
-    return new Promise<void>((resolve, reject) => {
-      const grant = (): void => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = (): void => {
-        const i = slot.waiting.indexOf(grant);
-        if (i >= 0) slot.waiting.splice(i, 1);
-        reject(signal.reason);
-      };
-      if (signal.aborted) return onAbort();
-      slot.waiting.push(grant);
-      signal.addEventListener('abort', onAbort, { once: true });
+    const sem = s;
+    return sem.acquire(1, { signal, peer: key }).catch((e: unknown) => {
+      this.#forget(key, sem);
+      throw e;
     });
   }
 
   release(key: string): void {
     const s = this.#slots.get(key)!;
-    const next = s.waiting.shift();
-    if (next) next();
-    else if (--s.running === 0) this.#slots.delete(key);
+    s.release(1);
+    this.#forget(key, s);
+  }
+
+  #forget(key: string, s: Semaphore): void {
+    if (s.used === 0 && s.waiting === 0 && this.#slots.get(key) === s) this.#slots.delete(key);
   }
 }
 
@@ -353,19 +344,18 @@ class HandshakeClient {
       payload: req,
     };
     return new Promise<unknown>((resolve, reject) => {
-      const onAbort = (): void => {
+      if (opts.signal.aborted) return reject(opts.signal.reason);
+      const off = onAbort(opts.signal, (reason) => {
         this.#waiting.delete(uuid);
-        reject(opts.signal.reason);
-      };
-      if (opts.signal.aborted) return onAbort();
-      opts.signal.addEventListener('abort', onAbort, { once: true });
+        reject(reason);
+      });
       this.#waiting.set(uuid, {
         resolve: (v) => {
-          opts.signal.removeEventListener('abort', onAbort);
+          off();
           resolve(v);
         },
         reject: (e) => {
-          opts.signal.removeEventListener('abort', onAbort);
+          off();
           reject(e);
         },
       });
@@ -655,7 +645,7 @@ export class VerbsBackend implements Backend {
         ...(opts.maxQps === undefined ? {} : { maxQps: opts.maxQps }),
         ...(opts.maxPinnedBytes === undefined ? {} : { maxPinnedBytes: opts.maxPinnedBytes }),
       }),
-      acceptTimeoutMs: opts.acceptTimeoutMs ?? 15_000,
+      acceptTimeoutMs: opts.acceptTimeoutMs ?? defaults.RDMA_ACCEPT_TIMEOUT_MS,
       handshakeTimeoutMs: positiveInt('handshakeTimeoutMs', opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS),
       maxPendingHandshakes: positiveInt('maxPendingHandshakes', opts.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES),
       maxQpsPerConnection: positiveInt('maxQpsPerConnection', opts.maxQpsPerConnection ?? 1),
@@ -690,8 +680,7 @@ export class VerbsBackend implements Backend {
     if (user?.aborted) throw new ConnectFailedError(`connect aborted: ${reasonText(user.reason)}`, { peer, cause: user.reason });
     ensureDevices(`connect to ${peer}`);
     const ac = new AbortController();
-    const onUserAbort = (): void => ac.abort(new ConnectFailedError(`connect aborted: ${reasonText(user!.reason)}`, { peer, cause: user!.reason }));
-    user?.addEventListener('abort', onUserAbort, { once: true });
+    const offUser = onAbort(user, (cause) => ac.abort(new ConnectFailedError(`connect aborted: ${reasonText(cause)}`, { peer, cause })));
     let timer: NodeJS.Timeout | undefined;
     let acquired = false;
     let tcp: BackendSocket | undefined;
@@ -721,7 +710,7 @@ export class VerbsBackend implements Backend {
       throw e;
     } finally {
       clearTimeout(timer);
-      user?.removeEventListener('abort', onUserAbort);
+      offUser();
       tcp?.destroy();
       if (acquired) this.#limiter.release(peer);
     }

@@ -3,7 +3,8 @@
  * client's memory first calls `RDMAControl.apply{uuid}` back on the same connection; the answer waits for one of
  * `maxConcurrentTransmission` slots, and the slot stays taken until that call's response or error arrives.
  */
-import { CancelledError, InvalidArgError } from '@ffnet/serde';
+import { Semaphore, defaults } from '@ffnet/common';
+import { InvalidArgError } from '@ffnet/serde';
 import { type Service, implement } from '@ffnet/server';
 import type { PendingCall, Waiter } from '@ffnet/worker';
 import { RDMAControlService } from './service.js';
@@ -13,91 +14,49 @@ export interface RDMAControlOptions {
   maxConcurrentTransmission?: number;
 }
 
-export const DEFAULT_MAX_CONCURRENT_TRANSMISSION = 64;
+export const DEFAULT_MAX_CONCURRENT_TRANSMISSION = defaults.MAX_CONCURRENT_TRANSMISSION;
 
-interface Waiting {
-  resolve: () => void;
-  reject: (e: unknown) => void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
-
-/** A FIFO counting semaphore of transmission slots. `max` may be changed at any time (3FS: hot-updatable). */
+/**
+ * The transmission slots, over the one Semaphore: `max` may be changed at any time (3FS: hot-updatable), and a
+ * release with nothing held is ignored, because a slot is given back from either end of a call that may race.
+ */
 export class TransmissionLimiter {
-  #max: number;
-  #active = 0;
-  #granted = 0;
-  readonly #queue: Waiting[] = [];
+  readonly #sem: Semaphore;
 
   constructor(max: number = DEFAULT_MAX_CONCURRENT_TRANSMISSION) {
-    this.#max = TransmissionLimiter.#check(max);
-  }
-
-  static #check(max: number): number {
-    if (!Number.isSafeInteger(max) || max < 1) throw new InvalidArgError(`maxConcurrentTransmission must be a positive integer, got ${max}`);
-    return max;
+    this.#sem = new Semaphore(max, { name: 'maxConcurrentTransmission' });
   }
 
   get max(): number {
-    return this.#max;
+    return this.#sem.limit;
   }
 
   set max(v: number) {
-    this.#max = TransmissionLimiter.#check(v);
-    this.#wake();
+    this.#sem.limit = v;
   }
 
   /** Slots taken now. */
   get active(): number {
-    return this.#active;
+    return this.#sem.used;
   }
 
   /** Applies waiting for a slot. */
   get waiting(): number {
-    return this.#queue.length;
+    return this.#sem.waiting;
   }
 
   /** Slots handed out so far. */
   get granted(): number {
-    return this.#granted;
+    return this.#sem.stats.granted;
   }
 
   /** Resolves with a slot taken; an aborted signal rejects with its reason (or CancelledError) and takes none. */
   acquire(signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(signal.reason ?? new CancelledError('acquire aborted'));
-    if (this.#active < this.#max && this.#queue.length === 0) {
-      this.#active++;
-      this.#granted++;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      const w: Waiting = { resolve, reject, signal, onAbort: undefined };
-      if (signal !== undefined) {
-        w.onAbort = () => {
-          const i = this.#queue.indexOf(w);
-          if (i >= 0) this.#queue.splice(i, 1);
-          reject(signal.reason ?? new CancelledError('acquire aborted'));
-        };
-        signal.addEventListener('abort', w.onAbort, { once: true });
-      }
-      this.#queue.push(w);
-    });
+    return this.#sem.acquire(1, { signal });
   }
 
   release(): void {
-    if (this.#active === 0) return;
-    this.#active--;
-    this.#wake();
-  }
-
-  #wake(): void {
-    while (this.#active < this.#max && this.#queue.length > 0) {
-      const w = this.#queue.shift()!;
-      if (w.onAbort !== undefined) w.signal!.removeEventListener('abort', w.onAbort);
-      this.#active++;
-      this.#granted++;
-      w.resolve();
-    }
+    if (this.#sem.used > 0) this.#sem.release(1);
   }
 }
 

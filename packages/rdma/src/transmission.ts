@@ -187,6 +187,7 @@ function callBack(ctx: CallContext, t: Transport, timeoutMs: number, signal: Abo
   }
   if (signal !== undefined) {
     call.signal = signal;
+    // The call is its own listener (handleEvent): no closure per transmission on this per-call path.
     signal.addEventListener('abort', call);
   }
   try {

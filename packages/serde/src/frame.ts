@@ -1,3 +1,4 @@
+import { defaults } from '@ffnet/common';
 import { crc32c, crc32cRange } from './crc.js';
 import { DataCorruptionError, InvalidArgError, InvalidFormatError, InvalidMessageTypeError } from './errors.js';
 
@@ -7,7 +8,7 @@ export const FRAME_HEADER_SIZE = 8;
 export const FRAME_MAGIC = 0x86;
 export const FRAME_COMPRESSED = 0x01;
 /** 3FS's kMessageMaxSize: a frame whose size is at or above it kills the connection. */
-export const DEFAULT_MAX_MESSAGE_SIZE = 512 * 1024 * 1024;
+export const DEFAULT_MAX_MESSAGE_SIZE = defaults.MAX_MESSAGE_SIZE;
 
 /** The checksum word for a body whose raw CRC-32C is `crc`. */
 export function checksumWord(crc: number, compressed: boolean): number {

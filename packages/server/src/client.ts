@@ -1,3 +1,4 @@
+import { defaults } from '@ffnet/common';
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
@@ -27,7 +28,7 @@ import {
 } from '@ffnet/serde';
 import { type Backend, DEFAULT_BACKENDS, type Transport, formatAddress, parseAddress } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, PendingCall, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
-import { StopControl, encodeCancelNotice, frameMessageSize } from '@ffnet/worker/internal';
+import { StopControl, encodeCancelNotice, frameMessageSize, nonNegativeMsOption } from '@ffnet/worker/internal';
 import type { CallOptions, CompressionOptions } from './call-options.js';
 import {
   ClientCallState,
@@ -152,7 +153,7 @@ class RpcCall extends PendingCall {
   }
 }
 
-const DEFAULT_COMPRESSION_THRESHOLD = 128 * 1024;
+const DEFAULT_COMPRESSION_THRESHOLD = defaults.COMPRESSION_THRESHOLD_BYTES;
 
 /**
  * Calls services on ffnet servers. One client owns its connections (an IOWorker), its pending calls (a
@@ -199,9 +200,7 @@ export class Client {
 
   constructor(opts: ClientOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 1000;
-    const stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
-    if (!(stopTimeoutMs >= 0)) throw new InvalidArgError(`stopTimeoutMs must be a non-negative number of ms, got ${stopTimeoutMs}`);
-    this.stopTimeoutMs = stopTimeoutMs;
+    this.stopTimeoutMs = nonNegativeMsOption('stopTimeoutMs', opts.stopTimeoutMs, defaults.STOP_TIMEOUT_MS);
     this.sendRetryTimes = opts.sendRetryTimes ?? 1;
     const level = opts.compression?.level ?? 0;
     this.#compressionLevel = level;
@@ -437,6 +436,7 @@ export class Client {
     }
     if (signal !== undefined) {
       call.signal = signal;
+      // The call is its own listener (handleEvent): no closure per call on the hot path.
       signal.addEventListener('abort', call);
     }
     this.ioWorker.sendAsync(address, frame, call);

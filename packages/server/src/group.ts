@@ -1,3 +1,4 @@
+import { onAbort } from '@ffnet/common';
 import { Listener, type ListenerConfig } from '@ffnet/listener';
 import { CancelledError } from '@ffnet/serde';
 import type { Backend, ByteBudget } from '@ffnet/transport';
@@ -96,12 +97,12 @@ export class ServiceGroup {
       const abortHandlers = (): void => this.ioWorker.abortCalls(new CancelledError('the server is stopping'));
       const graceMs = opts.graceMs ?? Number.POSITIVE_INFINITY;
       const timer = graceMs < 2 ** 31 - 1 ? setTimeout(abortHandlers, Math.max(0, graceMs)) : undefined;
-      signal?.addEventListener('abort', abortHandlers, { once: true });
+      const offAbort = onAbort(signal, abortHandlers);
       try {
         await drained;
       } finally {
         if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', abortHandlers);
+        offAbort();
       }
       if (signal?.aborted) abortHandlers();
     }

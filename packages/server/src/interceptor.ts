@@ -1,3 +1,4 @@
+import { onAbort } from '@ffnet/common';
 import { FfnetError, InvalidArgError, type Metadata, StatusCode, TimeoutError, errorFromCode } from '@ffnet/serde';
 import type { ServerHandler, ServerInterceptor } from '@ffnet/worker';
 import type { CallOptions } from './call-options.js';
@@ -113,15 +114,14 @@ export const RETRY_IF_IDEMPOTENT_CODES: ReadonlySet<number> = new Set([StatusCod
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve(false);
-    };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      off();
       resolve(true);
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const off = onAbort(signal, () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
   });
 }
 

@@ -1,7 +1,8 @@
+import { defaults } from '@ffnet/common';
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, TimeoutError, initCompression } from '@ffnet/serde';
 import { type Backend, ByteBudget } from '@ffnet/transport';
 import type { HandlerErrorHook, ServerInterceptor } from '@ffnet/worker';
-import { StopControl } from '@ffnet/worker/internal';
+import { StopControl, nonNegativeMsOption } from '@ffnet/worker/internal';
 import { type AdminOptions, adminOptions } from './admin.js';
 import { coreService, echoService } from './builtins.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
@@ -27,8 +28,8 @@ export interface ServerLimits {
   outputBudgetBytes?: number;
 }
 
-export const DEFAULT_RECEIVE_BUDGET_BYTES = 256 * 1024 * 1024;
-export const DEFAULT_OUTPUT_BUDGET_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_RECEIVE_BUDGET_BYTES = defaults.RECEIVE_BUDGET_BYTES;
+export const DEFAULT_OUTPUT_BUDGET_BYTES = defaults.OUTPUT_BUDGET_BYTES;
 
 export interface ServerOptions {
   /** At least one group. */
@@ -75,14 +76,8 @@ export interface ServerOptions {
   interceptors?: readonly ServerInterceptor[];
 }
 
-const DEFAULT_STOP_GRACE_MS = 5000;
-const DEFAULT_STOP_TIMEOUT_MS = 10_000;
-
-function stopDelay(name: string, v: number | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !(v >= 0)) throw new InvalidConfigError(`${name} must be a non-negative number of ms, got ${String(v)}`);
-  return v;
-}
+const DEFAULT_STOP_GRACE_MS = defaults.STOP_GRACE_MS;
+const DEFAULT_STOP_TIMEOUT_MS = defaults.STOP_TIMEOUT_MS;
 
 export type ServerState = 'idle' | 'bound' | 'running' | 'stopped';
 
@@ -112,8 +107,8 @@ export class Server {
     if (!Array.isArray(options.groups) || options.groups.length === 0) throw new InvalidConfigError('a server needs at least one service group');
     // Checked even without built-ins, so a typo fails at construction rather than when built-ins are turned on.
     adminOptions(options.admin);
-    this.stopGraceMs = stopDelay('stopGraceMs', options.stopGraceMs, DEFAULT_STOP_GRACE_MS);
-    this.stopTimeoutMs = stopDelay('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS);
+    this.stopGraceMs = nonNegativeMsOption('stopGraceMs', options.stopGraceMs, DEFAULT_STOP_GRACE_MS);
+    this.stopTimeoutMs = nonNegativeMsOption('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS);
     this.options = options;
     const hook = options.onHandlerError;
     this.receiveBudget = new ByteBudget(options.limits?.receiveBudgetBytes ?? DEFAULT_RECEIVE_BUDGET_BYTES, 'server receive budget');

@@ -1,5 +1,5 @@
 import { type Socket, connect, createServer } from 'node:net';
-import { type FfnetError, MessageFlags, StatusCode, defineService, encodeMessage, method } from '@ffnet/serde';
+import { type FfnetError, InvalidConfigError, MessageFlags, StatusCode, defineService, encodeMessage, method } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CallContext, Client, EchoService, Server, type ServerOptions, implement } from '../src/index.js';
@@ -212,5 +212,38 @@ describe.each([
     }
     expect(client.connections).toBe(0);
     expect(client.ioWorker.state).toBe('stopped');
+  });
+});
+
+describe('stop bounds are validated the same way by Server and Client', () => {
+  const bad: unknown[] = [-1, Number.NaN, '100', null];
+  it.each(bad)('refuses stopTimeoutMs %s with InvalidConfigError naming the option, in both', (v) => {
+    const check = (make: () => unknown): void => {
+      let err: unknown;
+      try {
+        make();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(InvalidConfigError);
+      expect(err).toMatchObject({ code: StatusCode.InvalidConfig, message: expect.stringContaining('stopTimeoutMs') });
+    };
+    check(() => new Server({ groups: [groupConfig('tcp')], stopTimeoutMs: v as number }));
+    check(() => new Client({ stopTimeoutMs: v as number }));
+    // The server's grace bound goes through the same check.
+    expect(() => new Server({ groups: [groupConfig('tcp')], stopGraceMs: v as number })).toThrow(InvalidConfigError);
+  });
+
+  it('takes 0, a finite bound and Infinity, and defaults both to the common default', async () => {
+    for (const v of [0, 250, Number.POSITIVE_INFINITY]) {
+      expect(new Server({ groups: [groupConfig('tcp')], stopTimeoutMs: v }).stopTimeoutMs).toBe(v);
+      const client = new Client({ stopTimeoutMs: v });
+      cleanup.push(() => client.stop());
+      expect(client.stopTimeoutMs).toBe(v);
+    }
+    const client = new Client();
+    cleanup.push(() => client.stop());
+    expect(client.stopTimeoutMs).toBe(new Server({ groups: [groupConfig('tcp')] }).stopTimeoutMs);
+    expect(client.stopTimeoutMs).toBe(10_000);
   });
 });

@@ -1,6 +1,7 @@
 import { chmod } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import * as net from 'node:net';
+import { type Disposer, onAbort } from '@ffnet/common';
 import {
   ConnectFailedError,
   type FfnetError,
@@ -308,9 +309,10 @@ class NetBackend implements Backend {
       const direct = new DirectReads();
       const sock = net.connect({ ...this.naming.connectTarget(addr), onread: { buffer: direct.next, callback: direct.got } });
       let timer: NodeJS.Timeout | undefined;
+      let offAbort: Disposer | undefined;
       const settle = (): void => {
         if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        offAbort?.();
         sock.removeListener('error', onError);
         sock.removeListener('connect', onConnect);
       };
@@ -323,9 +325,6 @@ class NetBackend implements Backend {
       };
       const onError = (err: Errno): void => {
         fail(new ConnectFailedError(`connect failed: ${describe(err)}`, { peer, cause: err }));
-      };
-      const onAbort = (): void => {
-        fail(new ConnectFailedError(`connect aborted: ${abortReason(signal!)}`, { peer, cause: signal!.reason }));
       };
       const onConnect = (): void => {
         if (ownerUid !== undefined) {
@@ -347,7 +346,7 @@ class NetBackend implements Backend {
       };
       sock.once('error', onError);
       sock.once('connect', onConnect);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      offAbort = onAbort(signal, (cause) => fail(new ConnectFailedError(`connect aborted: ${abortReason(signal!)}`, { peer, cause })));
       if (timeoutMs !== undefined && timeoutMs > 0) {
         timer = setTimeout(() => fail(new TimeoutError(`connect timed out after ${timeoutMs} ms`, { peer })), timeoutMs);
       }
@@ -368,12 +367,12 @@ class NetBackend implements Backend {
       const server = net.createServer({ allowHalfOpen: false, pauseOnConnect: true });
       let listening = false;
       let bound = addr;
+      let offAbort: Disposer | undefined;
       const fail = (e: FfnetError): void => {
-        signal?.removeEventListener('abort', onAbort);
+        offAbort?.();
         server.close();
         reject(e);
       };
-      const onAbort = (): void => fail(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal!)}`, { cause: signal!.reason }));
       server.on('error', (err: Errno) => {
         if (listening) return; // accept() failures (EMFILE…) are transient; libuv keeps accepting
         const hint = err.code === 'EADDRINUSE' && scheme === 'unix' ? ' (a stale socket file? remove it first)' : '';
@@ -387,9 +386,9 @@ class NetBackend implements Backend {
         sock.setNoDelay(true);
         onSocket(new NetSocket(scheme, sock, remote, peer, local, sock === accepted ? undefined : direct));
       });
-      signal?.addEventListener('abort', onAbort, { once: true });
+      offAbort = onAbort(signal, (cause) => fail(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal!)}`, { cause })));
       server.listen({ ...naming.listenTarget(addr), backlog: opts.backlog ?? 511, ...(opts.reusePort ? { reusePort: true } : {}) }, () => {
-        signal?.removeEventListener('abort', onAbort);
+        offAbort?.();
         listening = true;
         bound = naming.bound(addr, server);
         const done = (): void => {

@@ -1,12 +1,23 @@
 import { InvalidArgError, SocketClosedError, TimeoutError } from '@ffnet/serde';
 import { type Address, formatAddress, parseAddress } from './address.js';
-import type { Transport } from './transport.js';
+import type { Backend } from './backend.js';
+import { DEFAULT_BACKENDS } from './defaults.js';
+import { Transport, type TransportConnectOptions, type TransportHandler } from './transport.js';
 
 export interface TransportPoolOptions {
   /** Connections kept per address (3FS transport_pool.max_connections, default 1); get() round-robins over them. */
   connectionsPerAddress?: number;
-  /** Used by get() to fill an empty slot, typically `(a) => Transport.connect(a, handler, opts)`. */
+  /** Used by get() to fill an empty slot. Default: `Transport.connect(a, handler, { ...connect, backends })` when `handler` is given. */
   create?(addr: Address): Transport;
+  /** The handler of the transports the default create dials; without it (and without `create`) get() never dials. */
+  handler?: TransportHandler;
+  /** Options of the default create's connects (its `backends` is the pool's own). */
+  connect?: Omit<TransportConnectOptions, 'backends' | 'signal'>;
+  /**
+   * Where the default create finds each address's backend (default `[tcp(), unix()]`): a scheme with none here
+   * makes get() throw NotImplementedError, as Transport.connect does.
+   */
+  backends?: readonly Backend[];
 }
 
 interface Slots {
@@ -40,7 +51,12 @@ export class TransportPool {
     const n = opts.connectionsPerAddress ?? 1;
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgError(`connectionsPerAddress must be a positive integer, got ${n}`);
     this.perAddress = n;
-    this.create = opts.create;
+    const { handler } = opts;
+    if (opts.create !== undefined) this.create = opts.create;
+    else if (handler !== undefined) {
+      const connectOpts: TransportConnectOptions = { ...opts.connect, backends: opts.backends ?? DEFAULT_BACKENDS };
+      this.create = (addr) => Transport.connect(addr, handler, connectOpts);
+    } else this.create = undefined;
   }
 
   /**
@@ -61,7 +77,14 @@ export class TransportPool {
     if (usable(t)) return t;
     if (this.create) {
       if (t) this.keyOf.delete(t);
-      const fresh = this.create(slots.address);
+      let fresh: Transport;
+      try {
+        fresh = this.create(slots.address);
+      } catch (e) {
+        // A refused address (no backend for its scheme, say) keeps no empty entry: memory stays bounded by dials.
+        if (slots.list.every((s) => s === undefined)) this.outgoing.delete(key);
+        throw e;
+      }
       slots.list[i] = fresh;
       this.keyOf.set(fresh, key);
       this.watch(fresh);

@@ -1,3 +1,4 @@
+import { type Disposer, defaults, onAbort } from '@ffnet/common';
 import {
   ConnectFailedError,
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -85,11 +86,11 @@ export interface TransportConnectOptions extends TransportOptions {
 /** The backend socket under a transport, for sibling packages (the `./internal` subpath), not the public API. */
 export let socketOf: (t: Transport) => BackendSocket | undefined;
 
-const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
-const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+const DEFAULT_HIGH_WATER_MARK = defaults.HIGH_WATER_MARK_BYTES;
+const DEFAULT_MAX_QUEUED_BYTES = defaults.MAX_QUEUED_BYTES;
 /** Below this many held bytes a connection takes nothing from the receive budget (see TransportOptions). */
 export const RECEIVE_ALLOWANCE = 64 * 1024;
-const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+const DEFAULT_CLOSE_TIMEOUT_MS = defaults.CLOSE_TIMEOUT_MS;
 const NO_TAGS: unknown[] = [];
 const DEFAULT_BATCH_BYTES = 4096;
 const noop = (): void => {};
@@ -189,7 +190,8 @@ export class Transport {
   private ending = false;
   private connectAbort: AbortController | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
-  private closeSignal: AbortSignal | undefined;
+  /** Undoes close()'s registration on its signal. */
+  private offCloseSignal: Disposer | undefined;
   private resolveReady: () => void = noop;
   private rejectReady: (e: FfnetError) => void = noop;
   private resolveClosed: (e: FfnetError | undefined) => void = noop;
@@ -385,10 +387,7 @@ export class Transport {
     const signal = opts.signal;
     if (signal) {
       if (signal.aborted) this.forceClose();
-      else if (!this.closeSignal) {
-        this.closeSignal = signal;
-        signal.addEventListener('abort', this.forceClose, { once: true });
-      }
+      else this.offCloseSignal ??= onAbort(signal, this.forceClose);
     }
     return done;
   }
@@ -458,14 +457,10 @@ export class Transport {
     const ac = new AbortController();
     this.connectAbort = ac;
     const user = opts.signal;
-    const onUserAbort = (): void => ac.abort(user?.reason);
-    if (user) {
-      if (user.aborted) ac.abort(user.reason);
-      else user.addEventListener('abort', onUserAbort, { once: true });
-    }
+    const offUser = onAbort(user, (reason) => ac.abort(reason));
     backend.connect(this.address, { signal: ac.signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }), ownerUid: opts.unixOwnerUid }).then(
       (sock) => {
-        user?.removeEventListener('abort', onUserAbort);
+        offUser();
         this.connectAbort = undefined;
         if (this._state === 'closed') {
           sock.destroy();
@@ -484,7 +479,7 @@ export class Transport {
         }
       },
       (err: unknown) => {
-        user?.removeEventListener('abort', onUserAbort);
+        offUser();
         this.connectAbort = undefined;
         this.finish(FfnetError.is(err) ? err : new ConnectFailedError(`connect failed: ${String(err)}`, { peer: this.peer, cause: err }));
       },
@@ -670,7 +665,7 @@ export class Transport {
     if (this._state === 'closed') return;
     this._state = 'closed';
     if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.closeSignal?.removeEventListener('abort', this.forceClose);
+    this.offCloseSignal?.();
     this.connectAbort?.abort(error);
     this.sock?.destroy();
 

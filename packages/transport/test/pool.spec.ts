@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeFrame, type FfnetError, InvalidArgError, SocketClosedError, TimeoutError } from '@ffnet/serde';
+import { encodeFrame, type FfnetError, InvalidArgError, NotImplementedError, SocketClosedError, StatusCode, TimeoutError } from '@ffnet/serde';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Address,
@@ -57,6 +57,35 @@ afterAll(async () => {
 describe('TransportPool', () => {
   it('rejects a bad connection count', () => {
     expect(() => new TransportPool({ connectionsPerAddress: 0 })).toThrow(InvalidArgError);
+  });
+
+  it('dials through its own backends when given a handler: [tcp()] refuses unix:// with NotImplementedError', async () => {
+    const pool = new TransportPool({ handler, backends: [tcp()] });
+    const t = pool.get(tcpAddr)!;
+    made.push(t);
+    await t.ready;
+    expect(t.state).toBe('ready');
+    expect(pool.get(tcpAddr)).toBe(t);
+    let err: unknown;
+    try {
+      pool.get(addr);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(NotImplementedError);
+    expect(err).toMatchObject({ code: StatusCode.NotImplemented, message: expect.stringContaining('unix') });
+    // The refused address leaves no empty entry behind (a flood of refused addresses would grow it otherwise).
+    expect(pool.size).toBe(1);
+    expect((pool as unknown as { outgoing: Map<string, unknown> }).outgoing.size).toBe(1);
+  });
+
+  it('defaults its backends to tcp and unix, and without a handler or create it does not dial', async () => {
+    const pool = new TransportPool({ handler });
+    const t = pool.get(addr)!;
+    made.push(t);
+    await t.ready;
+    expect(t.address.scheme).toBe('unix');
+    expect(new TransportPool({ backends: [tcp()] }).get(tcpAddr)).toBeUndefined();
   });
 
   it('keeps one transport per address by default and replaces it once it closes', async () => {

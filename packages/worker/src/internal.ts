@@ -5,6 +5,7 @@ export { connectionLostError, toFfnetError, HandlerErrors } from './errors.js';
 export { sharedTimerWheel } from './timers.js';
 export { frameBodySize, frameMessageSize } from './limits.js';
 export { StopControl } from './stop-control.js';
+export { nonNegativeMsOption } from './options.js';
 export { composeServerInterceptors } from './processor.js';
 export type { CallHost, CallQueue } from './call-context.js';
 export type { ConnectionOwner, FrameSink, InFlightCall } from './connection.js';

@@ -1,3 +1,4 @@
+import { defaults } from '@ffnet/common';
 import { type FfnetError, InvalidArgError, SendFailedError, SocketClosedError, StatusCode } from '@ffnet/serde';
 import {
   type Address,
@@ -79,9 +80,9 @@ function unreachable(call: PendingCall, address: Address | string, err: FfnetErr
 }
 
 /** 5 minutes: long enough for a quiet client between bursts, short enough that abandoned sockets go. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60 * 1000;
-export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
-export const DEFAULT_FRAME_MIN_BYTES_PER_SEC = 1024 * 1024;
+export const DEFAULT_IDLE_TIMEOUT_MS = defaults.IDLE_TIMEOUT_MS;
+export const DEFAULT_FRAME_TIMEOUT_MS = defaults.FRAME_TIMEOUT_MS;
+export const DEFAULT_FRAME_MIN_BYTES_PER_SEC = defaults.FRAME_MIN_BYTES_PER_SEC;
 const DEFAULT_CHECK_INTERVAL_MS = 1000;
 
 function nonNegative(name: string, v: number): number {

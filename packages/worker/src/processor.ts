@@ -1,3 +1,4 @@
+import { defaults, onAbort } from '@ffnet/common';
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
@@ -96,7 +97,7 @@ interface ReplyTo {
   readonly timestamps?: Timestamps | undefined;
 }
 
-const DEFAULT_MAX_PROCESSING = 4096;
+const DEFAULT_MAX_PROCESSING = defaults.MAX_PROCESSING;
 
 /** The innermost step of an interceptor chain. */
 function runHandler(ctx: CallContext, req: unknown): unknown {
@@ -186,7 +187,7 @@ export class Processor {
     this.metadataLimits = opts.metadataLimits;
     this.#compress = {
       compressionLevel: opts.responseCompressionLevel ?? 1,
-      compressionThreshold: opts.responseCompressionThreshold ?? 128 * 1024,
+      compressionThreshold: opts.responseCompressionThreshold ?? defaults.COMPRESSION_THRESHOLD_BYTES,
       ...(opts.metadataLimits ? { metadataLimits: opts.metadataLimits } : {}),
     };
     this.#plain = opts.metadataLimits ? { metadataLimits: opts.metadataLimits } : undefined;
@@ -244,12 +245,11 @@ export class Processor {
     if (!signal) return this.#drained;
     if (signal.aborted) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const done = (): void => {
-        signal.removeEventListener('abort', done);
+      const off = onAbort(signal, () => resolve());
+      this.#drained!.then(() => {
+        off();
         resolve();
-      };
-      signal.addEventListener('abort', done, { once: true });
-      this.#drained!.then(done);
+      });
     });
   }
 

@@ -1,3 +1,5 @@
+import { type Disposer, onAbort } from '@ffnet/common';
+
 /**
  * One stop in progress, as one AbortSignal: aborted by any caller's signal linked to it (the first stop's, and those
  * of later stop() calls, which may only shorten it), or by expire() at the stop's own deadline. dispose() unhooks
@@ -5,7 +7,7 @@
  */
 export class StopControl {
   readonly #ac = new AbortController();
-  readonly #links: { signal: AbortSignal; onAbort: () => void }[] = [];
+  readonly #links: Disposer[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   get signal(): AbortSignal {
@@ -19,13 +21,8 @@ export class StopControl {
   /** Aborts this stop when `signal` does (at once if it already has). */
   link(signal: AbortSignal | undefined): void {
     if (signal === undefined || this.#ac.signal.aborted) return;
-    if (signal.aborted) {
-      this.abort(signal.reason);
-      return;
-    }
-    const onAbort = (): void => this.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    this.#links.push({ signal, onAbort });
+    // An already-aborted signal aborts this stop at once, and registers nothing.
+    this.#links.push(onAbort(signal, (reason) => this.abort(reason)));
   }
 
   /** Aborts after `ms` with `reason()`; no timer for Infinity or a delay setTimeout cannot express. */
@@ -41,7 +38,7 @@ export class StopControl {
   dispose(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const { signal, onAbort } of this.#links) signal.removeEventListener('abort', onAbort);
+    for (const off of this.#links) off();
     this.#links.length = 0;
   }
 }
