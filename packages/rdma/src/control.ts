@@ -6,7 +6,7 @@
 import { Semaphore, defaults } from '@ffnet/common';
 import { InvalidArgError } from '@ffnet/serde';
 import { type Service, implement } from '@ffnet/server';
-import type { PendingCall, Waiter } from '@ffnet/worker';
+import type { Waiter } from '@ffnet/worker';
 import { RDMAControlService } from './service.js';
 
 export interface RDMAControlOptions {
@@ -60,15 +60,6 @@ export class TransmissionLimiter {
   }
 }
 
-/** A pending call that can hold a transmission slot until it settles (the Client's calls are: CallResource). */
-export interface TransmissionHolder {
-  transmission: { release(): void } | undefined;
-}
-
-function holder(call: PendingCall | undefined): (PendingCall & TransmissionHolder) | undefined {
-  return call !== undefined && !call.settled && 'transmission' in call ? (call as PendingCall & TransmissionHolder) : undefined;
-}
-
 /** The RDMAControl service a client serves on its own connections when it opts in. */
 export function rdmaControlService(waiter: Waiter, limiter: TransmissionLimiter): Service<typeof RDMAControlService> {
   return implement(RDMAControlService, {
@@ -76,11 +67,10 @@ export function rdmaControlService(waiter: Waiter, limiter: TransmissionLimiter)
       const uuid = (req as { uuid?: unknown } | undefined)?.uuid;
       if (typeof uuid !== 'number' || !Number.isSafeInteger(uuid)) throw new InvalidArgError(`RDMAControl.apply: bad uuid ${String(uuid)}`);
       // The call already has its answer (or gave up): nothing will be written for it.
-      if (holder(waiter.get(uuid)) === undefined) return {};
+      if (!waiter.has(uuid)) return {};
       await limiter.acquire(ctx.signal);
-      const call = holder(waiter.get(uuid));
-      if (call === undefined || call.transmission !== undefined) limiter.release();
-      else call.transmission = limiter;
+      // The Waiter frees the slot when the call settles; a call that settled meanwhile (or holds one) gets none.
+      if (!waiter.hold(uuid, limiter)) limiter.release();
       return {};
     },
   });

@@ -25,5 +25,4 @@ export {
   rdmaControlService,
   DEFAULT_MAX_CONCURRENT_TRANSMISSION,
   type RDMAControlOptions,
-  type TransmissionHolder,
 } from './control.js';

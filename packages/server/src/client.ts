@@ -38,7 +38,7 @@ import {
   deadlinePassed,
   interceptorError,
 } from './interceptor.js';
-import { type CallResource, clientExtensionOf } from './plugin.js';
+import { clientExtensionOf } from './plugin.js';
 import { type Service, ServiceRegistry } from './service.js';
 
 export type { CallOptions, CompressionOptions };
@@ -93,8 +93,6 @@ class RpcCall extends PendingCall {
   signal: AbortSignal | undefined = undefined;
   /** Where the response's metadata goes (the caller's responseMetadata or the interceptors' ClientCall). */
   responseMetadata: Metadata | undefined = undefined;
-  /** What the call holds while the server writes into our memory (an RDMAControl slot); freed when it settles. */
-  transmission: CallResource | undefined = undefined;
 
   constructor(label: string, maxRetries: number | undefined, resolve: (v: unknown) => void, reject: (e: unknown) => void) {
     super(label, maxRetries);
@@ -104,7 +102,6 @@ class RpcCall extends PendingCall {
 
   onResponse(pkt: MessagePacket, t: Transport): void {
     if (this.signal !== undefined) this.#detach();
-    if (this.transmission !== undefined) this.#releaseTransmission();
     const r = pkt.payload as Result<unknown>;
     const md = this.responseMetadata;
     if (md !== undefined && pkt.metadata !== undefined) for (const [k, v] of pkt.metadata) md.set(k, v);
@@ -122,7 +119,6 @@ class RpcCall extends PendingCall {
 
   onError(err: FfnetError): void {
     if (this.signal !== undefined) this.#detach();
-    if (this.transmission !== undefined) this.#releaseTransmission();
     this.reject(err);
   }
 
@@ -140,11 +136,6 @@ class RpcCall extends PendingCall {
         // The connection is closing; the server aborts the handler when it sees it close.
       }
     }
-  }
-
-  #releaseTransmission(): void {
-    this.transmission!.release();
-    this.transmission = undefined;
   }
 
   #detach(): void {

@@ -46,4 +46,4 @@ export {
 export type { ServerStats, GroupStats, BudgetStats } from './stats.js';
 export { newTimestamps, latencyBreakdown, type LatencyBreakdown } from './timestamps.js';
 export { CallContext, type RequestInfo } from '@ffnet/worker';
-export type { CallResource, ClientExtension } from './plugin.js';
+export type { ClientExtension } from './plugin.js';

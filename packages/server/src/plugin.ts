@@ -2,11 +2,6 @@ import type { Backend } from '@ffnet/transport';
 import type { Waiter } from '@ffnet/worker';
 import type { Service } from './service.js';
 
-/** Something a call holds until it settles (rdma's RDMAControl slot); the Client releases it exactly once. */
-export interface CallResource {
-  release(): void;
-}
-
 /**
  * What a backend may add to a Client that dials with it, beyond connections: services the client answers on its
  * own connections and flags on its requests. @ffnet/rdma's `rdma({ control })` brings RDMAControl this way, so

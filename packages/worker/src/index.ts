@@ -8,7 +8,7 @@ export {
   DEFAULT_FRAME_MIN_BYTES_PER_SEC,
 } from './io-worker.js';
 export { Waiter, type WaiterOptions, type WaiterStats } from './waiter.js';
-export { PendingCall } from './pending-call.js';
+export { PendingCall, type CallResource } from './pending-call.js';
 export { Processor, type ProcessorOptions, type ProcessorStats } from './processor.js';
 export { CallContext, type ServerHandler, type ServerInterceptor } from './call-context.js';
 export { MethodPool } from './service.js';

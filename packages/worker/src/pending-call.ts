@@ -16,6 +16,13 @@ export const SETTLE: unique symbol = Symbol('PendingCall.settle');
 export const ATTEMPT: unique symbol = Symbol('PendingCall.attempt');
 /** The connection the frame went out on (undefined: it did not leave). */
 export const BIND: unique symbol = Symbol('PendingCall.bind');
+/** Waiter.hold: something the call keeps until it settles. */
+export const HOLD: unique symbol = Symbol('PendingCall.hold');
+
+/** Something a call holds until it settles (rdma's RDMAControl slot); released exactly once, when it settles. */
+export interface CallResource {
+  release(): void;
+}
 
 /**
  * One outstanding request on the calling side. The same object is the Waiter's entry (matched by uuid, with a
@@ -40,6 +47,7 @@ export abstract class PendingCall {
   #transport: Transport | undefined = undefined;
   #settled = false;
   #owner: CallOwner | undefined = undefined;
+  #held: CallResource | undefined = undefined;
   /** @internal performance.now() at which the call times out (Infinity: never); the Waiter's */
   deadline = Number.POSITIVE_INFINITY;
   /** @internal neighbours in the Waiter's deadline-ordered list of calls with the same timeout */
@@ -88,8 +96,7 @@ export abstract class PendingCall {
   fail(err: FfnetError): boolean {
     if (this.#settled) return false;
     if (this.#owner) return this.#owner.fail(this, err);
-    this.#settled = true;
-    this.#frame = undefined;
+    this[SETTLE]();
     this.onError(err);
     return true;
   }
@@ -108,6 +115,18 @@ export abstract class PendingCall {
   [SETTLE](): void {
     this.#settled = true;
     this.#frame = undefined;
+    const held = this.#held;
+    if (held !== undefined) {
+      this.#held = undefined;
+      held.release();
+    }
+  }
+
+  /** False when the call has settled or already holds something: the caller keeps (and frees) `resource`. */
+  [HOLD](resource: CallResource): boolean {
+    if (this.#settled || this.#held !== undefined) return false;
+    this.#held = resource;
+    return true;
   }
 
   [ATTEMPT](address: string, frame: Uint8Array | readonly Uint8Array[]): void {

@@ -1,7 +1,7 @@
 import type { TimerHandle, TimerTarget, TimerWheel } from '@ffnet/event';
 import { type FfnetError, InvalidArgError, type MessagePacket, TimeoutError } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
-import { type CallOwner, type PendingCall, REGISTER, SETTLE, BIND } from './pending-call.js';
+import { BIND, type CallOwner, type CallResource, HOLD, type PendingCall, REGISTER, SETTLE } from './pending-call.js';
 import { sharedTimerWheel } from './timers.js';
 
 export interface WaiterOptions {
@@ -107,7 +107,7 @@ export class Waiter implements TimerTarget<PendingCall>, CallOwner {
     return this.#find(uuid) !== undefined;
   }
 
-  /** The call waiting for this uuid, if any (RDMAControl attaches its transmission token to it). */
+  /** The call waiting for this uuid, if any. */
   get(uuid: number): PendingCall | undefined {
     return this.#find(uuid);
   }
@@ -165,6 +165,16 @@ export class Waiter implements TimerTarget<PendingCall>, CallOwner {
     if (call.settled || !call.ownedBy(this)) return false;
     call[BIND](transport, transport.peer);
     return true;
+  }
+
+  /**
+   * Lets the waiting call `uuid` keep `resource` until it settles, when the Waiter releases it (RDMAControl: a
+   * transmission slot held while the server writes into the caller's memory). False when no such call waits here
+   * or it already holds one: the caller still owns `resource` then.
+   */
+  hold(uuid: number, resource: CallResource): boolean {
+    const call = this.#find(uuid);
+    return call !== undefined && call[HOLD](resource);
   }
 
   /** Fails a waiting call by uuid. */

@@ -225,4 +225,36 @@ describe('Waiter', () => {
     waiter.register(call, 0);
     expect(() => waiter.register(call, 0)).toThrow(/already registered/);
   });
+
+  it('a held resource is released exactly once, when the call settles, by response, failure or timeout', async () => {
+    const waiter = newWaiter();
+    const released: string[] = [];
+    const slot = (name: string) => ({ release: () => released.push(name) });
+    const answered = new TestCall();
+    const failed = new TestCall();
+    const timed = new TestCall();
+    waiter.register(answered, 10_000);
+    waiter.register(failed, 10_000);
+    waiter.register(timed, 20);
+    expect(waiter.hold(answered.uuid, slot('answered'))).toBe(true);
+    // A call keeps one resource: a second is refused and stays the caller's.
+    expect(waiter.hold(answered.uuid, slot('second'))).toBe(false);
+    expect(waiter.hold(failed.uuid, slot('failed'))).toBe(true);
+    expect(waiter.hold(timed.uuid, slot('timed'))).toBe(true);
+    expect(released).toEqual([]);
+
+    expect(waiter.post(response(answered.uuid), fakeTransport('x'))).toBe(true);
+    expect(released).toEqual(['answered']);
+    failed.fail(new SocketClosedError('gone'));
+    expect(released).toEqual(['answered', 'failed']);
+    await rejection(timed.result);
+    expect(released).toEqual(['answered', 'failed', 'timed']);
+    await rejection(failed.result);
+    await answered.result;
+
+    // Nothing waits under a settled uuid, nor under one never issued.
+    expect(waiter.hold(answered.uuid, slot('late'))).toBe(false);
+    expect(waiter.hold(987654, slot('unknown'))).toBe(false);
+    expect(released).toEqual(['answered', 'failed', 'timed']);
+  });
 });
