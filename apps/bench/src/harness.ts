@@ -3,8 +3,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BASELINE_PEER } from './names.js';
 import type { Endpoint } from './peers/types.js';
 import type { ChildConfig, ChildMessage } from './protocol.js';

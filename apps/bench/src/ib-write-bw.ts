@@ -55,7 +55,8 @@ export async function runIbWriteBw(o: RunOptions): Promise<RunResult> {
       setTimeout(() => reject(new Error(`ib_write_bw: no result within ${o.measureMs + 60_000} ms`)), o.measureMs + 60_000).unref(),
     );
     const [c, s] = await Promise.race([Promise.all([client.out, server.out]), timeout]);
-    if (c.code !== 0 || s.code !== 0) throw new Error(`ib_write_bw exited with client ${c.code}, server ${s.code}: ${(c.stderr + s.stderr).trim().slice(-800)}`);
+    if (c.code !== 0 || s.code !== 0)
+      throw new Error(`ib_write_bw exited with client ${c.code}, server ${s.code}: ${(c.stderr + s.stderr).trim().slice(-800)}`);
     const r = parseIbWriteBw(c.stdout);
     if (r.bytes !== size) throw new Error(`ib_write_bw: reported ${r.bytes}-byte messages, expected ${size}`);
     const mbPerSec = (r.avgMiBs * 1024 * 1024) / 1e6;

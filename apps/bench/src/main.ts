@@ -5,10 +5,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type RunResult, runOne } from './harness.js';
-import { type Options, USAGE, parseOptions, rdmaRefusal, repOrder } from './options.js';
+import type { PeerName, TransportName } from './names.js';
+import { type Options, parseOptions, rdmaRefusal, repOrder, USAGE } from './options.js';
 import { formatSummary, summarize } from './summary.js';
 import { type RpcWorkload, skipReason } from './workloads.js';
-import type { PeerName, TransportName } from './names.js';
 
 /** Process start-up, connect and teardown per run, on top of warm-up and measuring (measured ~0.5-1 s). */
 const RUN_OVERHEAD_MS = 900;
@@ -124,7 +124,10 @@ async function main(): Promise<number> {
   const elapsedS = Math.round((Date.now() - started) / 1000);
   console.log(`\n${formatSummary(summary)}`);
   console.log(
-    `\n${runs.length} runs in ${elapsedS} s (estimated ${Math.round(est / 1000)} s); load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+    `\n${runs.length} runs in ${elapsedS} s (estimated ${Math.round(est / 1000)} s); load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
   );
   for (const f of failures) console.log(`FAILED: ${f.peer} ${f.workload} ${f.transport} rep ${f.rep}: ${f.error}`);
 

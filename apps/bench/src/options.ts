@@ -2,17 +2,9 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Pinning, baselineChild, defaultPinning } from './harness.js';
 import { verbsAvailable } from '@ffnet/device';
-import {
-  BASELINE_PEER,
-  DEFAULT_PEERS,
-  DEFAULT_TRANSPORTS,
-  PEER_NAMES,
-  type PeerName,
-  TRANSPORT_NAMES,
-  type TransportName,
-} from './names.js';
+import { baselineChild, defaultPinning, type Pinning } from './harness.js';
+import { BASELINE_PEER, DEFAULT_PEERS, DEFAULT_TRANSPORTS, PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './names.js';
 import { type RpcWorkload, WORKLOADS, workload } from './workloads.js';
 
 export interface Options {
@@ -48,7 +40,10 @@ export const USAGE = `usage: node dist/main.js [options]
 
 function list<T extends string>(raw: string | undefined, all: readonly T[], what: string, defaults: readonly T[] = all): T[] {
   if (raw === undefined) return [...defaults];
-  const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const item of items) {
     if (!(all as readonly string[]).includes(item)) throw new Error(`unknown ${what} '${item}' (known: ${all.join(', ')})`);
   }

@@ -79,13 +79,38 @@ export function summarize(workloads: RpcWorkload[], runs: RunResult[]): Summary 
           peer,
           runs: rs.length,
           callsPerSec: Math.round(m((r) => r.callsPerSec)),
-          p50Us: round(m((r) => r.p50Us), 1),
-          p99Us: round(m((r) => r.p99Us), 1),
-          clientCpuMsPerKCall: round(m((r) => perKCall(r, 'client')), 2),
-          serverCpuMsPerKCall: round(m((r) => perKCall(r, 'server')), 2),
-          rssPeakMB: { client: round(m((r) => r.rssPeakMB.client), 1), server: round(m((r) => r.rssPeakMB.server), 1) },
+          p50Us: round(
+            m((r) => r.p50Us),
+            1,
+          ),
+          p99Us: round(
+            m((r) => r.p99Us),
+            1,
+          ),
+          clientCpuMsPerKCall: round(
+            m((r) => perKCall(r, 'client')),
+            2,
+          ),
+          serverCpuMsPerKCall: round(
+            m((r) => perKCall(r, 'server')),
+            2,
+          ),
+          rssPeakMB: {
+            client: round(
+              m((r) => r.rssPeakMB.client),
+              1,
+            ),
+            server: round(
+              m((r) => r.rssPeakMB.server),
+              1,
+            ),
+          },
         };
-        if (w.payload !== undefined) row.mbPerSec = round(m((r) => r.mbPerSec ?? Number.NaN), 1);
+        if (w.payload !== undefined)
+          row.mbPerSec = round(
+            m((r) => r.mbPerSec ?? Number.NaN),
+            1,
+          );
         rows.set(peer, row);
         medians.push(row);
       }
@@ -135,7 +160,7 @@ function compareBaseline(w: RpcWorkload, transport: TransportName, ff: MedianRow
   let verdict: BaselineRow['verdict'];
   if (perRep.length < 2) verdict = 'one rep';
   else if (min <= 1 && max >= 1) verdict = 'within spread';
-  else verdict = (min > 1) === lowerIsBetter ? 'slower' : 'faster';
+  else verdict = min > 1 === lowerIsBetter ? 'slower' : 'faster';
   return {
     workload: w.name,
     transport,

@@ -105,7 +105,10 @@ describe('bench CLI', () => {
 
   it('refuses W5 and rdma:// without a verbs device instead of faking them, and rejects unknown flags', async () => {
     // This suite runs outside the rxe VM (the VM runs them through pnpm bench:rdma), where verbs have no device.
-    for (const args of [['--workloads', 'W5'], ['--transports', 'rdma']]) {
+    for (const args of [
+      ['--workloads', 'W5'],
+      ['--transports', 'rdma'],
+    ]) {
       const r = await cli(args);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(/needs? a verbs \(RDMA\) device.*pnpm bench:rdma/);

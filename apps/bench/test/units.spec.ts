@@ -1,14 +1,14 @@
-import { describe, expect, it } from 'vitest';
-import type { RunResult } from '../src/harness.js';
-import { RawReader } from '../src/peers/raw-net.js';
-import { Histogram, median } from '../src/stats.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseOptions, repOrder } from '../src/options.js';
-import { formatSummary, summarize } from '../src/summary.js';
-import { type RpcWorkload, WORKLOADS, skipReason } from '../src/workloads.js';
+import { describe, expect, it } from 'vitest';
+import type { RunResult } from '../src/harness.js';
 import { parseIbWriteBw } from '../src/ib-write-bw.js';
+import { parseOptions, repOrder } from '../src/options.js';
+import { RawReader } from '../src/peers/raw-net.js';
+import { Histogram, median } from '../src/stats.js';
+import { formatSummary, summarize } from '../src/summary.js';
+import { type RpcWorkload, skipReason, WORKLOADS } from '../src/workloads.js';
 
 function frame(id: number, body: Buffer): Buffer {
   const h = Buffer.alloc(8);
@@ -148,14 +148,17 @@ describe('summarize', () => {
       cpu: { client: { userMs: cpuMs, sysMs: 0 }, server: { userMs: 4, sysMs: 0 } },
     });
     // Throughput: rep ratios 0.9, 1.1, 1.0 straddle 1, so the difference is inside the spread.
-    const mixed = summarize([w2], [
-      tput('ffnet', 1, 900, 3),
-      tput('ffnet@baseline', 1, 1000),
-      tput('ffnet', 2, 1100, 3),
-      tput('ffnet@baseline', 2, 1000),
-      tput('ffnet', 3, 1000, 3),
-      tput('ffnet@baseline', 3, 1000),
-    ]);
+    const mixed = summarize(
+      [w2],
+      [
+        tput('ffnet', 1, 900, 3),
+        tput('ffnet@baseline', 1, 1000),
+        tput('ffnet', 2, 1100, 3),
+        tput('ffnet@baseline', 2, 1000),
+        tput('ffnet', 3, 1000, 3),
+        tput('ffnet@baseline', 3, 1000),
+      ],
+    );
     expect(mixed.baseline).toEqual([
       {
         workload: 'W2',
@@ -177,9 +180,25 @@ describe('summarize', () => {
     // Every pair lower throughput: slower. Lower-is-better p50 that is higher in every pair: slower too.
     const slower = summarize([w2], [tput('ffnet', 1, 800), tput('ffnet@baseline', 1, 1000), tput('ffnet', 2, 900), tput('ffnet@baseline', 2, 1000)]);
     expect(slower.baseline?.[0]).toMatchObject({ ratio: 0.85, spread: { min: 0.8, max: 0.9 }, verdict: 'slower' });
-    const lat = summarize([w1], [run('ffnet', w1, 110, undefined, 1), run('ffnet@baseline', w1, 100, undefined, 1), run('ffnet', w1, 120, undefined, 2), run('ffnet@baseline', w1, 100, undefined, 2)]);
+    const lat = summarize(
+      [w1],
+      [
+        run('ffnet', w1, 110, undefined, 1),
+        run('ffnet@baseline', w1, 100, undefined, 1),
+        run('ffnet', w1, 120, undefined, 2),
+        run('ffnet@baseline', w1, 100, undefined, 2),
+      ],
+    );
     expect(lat.baseline?.[0]).toMatchObject({ metric: 'p50Us', ratio: 1.15, verdict: 'slower' });
-    const faster = summarize([w1], [run('ffnet', w1, 90, undefined, 1), run('ffnet@baseline', w1, 100, undefined, 1), run('ffnet', w1, 80, undefined, 2), run('ffnet@baseline', w1, 100, undefined, 2)]);
+    const faster = summarize(
+      [w1],
+      [
+        run('ffnet', w1, 90, undefined, 1),
+        run('ffnet@baseline', w1, 100, undefined, 1),
+        run('ffnet', w1, 80, undefined, 2),
+        run('ffnet@baseline', w1, 100, undefined, 2),
+      ],
+    );
     expect(faster.baseline?.[0]).toMatchObject({ verdict: 'faster' });
     // A single pair has no spread to judge by.
     const one = summarize([w2], [tput('ffnet', 1, 800), tput('ffnet@baseline', 1, 1000)]);
@@ -233,6 +252,6 @@ describe('rdma plan and the ib_write_bw report', () => {
       '---------------------------------------------------------------------------------------',
     ].join('\n');
     expect(parseIbWriteBw(out)).toEqual({ bytes: 1048576, iterations: 200, peakMiBs: 49.41, avgMiBs: 38.96 });
-    expect(() => parseIbWriteBw(' Couldn\'t connect to 127.0.0.1:18516')).toThrow(/no result row/);
+    expect(() => parseIbWriteBw(" Couldn't connect to 127.0.0.1:18516")).toThrow(/no result row/);
   });
 });

@@ -1,6 +1,6 @@
 import { Client } from '@ffnet/server';
 import { allBackends } from './backends.js';
-import { type Command, UsageError, intFlag, parse } from './command.js';
+import { type Command, intFlag, parse, UsageError } from './command.js';
 import { normalizeAddress, resolveMethod, toJson } from './services.js';
 
 export const call: Command = {

@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { FfnetError, InvalidArgError } from '@ffnet/serde';
 
 /** A mistake in the command line itself: exit code 2 plus the usage (a remote InvalidArg is not one). */

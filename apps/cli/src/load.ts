@@ -58,8 +58,7 @@ export async function runLoad(call: () => Promise<unknown>, opts: LoadOptions): 
   let stop = false;
   const t0 = performance.now();
   const deadline = durationMs === undefined ? Number.POSITIVE_INFINITY : t0 + durationMs;
-  const progress = (): void =>
-    onProgress?.({ done: latencies.length + errors, total: count, errors, elapsedMs: performance.now() - t0 });
+  const progress = (): void => onProgress?.({ done: latencies.length + errors, total: count, errors, elapsedMs: performance.now() - t0 });
   const timer = onProgress ? setInterval(progress, progressMs) : undefined;
 
   const worker = async (): Promise<void> => {

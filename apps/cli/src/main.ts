@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { type Command, UsageError, describeError } from './command.js';
+import { type Command, describeError, UsageError } from './command.js';
 
 /**
  * Subcommands, loaded on demand so that `ffnet devices` does not pull in the RPC stack. Adding a command is one

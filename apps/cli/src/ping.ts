@@ -1,15 +1,14 @@
 import { VerifyResponseFailedError } from '@ffnet/serde';
 import { Client, EchoService } from '@ffnet/server';
 import { allBackends } from './backends.js';
-import { type Command, UsageError, describeError, intFlag, parse } from './command.js';
+import { type Command, describeError, intFlag, parse, UsageError } from './command.js';
 import { formatMs, type LoadProgress, runLoad } from './load.js';
 import { normalizeAddress } from './services.js';
 
 /** One updating line on a terminal; a line a second when stderr is a file or pipe. */
 function progressReporter(stream: NodeJS.WriteStream): { every: number; report(p: LoadProgress): void; end(): void } {
   const tty = stream.isTTY === true;
-  const line = (p: LoadProgress) =>
-    `${p.done}${p.total === undefined ? '' : `/${p.total}`} calls, ${p.errors} errors, ${(p.elapsedMs / 1000).toFixed(1)} s`;
+  const line = (p: LoadProgress) => `${p.done}${p.total === undefined ? '' : `/${p.total}`} calls, ${p.errors} errors, ${(p.elapsedMs / 1000).toFixed(1)} s`;
   return {
     every: tty ? 100 : 1000,
     report: (p) => stream.write(tty ? `\r\x1b[K${line(p)}` : `progress ${line(p)}\n`),
@@ -48,7 +47,8 @@ export const ping: Command = {
     const req = { str: payload };
     const once = async (): Promise<void> => {
       const rsp = await echo.echo(req);
-      if (rsp.str !== payload) throw new VerifyResponseFailedError(`Echo.echo returned ${rsp.str.length} bytes instead of the ${payload.length} sent`, { peer: address });
+      if (rsp.str !== payload)
+        throw new VerifyResponseFailedError(`Echo.echo returned ${rsp.str.length} bytes instead of the ${payload.length} sent`, { peer: address });
     };
     const progress = progressReporter(process.stderr);
     try {

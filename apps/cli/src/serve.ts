@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidConfigError } from '@ffnet/serde';
 import { Server, type ServiceGroupConfig } from '@ffnet/server';
 import { allBackends } from './backends.js';
-import { type Command, UsageError, parse } from './command.js';
+import { type Command, parse, UsageError } from './command.js';
 
 /**
  * `HOST:PORT`, `:PORT` or `PORT` (optionally with `tcp://`). Host `0.0.0.0` (or none) listens on every matching
@@ -28,7 +28,8 @@ function readConfig(file: string): ServiceGroupConfig[] {
     throw new InvalidConfigError(`cannot read config ${file}: ${(e as Error).message}`, { cause: e });
   }
   const groups = (parsed as { groups?: unknown } | null)?.groups;
-  if (!Array.isArray(groups)) throw new InvalidConfigError(`config ${file} needs a "groups" array, e.g. {"groups":[{"networkType":"tcp","listener":{"port":8000}}]}`);
+  if (!Array.isArray(groups))
+    throw new InvalidConfigError(`config ${file} needs a "groups" array, e.g. {"groups":[{"networkType":"tcp","listener":{"port":8000}}]}`);
   return groups as ServiceGroupConfig[];
 }
 

@@ -50,7 +50,13 @@ try {
     rows.push([group.networkType, address, String(r.calls), formatMs(r.p50Ms), formatMs(r.p99Ms), String(Math.round(r.callsPerSec))]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const row of rows)
+    console.log(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
 } catch (e) {
   failed = true;
   console.error(`ffnet demo failed: ${e instanceof Error ? e.message : String(e)}`);

@@ -1,5 +1,5 @@
 import { IBManager, type RDMABuf, RDMABufPool } from '@ffnet/device';
-import { DataCorruptionError, InvalidArgError, crc32c } from '@ffnet/serde';
+import { crc32c, DataCorruptionError, InvalidArgError } from '@ffnet/serde';
 import type { CallOptions, Client, Stub } from '@ffnet/server';
 import { parseAddress } from '@ffnet/transport';
 import { type BatchReadRsp, type ChunkRange, StorageService } from './service.js';
@@ -87,7 +87,8 @@ export class StorageClient {
   async #readInline(chunks: ChunkRange[], opts: StorageCallOptions): Promise<Buffer[]> {
     const rsp = await this.stub.batchRead({ chunks }, callOptions(opts));
     return check(chunks, rsp, (r) => {
-      if (!(r.data instanceof Uint8Array) || r.data.length !== r.length) throw new DataCorruptionError(`inline data of ${r.data?.length} bytes, expected ${r.length}`);
+      if (!(r.data instanceof Uint8Array) || r.data.length !== r.length)
+        throw new DataCorruptionError(`inline data of ${r.data?.length} bytes, expected ${r.length}`);
       return Buffer.from(r.data.buffer, r.data.byteOffset, r.data.length);
     });
   }

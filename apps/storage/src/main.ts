@@ -3,7 +3,7 @@
 import { rdma } from '@ffnet/rdma';
 import { Client, Server, type ServiceGroupConfig } from '@ffnet/server';
 import { tcp, unix } from '@ffnet/transport';
-import { StorageClient, fillChunk, storageService } from './index.js';
+import { fillChunk, StorageClient, storageService } from './index.js';
 
 const kind = (process.argv[2] ?? 'tcp') as 'tcp' | 'unix' | 'rdma';
 const group: ServiceGroupConfig =

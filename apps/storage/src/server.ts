@@ -1,7 +1,7 @@
 import { type RDMABuf, RDMABufPool, RDMARemoteBuf } from '@ffnet/device';
-import { DataCorruptionError, InvalidArgError, crc32c } from '@ffnet/serde';
 import { readTransmission, writeTransmission } from '@ffnet/rdma';
-import { type CallContext, type Service, implement } from '@ffnet/server';
+import { crc32c, DataCorruptionError, InvalidArgError } from '@ffnet/serde';
+import { type CallContext, implement, type Service } from '@ffnet/server';
 import { type BatchReadReq, type BatchReadRsp, type ReadResult, StorageService, type WriteReq, type WriteRsp } from './service.js';
 import { ChunkStore } from './store.js';
 
@@ -87,7 +87,8 @@ export function storageService(opts: StorageServiceOptions = {}): Service<typeof
     const { chunkId, length, crc } = req ?? ({} as WriteReq);
     if (!Number.isSafeInteger(length) || length < 0 || length > maxBatch) throw new InvalidArgError(`write: bad length ${length} (max ${maxBatch})`);
     if (req.remote !== undefined) {
-      if (!(req.remote instanceof RDMARemoteBuf) || req.remote.length < length) throw new InvalidArgError('write: remote must be an RDMARemoteBuf of at least length bytes');
+      if (!(req.remote instanceof RDMARemoteBuf) || req.remote.length < length)
+        throw new InvalidArgError('write: remote must be an RDMARemoteBuf of at least length bytes');
       const tx = readTransmission(ctx);
       const buf = await staging(ctx);
       try {

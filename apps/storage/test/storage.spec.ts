@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RDMARemoteBuf } from '@ffnet/device';
-import { StatusCode, crc32c } from '@ffnet/serde';
 import { rdma } from '@ffnet/rdma';
+import { crc32c, StatusCode } from '@ffnet/serde';
 import { Client, Server, type ServiceGroupConfig } from '@ffnet/server';
 import { tcp, unix } from '@ffnet/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChunkStore, StorageClient, fillChunk, storageService } from '../src/index.js';
+import { ChunkStore, fillChunk, StorageClient, storageService } from '../src/index.js';
 
 const CHUNK = 64 * 1024;
 

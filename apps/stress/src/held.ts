@@ -62,7 +62,13 @@ async function main(): Promise<void> {
       await sleep(1500);
       const budget = server.stats().receiveBudget;
       const held = await measure(echo, CALLS);
-      reps.push({ unloaded, held, budgetUsedMiB: +(budget.used / MiB).toFixed(1), peersWaiting: budget.waiting, p99Ratio: +(held.p99Ms / unloaded.p99Ms).toFixed(2) });
+      reps.push({
+        unloaded,
+        held,
+        budgetUsedMiB: +(budget.used / MiB).toFixed(1),
+        peersWaiting: budget.waiting,
+        p99Ratio: +(held.p99Ms / unloaded.p99Ms).toFixed(2),
+      });
       for (const p of peers) p.destroy();
       await sleep(500);
     }

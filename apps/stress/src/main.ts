@@ -257,14 +257,21 @@ function runAttacker<R>(task: Task, boundMs: number): Promise<Finished<R>> {
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       const ms = Math.round(performance.now() - t);
-      const error = result === undefined ? `${task.attack} attacker ended without a result (code ${code}, signal ${signal}, after ${ms} ms, bound ${boundMs} ms)` : undefined;
+      const error =
+        result === undefined
+          ? `${task.attack} attacker ended without a result (code ${code}, signal ${signal}, after ${ms} ms, bound ${boundMs} ms)`
+          : undefined;
       resolve({ result, error, ms });
     });
   });
 }
 
 /** Real clients making calls, SIGKILLed once they are mid-flight. */
-async function kill9(addresses: readonly string[], p: Profile['kill9'], rng: () => number): Promise<{ killed: number; callsBeforeKill: number; errors: string[] }> {
+async function kill9(
+  addresses: readonly string[],
+  p: Profile['kill9'],
+  rng: () => number,
+): Promise<{ killed: number; callsBeforeKill: number; errors: string[] }> {
   const out = { killed: 0, callsBeforeKill: 0, errors: [] as string[] };
   for (let round = 0; round < p.rounds; round++) {
     const batch = Array.from({ length: p.clientsPerRound }, () => {
@@ -347,8 +354,14 @@ async function run(args: Args): Promise<number> {
 
   // Warm-up: every path the attacks reach, a little, so the baseline includes what is created once (compiled
   // code, lazily opened loop resources) and the comparison afterwards is about what the attacks left behind.
-  const warm = await runAttacker({ attack: 'fuzz', address: tcp, frames: 4096, framesPerWrite: 256, concurrency: 2, seed: args.seed ^ 0x5a5a, fuzzCore: false, timeLimitMs: 60_000 }, 90_000);
-  const warmCalls = await runAttacker({ attack: 'calls', addresses: both, calls: 2000, concurrency: 16, bytesEvery: 100, bytesSize: MAX_REPLY_BYTES, timeLimitMs: 60_000, timeoutMs: 5000 }, 90_000);
+  const warm = await runAttacker(
+    { attack: 'fuzz', address: tcp, frames: 4096, framesPerWrite: 256, concurrency: 2, seed: args.seed ^ 0x5a5a, fuzzCore: false, timeLimitMs: 60_000 },
+    90_000,
+  );
+  const warmCalls = await runAttacker(
+    { attack: 'calls', addresses: both, calls: 2000, concurrency: 16, bytesEvery: 100, bytesSize: MAX_REPLY_BYTES, timeLimitMs: 60_000, timeoutMs: 5000 },
+    90_000,
+  );
   for (const w of [warm, warmCalls]) if (w.error) harnessErrors.push(`warm-up: ${w.error}`);
   await sleep(1000);
   memBefore = await serverMem(server);
@@ -426,12 +439,24 @@ async function run(args: Args): Promise<number> {
     const [a, b] = await Promise.all(
       both.map((address, i) =>
         attackerResult<{ framesSent: number; byKind: Record<string, number>; responses: number; connections: number; gaveUp: boolean }>(
-          { attack: 'fuzz', address, frames: per, framesPerWrite: p.fuzz.framesPerWrite, concurrency: p.fuzz.concurrency, seed: (args.seed + i * 7919) >>> 0, fuzzCore: args.fuzzCore, timeLimitMs: p.fuzz.timeLimitMs },
+          {
+            attack: 'fuzz',
+            address,
+            frames: per,
+            framesPerWrite: p.fuzz.framesPerWrite,
+            concurrency: p.fuzz.concurrency,
+            seed: (args.seed + i * 7919) >>> 0,
+            fuzzCore: args.fuzzCore,
+            timeLimitMs: p.fuzz.timeLimitMs,
+          },
           bound,
         ),
       ),
     );
-    for (const [name, r] of [['tcp', a], ['unix', b]] as const) {
+    for (const [name, r] of [
+      ['tcp', a],
+      ['unix', b],
+    ] as const) {
       if (r && 'gaveUp' in r && r.gaveUp) harnessErrors.push(`fuzz over ${name}: the server refused 200 connections in a row`);
     }
     return { tcp: a, unix: b };
@@ -443,19 +468,40 @@ async function run(args: Args): Promise<number> {
       stages.push({
         connections: s.connections,
         partBytes: s.partBytes,
-        ...(await attackerResult<object>({ attack: 'lying', addresses: both, connections: s.connections, claimBytes: p.lying.claimBytes, partBytes: s.partBytes, holdMs: p.lying.holdMs }, p.lying.holdMs + 120_000)),
+        ...(await attackerResult<object>(
+          { attack: 'lying', addresses: both, connections: s.connections, claimBytes: p.lying.claimBytes, partBytes: s.partBytes, holdMs: p.lying.holdMs },
+          p.lying.holdMs + 120_000,
+        )),
       });
     }
     return { claimBytes: p.lying.claimBytes, holdMs: p.lying.holdMs, stages };
   });
 
   await phase('amplify', () =>
-    attackerResult({ attack: 'amplify', addresses: both, connections: p.amplify.connections, requests: p.amplify.requests, replyBytes: MAX_REPLY_BYTES, holdMs: p.amplify.holdMs }, p.amplify.holdMs + 120_000),
+    attackerResult(
+      {
+        attack: 'amplify',
+        addresses: both,
+        connections: p.amplify.connections,
+        requests: p.amplify.requests,
+        replyBytes: MAX_REPLY_BYTES,
+        holdMs: p.amplify.holdMs,
+      },
+      p.amplify.holdMs + 120_000,
+    ),
   );
 
   await phase('slowloris', () =>
     attackerResult(
-      { attack: 'slowloris', addresses: both, silent: p.slowloris.silent, dribble: p.slowloris.dribble, intervalMs: 10, dribbleBodyBytes: 4096, holdMs: p.slowloris.holdMs },
+      {
+        attack: 'slowloris',
+        addresses: both,
+        silent: p.slowloris.silent,
+        dribble: p.slowloris.dribble,
+        intervalMs: 10,
+        dribbleBodyBytes: 4096,
+        holdMs: p.slowloris.holdMs,
+      },
       p.slowloris.holdMs + 120_000,
     ),
   );
@@ -471,7 +517,16 @@ async function run(args: Args): Promise<number> {
     const results = await Promise.all(
       Array.from({ length: p.calls.processes }, () =>
         attackerResult<{ ok: number; failed: number; errorsByCode: Record<string, number>; timedOut: boolean }>(
-          { attack: 'calls', addresses: both, calls: per, concurrency: p.calls.concurrency, bytesEvery: 0, bytesSize: 0, timeLimitMs: p.calls.timeLimitMs, timeoutMs: 10_000 },
+          {
+            attack: 'calls',
+            addresses: both,
+            calls: per,
+            concurrency: p.calls.concurrency,
+            bytesEvery: 0,
+            bytesSize: 0,
+            timeLimitMs: p.calls.timeLimitMs,
+            timeoutMs: 10_000,
+          },
           p.calls.timeLimitMs + 60_000,
         ),
       ),
@@ -537,7 +592,9 @@ async function run(args: Args): Promise<number> {
         harnessErrors,
       },
     );
-    const fuzz = phases.fuzz as { tcp?: { framesSent?: number; byKind?: Record<string, number> }; unix?: { framesSent?: number; byKind?: Record<string, number> } } | undefined;
+    const fuzz = phases.fuzz as
+      | { tcp?: { framesSent?: number; byKind?: Record<string, number> }; unix?: { framesSent?: number; byKind?: Record<string, number> } }
+      | undefined;
     const framesSent = (fuzz?.tcp?.framesSent ?? 0) + (fuzz?.unix?.framesSent ?? 0);
     const report = {
       profile: p.name,

@@ -19,17 +19,17 @@ async function main(): Promise<void> {
 
   const server = new Server(serverOptions(cfg));
   const service = implement(StressService, {
-      echo: (_ctx, req) => ({ s: typeof req?.s === 'string' ? req.s : '' }),
-      bytes: (_ctx, req) => {
-        const n = req?.n;
-        if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_REPLY_BYTES) {
-          throw new InvalidArgError(`bytes: n must be an integer in [0, ${MAX_REPLY_BYTES}]`);
-        }
-        // A fresh, filled buffer per reply, as a real service's would be: replies the server queues for a peer
-        // that does not read cost resident memory, which is what the caps are about.
-        return Buffer.alloc(n, 0x5a);
-      },
-    });
+    echo: (_ctx, req) => ({ s: typeof req?.s === 'string' ? req.s : '' }),
+    bytes: (_ctx, req) => {
+      const n = req?.n;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_REPLY_BYTES) {
+        throw new InvalidArgError(`bytes: n must be an integer in [0, ${MAX_REPLY_BYTES}]`);
+      }
+      // A fresh, filled buffer per reply, as a real service's would be: replies the server queues for a peer
+      // that does not read cost resident memory, which is what the caps are about.
+      return Buffer.alloc(n, 0x5a);
+    },
+  });
   // Both groups (tcp and unix) serve it: Server.addService would put it in the first one only.
   for (const g of server.groups) g.addService(service);
   await server.start();

@@ -27,4 +27,3 @@ export function serverOptions(cfg: ServerChildConfig): ServerOptions {
     limits: { receiveBudgetBytes: cfg.receiveBudgetBytes, outputBudgetBytes: cfg.outputBudgetBytes },
   };
 }
-

@@ -1,26 +1,6 @@
-import {
-  checksumWord,
-  crc32c,
-  decodeMessage,
-  FfnetError,
-  FRAME_COMPRESSED,
-  FRAME_HEADER_SIZE,
-  FRAME_MAGIC,
-  FrameDecoder,
-} from '@ffnet/serde';
+import { checksumWord, crc32c, decodeMessage, FfnetError, FRAME_COMPRESSED, FRAME_HEADER_SIZE, FRAME_MAGIC, FrameDecoder } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
-import {
-  BOUNDARY_VALUES,
-  encodeMp,
-  FRAME_KINDS,
-  fuzzBatch,
-  fuzzFrame,
-  HUGE_COUNT_HEADERS,
-  KIND_WEIGHTS,
-  lyingHeader,
-  mp,
-  pickKind,
-} from '../src/frames.js';
+import { BOUNDARY_VALUES, encodeMp, FRAME_KINDS, fuzzBatch, fuzzFrame, HUGE_COUNT_HEADERS, KIND_WEIGHTS, lyingHeader, mp, pickKind } from '../src/frames.js';
 import { Rng } from '../src/rng.js';
 import { CORE_SERVICE_ID, ECHO_SERVICE_ID, StressService } from '../src/service.js';
 

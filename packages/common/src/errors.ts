@@ -447,7 +447,6 @@ export class EpollAddError extends FfnetError {
 }
 register(EpollAddError, StatusCode.EpollAddError);
 
-
 /**
  * The typed error for a code: used to rebuild a remote `{code, message}` as the class a local failure
  * with the same code would have had. Codes without a class of their own give a plain FfnetError.

@@ -1,11 +1,11 @@
-export { StatusCode, statusName, type StatusCodeName, type StatusCodeValue } from './status.js';
+export * as defaults from './defaults.js';
 export * from './errors.js';
 export {
+  type AcquireOptions,
   Semaphore,
   type SemaphoreOptions,
   type SemaphoreStats,
   type SemaphoreWaiter,
-  type AcquireOptions,
 } from './semaphore.js';
-export { linkSignal, onAbort, abortError, throwIfAborted, type LinkedSignal, type LinkSignalOptions, type Disposer } from './signal.js';
-export * as defaults from './defaults.js';
+export { abortError, type Disposer, type LinkedSignal, type LinkSignalOptions, linkSignal, onAbort, throwIfAborted } from './signal.js';
+export { StatusCode, type StatusCodeName, type StatusCodeValue, statusName } from './status.js';

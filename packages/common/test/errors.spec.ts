@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import * as all from '../src/index.js';
 import {
   ConnectFailedError,
+  errorClasses,
+  errorFromCode,
   FfnetError,
   InvalidArgError,
   InvalidMethodIDError,
   SocketClosedError,
   StatusCode,
-  TimeoutError,
-  errorClasses,
-  errorFromCode,
   statusName,
+  TimeoutError,
 } from '../src/index.js';
-import * as all from '../src/index.js';
 
 describe('status codes and errors', () => {
   it('carries 3FS numeric codes', () => {

@@ -2,7 +2,7 @@
 // run under vitest. With the old `const X = define(...); type X = FfnetError` pairs, every assertion marked
 // "compile" below failed to compile: all the classes were one type, so narrowing had nothing to tell apart.
 import { expect, it } from 'vitest';
-import { CancelledError, FfnetError, type StatusCode, SocketClosedError, TimeoutError, errorFromCode } from '../src/index.js';
+import { CancelledError, errorFromCode, FfnetError, SocketClosedError, type StatusCode, TimeoutError } from '../src/index.js';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function assertType<_T extends true>(): void {}

@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { CancelledError, InvalidArgError, TimeoutError, abortError, linkSignal, onAbort, throwIfAborted } from '../src/index.js';
+import { abortError, CancelledError, InvalidArgError, linkSignal, onAbort, TimeoutError, throwIfAborted } from '../src/index.js';
 
 const aborted = (s: AbortSignal) => new Promise<void>((r) => s.addEventListener('abort', () => r(), { once: true }));
 

@@ -3,11 +3,12 @@
  * `connect` requests handed to it (a server wires IBConnectService to these), the client side drives an
  * injected `call` function.
  */
-import { IBManager, type IBDevice } from '@ffnet/device';
-import { IBDeviceNotFoundError, InvalidArgError, InvalidConfigError, ResourceExhaustedError, Semaphore, defaults } from '@ffnet/common';
+
+import { defaults, IBDeviceNotFoundError, InvalidArgError, InvalidConfigError, ResourceExhaustedError, Semaphore } from '@ffnet/common';
+import { type IBDevice, IBManager } from '@ffnet/device';
 import { checkIBSocketConfig, ibSocketSizes } from './config.js';
 import { type IBConnectReq, type IBConnectRsp, type IBQueryReq, type IBQueryRsp, parseConnectReq } from './messages.js';
-import { type IBConnectCall, type IBConnectOptions, IBSocket, type IBSocketOptions, acceptIBSocket } from './socket.js';
+import { acceptIBSocket, type IBConnectCall, type IBConnectOptions, IBSocket, type IBSocketOptions } from './socket.js';
 
 const PORT_ACTIVE = 4;
 
@@ -145,9 +146,7 @@ export class IBConnectServer {
         .map((d) => ({
           dev: d.id,
           devName: d.name,
-          ports: d.ports
-            .filter((p) => p.attr.state === PORT_ACTIVE)
-            .map((p) => ({ port: p.portNum, zones: [...p.zones], linkLayer: p.attr.linkLayer })),
+          ports: d.ports.filter((p) => p.attr.state === PORT_ACTIVE).map((p) => ({ port: p.portNum, zones: [...p.zones], linkLayer: p.attr.linkLayer })),
         })),
     };
   }
@@ -166,9 +165,12 @@ export class IBConnectServer {
     const c = r.config;
     const bytes = ibSocketSizes(c).bufferBytes;
     if (bytes > this.#maxBufferBytes) {
-      throw new InvalidConfigError(`client config needs ${bytes} bytes of buffers per connection, more than the ${this.#maxBufferBytes} allowed (maxBufferBytes)`, {
-        peer,
-      });
+      throw new InvalidConfigError(
+        `client config needs ${bytes} bytes of buffers per connection, more than the ${this.#maxBufferBytes} allowed (maxBufferBytes)`,
+        {
+          peer,
+        },
+      );
     }
     const wrs = Math.max(c.sendBufCnt, c.maxRdmaWr);
     if (wrs > this.#maxWorkRequests) {

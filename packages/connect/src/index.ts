@@ -1,44 +1,44 @@
 // @ffnet/connect: IBSocket (a byte stream and one-sided RDMA over one RC queue pair) and the IBConnect handshake.
 
-export { IBSocket, IBSocketState, type IBSocketHandlers, type IBSocketOptions, type IBConnectCall, type IBConnectOptions } from './socket.js';
-export { RDMAReqBatch } from './rdma.js';
 export {
-  IBConnectServer,
-  IBAcceptBudget,
-  connectIBSocket,
-  DEFAULT_MAX_ACCEPTED_QPS,
-  DEFAULT_MAX_PINNED_BYTES,
-  DEFAULT_MAX_BUFFER_BYTES,
-  DEFAULT_MAX_WORK_REQUESTS,
-  type IBConnectServerOptions,
-  type IBAcceptContext,
-  type IBAcceptLimits,
-} from './connect.js';
-export {
-  IB_SOCKET_DEFAULTS,
-  resolveIBSocketConfig,
   checkIBSocketConfig,
-  ibSocketSizes,
-  type IBSocketConfig,
+  IB_SOCKET_DEFAULTS,
   type IBConnectConfig,
-  type IBSocketSizes,
   type IBDeviceLimits,
+  type IBSocketConfig,
+  type IBSocketSizes,
+  ibSocketSizes,
+  resolveIBSocketConfig,
 } from './config.js';
 export {
-  IBConnectService,
-  parseQueryRsp,
-  parseConnectReq,
-  parseConnectRsp,
-  type IBQueryReq,
-  type IBQueryRsp,
-  type IBQueryDevice,
-  type IBQueryPort,
+  connectIBSocket,
+  DEFAULT_MAX_ACCEPTED_QPS,
+  DEFAULT_MAX_BUFFER_BYTES,
+  DEFAULT_MAX_PINNED_BYTES,
+  DEFAULT_MAX_WORK_REQUESTS,
+  IBAcceptBudget,
+  type IBAcceptContext,
+  type IBAcceptLimits,
+  IBConnectServer,
+  type IBConnectServerOptions,
+} from './connect.js';
+export {
   type IBConnectInfo,
   type IBConnectLink,
-  type IBConnectReq,
-  type IBConnectRsp,
   type IBConnectMethod,
+  type IBConnectReq,
   type IBConnectRequests,
   type IBConnectResponses,
+  type IBConnectRsp,
+  IBConnectService,
+  type IBQueryDevice,
+  type IBQueryPort,
+  type IBQueryReq,
+  type IBQueryRsp,
+  parseConnectReq,
+  parseConnectRsp,
+  parseQueryRsp,
 } from './messages.js';
-export { selectDevice, localPortCandidates, type LocalPortCandidate, type DeviceSelection, type SelectOptions } from './select.js';
+export { RDMAReqBatch } from './rdma.js';
+export { type DeviceSelection, type LocalPortCandidate, localPortCandidates, type SelectOptions, selectDevice } from './select.js';
+export { type IBConnectCall, type IBConnectOptions, IBSocket, type IBSocketHandlers, type IBSocketOptions, IBSocketState } from './socket.js';

@@ -2,8 +2,8 @@
  * The IBConnect service (3FS id 11, §4.2): plain message types, the ServiceDef both ends share, and the checks a
  * received message goes through before anything is created from it (it comes from the network).
  */
-import { InvalidFormatError, defineService, method } from '@ffnet/serde';
-import { type IBConnectConfig, connectConfigOf, resolveIBSocketConfig } from './config.js';
+import { defineService, InvalidFormatError, method } from '@ffnet/serde';
+import { connectConfigOf, type IBConnectConfig, resolveIBSocketConfig } from './config.js';
 
 /** 3FS `IBQueryReq{dummy: Void}`. */
 export type IBQueryReq = {};

@@ -63,7 +63,8 @@ export class RDMAReqBatch {
     const locals: readonly RDMABuf[] = Array.isArray(local) ? local : [local as RDMABuf];
     if (!remote.valid) throw new InvalidArgError('RDMA with an invalid remote buffer (address 0)');
     const rkey = remote.rkey(peerDev);
-    if (rkey === undefined) throw new InvalidArgError(`remote buffer has no rkey for the peer's device ${peerDev} (it has ${remote.rkeys.map((k) => k.devId).join(', ') || 'none'})`);
+    if (rkey === undefined)
+      throw new InvalidArgError(`remote buffer has no rkey for the peer's device ${peerDev} (it has ${remote.rkeys.map((k) => k.devId).join(', ') || 'none'})`);
     const lkeys: number[] = [];
     let total = 0;
     for (const l of locals) {

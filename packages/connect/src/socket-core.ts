@@ -16,7 +16,7 @@
  */
 import { FfnetError, InvalidArgError, RDMAError, SocketClosedError, SocketError, TimeoutError } from '@ffnet/serde';
 import type { IBSocketConfig, IBSocketSizes } from './config.js';
-import { ImmType, WrType, encodeImm, immType, immValue, wrId, wrIdType, wrIdValue } from './wire.js';
+import { encodeImm, ImmType, immType, immValue, WrType, wrId, wrIdType, wrIdValue } from './wire.js';
 
 export const IBSocketState = {
   INIT: 'INIT',

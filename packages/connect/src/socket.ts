@@ -13,11 +13,15 @@
  * race with completions arriving in between).
  */
 import { hostname } from 'node:os';
+import { type Disposer, defaults, onAbort } from '@ffnet/common';
 import {
   Access,
-  IBManager,
+  type CompletionChannel,
+  type CompletionQueue,
   type IBDevice,
+  IBManager,
   type IBPortInfo,
+  type QueuePair,
   RDMABuf,
   type RDMARemoteBuf,
   RecvWorkRequests,
@@ -26,11 +30,7 @@ import {
   WcArray,
   WcStatus,
   WrOpcode,
-  type CompletionChannel,
-  type CompletionQueue,
-  type QueuePair,
 } from '@ffnet/device';
-import { type Disposer, defaults, onAbort } from '@ffnet/common';
 import { type FdWatcher, watchFd } from '@ffnet/event';
 import {
   CancelledError,
@@ -42,11 +42,11 @@ import {
   SocketError,
   TimeoutError,
 } from '@ffnet/serde';
-import { type IBSocketConfig, type IBSocketSizes, checkIBSocketConfig, connectConfigOf, ibSocketSizes, resolveIBSocketConfig } from './config.js';
-import { type IBConnectInfo, type IBConnectReq, type IBConnectRequests, type IBConnectMethod, parseConnectRsp, parseQueryRsp } from './messages.js';
-import { type SelectOptions, localPortCandidates, selectDevice } from './select.js';
-import { RDMAReqBatch, type RdmaContext, bindRdmaPost } from './rdma.js';
-import { CHECK_ID, type CoreTimer, type IBCoreOutput, IBSocketCore, IBSocketState, type RdmaWork, asFfnet } from './socket-core.js';
+import { checkIBSocketConfig, connectConfigOf, type IBSocketConfig, type IBSocketSizes, ibSocketSizes, resolveIBSocketConfig } from './config.js';
+import { type IBConnectInfo, type IBConnectMethod, type IBConnectReq, type IBConnectRequests, parseConnectRsp, parseQueryRsp } from './messages.js';
+import { bindRdmaPost, RDMAReqBatch, type RdmaContext } from './rdma.js';
+import { localPortCandidates, type SelectOptions, selectDevice } from './select.js';
+import { asFfnet, CHECK_ID, type CoreTimer, type IBCoreOutput, IBSocketCore, IBSocketState, type RdmaWork } from './socket-core.js';
 import { WrType, wrId, wrIdType } from './wire.js';
 
 export { IBSocketState } from './socket-core.js';
@@ -316,7 +316,7 @@ export class IBSocket {
 
   // ───────────────────────────── handshake ─────────────────────────────
 
-/**
+  /**
    * Client side of the IBConnect handshake (§4.2): query the server's ports, pick a pair, create the QP (INIT),
    * send our info and config, move to RTR and RTS with the answer, post the connect probe, and resolve when it
    * completes (READY). Failures close the socket and reject with the typed error: TimeoutError,
@@ -340,7 +340,8 @@ export class IBSocket {
       const sel = selectDevice(local, query.devices, opts.counter ?? Math.floor(Math.random() * 0x7fff_ffff), opts);
       if (!sel) {
         const l = local.map((p) => `${p.devName}:${p.port}(link ${p.linkLayer}, zones ${p.zones.join('|')})`).join(', ') || 'none';
-        const r = query.devices.flatMap((d) => d.ports.map((p) => `${d.devName}:${p.port}(link ${p.linkLayer}, zones ${p.zones.join('|')})`)).join(', ') || 'none';
+        const r =
+          query.devices.flatMap((d) => d.ports.map((p) => `${d.devName}:${p.port}(link ${p.linkLayer}, zones ${p.zones.join('|')})`)).join(', ') || 'none';
         throw new IBDeviceNotFoundError(`no local RDMA port can reach the server's ports: local [${l}], remote [${r}]`, { peer: this.peer });
       }
       const dev = devices.find((d) => d.id === sel.local.dev)!;
@@ -488,9 +489,7 @@ export class IBSocket {
       minRnrTimer: c.minRnrTimer,
       portNum: r.port.portNum,
       sl: c.sl,
-      ...(p.link.kind === 'roce'
-        ? { dgid: p.link.gid, sgidIndex: r.port.gid!.index, hopLimit: 255, trafficClass: c.trafficClass }
-        : { dlid: p.link.lid }),
+      ...(p.link.kind === 'roce' ? { dgid: p.link.gid, sgidIndex: r.port.gid!.index, hopLimit: 255, trafficClass: c.trafficClass } : { dlid: p.link.lid }),
     });
   }
 
@@ -721,13 +720,15 @@ export class IBSocket {
   #rdmaContext(): RdmaContext {
     const r = this.#r;
     const p = this.#peerInfo;
-    if (r === null || p === null || this.#core.finished) throw this.#core.finished ? this.#core.stateError('RDMA') : new SocketError('RDMA on an unconnected IBSocket', { peer: this.peer });
+    if (r === null || p === null || this.#core.finished)
+      throw this.#core.finished ? this.#core.stateError('RDMA') : new SocketError('RDMA on an unconnected IBSocket', { peer: this.peer });
     return { devId: r.dev.id, peerDev: p.dev, maxSge: this.config.maxSge, maxMsgSz: r.port.attr.maxMsgSz };
   }
 
   #postRdma(req: RDMAReqBatch, opts: { signal?: AbortSignal }): Promise<void> {
     const core = this.#core;
-    if (core.closing || core.state !== IBSocketState.READY) return Promise.reject(core.closing ? core.stateError('RDMA') : new SocketError(`RDMA in state ${core.state}`, { peer: this.peer }));
+    if (core.closing || core.state !== IBSocketState.READY)
+      return Promise.reject(core.closing ? core.stateError('RDMA') : new SocketError(`RDMA in state ${core.state}`, { peer: this.peer }));
     const n = req.wrCount;
     if (n === 0) return Promise.resolve();
     const signal = opts.signal;

@@ -1,6 +1,6 @@
 import { FfnetError, StatusCode } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
-import { IB_SOCKET_DEFAULTS, checkIBSocketConfig, ibSocketSizes, resolveIBSocketConfig } from '../src/index.js';
+import { checkIBSocketConfig, IB_SOCKET_DEFAULTS, ibSocketSizes, resolveIBSocketConfig } from '../src/index.js';
 
 // 3FS TestIBSocket's config (§4.8).
 const TEST_3FS = { bufSize: 512, sendBufCnt: 32, bufAckBatch: 4, bufSignalBatch: 4, maxRdmaWr: 7, maxRdmaWrPerPost: 5, maxSge: 3, retryCnt: 0 };

@@ -1,6 +1,15 @@
 import { FfnetError, StatusCode } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
-import { connectIBSocket, IB_SOCKET_DEFAULTS, IBAcceptBudget, type IBConnectCall, IBConnectServer, IBSocket, IBSocketState, ibSocketSizes } from '../src/index.js';
+import {
+  connectIBSocket,
+  IB_SOCKET_DEFAULTS,
+  IBAcceptBudget,
+  type IBConnectCall,
+  IBConnectServer,
+  IBSocket,
+  IBSocketState,
+  ibSocketSizes,
+} from '../src/index.js';
 
 // The parts of the handshake that need no device: what happens before a QP exists.
 
@@ -150,12 +159,16 @@ describe('caps on what connect requests may allocate (checked before anything is
   it('refuses queue depths above maxWorkRequests before any allocation', () => {
     const server = new IBConnectServer({ devices: [], maxWorkRequests: 256, onSocket: () => {} });
     const deep = { ...req, config: { bufSize: 64, sendBufCnt: 512, bufAckBatch: 8 } };
-    expect(() => server.connect(deep)).toThrow(expect.objectContaining({ code: StatusCode.InvalidConfig, message: expect.stringContaining('maxWorkRequests') }));
+    expect(() => server.connect(deep)).toThrow(
+      expect.objectContaining({ code: StatusCode.InvalidConfig, message: expect.stringContaining('maxWorkRequests') }),
+    );
     expect(() => server.connect({ ...req, config: { maxRdmaWr: 100_000 } })).toThrow(
       expect.objectContaining({ code: StatusCode.InvalidConfig, message: expect.stringContaining('(maxWorkRequests)') }),
     );
     expect(server.budget.qps).toBe(0);
     // Within the caps the request reaches the device lookup.
-    expect(() => server.connect({ ...req, config: { sendBufCnt: 256, maxRdmaWr: 256 } })).toThrow(expect.objectContaining({ code: StatusCode.IBDeviceNotFound }));
+    expect(() => server.connect({ ...req, config: { sendBufCnt: 256, maxRdmaWr: 256 } })).toThrow(
+      expect.objectContaining({ code: StatusCode.IBDeviceNotFound }),
+    );
   });
 });

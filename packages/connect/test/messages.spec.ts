@@ -1,16 +1,16 @@
-import { FfnetError, FrameDecoder, MessageFlags, StatusCode, decodeMessage, encodeMessage, okResult, type MessagePacket } from '@ffnet/serde';
+import { decodeMessage, encodeMessage, FfnetError, FrameDecoder, MessageFlags, type MessagePacket, okResult, StatusCode } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
+import { connectConfigOf } from '../src/config.js';
 import {
-  IBConnectService,
   type IBConnectReq,
   type IBConnectRsp,
+  IBConnectService,
   type IBQueryRsp,
   parseConnectReq,
   parseConnectRsp,
   parseQueryRsp,
   resolveIBSocketConfig,
 } from '../src/index.js';
-import { connectConfigOf } from '../src/config.js';
 
 /** Through a real frame: encode, frame-decode (CRC checked), envelope-decode. */
 function roundTrip(methodId: number, payload: unknown, isReq: boolean): unknown {
@@ -61,7 +61,14 @@ describe('IBConnect messages', () => {
     const rsp: IBQueryRsp = {
       devices: [
         { dev: 0, devName: 'rxe0', ports: [{ port: 1, zones: ['UNKNOWN'], linkLayer: 2 }] },
-        { dev: 1, devName: 'mlx5_1', ports: [{ port: 1, zones: ['a', 'b'], linkLayer: 1 }, { port: 2, zones: [], linkLayer: 1 }] },
+        {
+          dev: 1,
+          devName: 'mlx5_1',
+          ports: [
+            { port: 1, zones: ['a', 'b'], linkLayer: 1 },
+            { port: 2, zones: [], linkLayer: 1 },
+          ],
+        },
       ],
     };
     expect(roundTrip(1, {}, true)).toEqual({});

@@ -51,7 +51,12 @@ describe('selectDevice', () => {
 
   it('prefers InfiniBand pairs when there are any, unless told not to', () => {
     const l = [local(0, 1, IB, ['a']), local(1, 1, ETH, ['a'])];
-    const r = [remote(0, [{ port: 1, linkLayer: IB, zones: ['a'] }, { port: 2, linkLayer: ETH, zones: ['a'] }])];
+    const r = [
+      remote(0, [
+        { port: 1, linkLayer: IB, zones: ['a'] },
+        { port: 2, linkLayer: ETH, zones: ['a'] },
+      ]),
+    ];
     for (let c = 0; c < 5; c++) expect(selectDevice(l, r, c)!.linkLayer).toBe(IB);
     const both = [0, 1].map((c) => selectDevice(l, r, c, { preferIB: false })!.linkLayer);
     expect(both).toEqual([IB, ETH]);

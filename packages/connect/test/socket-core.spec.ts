@@ -1,8 +1,8 @@
 import { RDMAError, SocketClosedError, SocketError, StatusCode, TimeoutError } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
 import { CoreTimer, IBSocketState } from '../src/socket-core.js';
-import { ImmType, WrType, encodeImm, immType, immValue, wrId, wrIdType, wrIdValue } from '../src/wire.js';
-import { Side, SimViolation, type Work, type Wr, connectedPair, settle, wcError } from './core-sim.js';
+import { encodeImm, ImmType, immType, immValue, WrType, wrId, wrIdType, wrIdValue } from '../src/wire.js';
+import { connectedPair, Side, SimViolation, settle, type Work, type Wr, wcError } from './core-sim.js';
 
 // Small buffers so a few writes exhaust the credits: 8 send buffers of 16 bytes, an ACK per 2 consumed, every
 // 2nd SEND signaled (qpAckBufs = 8, 17 receive buffers).
@@ -197,7 +197,11 @@ describe('IBSocketCore credits', () => {
     }
     // The counter carries over to the next write: the 9th send is the next signaled one.
     a.core.write([bytes(B)]);
-    expect(dataSends(a.wire).slice(7).map((w) => w.signaled)).toEqual([false]);
+    expect(
+      dataSends(a.wire)
+        .slice(7)
+        .map((w) => w.signaled),
+    ).toEqual([false]);
   });
 
   it('completions in any order: a buffer is freed only once both its signaled completion and its ACK arrived', () => {

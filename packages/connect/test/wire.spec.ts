@@ -1,6 +1,6 @@
 import { FfnetError } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
-import { ImmType, WrType, encodeImm, immType, immValue, wrId, wrIdType, wrIdValue } from '../src/wire.js';
+import { encodeImm, ImmType, immType, immValue, WrType, wrId, wrIdType, wrIdValue } from '../src/wire.js';
 
 describe('wr_id stamps', () => {
   it('round-trip every type with values up to 48 bits, staying a safe integer', () => {

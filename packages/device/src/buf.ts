@@ -12,8 +12,8 @@
  *   RDMABuf of that lease is collected.
  * Buffer views taken from `.buffer` must not be used after release(): the memory is freed or reused.
  */
-import { type Disposer, InvalidArgError, RDMANoBufError, TimeoutError, onAbort } from '@ffnet/common';
-import { type MrOwner, type NativeBlock, allocBlock, blockFinalizer, blockMemory, freeBlock, getDefaultOwners } from './memory.js';
+import { type Disposer, InvalidArgError, onAbort, RDMANoBufError, TimeoutError } from '@ffnet/common';
+import { allocBlock, blockFinalizer, blockMemory, freeBlock, getDefaultOwners, type MrOwner, type NativeBlock } from './memory.js';
 import { RDMARemoteBuf, type RKey } from './remote.js';
 
 /** One allocation (or one pool lease): shared by every RDMABuf cut from it. */

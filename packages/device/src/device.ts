@@ -3,14 +3,15 @@
  * config, their RoCE v2 GID, netdev, addresses and zones, periodic and event-driven port refresh, and
  * openPort(). Also describeDevices(), the data behind `ffnet devices` (an ibv_devinfo-like listing).
  */
-import { type FdWatcher, watchFd } from '@ffnet/event';
+
 import { IBDeviceNotFoundError, IBInitFailedError, IBOpenPortFailedError, InvalidConfigError } from '@ffnet/common';
-import { listDeviceNames, verbsAvailable, type VerbsAvailability } from './availability.js';
+import { type FdWatcher, watchFd } from '@ffnet/event';
+import { listDeviceNames, type VerbsAvailability, verbsAvailable } from './availability.js';
 import { formatGid, isLinkLocalGid, isZeroGid } from './gid.js';
-import { GidType, LinkLayer, PortState, enumName, mtuBytes } from './layout.js';
+import { enumName, GidType, LinkLayer, mtuBytes, PortState } from './layout.js';
 import { type MrOwner, setDefaultOwners } from './memory.js';
 import { ibv } from './native.js';
-import { type SubnetZones, ipv4Addresses, parseSubnet, portNetdevs, zonesFor } from './netinfo.js';
+import { ipv4Addresses, parseSubnet, portNetdevs, type SubnetZones, zonesFor } from './netinfo.js';
 import { type DeviceAttr, type GidEntry, type MemoryRegion, type PortAttr, type ProtectionDomain, VerbsContext } from './verbs.js';
 
 export interface IBConfig {
@@ -171,7 +172,8 @@ export class IBDevice implements MrOwner {
     if (!p || p.attr.state !== PortState.ACTIVE) {
       throw new IBOpenPortFailedError(`${this.name} port ${n} is ${enumName(PortState, p?.attr.state ?? PortState.NOP)}, not ACTIVE`);
     }
-    if (!addressable(p)) throw new IBOpenPortFailedError(`${this.name} port ${n} has no RoCE v2 GID (no IP address on ${p.netdevs.join(', ') || 'its netdev'}?)`);
+    if (!addressable(p))
+      throw new IBOpenPortFailedError(`${this.name} port ${n} has no RoCE v2 GID (no IP address on ${p.netdevs.join(', ') || 'its netdev'}?)`);
     return p;
   }
 

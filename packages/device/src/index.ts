@@ -1,66 +1,63 @@
 // @ffnet/device: RDMA devices through koffi + libibverbs, and registered memory.
 // Importing this module never loads native code; everything native is loaded on first use.
 
-export { verbsAvailable, type VerbsAvailability, type VerbsUnavailableReason } from './availability.js';
-
+export { type VerbsAvailability, type VerbsUnavailableReason, verbsAvailable } from './availability.js';
+// Registered memory
+export { type PoolAllocateOptions, RDMABuf, type RDMABufAllocateOptions, RDMABufPool } from './buf.js';
 // Devices and ports (3FS IBDevice / IBManager)
 export {
-  openDevices,
-  IBDevice,
+  type DeviceDescription,
   DeviceManager,
-  IBManager,
+  type DevicesReport,
   describeDevices,
   formatDevices,
-  type IBConfig,
-  type IBPortInfo,
-  type PortChangeListener,
-  type DevicesReport,
-  type DeviceDescription,
-  type PortDescription,
   type GidDescription,
+  type IBConfig,
+  IBDevice,
+  IBManager,
+  type IBPortInfo,
+  openDevices,
+  type PortChangeListener,
+  type PortDescription,
 } from './device.js';
-export type { SubnetZones } from './netinfo.js';
 export { formatGid, isLinkLocalGid, isZeroGid } from './gid.js';
-
-// Registered memory
-export { RDMABuf, RDMABufPool, type RDMABufAllocateOptions, type PoolAllocateOptions } from './buf.js';
-export { RDMARemoteBuf, RDMA_REMOTE_BUF_EXT_TYPE, type RKey } from './remote.js';
+export {
+  Access,
+  AsyncEventType,
+  enumName,
+  GidType,
+  LinkLayer,
+  Mtu,
+  mtuBytes,
+  PortState,
+  QpState,
+  QpType,
+  SendFlags,
+  WcFlags,
+  WcOpcode,
+  WcStatus,
+  WrOpcode,
+} from './layout.js';
 export { RDMABUF_ACCESS } from './memory.js';
-
+export type { SubnetZones } from './netinfo.js';
+export { CompletionPoller, type CompletionPollerOptions } from './poller.js';
+export { RDMA_REMOTE_BUF_EXT_TYPE, RDMARemoteBuf, type RKey } from './remote.js';
 // The low-level verbs surface IBSocket builds on
 export {
-  VerbsContext,
-  ProtectionDomain,
-  MemoryRegion,
+  type AsyncEvent,
   CompletionChannel,
   CompletionQueue,
-  QueuePair,
   type DeviceAttr,
-  type PortAttr,
   type GidEntry,
-  type AsyncEvent,
-  type QpCreateOptions,
+  MemoryRegion,
+  type PortAttr,
+  ProtectionDomain,
   type QpCaps,
+  type QpCreateOptions,
   type QpInitAttr,
   type QpRtrAttr,
   type QpRtsAttr,
+  QueuePair,
+  VerbsContext,
 } from './verbs.js';
-export { CompletionPoller, type CompletionPollerOptions } from './poller.js';
-export { SendWorkRequests, RecvWorkRequests, WcArray, wcError, type WcError, type PostFailure } from './work.js';
-export {
-  WrOpcode,
-  WcOpcode,
-  WcStatus,
-  WcFlags,
-  SendFlags,
-  Access,
-  QpState,
-  Mtu,
-  QpType,
-  LinkLayer,
-  PortState,
-  GidType,
-  AsyncEventType,
-  enumName,
-  mtuBytes,
-} from './layout.js';
+export { type PostFailure, RecvWorkRequests, SendWorkRequests, WcArray, type WcError, wcError } from './work.js';

@@ -57,7 +57,6 @@ export function blockMemory(block: NativeBlock): ArrayBuffer {
   return block.js ?? koffi().view(block.ptr, block.size);
 }
 
-
 /** Allocates `size` bytes aligned to a page and registers them on every device in `owners`. */
 export function allocBlock(size: number, owners: readonly MrOwner[], access = RDMABUF_ACCESS): NativeBlock {
   if (!Number.isSafeInteger(size) || size <= 0) throw new InvalidArgError(`RDMA buffer size must be a positive integer, got ${size}`);

@@ -105,9 +105,7 @@ export function tryIbv(): { ibv: Ibv } | { error: Error; kind: 'koffi' | 'librar
         close_device: f('int ibv_close_device(void *context)'),
         query_device: f('int ibv_query_device(void *context, void *device_attr)'),
         query_port: f('int ibv_query_port(void *context, uint8_t port_num, void *port_attr)'),
-        query_gid_ex: f(
-          'int _ibv_query_gid_ex(void *context, uint32_t port_num, uint32_t gid_index, void *entry, uint32_t flags, size_t entry_size)',
-        ),
+        query_gid_ex: f('int _ibv_query_gid_ex(void *context, uint32_t port_num, uint32_t gid_index, void *entry, uint32_t flags, size_t entry_size)'),
         alloc_pd: f('void *ibv_alloc_pd(void *context)'),
         dealloc_pd: f('int ibv_dealloc_pd(void *pd)'),
         reg_mr_iova2: f('void *ibv_reg_mr_iova2(void *pd, void *addr, size_t length, uint64_t iova, unsigned int access)'),

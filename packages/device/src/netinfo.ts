@@ -2,7 +2,7 @@
  * Port ↔ network facts that come from sysfs and the OS rather than from verbs: the port's netdev, its IPv4
  * addresses, and the network zones configured for the subnets those addresses are in.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { InvalidConfigError } from '@ffnet/common';

@@ -1,5 +1,5 @@
-import { type FdWatcher, watchFd } from '@ffnet/event';
 import { type FfnetError, InvalidArgError } from '@ffnet/common';
+import { type FdWatcher, watchFd } from '@ffnet/event';
 import type { CompletionQueue } from './verbs.js';
 import { WcArray } from './work.js';
 

@@ -6,8 +6,8 @@
  */
 import { IBDeviceNotFoundError, IBInitFailedError, InvalidArgError, RDMAError } from '@ffnet/common';
 import type { TypeObject } from 'koffi';
-import { Access, AsyncEventType, type LinkLayer, OPS, PortState, QpAttrMask, QpState, S, QpType as QpTypes, enumName } from './layout.js';
-import { type Scratch, allocScratch, errnoText, ibv, koffi, lastErrno, libc } from './native.js';
+import { Access, AsyncEventType, enumName, type LinkLayer, OPS, PortState, QpAttrMask, QpState, QpType as QpTypes, S } from './layout.js';
+import { allocScratch, errnoText, ibv, koffi, lastErrno, libc, type Scratch } from './native.js';
 
 const F_GETFL = 3;
 const F_SETFL = 4;
@@ -113,7 +113,13 @@ export interface AsyncEvent {
 
 const guid = (dv: DataView, off: number) => {
   let s = '';
-  for (let i = 0; i < 8; i += 2) s += (i ? ':' : '') + dv.getUint16(off + i, false).toString(16).padStart(4, '0');
+  for (let i = 0; i < 8; i += 2)
+    s +=
+      (i ? ':' : '') +
+      dv
+        .getUint16(off + i, false)
+        .toString(16)
+        .padStart(4, '0');
   return s;
 };
 
@@ -340,14 +346,7 @@ export class ProtectionDomain {
     const mr = ibv().reg_mr_iova2(this.ptr, addr, length, addr, access) as bigint | null;
     if (mr === null) failed(`ibv_reg_mr_iova2(${length} bytes)`, this.context.name);
     const k = koffi();
-    return new MemoryRegion(
-      this,
-      mr,
-      addr,
-      length,
-      k.decode(mr, S.ibv_mr.lkey, 'uint32_t') as number,
-      k.decode(mr, S.ibv_mr.rkey, 'uint32_t') as number,
-    );
+    return new MemoryRegion(this, mr, addr, length, k.decode(mr, S.ibv_mr.lkey, 'uint32_t') as number, k.decode(mr, S.ibv_mr.rkey, 'uint32_t') as number);
   }
 
   createQp(opts: QpCreateOptions): QueuePair {
@@ -702,10 +701,7 @@ export class QueuePair {
     dv.setUint8(A.retry_cnt, a.retryCnt);
     dv.setUint8(A.rnr_retry, a.rnrRetry);
     dv.setUint8(A.max_rd_atomic, a.maxRdAtomic);
-    this.#modify(
-      QpAttrMask.STATE | QpAttrMask.SQ_PSN | QpAttrMask.TIMEOUT | QpAttrMask.RETRY_CNT | QpAttrMask.RNR_RETRY | QpAttrMask.MAX_QP_RD_ATOMIC,
-      'RTS',
-    );
+    this.#modify(QpAttrMask.STATE | QpAttrMask.SQ_PSN | QpAttrMask.TIMEOUT | QpAttrMask.RETRY_CNT | QpAttrMask.RNR_RETRY | QpAttrMask.MAX_QP_RD_ATOMIC, 'RTS');
   }
 
   /** Any state → ERR: outstanding WRs complete with WR_FLUSH_ERR. */

@@ -5,9 +5,9 @@
  *
  * wr_id is a JS number (a safe integer, < 2^53), stored as two 32-bit halves so no BigInt is created.
  */
-import { InvalidArgError, RDMAError, RDMAPostFailedError, type FfnetErrorOptions } from '@ffnet/common';
-import { S, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, enumName } from './layout.js';
-import { type Scratch, allocScratch, errnoText } from './native.js';
+import { type FfnetErrorOptions, InvalidArgError, RDMAError, RDMAPostFailedError } from '@ffnet/common';
+import { enumName, S, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from './layout.js';
+import { allocScratch, errnoText, type Scratch } from './native.js';
 import type { QueuePair } from './verbs.js';
 
 const TWO32 = 4294967296;
@@ -93,9 +93,7 @@ abstract class WorkRequests {
   protected fail(what: string, qp: QueuePair, rc: number, wrSize: number): never {
     const bad = this.dv.getBigUint64(this.badOff, true);
     const idx = bad === 0n ? 0 : Number(bad - this.mem.ptr) / wrSize;
-    const err = new RDMAPostFailedError(
-      `${what} on qp ${qp.qpNum} (${qp.context.name}) failed: ${errnoText(rc)} at work request ${idx} of ${this.n}`,
-    );
+    const err = new RDMAPostFailedError(`${what} on qp ${qp.qpNum} (${qp.context.name}) failed: ${errnoText(rc)} at work request ${idx} of ${this.n}`);
     throw Object.assign(err, { errno: rc, badIndex: idx, posted: idx });
   }
 
@@ -233,7 +231,10 @@ export type WcError = RDMAError & {
 /** Builds the typed error for a completion with `status` ≠ SUCCESS. */
 export function wcError(status: number, wrId: number, vendorErr: number, context: string, options?: FfnetErrorOptions): WcError {
   const statusName = enumName(WcStatus, status);
-  const err = new RDMAError(`work completion error ${statusName} (status ${status}, vendor_err 0x${vendorErr.toString(16)}, wr_id ${wrId}) ${context}`, options);
+  const err = new RDMAError(
+    `work completion error ${statusName} (status ${status}, vendor_err 0x${vendorErr.toString(16)}, wr_id ${wrId}) ${context}`,
+    options,
+  );
   return Object.assign(err, { status: status as WcStatus, statusName, wrId, vendorErr });
 }
 

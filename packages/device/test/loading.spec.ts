@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FfnetError, StatusCode } from '@ffnet/common';
 import { describe, expect, it } from 'vitest';
-import { IBManager, describeDevices, formatDevices, openDevices, verbsAvailable } from '../src/index.js';
+import { describeDevices, formatDevices, IBManager, openDevices, verbsAvailable } from '../src/index.js';
 
 const entry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const REASONS = ['no-library', 'no-kernel-support', 'no-devices'];

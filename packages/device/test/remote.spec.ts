@@ -1,6 +1,6 @@
-import { FfnetError, MessageFlags, StatusCode, decodeMessage, encodeMessage, FRAME_HEADER_SIZE } from '@ffnet/serde';
+import { decodeMessage, encodeMessage, FfnetError, FRAME_HEADER_SIZE, MessageFlags, StatusCode } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
-import { RDMARemoteBuf, RDMA_REMOTE_BUF_EXT_TYPE } from '../src/index.js';
+import { RDMA_REMOTE_BUF_EXT_TYPE, RDMARemoteBuf } from '../src/index.js';
 
 function expectCode(fn: () => unknown, code: number): void {
   let caught: unknown;
@@ -24,9 +24,7 @@ describe('RDMARemoteBuf binary form (3FS §2.2)', () => {
     const r = sample();
     const bytes = r.encode();
     expect(r.encodedLength).toBe(8 + 8 + 1 + 8 * 2);
-    expect(bytes.toString('hex')).toBe(
-      ['0070563412 7f0000', '0000100000000000', '02', '34120000 00000000', 'ffffffff 01000000'].join('').replaceAll(' ', ''),
-    );
+    expect(bytes.toString('hex')).toBe(['0070563412 7f0000', '0000100000000000', '02', '34120000 00000000', 'ffffffff 01000000'].join('').replaceAll(' ', ''));
     expect(new RDMARemoteBuf(1n, 0, []).encode().length).toBe(17);
     const back = RDMARemoteBuf.decode(bytes);
     expect(back.equals(r)).toBe(true);

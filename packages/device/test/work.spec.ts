@@ -3,7 +3,7 @@ import koffi from 'koffi';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RecvWorkRequests, SendFlags, SendWorkRequests, WcArray, WcOpcode, WcStatus, WrOpcode } from '../src/index.js';
 import { OPS, S } from '../src/layout.js';
-import { type QueuePair, decodeOps } from '../src/verbs.js';
+import { decodeOps, type QueuePair } from '../src/verbs.js';
 
 // The data path without hardware: a fake ibv_context in native memory whose ops slots hold JS callbacks
 // (koffi.register), reached exactly the way a provider's functions are: the binding reads the pointers at
@@ -143,7 +143,15 @@ describe('send/recv work requests through the ops table', () => {
     const { qp: seenQp, wrs: seen } = posted.at(-1)!;
     expect(seenQp).toBe(qpPtr);
     expect(seen).toEqual([
-      { wrId: 1n, opcode: WrOpcode.SEND_WITH_IMM, flags: SendFlags.SIGNALED, imm: 0xdeadbeef, remoteAddr: 0n, rkey: 0, sges: [{ addr: 0x1000n, length: 64, lkey: 7 }] },
+      {
+        wrId: 1n,
+        opcode: WrOpcode.SEND_WITH_IMM,
+        flags: SendFlags.SIGNALED,
+        imm: 0xdeadbeef,
+        remoteAddr: 0n,
+        rkey: 0,
+        sges: [{ addr: 0x1000n, length: 64, lkey: 7 }],
+      },
       {
         wrId: 2n ** 40n + 5n,
         opcode: WrOpcode.RDMA_WRITE,
@@ -156,11 +164,21 @@ describe('send/recv work requests through the ops table', () => {
           { addr: 0x3000n, length: 200, lkey: 9 },
         ],
       },
-      { wrId: 3n, opcode: WrOpcode.RDMA_READ, flags: 0, imm: 0, remoteAddr: 0x7f00_0000_2000n, rkey: 0xdef, sges: [{ addr: 0x4000n, length: 1 << 20, lkey: 10 }] },
+      {
+        wrId: 3n,
+        opcode: WrOpcode.RDMA_READ,
+        flags: 0,
+        imm: 0,
+        remoteAddr: 0x7f00_0000_2000n,
+        rkey: 0xdef,
+        sges: [{ addr: 0x4000n, length: 1 << 20, lkey: 10 }],
+      },
     ]);
     // Reuse: a second batch overwrites the first, stale fields (imm, rdma) are cleared.
     wrs.send(4).sge(0x5000n, 1, 1).post(qp);
-    expect(posted.at(-1)!.wrs).toEqual([{ wrId: 4n, opcode: WrOpcode.SEND, flags: SendFlags.SIGNALED, imm: 0, remoteAddr: 0n, rkey: 0, sges: [{ addr: 0x5000n, length: 1, lkey: 1 }] }]);
+    expect(posted.at(-1)!.wrs).toEqual([
+      { wrId: 4n, opcode: WrOpcode.SEND, flags: SendFlags.SIGNALED, imm: 0, remoteAddr: 0n, rkey: 0, sges: [{ addr: 0x5000n, length: 1, lkey: 1 }] },
+    ]);
     wrs.free();
   });
 
@@ -179,7 +197,11 @@ describe('send/recv work requests through the ops table', () => {
 
   it('a rejected WR becomes RDMAPostFailedError with the bad index', () => {
     const wrs = new SendWorkRequests(3, 1);
-    wrs.send(1).sge(1n, 1, 1).add(99 as never, 2).send(3);
+    wrs
+      .send(1)
+      .sge(1n, 1, 1)
+      .add(99 as never, 2)
+      .send(3);
     let caught: unknown;
     try {
       wrs.post(qp);

@@ -1,5 +1,5 @@
-import { InvalidArgError, StatusCode, errorFromCode } from '@ffnet/common';
-import { type Libc, O_CLOEXEC, O_NONBLOCK, libc, sysError } from './native.js';
+import { errorFromCode, InvalidArgError, StatusCode } from '@ffnet/common';
+import { type Libc, libc, O_CLOEXEC, O_NONBLOCK, sysError } from './native.js';
 
 const EFD_SEMAPHORE = 1;
 const EAGAIN = 11;

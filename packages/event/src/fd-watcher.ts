@@ -1,6 +1,6 @@
-import { EpollAddError, type FfnetError, InvalidArgError, StatusCode, errorFromCode } from '@ffnet/common';
+import { EpollAddError, errorFromCode, type FfnetError, InvalidArgError, StatusCode } from '@ffnet/common';
 import type * as koffi from 'koffi';
-import { type Libc, O_CLOEXEC, errnoName, libc, sysError } from './native.js';
+import { errnoName, type Libc, libc, O_CLOEXEC, sysError } from './native.js';
 
 type PollHandle = koffi.node.PollHandle;
 // The last overload is poll(fd, callback).
@@ -143,10 +143,7 @@ export class FdWatcher {
   #fail(status: number): void {
     this.#active = false;
     this.#handle?.stop();
-    const error = errorFromCode(
-      StatusCode.EpollWaitError,
-      `${this.#label}: poll reported ${errnoName(this.#sys, -status)}; watcher stopped`,
-    );
+    const error = errorFromCode(StatusCode.EpollWaitError, `${this.#label}: poll reported ${errnoName(this.#sys, -status)}; watcher stopped`);
     if (this.#onError === undefined) throw error;
     this.#onError(error);
   }

@@ -1,10 +1,10 @@
-export { FdWatcher, watchFd, type FdWatcherOptions, type ReadableCallback } from './fd-watcher.js';
 export { EventFd, type EventFdOptions } from './eventfd.js';
+export { FdWatcher, type FdWatcherOptions, type ReadableCallback, watchFd } from './fd-watcher.js';
 export { nativeSupport } from './native.js';
 export {
-  TimerWheel,
+  type TimerCallback,
   type TimerHandle,
   type TimerTarget,
-  type TimerCallback,
+  TimerWheel,
   type TimerWheelOptions,
 } from './timer-wheel.js';

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { type FfnetError, StatusCode, errorFromCode } from '@ffnet/common';
+import { errorFromCode, type FfnetError, StatusCode } from '@ffnet/common';
 
 type Koffi = typeof import('koffi');
 

@@ -8,15 +8,10 @@ const dir = fileURLToPath(new URL('.', import.meta.url));
 
 function scenario(name: string, nodeArgs: string[] = []): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [...nodeArgs, 'fixtures/scenario.mjs', name],
-      { cwd: dir, timeout: 20_000 },
-      (error, stdout, stderr) => {
-        if (error?.killed) reject(new Error(`scenario ${name} did not exit on its own; stderr: ${stderr}`));
-        else resolve({ code: error ? (error.code as number) : 0, stdout });
-      },
-    );
+    execFile(process.execPath, [...nodeArgs, 'fixtures/scenario.mjs', name], { cwd: dir, timeout: 20_000 }, (error, stdout, stderr) => {
+      if (error?.killed) reject(new Error(`scenario ${name} did not exit on its own; stderr: ${stderr}`));
+      else resolve({ code: error ? (error.code as number) : 0, stdout });
+    });
   });
 }
 

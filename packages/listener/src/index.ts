@@ -1,10 +1,10 @@
-export {
-  Listener,
-  nodeSupportsReusePort,
-  type ListenerConfig,
-  type ResolvedListenerConfig,
-  type ListenerNetworkType,
-  type BoundAddress,
-  type AcceptCallback,
-} from './listener.js';
 export { classifyInterface, type InterfaceKind } from './interfaces.js';
+export {
+  type AcceptCallback,
+  type BoundAddress,
+  Listener,
+  type ListenerConfig,
+  type ListenerNetworkType,
+  nodeSupportsReusePort,
+  type ResolvedListenerConfig,
+} from './listener.js';

@@ -1,4 +1,4 @@
-import { InvalidConfigError, ListenFailedError, FfnetError } from '@ffnet/serde';
+import { FfnetError, InvalidConfigError, ListenFailedError } from '@ffnet/serde';
 import {
   type Address,
   type Backend,
@@ -11,7 +11,7 @@ import {
   tcpAddress,
   unixAddress,
 } from '@ffnet/transport';
-import { type InterfaceAddress, type InterfaceKind, findInterfaceOf, selectInterfaceAddresses } from './interfaces.js';
+import { findInterfaceOf, type InterfaceAddress, type InterfaceKind, selectInterfaceAddresses } from './interfaces.js';
 import { clearStaleSocket, defaultUnixPath, prepareSocketDirectory } from './unix.js';
 
 export type ListenerNetworkType = 'tcp' | 'unix' | 'rdma';
@@ -128,9 +128,7 @@ function resolve(c: ListenerConfig): ResolvedListenerConfig {
   if (reusePort) {
     if (networkType === 'unix') throw new InvalidConfigError('reusePort applies to tcp listeners, not unix sockets');
     if (!nodeSupportsReusePort()) {
-      throw new InvalidConfigError(
-        `reusePort needs Node >= 22.12 (22.x) or >= 23.1, but this is Node ${process.versions.node}, whose net.Server ignores it`,
-      );
+      throw new InvalidConfigError(`reusePort needs Node >= 22.12 (22.x) or >= 23.1, but this is Node ${process.versions.node}, whose net.Server ignores it`);
     }
   }
   const host = c.host === undefined || c.host === '' || c.host === '0.0.0.0' ? undefined : c.host;

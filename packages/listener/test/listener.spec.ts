@@ -98,9 +98,7 @@ describe('tcp', () => {
     const { socket, on } = await inbox.next();
     expect(on.address).toBe(address);
     const chunks: Buffer[] = [];
-    const closed = new Promise<void>((resolve) =>
-      socket.setHandlers({ data: (c) => chunks.push(c), drain() {}, written() {}, close: () => resolve() }),
-    );
+    const closed = new Promise<void>((resolve) => socket.setHandlers({ data: (c) => chunks.push(c), drain() {}, written() {}, close: () => resolve() }));
     client.end('hello');
     await closed;
     expect(Buffer.concat(chunks).toString()).toBe('hello');
@@ -240,7 +238,7 @@ describe('tcp', () => {
     }
   });
 
-  it("an rdma listener without rdma() in its backends fails setup with NotImplemented saying what to pass", async () => {
+  it('an rdma listener without rdma() in its backends fails setup with NotImplemented saying what to pass', async () => {
     const l = track(new Listener({ networkType: 'rdma', host: '127.0.0.1' }));
     await expectCode(l.setup(), StatusCode.NotImplemented, /no backend for scheme 'rdma' \(backends: tcp, unix\): pass rdma\(\) from '@ffnet\/rdma'/);
     // Its own list is what it uses: one without unix cannot serve a unix listener either.
@@ -325,9 +323,7 @@ describe('unix', () => {
   });
 
   it('reusePort is rejected for unix sockets', () => {
-    expect(() => new Listener({ networkType: 'unix', path: path(), reusePort: true })).toThrow(
-      expect.objectContaining({ code: StatusCode.InvalidConfig }),
-    );
+    expect(() => new Listener({ networkType: 'unix', path: path(), reusePort: true })).toThrow(expect.objectContaining({ code: StatusCode.InvalidConfig }));
   });
 });
 
@@ -353,7 +349,6 @@ describe('unix socket paths cannot be squatted', () => {
       else process.env[k] = v;
     }
   });
-
 
   it('without a path: ffnet.<port>.sock in <tmpdir>/ffnet-<uid>/, a directory created 0700 and owned by us', async () => {
     const tmp = useSandbox();
@@ -412,7 +407,11 @@ describe('unix socket paths cannot be squatted', () => {
     const shared = mkdtempSync(join(dir, 'shared-'));
     chmodSync(shared, 0o777);
     const p = join(shared, `s${n++}.sock`);
-    const e = await expectCode(track(new Listener({ networkType: 'unix', path: p })).setup(), StatusCode.ListenFailed, /writable by group or other \(mode 0777\)/);
+    const e = await expectCode(
+      track(new Listener({ networkType: 'unix', path: p })).setup(),
+      StatusCode.ListenFailed,
+      /writable by group or other \(mode 0777\)/,
+    );
     expect(e.message).toContain(`unix://${p}`);
     expect(existsSync(p)).toBe(false);
     chmodSync(shared, 0o1777);

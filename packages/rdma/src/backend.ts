@@ -5,26 +5,27 @@
  * with `acceptTcp`, a connection whose first frame is anything else is handed up as a plain TCP socket (with the
  * bytes already read replayed), so one port serves rdma:// and tcp:// callers as an RDMA group does in 3FS.
  */
-import { IBAcceptBudget, IBConnectServer, IBConnectService, type IBConnectCall, IBSocket, type IBSocketConfig } from '@ffnet/connect';
+
+import { defaults, onAbort, Semaphore } from '@ffnet/common';
+import { IBAcceptBudget, type IBConnectCall, IBConnectServer, IBConnectService, IBSocket, type IBSocketConfig } from '@ffnet/connect';
 import { IBManager, verbsAvailable } from '@ffnet/device';
-import { Semaphore, defaults, onAbort } from '@ffnet/common';
 import {
   ConnectFailedError,
-  SocketClosedError,
-  errResult,
+  decodeMessage,
+  encodeMessage,
   errorFromCode,
+  errResult,
   FfnetError,
   FrameDecoder,
   IBDeviceNotInitializedError,
   InvalidArgError,
   MessageFlags,
   type MessagePacket,
+  okResult,
   type Result,
+  SocketClosedError,
   StatusCode,
   TimeoutError,
-  decodeMessage,
-  encodeMessage,
-  okResult,
 } from '@ffnet/serde';
 import type { Service } from '@ffnet/server';
 import {
@@ -592,7 +593,8 @@ class Incoming {
     } else {
       try {
         if (pkt.methodId === IBConnectService.methods.query.id) result = okResult(this.#server.query());
-        else if (pkt.methodId === IBConnectService.methods.connect.id) result = okResult(this.#server.connect(pkt.payload, { peer: rdmaString(this.#sock.peer) }));
+        else if (pkt.methodId === IBConnectService.methods.connect.id)
+          result = okResult(this.#server.connect(pkt.payload, { peer: rdmaString(this.#sock.peer) }));
         else result = errResult(StatusCode.InvalidMethodID, `IBConnect has no method ${pkt.methodId}`);
       } catch (e) {
         // The reason, not the message: the dialling side names the peer itself when it rebuilds the error.

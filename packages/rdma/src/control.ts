@@ -3,9 +3,9 @@
  * client's memory first calls `RDMAControl.apply{uuid}` back on the same connection; the answer waits for one of
  * `maxConcurrentTransmission` slots, and the slot stays taken until that call's response or error arrives.
  */
-import { Semaphore, defaults } from '@ffnet/common';
+import { defaults, Semaphore } from '@ffnet/common';
 import { InvalidArgError } from '@ffnet/serde';
-import { type Service, implement } from '@ffnet/server';
+import { implement, type Service } from '@ffnet/server';
 import type { Waiter } from '@ffnet/worker';
 import { RDMAControlService } from './service.js';
 

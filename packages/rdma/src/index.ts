@@ -1,28 +1,28 @@
 export {
-  rdma,
-  VerbsBackend,
-  ibSocketOf,
-  RDMA_CAPABILITIES,
+  DEFAULT_MAX_PENDING_HANDSHAKES,
   DEFAULT_RDMA_CONNECT_TIMEOUT_MS,
   HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_MAX_PENDING_HANDSHAKES,
-  type VerbsBackendOptions,
+  ibSocketOf,
+  RDMA_CAPABILITIES,
+  rdma,
   type VerbsAcceptStats,
+  VerbsBackend,
+  type VerbsBackendOptions,
 } from './backend.js';
 export {
-  RDMATransmission,
-  RDMAWriteTransmission,
-  readTransmission,
-  writeTransmission,
-  isRdmaCall,
-  ibSocketOfCall,
-  rdmaControlStats,
-  type RDMAControlStats,
-} from './transmission.js';
-export { RDMAControlService, type RDMATransmissionReq } from './service.js';
-export {
-  TransmissionLimiter,
-  rdmaControlService,
   DEFAULT_MAX_CONCURRENT_TRANSMISSION,
   type RDMAControlOptions,
+  rdmaControlService,
+  TransmissionLimiter,
 } from './control.js';
+export { RDMAControlService, type RDMATransmissionReq } from './service.js';
+export {
+  ibSocketOfCall,
+  isRdmaCall,
+  type RDMAControlStats,
+  RDMATransmission,
+  RDMAWriteTransmission,
+  rdmaControlStats,
+  readTransmission,
+  writeTransmission,
+} from './transmission.js';

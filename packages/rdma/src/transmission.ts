@@ -5,7 +5,7 @@
  */
 import type { IBSocket, RDMAReqBatch } from '@ffnet/connect';
 import type { RDMABuf, RDMARemoteBuf } from '@ffnet/device';
-import { CancelledError, type FfnetError, type FrameParts, type MessagePacket, MessageFlags, NotImplementedError, encodeMessageParts } from '@ffnet/serde';
+import { CancelledError, encodeMessageParts, type FfnetError, type FrameParts, MessageFlags, type MessagePacket, NotImplementedError } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import { socketOf } from '@ffnet/transport/internal';
 import { type CallContext, PendingCall } from '@ffnet/worker';

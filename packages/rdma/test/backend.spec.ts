@@ -1,7 +1,7 @@
 // rdma() on a host without RDMA (the Soft-RoCE VM suites in test/rdma cover the usable case).
 import { type FfnetError, IBDeviceNotInitializedError, MessageFlags, StatusCode } from '@ffnet/serde';
 import { Client, EchoService, Server } from '@ffnet/server';
-import { Transport, rdmaAddress, tcp, unix } from '@ffnet/transport';
+import { rdmaAddress, Transport, tcp, unix } from '@ffnet/transport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { groupConfig, rejection } from '../../server/test/helpers.js';
 import { RDMAControlService, rdma } from '../src/index.js';
@@ -64,7 +64,10 @@ describe('rdma()', () => {
     const address = server.addresses[0]!;
     const withRdma = new Client({ backends: [tcp(), unix(), rdma()], timeoutMs: 5000 });
     const plain = new Client({ timeoutMs: 5000 });
-    stops.push(() => withRdma.stop(), () => plain.stop());
+    stops.push(
+      () => withRdma.stop(),
+      () => plain.stop(),
+    );
 
     // With rdma(): the call fails with SendFailed carrying the reason RDMA is unusable here.
     const a = await rejection(withRdma.callRaw('rdma://127.0.0.1:9', EchoService.id, 1, { str: 'x' }));

@@ -1,17 +1,9 @@
-import { NotImplementedError, StatusCode, defineService, method } from '@ffnet/serde';
-import { type CallContext, Client, type ClientOptions, Server, implement } from '@ffnet/server';
+import { defineService, method, NotImplementedError, StatusCode } from '@ffnet/serde';
+import { type CallContext, Client, type ClientOptions, implement, Server } from '@ffnet/server';
 import { tcp, unix } from '@ffnet/transport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { groupConfig, rejection, sleep } from '../../server/test/helpers.js';
-import {
-  RDMAWriteTransmission,
-  type RDMAControlOptions,
-  TransmissionLimiter,
-  isRdmaCall,
-  rdma,
-  rdmaControlStats,
-  writeTransmission,
-} from '../src/index.js';
+import { isRdmaCall, type RDMAControlOptions, RDMAWriteTransmission, rdma, rdmaControlStats, TransmissionLimiter, writeTransmission } from '../src/index.js';
 
 // Over tcp there is no queue pair, so the "transmission" is a stand-in: the handler runs the real RDMAControl
 // handshake (server → client call on the same connection, client semaphore, slot held until the response), then
@@ -67,7 +59,10 @@ describe('RDMAControl', () => {
     const { control, ...rest } = clientOpts;
     const backend = rdma(control === undefined ? {} : { control });
     const client = new Client({ ...rest, backends: [tcp(), unix(), backend] });
-    cleanup.push(() => server.stop(), () => client.stop());
+    cleanup.push(
+      () => server.stop(),
+      () => client.stop(),
+    );
     return { stub: client.stub(Xfer, server.addresses[0]!), client, state, backend };
   }
 

@@ -1,4 +1,4 @@
-import { Packr, addExtension } from 'msgpackr';
+import { addExtension, Packr } from 'msgpackr';
 import { InvalidArgError } from './errors.js';
 import { BIG_ENDIAN, bytesOf, copySwapped, elementSize, extensionBytes, readTyped, TYPED_EXT, viewCode } from './typed.js';
 import { noteExtension } from './writer.js';
@@ -22,7 +22,9 @@ export interface ExtensionDef<T> {
   /** MessagePack extension type, 1-100 (msgpackr keeps 101-127 and 66 for itself; negatives are the spec's). */
   type: number;
   /** Values that are `instanceof Class` are written with this extension. */
-  Class: new (...args: never[]) => T;
+  Class: new (
+    ...args: never[]
+  ) => T;
   /**
    * The extension's bytes for a value; another typed array or a DataView is taken as its own bytes. Must not
    * call into msgpackr's pack or encodeMessage itself.

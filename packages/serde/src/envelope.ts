@@ -318,8 +318,16 @@ function writeFrame(pre: Prefix, tail: unknown, zeroCopyThreshold: number, asBuf
 /** The frame with the payload packed by msgpackr, the envelope written into the space it reserves in front. */
 function packFrame(pre: Prefix, tail: unknown): Buffer {
   const reserve =
-    FRAME_HEADER_SIZE + 1 + uintSize(pre.uuid) + uintSize(pre.serviceId) + uintSize(pre.methodId) + uintSize(pre.flags) + uintSize(pre.version) +
-    uintSize(pre.timeoutMs) + (pre.timestamps ? TIMESTAMPS_SIZE : 1) + (pre.resultTag >= 0 ? 1 + uintSize(pre.resultTag) : 0);
+    FRAME_HEADER_SIZE +
+    1 +
+    uintSize(pre.uuid) +
+    uintSize(pre.serviceId) +
+    uintSize(pre.methodId) +
+    uintSize(pre.flags) +
+    uintSize(pre.version) +
+    uintSize(pre.timeoutMs) +
+    (pre.timestamps ? TIMESTAMPS_SIZE : 1) +
+    (pre.resultTag >= 0 ? 1 + uintSize(pre.resultTag) : 0);
   let frame: Buffer;
   try {
     frame = packr.pack(tail, RESERVE_START_SPACE | reserve);

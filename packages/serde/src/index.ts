@@ -1,54 +1,54 @@
-export { StatusCode, statusName, type StatusCodeName, type StatusCodeValue } from './status.js';
-export * from './errors.js';
-export { crc32c, crc32cImplementation, type Crc32cImplementation, type Crc32cImplementationName } from './crc.js';
+export { type ExtensionDef, registerExtension } from './codec.js';
+export { compressionReady, initCompression } from './compress.js';
+export { type Crc32cImplementation, type Crc32cImplementationName, crc32c, crc32cImplementation } from './crc.js';
 export {
+  DEFAULT_ZERO_COPY_THRESHOLD,
+  type DecodeOptions,
+  decodeMessage,
+  type EncodeOptions,
+  encodeMessage,
+  encodeMessageParts,
+  errResult,
+  type FrameParts,
+  MessageFlags,
+  type MessagePacket,
+  nowMicros,
+  okResult,
+  type Result,
+  type Timestamps,
+} from './envelope.js';
+export * from './errors.js';
+export {
+  checksumWord,
+  DEFAULT_ALLOCATE_LARGE_BODY_AT,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  encodeFrame,
+  FRAME_COMPRESSED,
   FRAME_HEADER_SIZE,
   FRAME_MAGIC,
-  FRAME_COMPRESSED,
-  DEFAULT_MAX_MESSAGE_SIZE,
-  DEFAULT_ALLOCATE_LARGE_BODY_AT,
-  checksumWord,
-  sealFrame,
-  frameHeader,
-  encodeFrame,
   FrameDecoder,
   type FrameDecoderOptions,
   type FrameHandler,
+  frameHeader,
+  sealFrame,
 } from './frame.js';
-export {
-  MessageFlags,
-  encodeMessage,
-  encodeMessageParts,
-  decodeMessage,
-  okResult,
-  errResult,
-  nowMicros,
-  type MessagePacket,
-  type Timestamps,
-  type Result,
-  type EncodeOptions,
-  type FrameParts,
-  DEFAULT_ZERO_COPY_THRESHOLD,
-  type DecodeOptions,
-} from './envelope.js';
 export {
   DEFAULT_METADATA_LIMITS,
   isMetadataKey,
   type Metadata,
-  type MetadataValue,
   type MetadataLimits,
+  type MetadataValue,
 } from './metadata.js';
-export { initCompression, compressionReady } from './compress.js';
-export { registerExtension, type ExtensionDef } from './codec.js';
 export {
   defineService,
-  method,
-  type ServiceDef,
-  type ServiceSpec,
   type MethodDef,
   type MethodDefs,
   type MethodInfo,
   type MethodNames,
+  method,
   type RequestOf,
   type ResponseOf,
+  type ServiceDef,
+  type ServiceSpec,
 } from './service.js';
+export { StatusCode, type StatusCodeName, type StatusCodeValue, statusName } from './status.js';

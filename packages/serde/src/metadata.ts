@@ -52,7 +52,8 @@ export function checkOutgoingMetadata(md: Metadata, limits: MetadataLimits | und
   let total = 0;
   for (const [key, value] of md) {
     if (typeof key !== 'string' || !isMetadataKey(key)) throw new InvalidArgError(`metadata key ${JSON.stringify(String(key))} is not a lower-case token`);
-    if (key.length > l.maxKeyBytes) throw new MessageTooLargeError(`metadata key ${key.slice(0, 32)}… is ${key.length} bytes, above the limit of ${l.maxKeyBytes}`, { peer });
+    if (key.length > l.maxKeyBytes)
+      throw new MessageTooLargeError(`metadata key ${key.slice(0, 32)}… is ${key.length} bytes, above the limit of ${l.maxKeyBytes}`, { peer });
     if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw new InvalidArgError(`metadata value of ${key} must be a string or a Uint8Array`);
     total += key.length + valueBytes(value);
   }
@@ -82,8 +83,10 @@ export function readIncomingMetadata(v: unknown, limits: MetadataLimits | undefi
   const md: Metadata = new Map();
   let total = 0;
   for (const [key, value] of entries) {
-    if (typeof key !== 'string' || !isMetadataKey(key)) throw new InvalidFormatError('malformed message envelope: a metadata key is not a lower-case token', { peer });
-    if (key.length > l.maxKeyBytes) throw new MessageTooLargeError(`received metadata key is ${key.length} bytes, above the limit of ${l.maxKeyBytes}`, { peer });
+    if (typeof key !== 'string' || !isMetadataKey(key))
+      throw new InvalidFormatError('malformed message envelope: a metadata key is not a lower-case token', { peer });
+    if (key.length > l.maxKeyBytes)
+      throw new MessageTooLargeError(`received metadata key is ${key.length} bytes, above the limit of ${l.maxKeyBytes}`, { peer });
     if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
       throw new InvalidFormatError(`malformed message envelope: metadata value of ${key} is neither a string nor bytes`, { peer });
     }

@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { packr } from '../src/codec.js';
 import {
-  DEFAULT_ZERO_COPY_THRESHOLD,
-  FRAME_HEADER_SIZE,
-  FrameDecoder,
-  MessageFlags,
-  type MessagePacket,
   crc32c,
+  DEFAULT_ZERO_COPY_THRESHOLD,
   decodeMessage,
   encodeMessage,
   encodeMessageParts,
   errResult,
+  FRAME_HEADER_SIZE,
+  FrameDecoder,
+  MessageFlags,
+  type MessagePacket,
   okResult,
   registerExtension,
 } from '../src/index.js';
@@ -49,8 +49,34 @@ registerExtension<Point>({
 });
 
 const ints = [
-  0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -31, -32, -33, -127, -128,
-  -129, -32767, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53),
+  0,
+  1,
+  31,
+  32,
+  127,
+  128,
+  255,
+  256,
+  65535,
+  65536,
+  2 ** 31 - 1,
+  2 ** 31,
+  2 ** 32 - 1,
+  2 ** 32,
+  2 ** 53 - 1,
+  -1,
+  -31,
+  -32,
+  -33,
+  -127,
+  -128,
+  -129,
+  -32767,
+  -32768,
+  -32769,
+  -(2 ** 31),
+  -(2 ** 31) - 1,
+  -(2 ** 53),
 ];
 const floats = [0.5, -0.25, 1e300, -1e-300, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 123.456];
 const strings = [
@@ -176,7 +202,8 @@ describe('decodeMessage reads what msgpackr reads', () => {
       const body = Buffer.concat([Buffer.from([0x98, 0x01, 0x09, 0x03, 0x01, 0x00, 0x00, 0xc0]), payload]);
       const pkt = decodeMessage(body, false);
       expect(pkt.payload, payload.toString('hex')).toEqual(packr.unpack(payload));
-      if (typeof pkt.payload === 'object' && pkt.payload !== null) expect(Object.getPrototypeOf(pkt.payload)).toBe(Object.getPrototypeOf(packr.unpack(payload)));
+      if (typeof pkt.payload === 'object' && pkt.payload !== null)
+        expect(Object.getPrototypeOf(pkt.payload)).toBe(Object.getPrototypeOf(packr.unpack(payload)));
     }
   });
 

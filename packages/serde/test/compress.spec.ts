@@ -1,19 +1,19 @@
 import { compress as zstdCompress, decompress as zstdDecompress } from '@bokuweb/zstd-wasm';
 import { describe, expect, it } from 'vitest';
 import {
-  DataCorruptionError,
-  FRAME_HEADER_SIZE,
-  FrameDecoder,
-  InvalidConfigError,
-  InvalidFormatError,
-  MessageFlags,
-  type MessagePacket,
   compressionReady,
+  DataCorruptionError,
   decodeMessage,
   encodeFrame,
   encodeMessage,
   errResult,
+  FRAME_HEADER_SIZE,
+  FrameDecoder,
+  InvalidConfigError,
+  InvalidFormatError,
   initCompression,
+  MessageFlags,
+  type MessagePacket,
   okResult,
 } from '../src/index.js';
 

@@ -39,10 +39,7 @@ describe('crc32c implementations', () => {
   it('this x86_64/arm64 Linux machine with a C compiler runs the native addon', () => {
     const impl = crc32cImplementation();
     const [cc = 'cc'] = (process.env.CC ?? '').trim().split(/\s+/).filter(Boolean);
-    const canBuild =
-      process.platform === 'linux' &&
-      (process.arch === 'x64' || process.arch === 'arm64') &&
-      spawnSync(cc, ['--version']).status === 0;
+    const canBuild = process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64') && spawnSync(cc, ['--version']).status === 0;
     if (canBuild) {
       expect(impl.name, `native CRC not in use: ${impl.reason}`).toBe('native');
       expect(impl.reason).toBeUndefined();
@@ -232,9 +229,7 @@ describe('scripts/build-native.mjs', () => {
 
     const noCc = build({ CC: 'ffnet-no-such-cc' });
     expect(noCc.status).toBe(0);
-    expect(noCc.stdout.trim()).toBe(
-      "@ffnet/serde: native CRC-32C not built (C compiler 'ffnet-no-such-cc' not found); using the @node-rs/crc32 / JS fallback",
-    );
+    expect(noCc.stdout.trim()).toBe("@ffnet/serde: native CRC-32C not built (C compiler 'ffnet-no-such-cc' not found); using the @node-rs/crc32 / JS fallback");
     expect(readFileSync(note, 'utf8').trim()).toBe("C compiler 'ffnet-no-such-cc' not found");
   });
 

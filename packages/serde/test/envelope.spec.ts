@@ -1,22 +1,22 @@
 import { pack as plainPack, unpack as plainUnpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import {
+  crc32c,
   DataCorruptionError,
-  FRAME_HEADER_SIZE,
+  decodeMessage,
+  encodeFrame,
+  encodeMessage,
+  errResult,
   FfnetError,
+  FRAME_HEADER_SIZE,
   FrameDecoder,
   InvalidArgError,
   InvalidFormatError,
   MessageFlags,
   type MessagePacket,
-  type Timestamps,
-  crc32c,
-  decodeMessage,
-  encodeFrame,
-  encodeMessage,
-  errResult,
   nowMicros,
   okResult,
+  type Timestamps,
 } from '../src/index.js';
 
 const base = { uuid: 5, serviceId: 10000, methodId: 1, version: 0, timeoutMs: 0 };
@@ -101,7 +101,15 @@ describe('wire layout', () => {
 
 describe('round trips', () => {
   it('keeps every header field', () => {
-    const pkt = { uuid: 0xfffffffff, serviceId: 65535, methodId: 65535, flags: 0xffff, version: 0xffffffff, timeoutMs: 12345, payload: [1, 'two', { three: 3 }, null, true] };
+    const pkt = {
+      uuid: 0xfffffffff,
+      serviceId: 65535,
+      methodId: 65535,
+      flags: 0xffff,
+      version: 0xffffffff,
+      timeoutMs: 12345,
+      payload: [1, 'two', { three: 3 }, null, true],
+    };
     expect(roundTrip(encodeMessage(pkt))).toEqual(pkt);
   });
 
@@ -274,7 +282,12 @@ describe('decode rejects garbage with a typed error, never a crash', () => {
   });
 
   it('huge declared lengths with no data', () => {
-    for (const hdr of [[0xdd, 0xff, 0xff, 0xff, 0xff], [0xdf, 0xff, 0xff, 0xff, 0xff], [0xdb, 0xff, 0xff, 0xff, 0xff], [0xc6, 0xff, 0xff, 0xff, 0xff]]) {
+    for (const hdr of [
+      [0xdd, 0xff, 0xff, 0xff, 0xff],
+      [0xdf, 0xff, 0xff, 0xff, 0xff],
+      [0xdb, 0xff, 0xff, 0xff, 0xff],
+      [0xc6, 0xff, 0xff, 0xff, 0xff],
+    ]) {
       expectTyped(Buffer.concat([Buffer.from([0x98, 5, 1, 1, 1, 0, 0, 0xc0]), Buffer.from(hdr)]));
       expectTyped(Buffer.from(hdr));
     }

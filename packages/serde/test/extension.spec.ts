@@ -1,6 +1,15 @@
 import { unpack as plainUnpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { FRAME_HEADER_SIZE, FrameDecoder, InvalidArgError, InvalidFormatError, MessageFlags, decodeMessage, encodeMessage, registerExtension } from '../src/index.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  FRAME_HEADER_SIZE,
+  FrameDecoder,
+  InvalidArgError,
+  InvalidFormatError,
+  MessageFlags,
+  registerExtension,
+} from '../src/index.js';
 
 /** Stand-in for device's RDMARemoteBuf: u64 addr, u32 length, u32 rkey. */
 class RemoteBuf {
@@ -61,7 +70,7 @@ describe('registerExtension', () => {
     );
   });
 
-  it('rejects type ids outside 1-100 and msgpackr\'s own', () => {
+  it("rejects type ids outside 1-100 and msgpackr's own", () => {
     class Other {}
     const def = { Class: Other, write: () => Buffer.alloc(0), read: () => new Other() };
     for (const type of [0, -1, 101, 114, 127, 66, 1.5]) {

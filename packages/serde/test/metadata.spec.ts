@@ -2,6 +2,10 @@ import { pack as plainPack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_METADATA_LIMITS,
+  decodeMessage,
+  encodeMessage,
+  encodeMessageParts,
+  errResult,
   FRAME_HEADER_SIZE,
   InvalidArgError,
   InvalidFormatError,
@@ -9,10 +13,6 @@ import {
   type MessagePacket,
   MessageTooLargeError,
   type Metadata,
-  decodeMessage,
-  encodeMessage,
-  encodeMessageParts,
-  errResult,
   okResult,
   sealFrame,
 } from '../src/index.js';
@@ -134,7 +134,12 @@ describe('metadata: round trip', () => {
   it('another implementation writing a plain map (msgpackr) is read the same', () => {
     const f = frameOf([7, 3, 2, 1, 0, 500, null, { a: 1 }, { 'x-id': 'abc', raw: Buffer.from([1]) }]);
     const got = decodeMessage(body(f), false);
-    expect(got.metadata).toEqual(new Map<string, unknown>([['x-id', 'abc'], ['raw', Buffer.from([1])]]));
+    expect(got.metadata).toEqual(
+      new Map<string, unknown>([
+        ['x-id', 'abc'],
+        ['raw', Buffer.from([1])],
+      ]),
+    );
     // nil in the slot is no metadata.
     expect(decodeMessage(body(frameOf([7, 3, 2, 1, 0, 500, null, 1, null])), false).metadata).toBeUndefined();
   });

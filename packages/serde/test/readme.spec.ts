@@ -1,19 +1,19 @@
 // The README example, verbatim apart from collecting the output instead of printing it.
 import { expect, it } from 'vitest';
 import {
-  FrameDecoder,
-  MessageFlags,
-  type MessagePacket,
-  type RequestOf,
-  type ResponseOf,
-  StatusCode,
   decodeMessage,
   defineService,
   encodeMessage,
   errResult,
+  FrameDecoder,
   initCompression,
+  MessageFlags,
+  type MessagePacket,
   method,
   okResult,
+  type RequestOf,
+  type ResponseOf,
+  StatusCode,
 } from '../src/index.js';
 
 it('README example works', async () => {

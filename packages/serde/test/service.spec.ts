@@ -1,14 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import {
-  InvalidArgError,
-  type MethodDef,
-  type MethodNames,
-  type RequestOf,
-  type ResponseOf,
-  type ServiceDef,
-  defineService,
-  method,
-} from '../src/index.js';
+import { defineService, InvalidArgError, type MethodDef, type MethodNames, method, type RequestOf, type ResponseOf, type ServiceDef } from '../src/index.js';
 
 interface EchoReq {
   str: string;

@@ -2,15 +2,15 @@ import { unpack as plainUnpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { packr } from '../src/codec.js';
 import {
+  decodeMessage,
+  encodeMessage,
+  encodeMessageParts,
   FRAME_HEADER_SIZE,
   FrameDecoder,
   InvalidArgError,
   InvalidFormatError,
   MessageFlags,
   type MessagePacket,
-  decodeMessage,
-  encodeMessage,
-  encodeMessageParts,
   okResult,
   registerExtension,
 } from '../src/index.js';
@@ -59,7 +59,10 @@ function decodeFrame(frame: Uint8Array | Uint8Array[]): MessagePacket {
 }
 
 type Kind = { name: string; size: number; make(ab: ArrayBuffer, byteOffset: number, bytes: number): ArrayBufferView; expect: unknown };
-const typedKind = (C: { new (ab: ArrayBuffer, off: number, len: number): ArrayBufferView; BYTES_PER_ELEMENT: number; name: string }, expectC: unknown = C): Kind => ({
+const typedKind = (
+  C: { new (ab: ArrayBuffer, off: number, len: number): ArrayBufferView; BYTES_PER_ELEMENT: number; name: string },
+  expectC: unknown = C,
+): Kind => ({
   name: C.name,
   size: C.BYTES_PER_ELEMENT,
   make: (ab, off, bytes) => new C(ab, off, bytes / C.BYTES_PER_ELEMENT),
@@ -102,7 +105,8 @@ function expectSame(got: unknown, sent: ArrayBufferView, kind: Kind): void {
   expect(g.byteLength).toBe(sent.byteLength);
   expect(bytesOf(g).equals(bytesOf(sent))).toBe(true);
   // Bytes equal means values equal; the element-wise look is for the failure message on small arrays.
-  if (!(sent instanceof DataView) && sent.byteLength <= 4096) expect(Array.from(g as unknown as ArrayLike<unknown>)).toEqual(Array.from(sent as unknown as ArrayLike<unknown>));
+  if (!(sent instanceof DataView) && sent.byteLength <= 4096)
+    expect(Array.from(g as unknown as ArrayLike<unknown>)).toEqual(Array.from(sent as unknown as ArrayLike<unknown>));
 }
 
 /** Wrappers put the view inside plain objects and arrays, nested, with neighbours on both sides. */
@@ -168,8 +172,16 @@ describe('typed arrays and DataView in payloads', () => {
     const viaPackr = encodeMessage(req([new Date(0), new Float64Array([1.5])]));
     expect(viaPackr.subarray(viaPackr.length - 12).toString('hex')).toBe('c7097408000000000000f83f');
     // Bytes stay a plain bin.
-    expect(encodeMessage(req(Buffer.from([1, 2]))).subarray(FRAME_HEADER_SIZE + 8).toString('hex')).toBe('c4020102');
-    expect(encodeMessage(req(new Uint8Array([1, 2]))).subarray(FRAME_HEADER_SIZE + 8).toString('hex')).toBe('c4020102');
+    expect(
+      encodeMessage(req(Buffer.from([1, 2])))
+        .subarray(FRAME_HEADER_SIZE + 8)
+        .toString('hex'),
+    ).toBe('c4020102');
+    expect(
+      encodeMessage(req(new Uint8Array([1, 2])))
+        .subarray(FRAME_HEADER_SIZE + 8)
+        .toString('hex'),
+    ).toBe('c4020102');
   });
 
   it('plain msgpackr reads what ffnet writes', () => {
@@ -222,7 +234,7 @@ describe('typed arrays and DataView in payloads', () => {
     }
   });
 
-  it('an extension whose write returns another view sends that view\'s bytes; a non-view is refused', () => {
+  it("an extension whose write returns another view sends that view's bytes; a non-view is refused", () => {
     class Vec {
       constructor(readonly xs: number[]) {}
     }

@@ -1,7 +1,7 @@
-import { InvalidArgError, PermissionDeniedError, defineService, method } from '@ffnet/serde';
+import { defineService, InvalidArgError, method, PermissionDeniedError } from '@ffnet/serde';
 import type { CallContext } from '@ffnet/worker';
 import { type AdminAccess, type AdminOptions, adminOptions, allowed } from './admin.js';
-import { type Service, implement } from './service.js';
+import { implement, type Service } from './service.js';
 import type { ServerStats } from './stats.js';
 
 export interface EchoMessage {
@@ -96,7 +96,8 @@ export interface CoreHost {
 function configKey(req: unknown): string {
   const key = own(request('Core.getConfig', req, '{configKey: string}'), 'configKey') ?? '';
   if (typeof key !== 'string') throw new InvalidArgError(`Core.getConfig: configKey must be a string, got ${describe(key)}`);
-  if (key.length > MAX_CONFIG_KEY_LENGTH) throw new InvalidArgError(`Core.getConfig: configKey is ${key.length} characters long (max ${MAX_CONFIG_KEY_LENGTH})`);
+  if (key.length > MAX_CONFIG_KEY_LENGTH)
+    throw new InvalidArgError(`Core.getConfig: configKey is ${key.length} characters long (max ${MAX_CONFIG_KEY_LENGTH})`);
   if (key === '') return key;
   for (const part of key.split('.')) {
     if (!KEY_PART.test(part)) throw new InvalidArgError('Core.getConfig: configKey must be dot-separated names of letters, digits, _, $ and -');

@@ -2,42 +2,35 @@ import { defaults } from '@ffnet/common';
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
+  compressionReady,
   DEFAULT_MAX_MESSAGE_SIZE,
   type EncodeOptions,
+  encodeMessageParts,
+  errorFromCode,
   type FfnetError,
+  type FrameParts,
   InvalidArgError,
-  type MessagePacket,
+  initCompression,
   MessageFlags,
+  type MessagePacket,
   MessageTooLargeError,
   type Metadata,
   type MetadataLimits,
   type MethodNames,
+  nowMicros,
   type RequestOf,
   type ResponseOf,
   type Result,
   type ServiceDef,
   SocketClosedError,
   TimeoutError,
-  type FrameParts,
   type Timestamps,
-  compressionReady,
-  encodeMessageParts,
-  errorFromCode,
-  initCompression,
-  nowMicros,
 } from '@ffnet/serde';
-import { type Backend, DEFAULT_BACKENDS, type Transport, formatAddress, parseAddress } from '@ffnet/transport';
+import { type Backend, DEFAULT_BACKENDS, formatAddress, parseAddress, type Transport } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, PendingCall, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
-import { StopControl, encodeCancelNotice, frameMessageSize, nonNegativeMsOption } from '@ffnet/worker/internal';
+import { encodeCancelNotice, frameMessageSize, nonNegativeMsOption, StopControl } from '@ffnet/worker/internal';
 import type { CallOptions, CompressionOptions } from './call-options.js';
-import {
-  ClientCallState,
-  type ClientInterceptor,
-  type ClientNext,
-  composeClientInterceptors,
-  deadlinePassed,
-  interceptorError,
-} from './interceptor.js';
+import { ClientCallState, type ClientInterceptor, type ClientNext, composeClientInterceptors, deadlinePassed, interceptorError } from './interceptor.js';
 import { clientExtensionOf } from './plugin.js';
 import { type Service, ServiceRegistry } from './service.js';
 
@@ -200,7 +193,11 @@ export class Client {
     this.#plain = limits ? { metadataLimits: limits } : undefined;
     this.#compression =
       level > 0
-        ? { compressionLevel: level, compressionThreshold: opts.compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD, ...(limits ? { metadataLimits: limits } : {}) }
+        ? {
+            compressionLevel: level,
+            compressionThreshold: opts.compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD,
+            ...(limits ? { metadataLimits: limits } : {}),
+          }
         : this.#plain;
     this.waiter = new Waiter(opts.wheel ? { wheel: opts.wheel } : {});
     this.services = new ServiceRegistry();

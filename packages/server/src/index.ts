@@ -1,49 +1,49 @@
+export { CallContext, type RequestInfo } from '@ffnet/worker';
+export { type AdminAccess, type AdminOptions, isLocalPeer } from './admin.js';
 export {
-  Server,
-  type ServerOptions,
-  type ServerLimits,
-  type ServerState,
-  type LifecycleHook,
-  DEFAULT_RECEIVE_BUDGET_BYTES,
-  DEFAULT_OUTPUT_BUDGET_BYTES,
-} from './server.js';
-export { type AdminOptions, type AdminAccess, isLocalPeer } from './admin.js';
-export { ServiceGroup, type ServiceGroupConfig, type NetworkType } from './group.js';
-export { Client, type ClientOptions, type CallOptions, type CompressionOptions, type Stub } from './client.js';
+  type CoreHost,
+  CoreService,
+  coreService,
+  type EchoMessage,
+  EchoService,
+  echoService,
+  type GetConfigReq,
+  type GetConfigRsp,
+  MAX_CONFIG_KEY_LENGTH,
+  type ShutdownReq,
+} from './builtins.js';
+export { type CallOptions, Client, type ClientOptions, type CompressionOptions, type Stub } from './client.js';
+export { type NetworkType, ServiceGroup, type ServiceGroupConfig } from './group.js';
 export {
-  retry,
-  type RetryOptions,
-  RETRY_SAFE_CODES,
-  RETRY_IF_IDEMPOTENT_CODES,
   type ClientCall,
-  type ClientNext,
   type ClientInterceptor,
+  type ClientNext,
+  RETRY_IF_IDEMPOTENT_CODES,
+  RETRY_SAFE_CODES,
+  type RetryOptions,
+  retry,
   type ServerHandler,
   type ServerInterceptor,
 } from './interceptor.js';
+export type { ClientExtension } from './plugin.js';
 export {
-  implement,
-  ServiceRegistry,
-  type Service,
+  DEFAULT_OUTPUT_BUDGET_BYTES,
+  DEFAULT_RECEIVE_BUDGET_BYTES,
+  type LifecycleHook,
+  Server,
+  type ServerLimits,
+  type ServerOptions,
+  type ServerState,
+} from './server.js';
+export {
   type Handler,
   type Handlers,
   type ImplementOptions,
+  implement,
   type MethodOptions,
   type MethodStats,
+  type Service,
+  ServiceRegistry,
 } from './service.js';
-export {
-  EchoService,
-  CoreService,
-  echoService,
-  coreService,
-  type EchoMessage,
-  type GetConfigReq,
-  type GetConfigRsp,
-  type ShutdownReq,
-  type CoreHost,
-  MAX_CONFIG_KEY_LENGTH,
-} from './builtins.js';
-export type { ServerStats, GroupStats, BudgetStats } from './stats.js';
-export { newTimestamps, latencyBreakdown, type LatencyBreakdown } from './timestamps.js';
-export { CallContext, type RequestInfo } from '@ffnet/worker';
-export type { ClientExtension } from './plugin.js';
+export type { BudgetStats, GroupStats, ServerStats } from './stats.js';
+export { type LatencyBreakdown, latencyBreakdown, newTimestamps } from './timestamps.js';

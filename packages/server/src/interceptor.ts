@@ -1,5 +1,5 @@
 import { onAbort } from '@ffnet/common';
-import { FfnetError, InvalidArgError, type Metadata, StatusCode, TimeoutError, errorFromCode } from '@ffnet/serde';
+import { errorFromCode, FfnetError, InvalidArgError, type Metadata, StatusCode, TimeoutError } from '@ffnet/serde';
 import type { ServerHandler, ServerInterceptor } from '@ffnet/worker';
 import type { CallOptions } from './call-options.js';
 
@@ -139,8 +139,7 @@ export function retry(opts: RetryOptions = {}): ClientInterceptor {
   const list = opts.idempotent;
   const names = Array.isArray(list) ? new Set(list) : undefined;
   const pred = typeof list === 'function' ? list : undefined;
-  const isIdempotent = (call: ClientCall): boolean =>
-    call.idempotent || names?.has(`${call.service}.${call.method}`) === true || pred?.(call) === true;
+  const isIdempotent = (call: ClientCall): boolean => call.idempotent || names?.has(`${call.service}.${call.method}`) === true || pred?.(call) === true;
   return (next) => async (call) => {
     for (let retries = 0; ; retries++) {
       try {

@@ -1,8 +1,8 @@
 import { defaults } from '@ffnet/common';
-import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, TimeoutError, initCompression } from '@ffnet/serde';
+import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, initCompression, TimeoutError } from '@ffnet/serde';
 import { type Backend, ByteBudget } from '@ffnet/transport';
 import type { HandlerErrorHook, ServerInterceptor } from '@ffnet/worker';
-import { StopControl, nonNegativeMsOption } from '@ffnet/worker/internal';
+import { nonNegativeMsOption, StopControl } from '@ffnet/worker/internal';
 import { type AdminOptions, adminOptions } from './admin.js';
 import { coreService, echoService } from './builtins.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';

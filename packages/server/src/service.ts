@@ -1,21 +1,7 @@
-import {
-  type FfnetError,
-  InvalidArgError,
-  type MethodNames,
-  type RequestOf,
-  type ResponseOf,
-  type ServiceDef,
-} from '@ffnet/serde';
+import { type FfnetError, InvalidArgError, type MethodNames, type RequestOf, type ResponseOf, type ServiceDef } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
+import { type CallContext, type MethodBinding, MethodPool, type RequestInfo, type ServiceBinding, type ServiceLookup } from '@ffnet/worker';
 import { CANCEL_SERVICE_ID } from '@ffnet/worker/internal';
-import {
-  type CallContext,
-  type MethodBinding,
-  MethodPool,
-  type RequestInfo,
-  type ServiceBinding,
-  type ServiceLookup,
-} from '@ffnet/worker';
 
 /** A method implementation: gets the call context and the request, returns (a promise of) the response. */
 export type Handler<Req, Rsp> = (ctx: CallContext, req: Req) => Promise<Rsp> | Rsp;

@@ -1,7 +1,7 @@
 import { InvalidConfigError, StatusCode } from '@ffnet/serde';
 import { type Backend, type BackendSocket, type Transport, tcpAddress, unix, unixAddress } from '@ffnet/transport';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Client, CoreService, EchoService, MAX_CONFIG_KEY_LENGTH, Server, type ServerOptions, isLocalPeer } from '../src/index.js';
+import { Client, CoreService, EchoService, isLocalPeer, MAX_CONFIG_KEY_LENGTH, Server, type ServerOptions } from '../src/index.js';
 import { groupConfig, rejection, sleep } from './helpers.js';
 
 const servers: Server[] = [];
@@ -57,7 +57,7 @@ describe('Core admin access', () => {
     }
   });
 
-  it("treats a unix peer whose credentials cannot be read as remote: getConfig and stats are refused", async () => {
+  it('treats a unix peer whose credentials cannot be read as remote: getConfig and stats are refused', async () => {
     // The unix backend, minus peerCredentials: what a platform without SO_PEERCRED looks like.
     const real = unix();
     const blind: Backend = {
@@ -131,7 +131,12 @@ describe('built-ins check their requests', () => {
       [CoreService.id, 1, { str: Buffer.from('x') }, /str is binary data/],
       [CoreService.id, 2, null, /^Core\.getConfig expects a request \{configKey: string\}, got null/],
       [CoreService.id, 2, { configKey: 7 }, /configKey must be a string, got number/],
-      [CoreService.id, 2, { configKey: 'x'.repeat(MAX_CONFIG_KEY_LENGTH + 1) }, new RegExp(`configKey is ${MAX_CONFIG_KEY_LENGTH + 1} characters long \\(max ${MAX_CONFIG_KEY_LENGTH}\\)`)],
+      [
+        CoreService.id,
+        2,
+        { configKey: 'x'.repeat(MAX_CONFIG_KEY_LENGTH + 1) },
+        new RegExp(`configKey is ${MAX_CONFIG_KEY_LENGTH + 1} characters long \\(max ${MAX_CONFIG_KEY_LENGTH}\\)`),
+      ],
       [CoreService.id, 2, { configKey: '__proto__' }, /configKey may not name __proto__/],
       [CoreService.id, 2, { configKey: 'groups.constructor.name' }, /configKey may not name constructor/],
       [CoreService.id, 2, { configKey: 'groups..0' }, /dot-separated names/],

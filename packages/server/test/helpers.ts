@@ -1,10 +1,10 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { type Server as NetServer, type Socket, connect, createServer } from 'node:net';
+import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type FfnetError, defineService, method } from '@ffnet/serde';
+import { defineService, type FfnetError, method } from '@ffnet/serde';
 import type { CallContext } from '../src/index.js';
 
 export type Kind = 'tcp' | 'unix' | 'rdma';
@@ -91,7 +91,10 @@ export class AbortProbe {
 }
 
 /** Forwards one kind of socket to a server, counting the bytes each way: what went over the wire. */
-export async function countingProxy(kind: 'tcp' | 'unix', target: string): Promise<{ address: string; up: () => number; down: () => number; close: () => Promise<void> }> {
+export async function countingProxy(
+  kind: 'tcp' | 'unix',
+  target: string,
+): Promise<{ address: string; up: () => number; down: () => number; close: () => Promise<void> }> {
   let up = 0;
   let down = 0;
   const sockets = new Set<Socket>();

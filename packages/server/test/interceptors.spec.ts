@@ -1,18 +1,18 @@
 import {
   CancelledError,
+  defineService,
   FfnetError,
   MessageTooLargeError,
   type Metadata,
+  method,
   RequestRefusedError,
   StatusCode,
   TimeoutError,
   UnauthenticatedError,
   UnknownError,
-  defineService,
-  method,
 } from '@ffnet/serde';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CallContext, Client, type ClientInterceptor, Server, type ServerInterceptor, implement, retry } from '../src/index.js';
+import { type CallContext, Client, type ClientInterceptor, implement, retry, Server, type ServerInterceptor } from '../src/index.js';
 import { groupConfig } from './helpers.js';
 
 const Svc = defineService({
@@ -136,7 +136,10 @@ describe('server interceptors', () => {
       throw new Error('secret detail');
     };
     const addr = await start({ interceptors: [boom] });
-    const err = await client().stub(Svc, addr).hello({ name: 'x' }).catch((e: unknown) => e);
+    const err = await client()
+      .stub(Svc, addr)
+      .hello({ name: 'x' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnknownError);
     expect((err as Error).message).not.toContain('secret detail');
   });
@@ -192,7 +195,10 @@ describe('metadata round trip', () => {
         },
       ],
     });
-    const err = await client().stub(Svc, addr).hello({ name: 'x' }).catch((e: unknown) => e);
+    const err = await client()
+      .stub(Svc, addr)
+      .hello({ name: 'x' })
+      .catch((e: unknown) => e);
     expect((err as FfnetError).code).toBe(StatusCode.InvalidArg);
     expect((err as Error).message).toContain('read-only');
   });

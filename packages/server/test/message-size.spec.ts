@@ -1,6 +1,6 @@
-import { MessageTooLargeError, StatusCode, defineService, method } from '@ffnet/serde';
+import { defineService, MessageTooLargeError, method, StatusCode } from '@ffnet/serde';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Client, Server, implement } from '../src/index.js';
+import { Client, implement, Server } from '../src/index.js';
 import { groupConfig, rejection, sleep } from './helpers.js';
 
 const MiB = 1024 * 1024;

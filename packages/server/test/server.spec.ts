@@ -1,6 +1,6 @@
-import { PermissionDeniedError, StatusCode, defineService, method } from '@ffnet/serde';
+import { defineService, method, PermissionDeniedError, StatusCode } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
-import { Client, CoreService, EchoService, Server, implement } from '../src/index.js';
+import { Client, CoreService, EchoService, implement, Server } from '../src/index.js';
 import { groupConfig, rejection, sleep } from './helpers.js';
 
 const Named = defineService({ name: 'Named', id: 501, methods: { who: method<Record<string, never>, string>(1) } });
@@ -53,10 +53,14 @@ describe('Server', () => {
   it('drains calls in flight when stopping', async () => {
     const Slow = defineService({ name: 'Slow', id: 503, methods: { wait: method<number, number>(1) } });
     const s = new Server({ groups: [groupConfig('tcp')] });
-    s.addService(implement(Slow, { wait: async (_c, ms) => {
+    s.addService(
+      implement(Slow, {
+        wait: async (_c, ms) => {
           await sleep(ms);
           return ms;
-        }, }));
+        },
+      }),
+    );
     await s.start();
     const client = new Client();
     try {

@@ -1,8 +1,8 @@
-import { type Socket, connect, createServer } from 'node:net';
-import { type FfnetError, InvalidConfigError, MessageFlags, StatusCode, defineService, encodeMessage, method } from '@ffnet/serde';
+import { connect, createServer, type Socket } from 'node:net';
+import { defineService, encodeMessage, type FfnetError, InvalidConfigError, MessageFlags, method, StatusCode } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CallContext, Client, EchoService, Server, type ServerOptions, implement } from '../src/index.js';
+import { type CallContext, Client, EchoService, implement, Server, type ServerOptions } from '../src/index.js';
 import { groupConfig, rejection, sleep } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -128,7 +128,9 @@ async function flood(address: string, serverTransport: () => Transport | undefin
     const t = serverTransport();
     if (t !== undefined && t.queuedBytes > 0) return true;
     if (sock.writableLength < 64 * MiB) {
-      sock.write(encodeMessage({ uuid: uuid++, serviceId: EchoService.id, methodId: 1, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: { str } }));
+      sock.write(
+        encodeMessage({ uuid: uuid++, serviceId: EchoService.id, methodId: 1, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: { str } }),
+      );
     }
     return false;
   });

@@ -1,4 +1,4 @@
-export { type Address, type Scheme, parseAddress, formatAddress, toAddress, tcpAddress, unixAddress, rdmaAddress } from './address.js';
+export { type Address, formatAddress, parseAddress, rdmaAddress, type Scheme, tcpAddress, toAddress, unixAddress } from './address.js';
 export {
   type Backend,
   type BackendCapabilities,
@@ -6,13 +6,13 @@ export {
   type BackendListener,
   type BackendSocket,
   type ConnectOptions,
+  findBackend,
   type ListenOptions,
   type PeerCredentials,
   STREAM_CAPABILITIES,
-  findBackend,
 } from './backend.js';
-export { tcp, unix, type NetBackendOptions, DEFAULT_TCP_CONNECT_TIMEOUT_MS } from './net-backend.js';
+export { type BudgetWaiter, ByteBudget, type ByteBudgetStats } from './budget.js';
 export { DEFAULT_BACKENDS } from './defaults.js';
-export { Transport, RECEIVE_ALLOWANCE, type TransportState, type TransportHandler, type TransportOptions, type TransportConnectOptions } from './transport.js';
-export { ByteBudget, type BudgetWaiter, type ByteBudgetStats } from './budget.js';
+export { DEFAULT_TCP_CONNECT_TIMEOUT_MS, type NetBackendOptions, tcp, unix } from './net-backend.js';
 export { TransportPool, type TransportPoolOptions } from './pool.js';
+export { RECEIVE_ALLOWANCE, Transport, type TransportConnectOptions, type TransportHandler, type TransportOptions, type TransportState } from './transport.js';

@@ -200,14 +200,7 @@ export class Transport {
     socketOf = (t) => t.sock;
   }
 
-  private constructor(
-    address: Address,
-    peer: string,
-    incoming: boolean,
-    capabilities: BackendCapabilities,
-    handler: TransportHandler,
-    opts: TransportOptions,
-  ) {
+  private constructor(address: Address, peer: string, incoming: boolean, capabilities: BackendCapabilities, handler: TransportHandler, opts: TransportOptions) {
     this.id = nextId++;
     this.address = address;
     this.peer = peer;
@@ -458,32 +451,34 @@ export class Transport {
     this.connectAbort = ac;
     const user = opts.signal;
     const offUser = onAbort(user, (reason) => ac.abort(reason));
-    backend.connect(this.address, { signal: ac.signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }), ownerUid: opts.unixOwnerUid }).then(
-      (sock) => {
-        offUser();
-        this.connectAbort = undefined;
-        if (this._state === 'closed') {
-          sock.destroy();
-          return;
-        }
-        this.attach(sock);
-        if (this._state === 'connecting') this._state = 'ready';
-        this.readySettled = true;
-        this.resolveReady();
-        if (this._state === 'closing') {
-          this.flush();
-          this.maybeEnd();
-        } else if (this.frames.length > 0 && !this.flushScheduled) {
-          this.flushScheduled = true;
-          process.nextTick(this.flushTick);
-        }
-      },
-      (err: unknown) => {
-        offUser();
-        this.connectAbort = undefined;
-        this.finish(FfnetError.is(err) ? err : new ConnectFailedError(`connect failed: ${String(err)}`, { peer: this.peer, cause: err }));
-      },
-    );
+    backend
+      .connect(this.address, { signal: ac.signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }), ownerUid: opts.unixOwnerUid })
+      .then(
+        (sock) => {
+          offUser();
+          this.connectAbort = undefined;
+          if (this._state === 'closed') {
+            sock.destroy();
+            return;
+          }
+          this.attach(sock);
+          if (this._state === 'connecting') this._state = 'ready';
+          this.readySettled = true;
+          this.resolveReady();
+          if (this._state === 'closing') {
+            this.flush();
+            this.maybeEnd();
+          } else if (this.frames.length > 0 && !this.flushScheduled) {
+            this.flushScheduled = true;
+            process.nextTick(this.flushTick);
+          }
+        },
+        (err: unknown) => {
+          offUser();
+          this.connectAbort = undefined;
+          this.finish(FfnetError.is(err) ? err : new ConnectFailedError(`connect failed: ${String(err)}`, { peer: this.peer, cause: err }));
+        },
+      );
   }
 
   private attach(sock: BackendSocket): void {

@@ -16,15 +16,12 @@ describe('parseAddress / formatAddress', () => {
     expect(parseAddress(input)).toEqual(want);
   });
 
-  it.each([
-    ['tcp://127.0.0.1:8000'],
-    ['tcp://localhost:1'],
-    ['tcp://[::1]:9'],
-    ['rdma://[fe80::1:2]:8000'],
-    ['unix:///tmp/a.sock'],
-  ])('formats %s back to itself', (s) => {
-    expect(formatAddress(parseAddress(s))).toBe(s);
-  });
+  it.each([['tcp://127.0.0.1:8000'], ['tcp://localhost:1'], ['tcp://[::1]:9'], ['rdma://[fe80::1:2]:8000'], ['unix:///tmp/a.sock']])(
+    'formats %s back to itself',
+    (s) => {
+      expect(formatAddress(parseAddress(s))).toBe(s);
+    },
+  );
 
   it('normalises case so equal addresses format equally', () => {
     expect(formatAddress(parseAddress('Tcp://LocalHost:80'))).toBe('tcp://localhost:80');

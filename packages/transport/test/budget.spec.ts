@@ -1,6 +1,6 @@
 import { InvalidArgError } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
-import { ByteBudget, type BudgetWaiter } from '../src/index.js';
+import { type BudgetWaiter, ByteBudget } from '../src/index.js';
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
 

@@ -20,10 +20,10 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Address,
+  type Backend,
   type BackendListener,
   type BackendSocket,
   formatAddress,
-  type Backend,
   Transport,
   type TransportHandler,
   type TransportOptions,
@@ -154,30 +154,34 @@ export function transportCompliance(backend: Backend, setup: ComplianceSetup): v
   });
 
   describe(`transport compliance: ${scheme}`, () => {
-    it('round-trips frames from 1 B to 64 MiB with their content intact', async () => {
-      // All of it is queued at once, both ways: past the 64 MiB default queue cap.
-      const queue = { maxQueuedBytes: 128 * 1024 * 1024 };
-      const server = await startServer({ echo: true, transport: queue });
-      const client = new Collector();
-      const t = await connect(server, client, queue);
-      // A random block of prime length: a chunk dropped, repeated or reordered anywhere changes the content.
-      const block = Buffer.alloc(65521);
-      for (let i = 0; i < block.length; i++) block[i] = (Math.random() * 256) | 0;
-      const sizes = [1, 7, 8, 9, 1000, 65536, 65537, 1024 * 1024 + 3, 16 * 1024 * 1024, 64 * 1024 * 1024];
-      const bodies = sizes.map((n, k) => {
-        const b = Buffer.allocUnsafe(n).fill(block);
-        b[0] = k; // distinct first byte: a swapped pair of equal-looking bodies still fails
-        return b;
-      });
-      for (const b of bodies) t.send(encodeFrame(b));
-      await until(() => client.frames.length === bodies.length, 'all echoes', 60_000);
-      for (let k = 0; k < bodies.length; k++) {
-        expect(client.frames[k]!.length).toBe(sizes[k]);
-        expect(client.frames[k]!.equals(bodies[k]!)).toBe(true);
-      }
-      expect(t.state).toBe('ready');
-      expect(t.queuedBytes).toBe(0);
-    }, ms(120_000));
+    it(
+      'round-trips frames from 1 B to 64 MiB with their content intact',
+      async () => {
+        // All of it is queued at once, both ways: past the 64 MiB default queue cap.
+        const queue = { maxQueuedBytes: 128 * 1024 * 1024 };
+        const server = await startServer({ echo: true, transport: queue });
+        const client = new Collector();
+        const t = await connect(server, client, queue);
+        // A random block of prime length: a chunk dropped, repeated or reordered anywhere changes the content.
+        const block = Buffer.alloc(65521);
+        for (let i = 0; i < block.length; i++) block[i] = (Math.random() * 256) | 0;
+        const sizes = [1, 7, 8, 9, 1000, 65536, 65537, 1024 * 1024 + 3, 16 * 1024 * 1024, 64 * 1024 * 1024];
+        const bodies = sizes.map((n, k) => {
+          const b = Buffer.allocUnsafe(n).fill(block);
+          b[0] = k; // distinct first byte: a swapped pair of equal-looking bodies still fails
+          return b;
+        });
+        for (const b of bodies) t.send(encodeFrame(b));
+        await until(() => client.frames.length === bodies.length, 'all echoes', 60_000);
+        for (let k = 0; k < bodies.length; k++) {
+          expect(client.frames[k]!.length).toBe(sizes[k]);
+          expect(client.frames[k]!.equals(bodies[k]!)).toBe(true);
+        }
+        expect(t.state).toBe('ready');
+        expect(t.queuedBytes).toBe(0);
+      },
+      ms(120_000),
+    );
 
     it('delivers 10k pipelined frames in order, both ways', async () => {
       const server = await startServer({ echo: true });
@@ -317,95 +321,103 @@ export function transportCompliance(backend: Backend, setup: ComplianceSetup): v
       expect(() => t.send(u32Frame(1))).toThrow(SocketClosedError);
     });
 
-    it('opens and closes 1000 connections without leaking fds', async () => {
-      const server = await startServer({ echo: true });
-      const settle = async (): Promise<void> => {
-        await until(() => server.transports.every((s) => s.state === 'closed'), 'server transports to close');
-        for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-      };
-      // Warm up once so lazily created loop resources are not counted as a leak.
-      const warm = await connect(server);
-      await warm.close();
-      await settle();
-      const before = fdCount();
-      const batch = 50;
-      for (let k = 0; k < 1000; k += batch) {
-        const ts = await Promise.all(Array.from({ length: batch }, () => connect(server)));
-        await Promise.all(ts.map((t) => t.close()));
-        open.length = 0;
-      }
-      await settle();
-      expect(server.transports).toHaveLength(1001);
-      const after = fdCount();
-      // Slack of 4 fds for anything the runtime opens on its own meanwhile (it is not per connection).
-      expect(after - before).toBeLessThanOrEqual(4);
-    }, ms(60_000));
+    it(
+      'opens and closes 1000 connections without leaking fds',
+      async () => {
+        const server = await startServer({ echo: true });
+        const settle = async (): Promise<void> => {
+          await until(() => server.transports.every((s) => s.state === 'closed'), 'server transports to close');
+          for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+        };
+        // Warm up once so lazily created loop resources are not counted as a leak.
+        const warm = await connect(server);
+        await warm.close();
+        await settle();
+        const before = fdCount();
+        const batch = 50;
+        for (let k = 0; k < 1000; k += batch) {
+          const ts = await Promise.all(Array.from({ length: batch }, () => connect(server)));
+          await Promise.all(ts.map((t) => t.close()));
+          open.length = 0;
+        }
+        await settle();
+        expect(server.transports).toHaveLength(1001);
+        const after = fdCount();
+        // Slack of 4 fds for anything the runtime opens on its own meanwhile (it is not per connection).
+        expect(after - before).toBeLessThanOrEqual(4);
+      },
+      ms(60_000),
+    );
 
-    it('backpressure: send returns false under a stalled reader, the queue is bounded, drain fires', async () => {
-      const server = await startServer({ paused: true });
-      const hwm = 256 * 1024;
-      const cap = 4 * 1024 * 1024;
-      const client = new Collector();
-      let drained: (() => void) | undefined;
-      client.onDrain = () => {
-        client.drains++;
-        drained?.();
-      };
-      const t = await connect(server, client, { highWaterMark: hwm, maxQueuedBytes: cap });
-      const body = 16 * 1024;
-      let sent = 0;
-      let stalled = false;
-      // What send() saw each time it said false: the transport's own accounting, whatever the kernel buffers.
-      const queuedAtFalse: number[] = [];
-      // Keep the sender honest: after false, wait for onDrain. With the reader paused the OS buffers fill up
-      // and the drain stops coming; that is the stall. How much the kernel takes first depends on its socket
-      // buffer sizing (autotuning can grow them by megabytes), so nothing below depends on that amount.
-      while (sent * body < 512 * 1024 * 1024) {
-        let ok = true;
-        while (ok) ok = t.send(u32Frame(sent++, body - 4 - FRAME_HEADER_SIZE));
-        queuedAtFalse.push(t.queuedBytes);
-        const got = await new Promise<boolean>((resolve) => {
-          drained = () => resolve(true);
-          setTimeout(() => resolve(false), 300);
+    it(
+      'backpressure: send returns false under a stalled reader, the queue is bounded, drain fires',
+      async () => {
+        const server = await startServer({ paused: true });
+        const hwm = 256 * 1024;
+        const cap = 4 * 1024 * 1024;
+        const client = new Collector();
+        let drained: (() => void) | undefined;
+        client.onDrain = () => {
+          client.drains++;
+          drained?.();
+        };
+        const t = await connect(server, client, { highWaterMark: hwm, maxQueuedBytes: cap });
+        const body = 16 * 1024;
+        let sent = 0;
+        let stalled = false;
+        // What send() saw each time it said false: the transport's own accounting, whatever the kernel buffers.
+        const queuedAtFalse: number[] = [];
+        // Keep the sender honest: after false, wait for onDrain. With the reader paused the OS buffers fill up
+        // and the drain stops coming; that is the stall. How much the kernel takes first depends on its socket
+        // buffer sizing (autotuning can grow them by megabytes), so nothing below depends on that amount.
+        while (sent * body < 512 * 1024 * 1024) {
+          let ok = true;
+          while (ok) ok = t.send(u32Frame(sent++, body - 4 - FRAME_HEADER_SIZE));
+          queuedAtFalse.push(t.queuedBytes);
+          const got = await new Promise<boolean>((resolve) => {
+            drained = () => resolve(true);
+            setTimeout(() => resolve(false), 300);
+          });
+          if (!got) {
+            stalled = true;
+            break;
+          }
+        }
+        expect(stalled).toBe(true);
+        expect(server.handler.frames).toHaveLength(0); // the reader really is stalled
+        // false exactly when the queue passed the mark, by at most the frame that passed it.
+        for (const q of queuedAtFalse) {
+          expect(q).toBeGreaterThan(hwm);
+          expect(q).toBeLessThanOrEqual(hwm + body);
+        }
+        // No drain came, so the queue is still above the drain point (half the mark); the kernel may have taken
+        // some of it since send() said false, but never enough to drain it.
+        expect(t.queuedBytes).toBeGreaterThan(hwm / 2);
+        // The hard cap holds: past it, send() refuses instead of growing the queue.
+        let refused: unknown;
+        try {
+          for (;;) {
+            t.send(u32Frame(sent, body - 4 - FRAME_HEADER_SIZE));
+            sent++;
+          }
+        } catch (e) {
+          refused = e;
+        }
+        expect(refused).toBeInstanceOf(SendFailedError);
+        expect(t.queuedBytes).toBeLessThanOrEqual(cap);
+        const drainsBefore = client.drains;
+        const wait = new Promise<void>((resolve) => {
+          drained = resolve;
         });
-        if (!got) {
-          stalled = true;
-          break;
-        }
-      }
-      expect(stalled).toBe(true);
-      expect(server.handler.frames).toHaveLength(0); // the reader really is stalled
-      // false exactly when the queue passed the mark, by at most the frame that passed it.
-      for (const q of queuedAtFalse) {
-        expect(q).toBeGreaterThan(hwm);
-        expect(q).toBeLessThanOrEqual(hwm + body);
-      }
-      // No drain came, so the queue is still above the drain point (half the mark); the kernel may have taken
-      // some of it since send() said false, but never enough to drain it.
-      expect(t.queuedBytes).toBeGreaterThan(hwm / 2);
-      // The hard cap holds: past it, send() refuses instead of growing the queue.
-      let refused: unknown;
-      try {
-        for (;;) {
-          t.send(u32Frame(sent, body - 4 - FRAME_HEADER_SIZE));
-          sent++;
-        }
-      } catch (e) {
-        refused = e;
-      }
-      expect(refused).toBeInstanceOf(SendFailedError);
-      expect(t.queuedBytes).toBeLessThanOrEqual(cap);
-      const drainsBefore = client.drains;
-      const wait = new Promise<void>((resolve) => {
-        drained = resolve;
-      });
-      server.transports[0]!.resume();
-      await wait;
-      expect(client.drains).toBe(drainsBefore + 1);
-      await until(() => server.handler.frames.length === sent, 'every accepted frame to arrive');
-      for (let i = 0; i < sent; i++) expect(server.handler.frames[i]!.readUInt32LE(0)).toBe(i);
-      expect(t.queuedBytes).toBe(0);
-    }, ms(60_000));
+        server.transports[0]!.resume();
+        await wait;
+        expect(client.drains).toBe(drainsBefore + 1);
+        await until(() => server.handler.frames.length === sent, 'every accepted frame to arrive');
+        for (let i = 0; i < sent; i++) expect(server.handler.frames[i]!.readUInt32LE(0)).toBe(i);
+        expect(t.queuedBytes).toBe(0);
+      },
+      ms(60_000),
+    );
 
     it('invalidate fails frames queued while connecting with their tags', async () => {
       const server = await startServer();
@@ -425,32 +437,36 @@ export function transportCompliance(backend: Backend, setup: ComplianceSetup): v
       expect(client.closes).toHaveLength(1);
     });
 
-    it('invalidate under a stalled reader reports exactly the frames the peer never got', async () => {
-      const server = await startServer({ paused: true });
-      const client = new Collector();
-      const t = await connect(server, client, { highWaterMark: 64 * 1024 });
-      const body = 32 * 1024;
-      let sent = 0;
-      // Fill until frames stay queued in the transport (the OS buffers are full).
-      for (let round = 0; round < 2000; round++) {
-        for (let i = 0; i < 16; i++, sent++) t.send(u32Frame(sent, body), sent);
-        await new Promise((r) => setTimeout(r, 1));
-        if (t.queuedBytes > 8 * body) break;
-      }
-      expect(t.queuedBytes).toBeGreaterThan(8 * body);
-      t.invalidate(new SocketClosedError('gave up on the peer'));
-      const unsent = client.closes[0]!.unsent as number[];
-      expect(unsent.length).toBeGreaterThan(0);
-      // A contiguous tail of what was sent, in order.
-      const first = unsent[0]!;
-      expect(unsent).toEqual(Array.from({ length: sent - first }, (_, i) => first + i));
-      // Everything not reported as unsent reaches the peer once it reads again.
-      server.transports[0]!.resume();
-      await until(() => server.handler.closes.length === 1, 'server to see the end');
-      const received = server.handler.frames.length;
-      expect(received).toBeGreaterThanOrEqual(first);
-      for (let i = 0; i < received; i++) expect(server.handler.frames[i]!.readUInt32LE(0)).toBe(i);
-    }, ms(60_000));
+    it(
+      'invalidate under a stalled reader reports exactly the frames the peer never got',
+      async () => {
+        const server = await startServer({ paused: true });
+        const client = new Collector();
+        const t = await connect(server, client, { highWaterMark: 64 * 1024 });
+        const body = 32 * 1024;
+        let sent = 0;
+        // Fill until frames stay queued in the transport (the OS buffers are full).
+        for (let round = 0; round < 2000; round++) {
+          for (let i = 0; i < 16; i++, sent++) t.send(u32Frame(sent, body), sent);
+          await new Promise((r) => setTimeout(r, 1));
+          if (t.queuedBytes > 8 * body) break;
+        }
+        expect(t.queuedBytes).toBeGreaterThan(8 * body);
+        t.invalidate(new SocketClosedError('gave up on the peer'));
+        const unsent = client.closes[0]!.unsent as number[];
+        expect(unsent.length).toBeGreaterThan(0);
+        // A contiguous tail of what was sent, in order.
+        const first = unsent[0]!;
+        expect(unsent).toEqual(Array.from({ length: sent - first }, (_, i) => first + i));
+        // Everything not reported as unsent reaches the peer once it reads again.
+        server.transports[0]!.resume();
+        await until(() => server.handler.closes.length === 1, 'server to see the end');
+        const received = server.handler.frames.length;
+        expect(received).toBeGreaterThanOrEqual(first);
+        for (let i = 0; i < received; i++) expect(server.handler.frames[i]!.readUInt32LE(0)).toBe(i);
+      },
+      ms(60_000),
+    );
 
     it('a failed connect reports ConnectFailedError naming the peer, with queued tags', async () => {
       const listener = await backend.listen(setup.address(), {}, () => {});

@@ -19,13 +19,13 @@ import {
   type Backend,
   type BackendListener,
   type BackendSocket,
-  formatAddress,
   DEFAULT_BACKENDS,
   findBackend,
+  formatAddress,
   parseAddress,
+  Transport,
   tcp,
   tcpAddress,
-  Transport,
   unix,
   unixAddress,
 } from '../src/index.js';
@@ -80,7 +80,9 @@ describe('backend factories', () => {
     expect((err as FfnetError).code).toBe(StatusCode.NotImplemented);
     expect((err as Error).message).toMatch(/no backend for scheme 'rdma' \(backends: tcp, unix\): pass rdma\(\) from '@ffnet\/rdma'/);
     // A list without unix refuses unix:// the same way: nothing falls back to a global table.
-    expect(() => Transport.connect('unix:///tmp/x.sock', { onFrame() {}, onClose() {} }, { backends: [t1] })).toThrow(/no backend for scheme 'unix' \(backends: tcp\)/);
+    expect(() => Transport.connect('unix:///tmp/x.sock', { onFrame() {}, onClose() {} }, { backends: [t1] })).toThrow(
+      /no backend for scheme 'unix' \(backends: tcp\)/,
+    );
   });
 
   it('a backend unusable here fails the connect at once with its own error', () => {
@@ -92,7 +94,9 @@ describe('backend factories', () => {
     };
     expect(() => Transport.connect('rdma://127.0.0.1:1', { onFrame() {}, onClose() {} }, { backends: [broken] })).toThrow(ConnectFailedError);
     const quiet: Backend = { ...broken, available: () => ({ ok: false, reason: 'why not' }) };
-    expect(() => Transport.connect('rdma://127.0.0.1:1', { onFrame() {}, onClose() {} }, { backends: [quiet] })).toThrow(/rdma:\/\/ cannot be used here: why not/);
+    expect(() => Transport.connect('rdma://127.0.0.1:1', { onFrame() {}, onClose() {} }, { backends: [quiet] })).toThrow(
+      /rdma:\/\/ cannot be used here: why not/,
+    );
   });
 });
 
@@ -336,7 +340,10 @@ describe('unix specifics', () => {
     });
     listeners.push(l);
     // A child process dials: its pid, not ours, must come back, so the value is read from the kernel.
-    const child = spawn(process.execPath, ['-e', `const s = require('node:net').connect(${JSON.stringify(path)}); s.on('connect', () => process.stdout.write('up')); s.on('close', () => process.exit(0)); process.stdin.on('end', () => s.destroy()); process.stdin.resume();`]);
+    const child = spawn(process.execPath, [
+      '-e',
+      `const s = require('node:net').connect(${JSON.stringify(path)}); s.on('connect', () => process.stdout.write('up')); s.on('close', () => process.exit(0)); process.stdin.on('end', () => s.destroy()); process.stdin.resume();`,
+    ]);
     try {
       await new Promise<void>((r) => child.stdout.once('data', () => r()));
       const deadline = Date.now() + 5000;

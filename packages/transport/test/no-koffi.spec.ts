@@ -9,15 +9,10 @@ const dir = fileURLToPath(new URL('.', import.meta.url));
 
 function run(): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--require', './fixtures/no-koffi.cjs', 'fixtures/no-koffi.mjs'],
-      { cwd: dir, timeout: 20_000 },
-      (error, stdout, stderr) => {
-        if (error) reject(new Error(`no-koffi scenario failed: ${error.message}; stderr: ${stderr}`));
-        else resolve(JSON.parse(stdout.trim()) as Record<string, unknown>);
-      },
-    );
+    execFile(process.execPath, ['--require', './fixtures/no-koffi.cjs', 'fixtures/no-koffi.mjs'], { cwd: dir, timeout: 20_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`no-koffi scenario failed: ${error.message}; stderr: ${stderr}`));
+      else resolve(JSON.parse(stdout.trim()) as Record<string, unknown>);
+    });
   });
 }
 

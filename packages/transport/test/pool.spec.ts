@@ -6,13 +6,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Address,
   type BackendListener,
-  tcp,
-  unix,
   parseAddress,
-  tcpAddress,
   Transport,
   type TransportHandler,
   TransportPool,
+  tcp,
+  tcpAddress,
+  unix,
   unixAddress,
 } from '../src/index.js';
 import { until } from './compliance.js';

@@ -1,8 +1,8 @@
 import { type FfnetError, InvalidArgError, SocketClosedError } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
 import type { BackendHandlers } from '../src/index.js';
-import { BackendSocketBase } from '../src/internal.js';
 import { tcpAddress } from '../src/index.js';
+import { BackendSocketBase } from '../src/internal.js';
 
 /** A source that records what the base asked of it. */
 class Probe extends BackendSocketBase {

@@ -7,10 +7,10 @@ import {
   type Address,
   type BackendListener,
   type BackendSocket,
-  unix,
   Transport,
   type TransportHandler,
   type TransportOptions,
+  unix,
   unixAddress,
 } from '../src/index.js';
 import { until } from './compliance.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FfnetError, StatusCode } from '@ffnet/serde';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type BackendListener, type BackendSocket, unix, Transport, unixAddress } from '../src/index.js';
+import { type BackendListener, type BackendSocket, Transport, unix, unixAddress } from '../src/index.js';
 
 // Tests run as root (uid 0), which may chown files to any uid: that is how a squatter's socket is faked here.
 const me = process.getuid!();
@@ -41,7 +41,6 @@ async function failure(p: Promise<unknown>): Promise<FfnetError> {
   }
   throw new Error('expected a rejection');
 }
-
 
 describe('unix connect with a required owner uid', () => {
   it('connects when the socket, its directory and the listening process all belong to that uid', async () => {

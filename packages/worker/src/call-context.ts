@@ -1,5 +1,5 @@
 import type { TimerHandle, TimerTarget, TimerWheel } from '@ffnet/event';
-import { type FfnetError, InvalidArgError, type MessagePacket, type Metadata, type MetadataValue, type Timestamps, TimeoutError } from '@ffnet/serde';
+import { type FfnetError, InvalidArgError, type MessagePacket, type Metadata, type MetadataValue, TimeoutError, type Timestamps } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import type { Connection, InFlightCall } from './connection.js';
 import type { Waiter } from './waiter.js';
@@ -68,7 +68,6 @@ export interface CallHost {
   readonly wheel: TimerWheel;
   readonly waiter: Waiter | undefined;
 }
-
 
 /** What runs a request: the method's handler, or an interceptor in front of it. Returns the response or a promise of it. */
 export type ServerHandler = (ctx: CallContext, req: unknown) => unknown;

@@ -1,4 +1,4 @@
-import { MessageFlags, encodeMessage } from '@ffnet/serde';
+import { encodeMessage, MessageFlags } from '@ffnet/serde';
 
 /**
  * Cancel notices (an ffnet extension; 3FS has none). When a caller aborts a call, the client sends a request

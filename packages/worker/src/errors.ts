@@ -1,4 +1,4 @@
-import { FfnetError, SocketClosedError, SocketError, StatusCode, errorFromCode } from '@ffnet/serde';
+import { errorFromCode, FfnetError, SocketClosedError, SocketError, StatusCode } from '@ffnet/serde';
 
 /**
  * What a call learns when the connection it went out on dies: SocketClosed or SocketError, never the

@@ -5,11 +5,11 @@ import {
   type Backend,
   type BackendSocket,
   DEFAULT_BACKENDS,
+  formatAddress,
   Transport,
   type TransportConnectOptions,
   type TransportOptions,
   TransportPool,
-  formatAddress,
 } from '@ffnet/transport';
 import { Connection } from './connection.js';
 import { toFfnetError } from './errors.js';
@@ -140,7 +140,8 @@ export class IOWorker {
     this.frameTimeoutMs = nonNegative('frameTimeoutMs', opts.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS);
     this.frameMinBytesPerSec = nonNegative('frameMinBytesPerSec', opts.frameMinBytesPerSec ?? DEFAULT_FRAME_MIN_BYTES_PER_SEC);
     // The frame deadline is only as sharp as the check: a tenth of it, so a frame is closed within 1.1x.
-    const interval = this.frameTimeoutMs > 0 ? Math.max(10, Math.min(DEFAULT_CHECK_INTERVAL_MS, Math.floor(this.frameTimeoutMs / 10))) : DEFAULT_CHECK_INTERVAL_MS;
+    const interval =
+      this.frameTimeoutMs > 0 ? Math.max(10, Math.min(DEFAULT_CHECK_INTERVAL_MS, Math.floor(this.frameTimeoutMs / 10))) : DEFAULT_CHECK_INTERVAL_MS;
     this.checkIntervalMs = nonNegative('checkIntervalMs', opts.checkIntervalMs ?? interval);
     this.#frameCheck = this.frameTimeoutMs > 0 ? { timeoutMs: this.frameTimeoutMs, minBytesPerSec: this.frameMinBytesPerSec } : undefined;
     this.#transportOptions = { ...opts.transport, backends: this.backends };

@@ -3,25 +3,25 @@ import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
   DEFAULT_MAX_MESSAGE_SIZE,
+  decodeMessage,
   type EncodeOptions,
+  encodeMessageParts,
   FfnetError,
   FRAME_HEADER_SIZE,
+  type FrameParts,
   InvalidArgError,
   InvalidMethodIDError,
-  MessageTooLargeError,
-  type MessagePacket,
   MessageFlags,
+  type MessagePacket,
+  MessageTooLargeError,
   type Metadata,
   type MetadataLimits,
+  nowMicros,
   RequestRefusedError,
   ResourceExhaustedError,
   type Result,
   StatusCode,
   type Timestamps,
-  decodeMessage,
-  type FrameParts,
-  encodeMessageParts,
-  nowMicros,
 } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import {
@@ -29,12 +29,12 @@ import {
   type CallQueue,
   RELEASE,
   RESPONSE_METADATA,
-  TAKE_PAYLOAD,
   type RequestInfo,
   type ServerHandler,
   type ServerInterceptor,
   type ServiceBinding,
   type ServiceLookup,
+  TAKE_PAYLOAD,
 } from './call-context.js';
 import { CANCEL_SERVICE_ID } from './cancel.js';
 import type { Connection } from './connection.js';
@@ -131,7 +131,6 @@ function replyRefused(t: Transport, frame: FrameParts, e: unknown): ResourceExha
 function wireCode(code: number): number {
   return Number.isInteger(code) && code > 0 && code <= 0xffff ? code : StatusCode.Unknown;
 }
-
 
 /**
  * Frames in, calls out. Decodes each frame (the transport has checked its CRC), routes requests to services

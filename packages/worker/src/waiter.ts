@@ -174,7 +174,7 @@ export class Waiter implements TimerTarget<PendingCall>, CallOwner {
    */
   hold(uuid: number, resource: CallResource): boolean {
     const call = this.#find(uuid);
-    return call !== undefined && call[HOLD](resource);
+    return call?.[HOLD](resource) === true;
   }
 
   /** Fails a waiting call by uuid. */

@@ -35,8 +35,8 @@ export async function rejection(p: Promise<unknown>): Promise<FfnetError> {
   throw new Error('expected a rejection');
 }
 
+import { encodeMessage, MessageFlags } from '@ffnet/serde';
 import { type BackendListener, formatAddress, tcp, tcpAddress } from '@ffnet/transport';
-import { MessageFlags, encodeMessage } from '@ffnet/serde';
 import {
   type CallContext,
   IOWorker,

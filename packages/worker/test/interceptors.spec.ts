@@ -1,8 +1,8 @@
-import { InvalidArgError, MessageFlags, type Metadata, StatusCode, encodeMessage } from '@ffnet/serde';
+import { encodeMessage, InvalidArgError, MessageFlags, type Metadata, StatusCode } from '@ffnet/serde';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CallContext, Processor, type ServerInterceptor } from '../src/index.js';
 import { composeServerInterceptors } from '../src/internal.js';
-import { type Pair, TestCall, TestService, pair, rejection } from './helpers.js';
+import { type Pair, pair, rejection, TestCall, TestService } from './helpers.js';
 
 /** A request with metadata, sent through the pair's client side. */
 function callWith(p: Pair, methodId: number, payload: unknown, metadata: Metadata): TestCall {

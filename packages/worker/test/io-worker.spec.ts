@@ -1,9 +1,9 @@
 import { createServer } from 'node:net';
-import { ConnectFailedError, MessageFlags, StatusCode, encodeMessage } from '@ffnet/serde';
+import { ConnectFailedError, encodeMessage, MessageFlags, StatusCode } from '@ffnet/serde';
 import { formatAddress, tcp, tcpAddress } from '@ffnet/transport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IOWorker, Processor, Waiter } from '../src/index.js';
-import { type Pair, TestCall, TestService, pair, rejection, sleep } from './helpers.js';
+import { type Pair, pair, rejection, sleep, TestCall, TestService } from './helpers.js';
 
 /** A loopback port with nothing listening on it. */
 async function deadPort(): Promise<number> {
@@ -31,7 +31,11 @@ describe('IOWorker', () => {
     const send = (address: string, maxRetries?: number) => {
       const call = new TestCall('T.m', maxRetries);
       waiter.register(call, 5000);
-      io.sendAsync(address, encodeMessage({ uuid: call.uuid, serviceId: 7, methodId: 1, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: 1 }), call);
+      io.sendAsync(
+        address,
+        encodeMessage({ uuid: call.uuid, serviceId: 7, methodId: 1, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: 1 }),
+        call,
+      );
       return call;
     };
     return { io, waiter, send };

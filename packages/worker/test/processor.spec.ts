@@ -1,9 +1,9 @@
 import { connect } from 'node:net';
-import { FfnetError, InvalidArgError, PermissionDeniedError, StatusCode, encodeFrame } from '@ffnet/serde';
+import { encodeFrame, FfnetError, InvalidArgError, PermissionDeniedError, StatusCode } from '@ffnet/serde';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CallContext, type HandlerErrorInfo, RECENT_HANDLER_ERRORS } from '../src/index.js';
-import { HandlerErrors, encodeCancelNotice } from '../src/internal.js';
-import { type Pair, TestService, pair, rejection, sleep } from './helpers.js';
+import { encodeCancelNotice, HandlerErrors } from '../src/internal.js';
+import { type Pair, pair, rejection, sleep, TestService } from './helpers.js';
 
 describe('Processor', () => {
   let p: Pair | undefined;

@@ -1,9 +1,9 @@
 import { TimerWheel } from '@ffnet/event';
-import { type MessagePacket, SocketClosedError, StatusCode, okResult } from '@ffnet/serde';
+import { type MessagePacket, okResult, SocketClosedError, StatusCode } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Waiter } from '../src/index.js';
-import { TestCall, rejection } from './helpers.js';
+import { rejection, TestCall } from './helpers.js';
 
 const fakeTransport = (peer: string) => ({ peer }) as unknown as Transport;
 

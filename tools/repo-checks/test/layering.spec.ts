@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALLOWED, APPS_ONLY, NO_INSTALL, type Violation, checkRepo, fileCycles } from './layering.js';
+import { ALLOWED, APPS_ONLY, checkRepo, fileCycles, NO_INSTALL, type Violation } from './layering.js';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -198,7 +198,8 @@ describe('the checker on synthetic trees', () => {
       ...pkg('packages/transport', { deps: ['serde', 'event', 'connect'] }),
       ...pkg('packages/event', { deps: ['common', 'serde'] }),
     };
-    files['packages/transport/src/rdma.ts'] = "import { IBSocket } from '@ffnet/connect';\nimport type { Device } from '@ffnet/device';\nexport { IBSocket, type Device };\n";
+    files['packages/transport/src/rdma.ts'] =
+      "import { IBSocket } from '@ffnet/connect';\nimport type { Device } from '@ffnet/device';\nexport { IBSocket, type Device };\n";
     files['packages/device/src/err.ts'] = "import { TimeoutError } from '@ffnet/serde';\nexport { TimeoutError };\n";
     const forbidden = 'which it must not use (FORBIDDEN in tools/repo-checks)';
     expect(check(files)).toEqual([

@@ -1,6 +1,6 @@
 // The repo's structural rules as a function over a directory tree, so the same checker runs on the real repo and
 // on synthetic fixtures that prove it catches what it claims to.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
 
@@ -8,18 +8,7 @@ import ts from 'typescript';
  * The layer order of packages/*, lowest first. A package may depend on packages before it, never after, minus the
  * exceptions in FORBIDDEN. `rdma` sits on top: it plugs the verbs stack into transport/worker/server from outside.
  */
-export const LAYERS = [
-  'common',
-  'serde',
-  'event',
-  'device',
-  'connect',
-  'transport',
-  'worker',
-  'listener',
-  'server',
-  'rdma',
-] as const;
+export const LAYERS = ['common', 'serde', 'event', 'device', 'connect', 'transport', 'worker', 'listener', 'server', 'rdma'] as const;
 
 /** What the RPC stack must be able to run without: the verbs stack and its FFI. */
 const VERBS = ['connect', 'device'] as const;
@@ -49,10 +38,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = Object.fromE
  * This is what lets a tcp-only user install transport, worker, listener and server without koffi (11 MB).
  */
 export const NO_INSTALL: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
-  ['transport', 'worker', 'listener', 'server'].map((name) => [
-    name,
-    ['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi'],
-  ]),
+  ['transport', 'worker', 'listener', 'server'].map((name) => [name, ['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi']]),
 );
 
 /** Packages that only apps may depend on: the plug-ins a deployment chooses, never a library's own choice. */
@@ -296,9 +282,7 @@ export function checkRepo(root: string): Violation[] {
       report(
         'internal',
         where,
-        owner
-          ? `reaches into ${owner.name} by path ("${spec}"); import "${owner.name}" instead`
-          : `reaches outside ${pkg.name} by path ("${spec}")`,
+        owner ? `reaches into ${owner.name} by path ("${spec}"); import "${owner.name}" instead` : `reaches outside ${pkg.name} by path ("${spec}")`,
       );
       return;
     }

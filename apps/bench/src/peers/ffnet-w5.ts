@@ -5,8 +5,8 @@
 // its buffer first and checks the crc32c of what landed, so a run that posts a number has also moved real data.
 import { IBManager, RDMABuf, RDMARemoteBuf } from '@ffnet/device';
 import { writeTransmission } from '@ffnet/rdma';
-import { DataCorruptionError, InvalidArgError, crc32c, defineService, method } from '@ffnet/serde';
-import { type Client, type Stub, implement } from '@ffnet/server';
+import { crc32c, DataCorruptionError, defineService, InvalidArgError, method } from '@ffnet/serde';
+import { type Client, implement, type Stub } from '@ffnet/server';
 import type { RpcWorkload } from '../workloads.js';
 import { payload } from '../workloads.js';
 import type { DoneFn, PeerClient } from './types.js';

@@ -2,7 +2,7 @@
 // a typed stub. CRC checked, envelope fully decoded, payload a msgpack bin inside a map: nothing turned off.
 import { rdma } from '@ffnet/rdma';
 import { defineService, method } from '@ffnet/serde';
-import { Client, Server, type Stub, implement } from '@ffnet/server';
+import { Client, implement, Server, type Stub } from '@ffnet/server';
 import { tcp, unix } from '@ffnet/transport';
 import type { RpcWorkload } from '../workloads.js';
 import { payload, responder } from '../workloads.js';

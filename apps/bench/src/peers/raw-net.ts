@@ -232,9 +232,7 @@ export const peer: Peer = {
         server.off('error', reject);
         const addr = server.address();
         const endpoint: Endpoint =
-          listen.transport === 'tcp' && addr !== null && typeof addr === 'object'
-            ? { transport: 'tcp', host: listen.host, port: addr.port }
-            : listen;
+          listen.transport === 'tcp' && addr !== null && typeof addr === 'object' ? { transport: 'tcp', host: listen.host, port: addr.port } : listen;
         resolve({
           endpoint,
           close: () => new Promise<void>((res) => server.close(() => res())),
@@ -245,10 +243,7 @@ export const peer: Peer = {
 
   connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn): Promise<PeerClient> {
     return new Promise((resolve, reject) => {
-      const sock =
-        endpoint.transport === 'unix'
-          ? net.connect({ path: endpoint.path })
-          : net.connect({ host: endpoint.host, port: endpoint.port });
+      const sock = endpoint.transport === 'unix' ? net.connect({ path: endpoint.path }) : net.connect({ host: endpoint.host, port: endpoint.port });
       sock.once('error', reject);
       sock.once('connect', () => {
         sock.off('error', reject);

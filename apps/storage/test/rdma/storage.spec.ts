@@ -2,12 +2,12 @@
 // buffers by server RDMA WRITEs, write is a server RDMA READ, RDMAControl bounds the writes, CRC checks everything.
 import { randomBytes } from 'node:crypto';
 import { IBManager, RDMABuf, RDMARemoteBuf } from '@ffnet/device';
-import { FfnetError, StatusCode } from '@ffnet/serde';
 import { rdma } from '@ffnet/rdma';
+import { FfnetError, StatusCode } from '@ffnet/serde';
 import { Client, Server } from '@ffnet/server';
 import { tcp, unix } from '@ffnet/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChunkStore, StorageClient, fillChunk, storageService } from '../../src/index.js';
+import { ChunkStore, fillChunk, StorageClient, storageService } from '../../src/index.js';
 
 const HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
 const CHUNK = 256 * 1024;

@@ -1,19 +1,19 @@
 import { randomFillSync, randomInt } from 'node:crypto';
 import {
+  crc32c,
+  decodeMessage,
+  encodeMessage,
+  errorFromCode,
+  errResult,
   type FfnetError,
   FrameDecoder,
   MessageFlags,
   type MessagePacket,
-  type Result,
-  crc32c,
-  decodeMessage,
-  encodeMessage,
-  errResult,
-  errorFromCode,
   okResult,
+  type Result,
 } from '@ffnet/serde';
 import { expect } from 'vitest';
-import { type IBConnectCall, IBConnectServer, IBConnectService, type IBSocket, type IBSocketConfig, connectIBSocket } from '../../src/index.js';
+import { connectIBSocket, type IBConnectCall, IBConnectServer, IBConnectService, type IBSocket, type IBSocketConfig } from '../../src/index.js';
 
 /** One packet through a real frame: encode, frame-decode (CRC checked), envelope-decode. */
 function throughFrame(pkt: MessagePacket): MessagePacket {
@@ -170,7 +170,11 @@ export async function transfer(from: Endpoint, to: Endpoint, payloads: readonly 
   const before = to.sink.messages.length;
   // A socket that closes midway fails the transfer at once (with its reason) instead of leaving it waiting.
   const closed = (e: Endpoint, name: string) =>
-    e.closed.then((err) => Promise.reject(new Error(`${name} closed during the transfer: ${err ? `${err.message} (cause: ${String((err.cause as Error)?.message ?? err.cause)})` : 'cleanly'}`)));
+    e.closed.then((err) =>
+      Promise.reject(
+        new Error(`${name} closed during the transfer: ${err ? `${err.message} (cause: ${String((err.cause as Error)?.message ?? err.cause)})` : 'cleanly'}`),
+      ),
+    );
   const sent = await Promise.race([from.sendAll(payloads), closed(from, 'sender'), closed(to, 'receiver')]);
   await Promise.race([to.sink.until(before + payloads.length), closed(from, 'sender'), closed(to, 'receiver')]);
   const got = to.sink.messages.slice(before, before + payloads.length);

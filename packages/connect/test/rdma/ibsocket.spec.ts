@@ -2,10 +2,10 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { IBManager, RDMABuf, RDMARemoteBuf } from '@ffnet/device';
-import { type FfnetError, StatusCode, crc32c, errorFromCode } from '@ffnet/serde';
+import { crc32c, errorFromCode, type FfnetError, StatusCode } from '@ffnet/serde';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IBConnectCall, IBConnectServer, IBSocket, IBSocketState, type IBSocketConfig, connectIBSocket } from '../../src/index.js';
-import { Endpoint, MiB, connectPair, frameCall, pool, randomMessages, transfer } from './helpers.js';
+import { connectIBSocket, type IBConnectCall, IBConnectServer, IBSocket, type IBSocketConfig, IBSocketState } from '../../src/index.js';
+import { connectPair, Endpoint, frameCall, MiB, pool, randomMessages, transfer } from './helpers.js';
 
 // 3FS TestIBSocket on a real verbs device (rxe0 in the Soft-RoCE VM), both ends in this process and the
 // handshake going through serde frames. Sizes: 3FS's test config (32 send buffers, ACK and signal every 4,
@@ -157,7 +157,11 @@ describe('IBSocket over rxe0', () => {
       // 18 WRs in all, so 4 posts of at most 5 and more than maxRdmaWr (7) in flight-wanted.
       const regions = plan(6, 7);
       const w = client.rdmaWriteBatch();
-      for (const r of regions) w.add(remote.toRemoteBuf().subrange(r.offset, r.length)!, r.pieces.map((p) => local.subrange(p.offset, p.length)!));
+      for (const r of regions)
+        w.add(
+          remote.toRemoteBuf().subrange(r.offset, r.length)!,
+          r.pieces.map((p) => local.subrange(p.offset, p.length)!),
+        );
       expect(w.wrCount).toBe(18);
       await w.post();
       for (const r of regions) {
@@ -170,7 +174,10 @@ describe('IBSocket over rxe0', () => {
       const batches = [0, 1, 2, 3].map(() => client.rdmaReadBatch());
       const readRegions = plan(8, 5);
       for (const [i, r] of readRegions.entries()) {
-        batches[i % 4]!.add(remote.toRemoteBuf().subrange(r.offset, r.length)!, r.pieces.map((p) => local.subrange(p.offset, p.length)!));
+        batches[i % 4]!.add(
+          remote.toRemoteBuf().subrange(r.offset, r.length)!,
+          r.pieces.map((p) => local.subrange(p.offset, p.length)!),
+        );
       }
       await Promise.all(batches.map((b) => b.post()));
       for (const r of readRegions) {
@@ -230,7 +237,11 @@ describe('IBSocket over rxe0', () => {
     const local = RDMABuf.allocate(64 * 1024);
     try {
       const good = remote.toRemoteBuf();
-      const bad = new RDMARemoteBuf(good.addr, good.length, good.rkeys.map((k) => ({ devId: k.devId, rkey: k.rkey ^ 0xff })));
+      const bad = new RDMARemoteBuf(
+        good.addr,
+        good.length,
+        good.rkeys.map((k) => ({ devId: k.devId, rkey: k.rkey ^ 0xff })),
+      );
       const err = await rejection(client.rdmaWrite(bad, local));
       expect(code(err)).toBe(StatusCode.RDMAError);
       expect(err!.message).toContain('REM_ACCESS_ERR');
@@ -256,7 +267,11 @@ describe('IBSocket over rxe0', () => {
   });
 
   it('check(): resolves on a healthy peer, fails with SocketError once the peer process is killed', async () => {
-    const child: ChildProcess = fork(fileURLToPath(new URL('./peer-process.mjs', import.meta.url)), [], { serialization: 'advanced', stdio: 'inherit', execArgv: [] });
+    const child: ChildProcess = fork(fileURLToPath(new URL('./peer-process.mjs', import.meta.url)), [], {
+      serialization: 'advanced',
+      stdio: 'inherit',
+      execArgv: [],
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         child.once('message', () => resolve());

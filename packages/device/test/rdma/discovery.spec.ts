@@ -2,16 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { FfnetError, StatusCode } from '@ffnet/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  GidType,
-  IBManager,
-  LinkLayer,
-  PortState,
   describeDevices,
   formatDevices,
   formatGid,
-  openDevices,
-  verbsAvailable,
+  GidType,
   type IBDevice,
+  IBManager,
+  LinkLayer,
+  openDevices,
+  PortState,
+  verbsAvailable,
 } from '../../src/index.js';
 import { requireVerbsDevice } from './require-device.js';
 
@@ -36,8 +36,18 @@ function parseIPv6(s: string): Buffer {
     s = v4[1]!.endsWith('::') ? v4[1]! : v4[1]!.slice(0, -1);
   }
   const [head, rest] = s.includes('::') ? s.split('::') : [s, undefined];
-  const h = head ? head.split(':').filter(Boolean).map((x) => Number.parseInt(x, 16)) : [];
-  const r = rest ? rest.split(':').filter(Boolean).map((x) => Number.parseInt(x, 16)) : [];
+  const h = head
+    ? head
+        .split(':')
+        .filter(Boolean)
+        .map((x) => Number.parseInt(x, 16))
+    : [];
+  const r = rest
+    ? rest
+        .split(':')
+        .filter(Boolean)
+        .map((x) => Number.parseInt(x, 16))
+    : [];
   const groups = [...h, ...new Array(8 - h.length - r.length - tail.length).fill(0), ...r, ...tail];
   const b = Buffer.alloc(16);
   for (const [i, g] of groups.entries()) b.writeUInt16BE(g, i * 2);

@@ -6,18 +6,18 @@ import {
   type CompletionChannel,
   CompletionPoller,
   type CompletionQueue,
-  IBManager,
   type IBDevice,
+  IBManager,
   type IBPortInfo,
   QpState,
   type QueuePair,
   RDMABuf,
   RecvWorkRequests,
   SendWorkRequests,
-  WcOpcode,
-  WcStatus,
   type WcArray,
   type WcError,
+  WcOpcode,
+  WcStatus,
 } from '../../src/index.js';
 import { requireVerbsDevice } from './require-device.js';
 
@@ -179,7 +179,10 @@ describe('raw verbs loopback on rxe0', () => {
     randomBytes(MiB).copy(remote.buffer);
     // Two SGEs: the halves land in two different places of `back` (scatter), read from one remote range.
     const half = MiB / 2;
-    wrs.read(2002, rb.addr, rb.rkey(dev.id)!).sge(back.address + BigInt(half), half, back.lkey(dev.id)!).sge(back.address, half, back.lkey(dev.id)!);
+    wrs
+      .read(2002, rb.addr, rb.rkey(dev.id)!)
+      .sge(back.address + BigInt(half), half, back.lkey(dev.id)!)
+      .sge(back.address, half, back.lkey(dev.id)!);
     ev = poller.events;
     wrs.post(a);
     const r = await completion(2002);

@@ -1,6 +1,6 @@
 import { FfnetError, StatusCode } from '@ffnet/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IBManager, RDMABuf, RDMABufPool, type IBDevice } from '../../src/index.js';
+import { type IBDevice, IBManager, RDMABuf, RDMABufPool } from '../../src/index.js';
 import { requireVerbsDevice } from './require-device.js';
 
 let rxe: IBDevice;

@@ -2,8 +2,8 @@
 // Listeners bind TCP on the VM's 10.0.2.15 for the IBConnect handshake; both ends' QPs live on rxe0, whose GID
 // (::ffff:10.0.2.15) rxe loops back locally.
 import { IBManager } from '@ffnet/device';
-import { beforeAll, describe } from 'vitest';
 import { type Address, rdmaAddress } from '@ffnet/transport';
+import { beforeAll, describe } from 'vitest';
 import { transportCompliance } from '../../../transport/test/compliance.js';
 import { rdma } from '../../src/index.js';
 

@@ -1,11 +1,11 @@
 // The end-to-end RPC suite over rdma://, plus 3FS's TestRDMA list. Runs in the Soft-RoCE VM (pnpm test:rdma):
 // servers listen on rxe0's 10.0.2.15; every rdma:// connection is an IBSocket on rxe0.
 import { type FfnetError, StatusCode } from '@ffnet/serde';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, EchoService, Server, implement } from '@ffnet/server';
+import { Client, EchoService, implement, Server } from '@ffnet/server';
 import { type Transport, tcp, unix } from '@ffnet/transport';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { e2eSuite } from '../../../server/test/e2e-suite.js';
-import { TestService, groupConfig, portOf, rejection, sleep } from '../../../server/test/helpers.js';
+import { groupConfig, portOf, rejection, sleep, TestService } from '../../../server/test/helpers.js';
 import { rdma } from '../../src/index.js';
 
 const LOST = [StatusCode.SocketClosed, StatusCode.SocketError];

@@ -1,8 +1,8 @@
 // A refused IBConnect handshake, as the dialling side sees it on the wire (runs in the Soft-RoCE VM).
 import { IBManager } from '@ffnet/device';
-import { FrameDecoder, type MessagePacket, MessageFlags, StatusCode, decodeMessage, encodeMessage } from '@ffnet/serde';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeMessage, encodeMessage, FrameDecoder, MessageFlags, type MessagePacket, StatusCode } from '@ffnet/serde';
 import { rdmaAddress, tcp, tcpAddress } from '@ffnet/transport';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rdma } from '../../src/index.js';
 
 const HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';

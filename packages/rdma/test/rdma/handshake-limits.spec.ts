@@ -3,8 +3,8 @@
 import { IB_SOCKET_DEFAULTS, ibSocketSizes } from '@ffnet/connect';
 import { IBManager } from '@ffnet/device';
 import { decodeMessage, encodeMessage, FrameDecoder, MessageFlags, type MessagePacket, StatusCode } from '@ffnet/serde';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type BackendListener, type BackendSocket, rdmaAddress, tcp, tcpAddress } from '@ffnet/transport';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ibSocketOf, rdma, type VerbsBackend } from '../../src/index.js';
 
 const HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
