@@ -4,12 +4,13 @@
 #   - gcc + libibverbs-dev: @ffnet/device's layout test compiles a C program against <infiniband/verbs.h>
 #   - libibverbs1 + ibverbs-providers + ibverbs-utils + rdma-core: the verbs library, the rxe provider, ibv_devinfo
 #   - qemu-system-x86, qemu-utils, busybox-static, cpio, kmod, bc: the Soft-RoCE VM of `pnpm test:rdma`
+#   - openssl: @ffnet/transport's tls tests make their CA and certificates at test time
 #   - iproute2: `ip` (listener tests' netns/veth) and `rdma` (rxe link setup inside the VM)
 set -euo pipefail
 
 PKGS=(
   gcc libc6-dev libibverbs-dev libibverbs1 ibverbs-providers ibverbs-utils rdma-core
-  qemu-system-x86 qemu-utils busybox-static cpio kmod bc iproute2 ca-certificates
+  qemu-system-x86 qemu-utils busybox-static cpio kmod bc iproute2 ca-certificates openssl
 )
 
 if [ "$(id -u)" -ne 0 ]; then

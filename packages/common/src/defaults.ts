@@ -31,6 +31,13 @@ export const RDMA_MAX_WORK_REQUESTS = 4096;
 /** RDMA read/write transmissions a client lets servers run against it at once (RDMAControl). */
 export const MAX_CONCURRENT_TRANSMISSION = 64;
 
+// ---- TLS ----
+
+/** From TCP connect (or accept) to a finished TLS handshake: a peer that stalls the handshake cannot hold a socket. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 5_000;
+/** TLS sessions the tls() backend keeps for resumption, per backend (oldest address dropped first). */
+export const TLS_SESSION_CACHE_SIZE = 256;
+
 // ---- messages and connections ----
 
 /** Largest frame accepted or sent; at or above it a message is refused. */

@@ -1,10 +1,10 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidAddrError } from '@ffnet/serde';
 
-export type Scheme = 'tcp' | 'unix' | 'rdma';
+export type Scheme = 'tcp' | 'tls' | 'unix' | 'rdma';
 
 /**
- * Where a transport connects or listens. `host`/`port` are used by tcp and rdma, `path` by unix; the unused
+ * Where a transport connects or listens. `host`/`port` are used by tcp, tls and rdma, `path` by unix; the unused
  * fields are '' and 0 so that every Address has the same shape (one hidden class on hot paths).
  */
 export interface Address {
@@ -58,13 +58,17 @@ function checkPath(input: string, path: string): void {
   if (len > UNIX_PATH_MAX) bad(input, `unix socket path is ${len} bytes, the limit is ${UNIX_PATH_MAX}`);
 }
 
-function hostPort(scheme: 'tcp' | 'rdma', host: string, port: number, input: string): Address {
+function hostPort(scheme: 'tcp' | 'tls' | 'rdma', host: string, port: number, input: string): Address {
   checkPort(input, port);
   return { scheme, host: checkHost(input, host), port, path: '' };
 }
 
 export function tcpAddress(host: string, port: number): Address {
   return hostPort('tcp', host, port, `tcp://${host}:${port}`);
+}
+
+export function tlsAddress(host: string, port: number): Address {
+  return hostPort('tls', host, port, `tls://${host}:${port}`);
 }
 
 export function rdmaAddress(host: string, port: number): Address {
@@ -77,20 +81,20 @@ export function unixAddress(path: string): Address {
 }
 
 /**
- * `tcp://host:port`, `rdma://host:port` (host: IPv4, hostname or `[IPv6]`) or `unix:///abs/path.sock`.
+ * `tcp://host:port`, `tls://host:port`, `rdma://host:port` (host: IPv4, hostname or `[IPv6]`) or `unix:///abs/path.sock`.
  * The scheme is matched case-insensitively, as 3FS does; there is no default scheme.
  */
 export function parseAddress(s: string): Address {
   if (typeof s !== 'string') throw new InvalidAddrError(`invalid address ${String(s)}: not a string`);
   const sep = s.indexOf('://');
-  if (sep < 0) bad(s, 'missing scheme (expected tcp://, unix:// or rdma://)');
+  if (sep < 0) bad(s, 'missing scheme (expected tcp://, tls://, unix:// or rdma://)');
   const scheme = s.slice(0, sep).toLowerCase();
   const rest = s.slice(sep + 3);
   if (scheme === 'unix') {
     checkPath(s, rest);
     return { scheme: 'unix', host: '', port: 0, path: rest };
   }
-  if (scheme !== 'tcp' && scheme !== 'rdma') bad(s, `unknown scheme '${scheme}' (expected tcp, unix or rdma)`);
+  if (scheme !== 'tcp' && scheme !== 'tls' && scheme !== 'rdma') bad(s, `unknown scheme '${scheme}' (expected tcp, tls, unix or rdma)`);
   let host: string;
   let portText: string;
   if (rest.startsWith('[')) {
@@ -121,6 +125,6 @@ export function toAddress(a: Address | string): Address {
   if (typeof a === 'string') return parseAddress(a);
   if (a === null || typeof a !== 'object') throw new InvalidAddrError(`invalid address ${String(a)}: not an Address or string`);
   if (a.scheme === 'unix') return unixAddress(a.path);
-  if (a.scheme === 'tcp' || a.scheme === 'rdma') return hostPort(a.scheme, a.host, a.port, formatAddress(a));
-  throw new InvalidAddrError(`invalid address: unknown scheme '${String((a as { scheme: unknown }).scheme)}' (expected tcp, unix or rdma)`);
+  if (a.scheme === 'tcp' || a.scheme === 'tls' || a.scheme === 'rdma') return hostPort(a.scheme, a.host, a.port, formatAddress(a));
+  throw new InvalidAddrError(`invalid address: unknown scheme '${String((a as { scheme: unknown }).scheme)}' (expected tcp, tls, unix or rdma)`);
 }

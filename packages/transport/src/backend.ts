@@ -48,8 +48,20 @@ export interface BackendSocket {
    * cannot be read; treat that as an unknown peer.
    */
   peerCredentials?(): PeerCredentials | undefined;
+  /** tls: the peer's certificate, once the handshake verified it. Undefined when the peer sent none. */
+  peerIdentity?(): PeerIdentity | undefined;
   /** What the connection can do; a plain stream (STREAM_CAPABILITIES) when absent. */
   readonly capabilities?: BackendCapabilities;
+}
+
+/** The certificate a TLS peer presented (and the handshake verified). */
+export interface PeerIdentity {
+  /** Subject as `CN=…, O=…` (RFC 4514 order is not promised). */
+  readonly subject: string;
+  /** subjectAltName entries as OpenSSL prints them, e.g. `DNS:localhost`, `IP Address:127.0.0.1`. */
+  readonly subjectAltNames: readonly string[];
+  /** SHA-256 of the DER certificate, upper-case hex pairs joined by ':' (as node:tls gives it). */
+  readonly fingerprint256: string;
 }
 
 export interface BackendListener {

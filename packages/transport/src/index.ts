@@ -1,4 +1,4 @@
-export { type Address, formatAddress, parseAddress, rdmaAddress, type Scheme, tcpAddress, toAddress, unixAddress } from './address.js';
+export { type Address, formatAddress, parseAddress, rdmaAddress, type Scheme, tcpAddress, tlsAddress, toAddress, unixAddress } from './address.js';
 export {
   type Backend,
   type BackendCapabilities,
@@ -9,10 +9,12 @@ export {
   findBackend,
   type ListenOptions,
   type PeerCredentials,
+  type PeerIdentity,
   STREAM_CAPABILITIES,
 } from './backend.js';
 export { type BudgetWaiter, ByteBudget, type ByteBudgetStats } from './budget.js';
 export { DEFAULT_BACKENDS } from './defaults.js';
 export { DEFAULT_TCP_CONNECT_TIMEOUT_MS, type NetBackendOptions, tcp, unix } from './net-backend.js';
+export { TLS_ALPN_PROTOCOL, type TlsBackend, type TlsBackendOptions, type TlsBackendSocket, type TlsCredentials, tls } from './tls-backend.js';
 export { TransportPool, type TransportPoolOptions } from './pool.js';
 export { RECEIVE_ALLOWANCE, Transport, type TransportConnectOptions, type TransportHandler, type TransportOptions, type TransportState } from './transport.js';

@@ -17,21 +17,21 @@ import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectO
 import { BackendSocketBase } from './socket-base.js';
 import { checkUnixOwner } from './unix-owner.js';
 
-type Errno = Error & { code?: string };
+export type Errno = Error & { code?: string };
 
 /** Errors that mean the peer went away rather than that the socket broke. */
 const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
-function describe(err: Errno): string {
+export function describe(err: Errno): string {
   return err.code ? `${err.code} (${err.message})` : err.message;
 }
 
-function socketError(err: Errno, peer: string): FfnetError {
+export function socketError(err: Errno, peer: string): FfnetError {
   if (err.code && PEER_GONE.has(err.code)) return new SocketClosedError(`connection closed by peer: ${describe(err)}`, { peer, cause: err });
   return new SocketError(`socket error: ${describe(err)}`, { peer, cause: err });
 }
 
-function tcpString(host: string | undefined, port: number | undefined): string {
+export function tcpString(host: string | undefined, port: number | undefined): string {
   if (host === undefined) return 'tcp://?';
   return host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`;
 }
@@ -168,11 +168,11 @@ function reopenWithDirectReads(accepted: net.Socket, direct: DirectReads): net.S
 
 /**
  * One node:net socket behind the BackendSocket interface. TCP and Unix sockets differ only in how their
- * addresses are named, so both backends share this class.
+ * addresses are named, so both backends share this class; tls() uses it too, a TLSSocket being a net.Socket.
  */
-class NetSocket extends BackendSocketBase {
+export class NetSocket extends BackendSocketBase {
   readonly scheme: Scheme;
-  private readonly sock: net.Socket;
+  protected readonly sock: net.Socket;
   private error: Errno | undefined;
   private readonly direct: DirectReads | undefined;
   /** null: not read yet. The kernel fixes the credentials at connect(), so one read serves the socket's life. */
@@ -187,7 +187,12 @@ class NetSocket extends BackendSocketBase {
     sock.on('error', (err: Errno) => {
       this.error ??= err;
     });
-    sock.on('close', () => this.reportClose(this.error ? socketError(this.error, this.peer) : undefined));
+    sock.on('close', () => this.reportClose(this.error ? this.closeError(this.error) : undefined));
+  }
+
+  /** The error a close is reported with; tls() names certificate refusals here. */
+  protected closeError(err: Errno): FfnetError {
+    return socketError(err, this.peer);
   }
 
   /** Shared by every write: a single function per socket instead of a closure per write. */
@@ -248,7 +253,7 @@ class NetSocket extends BackendSocketBase {
   }
 }
 
-function abortReason(signal: AbortSignal): string {
+export function abortReason(signal: AbortSignal): string {
   const r: unknown = signal.reason;
   return r instanceof Error ? r.message : String(r);
 }
