@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIP, type Socket as NetSocketType } from 'node:net';
 import * as nodeTls from 'node:tls';
 import { type Disposer, defaults, onAbort } from '@ffnet/common';
 import {
@@ -304,10 +304,34 @@ class TlsBackendImpl implements TlsBackend {
         if (listening) return; // accept() failures are transient
         fail(new ListenFailedError(`listen on ${where} failed: ${describe(err)}`, { cause: err }));
       });
-      // Failed handshakes (wrong CA, no client certificate, plain tcp, a stalled peer): Node has destroyed the
-      // socket already; nothing reached the owner, so nothing more to do.
+      // Failed handshakes (wrong CA, no client certificate, plain tcp): Node has destroyed the socket already;
+      // nothing reached the owner, so nothing more to do.
       server.on('tlsClientError', () => {});
+      // Node's handshakeTimeout does not fire for a peer that connects and never sends a byte, so the handshake
+      // has its own timer, from accept to secureConnection. Keyed by the remote end, which the TLS socket shares
+      // with the raw one and which is unique among a listener's live connections.
+      const handshaking = new Map<string, NodeJS.Timeout>();
+      const hsMs = this.handshakeTimeoutMs;
+      if (hsMs > 0) {
+        server.on('connection', (raw: NetSocketType) => {
+          const key = `${raw.remoteAddress}|${raw.remotePort}`;
+          handshaking.set(
+            key,
+            setTimeout(() => {
+              handshaking.delete(key);
+              raw.destroy();
+            }, hsMs),
+          );
+          raw.once('close', () => {
+            clearTimeout(handshaking.get(key));
+            handshaking.delete(key);
+          });
+        });
+      }
       server.on('secureConnection', (sock: nodeTls.TLSSocket) => {
+        const key = `${sock.remoteAddress}|${sock.remotePort}`;
+        clearTimeout(handshaking.get(key));
+        handshaking.delete(key);
         // A client that offered no ALPN passes Node's check (one offering other protocols does not): refused here.
         if (sock.alpnProtocol !== TLS_ALPN_PROTOCOL) {
           sock.destroy();
