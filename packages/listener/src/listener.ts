@@ -9,18 +9,19 @@ import {
   formatAddress,
   rdmaAddress,
   tcpAddress,
+  tlsAddress,
   unixAddress,
 } from '@ffnet/transport';
 import { findInterfaceOf, type InterfaceAddress, type InterfaceKind, selectInterfaceAddresses } from './interfaces.js';
 import { clearStaleSocket, defaultUnixPath, prepareSocketDirectory } from './unix.js';
 
-export type ListenerNetworkType = 'tcp' | 'unix' | 'rdma';
+export type ListenerNetworkType = 'tcp' | 'tls' | 'unix' | 'rdma';
 
 export interface ListenerConfig {
   /**
    * Default 'tcp'. 'rdma' needs rdma() from @ffnet/rdma in `backends` and usable RDMA devices (else setup fails
    * with IBDeviceNotInitializedError): it binds TCP ports that carry the IBConnect handshake and also accept plain
-   * tcp:// connections.
+   * tcp:// connections. 'tls' needs tls() (with key and cert) in `backends`; it binds like 'tcp'.
    */
   networkType?: ListenerNetworkType;
   /**
@@ -84,8 +85,9 @@ export function nodeSupportsReusePort(version: string = process.versions.node): 
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
-const DEFAULT_KINDS: Record<'tcp' | 'rdma', readonly InterfaceKind[]> = {
+const DEFAULT_KINDS: Record<'tcp' | 'tls' | 'rdma', readonly InterfaceKind[]> = {
   tcp: ['tcp', 'ipoib', 'local'],
+  tls: ['tcp', 'ipoib', 'local'],
   // 3FS's checkNicType(RDMA) takes Ethernet (RoCE) and ib NICs, not loopback.
   rdma: ['tcp', 'ipoib'],
 };
@@ -109,8 +111,8 @@ export interface ResolvedListenerConfig {
 
 function resolve(c: ListenerConfig): ResolvedListenerConfig {
   const networkType = c.networkType ?? 'tcp';
-  if (networkType !== 'tcp' && networkType !== 'unix' && networkType !== 'rdma') {
-    throw new InvalidConfigError(`listener networkType must be 'tcp', 'unix' or 'rdma', got '${String(networkType)}'`);
+  if (networkType !== 'tcp' && networkType !== 'tls' && networkType !== 'unix' && networkType !== 'rdma') {
+    throw new InvalidConfigError(`listener networkType must be 'tcp', 'tls', 'unix' or 'rdma', got '${String(networkType)}'`);
   }
   const port = c.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -282,7 +284,7 @@ export class Listener {
     if (c.networkType === 'unix') {
       return [{ address: unixAddress(c.path!), kind: 'unix', iface: undefined }];
     }
-    const make = c.networkType === 'rdma' ? rdmaAddress : tcpAddress;
+    const make = c.networkType === 'rdma' ? rdmaAddress : c.networkType === 'tls' ? tlsAddress : tcpAddress;
     if (c.host !== undefined) {
       const owner = findInterfaceOf(c.host, c.customPrefix);
       return [{ address: make(c.host, c.port), kind: owner?.kind ?? 'tcp', iface: owner?.name }];

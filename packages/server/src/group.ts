@@ -6,7 +6,7 @@ import { IOWorker, type IOWorkerOptions, Processor, type ProcessorOptions, Waite
 import { type Service, ServiceRegistry } from './service.js';
 import type { GroupStats } from './stats.js';
 
-export type NetworkType = 'tcp' | 'unix' | 'rdma';
+export type NetworkType = 'tcp' | 'tls' | 'unix' | 'rdma';
 
 export interface ServiceGroupConfig {
   /** Default 'tcp'. */
@@ -15,7 +15,7 @@ export interface ServiceGroupConfig {
   listener?: Omit<ListenerConfig, 'networkType' | 'backends'>;
   /**
    * Backends of this group's listener and connections (default: the server's `backends`, else `[tcp(), unix()]`).
-   * networkType 'rdma' needs `rdma()` from @ffnet/rdma here.
+   * networkType 'rdma' needs `rdma()` from @ffnet/rdma here, 'tls' a `tls({ key, cert })` from @ffnet/transport.
    */
   backends?: readonly Backend[];
   /** Names of the services this group hosts: Server.addService puts a service into the group that names it. */
