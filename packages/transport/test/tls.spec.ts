@@ -1,6 +1,10 @@
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
+import { join } from 'node:path';
 import * as nodeTls from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { defaults } from '@ffnet/common';
 import {
   ConnectFailedError,
@@ -300,5 +304,35 @@ describe('tls() failures are quick and typed, naming the peer and the reason', (
     noAlpn.on('error', () => {});
     await new Promise<void>((resolve) => noAlpn.on('close', () => resolve()));
     expect(accepted).toHaveLength(0);
+  });
+});
+
+describe('README TLS example', () => {
+  it('runs as written: an mTLS echo', async () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## TLS (tls://)'));
+    const code = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(code).toContain("tls({ key: pem('server.key')");
+    for (const [f, v] of Object.entries({
+      'server.key': server.key,
+      'server.pem': server.cert,
+      'client.key': client.key,
+      'client.pem': client.cert,
+      'ca.pem': ca.cert,
+    })) {
+      writeFileSync(join(pki.dir, f), v);
+    }
+    // Inside the package, so '@ffnet/transport' resolves to this package (self-reference) and its deps to ours.
+    const script = fileURLToPath(new URL(`./.readme-tls-${process.pid}.mjs`, import.meta.url));
+    writeFileSync(script, code!);
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile(process.execPath, [script], { cwd: pki.dir, timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      });
+      expect(out).toContain('server: client is CN=cli');
+      expect(out).toContain('client got over tls');
+    } finally {
+      rmSync(script, { force: true });
+    }
   });
 });
