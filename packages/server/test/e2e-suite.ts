@@ -50,8 +50,9 @@ export function e2eSuite(kind: Kind, opts: E2EOptions = {}): void {
     const probe = new AbortProbe();
 
     beforeAll(async () => {
-      // rdma:// peers are never local, and Core.stats / getConfig answer only local peers unless opened up.
-      server = new Server({ ...bk, groups: [groupConfig(kind)], ...(kind === 'rdma' ? { admin: { inspect: 'any' as const } } : {}) });
+      // rdma:// and tls:// peers are never local, and Core.stats / getConfig answer only local peers unless opened up.
+      const remoteOnly = kind === 'rdma' || kind === 'tls';
+      server = new Server({ ...bk, groups: [groupConfig(kind)], ...(remoteOnly ? { admin: { inspect: 'any' as const } } : {}) });
       server.addService(
         implement(
           TestService,
@@ -121,8 +122,8 @@ export function e2eSuite(kind: Kind, opts: E2EOptions = {}): void {
 
     it('accepts every spelling of the address and rejects bad ones with typed errors (TestEcho.AddrType)', async () => {
       const spellings =
-        kind === 'tcp'
-          ? [address, address.replace('127.0.0.1', 'localhost'), address.toUpperCase().replace('TCP://', 'tcp://')]
+        kind === 'tcp' || kind === 'tls'
+          ? [address, address.replace('127.0.0.1', 'localhost'), address.toUpperCase().replace(`${kind.toUpperCase()}://`, `${kind}://`)]
           : kind === 'rdma'
             ? // An RDMA server called with a tcp:// address works (3FS TestEcho.AddrType): its port serves both.
               [address, address.toUpperCase().replace('RDMA://', 'rdma://'), address.replace('rdma://', 'tcp://')]
@@ -153,7 +154,8 @@ export function e2eSuite(kind: Kind, opts: E2EOptions = {}): void {
         const wrong = await rejection(client.callRaw('rdma://127.0.0.1:9', EchoService.id, 1, { str: 'x' }));
         expect(wrong.code).toBe(StatusCode.SendFailed);
         expect((wrong.cause as FfnetError).code).toBe(StatusCode.NotImplemented);
-        expect(wrong.message).toMatch(/no backend for scheme 'rdma' \(backends: tcp, unix\): pass rdma\(\) from '@ffnet\/rdma'/);
+        const names = (opts.backends ?? [{ scheme: 'tcp' }, { scheme: 'unix' }]).map((b) => b.scheme).join(', ');
+        expect(wrong.message).toContain(`no backend for scheme 'rdma' (backends: ${names}): pass rdma() from '@ffnet/rdma'`);
       }
     });
 
@@ -268,7 +270,7 @@ export function e2eSuite(kind: Kind, opts: E2EOptions = {}): void {
     });
 
     it('fails with SendFailed for an unreachable address (TestEcho.SendFailed)', async () => {
-      const dead = kind === 'unix' ? `unix://${tmpSocketPath('nobody')}` : kind === 'rdma' ? `rdma://${RDMA_HOST}:1` : 'tcp://127.0.0.1:1';
+      const dead = kind === 'unix' ? `unix://${tmpSocketPath('nobody')}` : kind === 'rdma' ? `rdma://${RDMA_HOST}:1` : `${kind}://127.0.0.1:1`;
       const err = await rejection(client.stub(EchoService, dead).echo({ str: 'x' }));
       expect(err.code).toBe(StatusCode.SendFailed);
       expect(err.peer).toBe(dead);
@@ -287,7 +289,8 @@ export function e2eSuite(kind: Kind, opts: E2EOptions = {}): void {
       const proxy = await countingProxy(kind === 'unix' ? 'unix' : 'tcp', address.replace('rdma://', 'tcp://'));
       try {
         const str = 'ffnet compresses this. '.repeat(200_000); // ~4.6 MB
-        const echo = client.stub(EchoService, proxy.address);
+        // A tls client speaks TLS through the byte-counting tcp proxy: only the scheme of its address differs.
+        const echo = client.stub(EchoService, kind === 'tls' ? proxy.address.replace('tcp://', 'tls://') : proxy.address);
         const plain = await echo.echo({ str }, { timeoutMs: 10_000 });
         expect(plain.str).toBe(str);
         const upPlain = proxy.up();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { defineService, type FfnetError, method } from '@ffnet/serde';
 import type { CallContext } from '../src/index.js';
 
-export type Kind = 'tcp' | 'unix' | 'rdma';
+export type Kind = 'tcp' | 'tls' | 'unix' | 'rdma';
 
 /** Where rdma groups listen: the Soft-RoCE VM's address (rxe0 sits on dummy0 with 10.0.2.15). */
 export const RDMA_HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
@@ -27,6 +27,7 @@ export function tmpSocketPath(tag: string): string {
 /** A listener config for one group of `kind` on loopback / a fresh socket path. */
 export function groupConfig(kind: Kind, extra: { port?: number; path?: string } = {}) {
   if (kind === 'rdma') return { networkType: 'rdma' as const, listener: { host: RDMA_HOST, port: extra.port ?? 0 } };
+  if (kind === 'tls') return { networkType: 'tls' as const, listener: { host: '127.0.0.1', port: extra.port ?? 0 } };
   return kind === 'tcp'
     ? { networkType: 'tcp' as const, listener: { host: '127.0.0.1', port: extra.port ?? 0 } }
     : { networkType: 'unix' as const, listener: { path: extra.path ?? tmpSocketPath('e2e') } };
