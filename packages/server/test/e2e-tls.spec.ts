@@ -2,8 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tls } from '@ffnet/transport';
 import { afterAll, beforeAll, describe } from 'vitest';
+import { TestPki } from '../../transport/test/fixtures/certs.js';
 import { e2eSuite } from './e2e-suite.js';
-import { TestPki } from './fixtures/certs.js';
 
 // The whole e2e suite over tls:// (server authenticated) and over mTLS. One backend serves and dials, so the
 // suite's Server and Client share it; the kill tests' child server reads the same files (FFNET_TLS_*).

@@ -1,8 +1,8 @@
 import { defineService, FfnetError, method, StatusCode } from '@ffnet/serde';
 import { tcp, tls } from '@ffnet/transport';
 import { afterAll, describe, expect, it } from 'vitest';
+import { TestPki } from '../../transport/test/fixtures/certs.js';
 import { Client, EchoService, implement, Server } from '../src/index.js';
-import { TestPki } from './fixtures/certs.js';
 import { rejection } from './helpers.js';
 
 const Who = defineService({ name: 'Who', id: 511, methods: { peer: method<Record<string, never>, string>(1) } });
