@@ -470,7 +470,12 @@ export function e2eSuite(kind: Kind, opts: E2EOptions = {}): void {
       const { aborted } = probe.next();
       const err = await rejection(client.stub(TestService, address).waitAbort({}, { timeoutMs: 80 }));
       expect(err.code).toBe(StatusCode.Timeout);
-      expect((await aborted).code).toBe(StatusCode.Timeout);
+      const reason = (await aborted).code;
+      // A backend that closes the connection on a call timeout (rdma, as 3FS's closeIB) races that close
+      // against the server's own deadline timer: the handler learns of either, and both are the deadline.
+      const closes = opts.backends?.some((b) => b.capabilities?.closeOnCallTimeout === true) ?? false;
+      if (closes) expect([StatusCode.Timeout, StatusCode.SocketClosed]).toContain(reason);
+      else expect(reason).toBe(StatusCode.Timeout);
     });
 
     it("aborts the handler's ctx.signal when the caller's connection dies", async () => {
