@@ -1,5 +1,6 @@
 import { type FfnetError, NotImplementedError } from '@ffnet/serde';
 import type { Address, Scheme } from './address.js';
+import type { ConnectionAuthenticator, Credentials, Principal } from './identity.js';
 
 /** What a backend socket reports to its owner (a Transport). Set once; sockets stay paused until then. */
 export interface BackendHandlers {
@@ -48,14 +49,19 @@ export interface BackendSocket {
    * cannot be read; treat that as an unknown peer.
    */
   peerCredentials?(): PeerCredentials | undefined;
-  /** tls: the peer's certificate, once the handshake verified it. Undefined when the peer sent none. */
-  peerIdentity?(): PeerIdentity | undefined;
+  /** tls (and rdma whose handshake ran over tls): the peer's certificate, once verified. Undefined when it sent none. */
+  peerCertificate?(): PeerCertificate | undefined;
+  /**
+   * Who the backend itself authenticated during its own handshake (rdma runs ListenOptions.authenticate on the
+   * IBConnect request), so the server does not authenticate the connection again. Undefined for the others.
+   */
+  principal?(): Principal | undefined;
   /** What the connection can do; a plain stream (STREAM_CAPABILITIES) when absent. */
   readonly capabilities?: BackendCapabilities;
 }
 
 /** The certificate a TLS peer presented (and the handshake verified). */
-export interface PeerIdentity {
+export interface PeerCertificate {
   /** Subject as `CN=…, O=…` (RFC 4514 order is not promised). */
   readonly subject: string;
   /** subjectAltName entries as OpenSSL prints them, e.g. `DNS:localhost`, `IP Address:127.0.0.1`. */
@@ -80,6 +86,11 @@ export interface ConnectOptions {
    * Other backends ignore it.
    */
   ownerUid?: number;
+  /**
+   * What the caller proves itself with, for backends that authenticate in their own handshake (rdma sends it as
+   * the IBConnect request's metadata). Stream backends ignore it: their calls carry it.
+   */
+  credentials?: Credentials;
 }
 
 export interface ListenOptions {
@@ -92,6 +103,12 @@ export interface ListenOptions {
    * sockets, so the port also serves tcp:// callers (as a 3FS RDMA group does). Default false.
    */
   acceptTcp?: boolean;
+  /**
+   * rdma only: run on each IBConnect request before a queue pair is made; a rejection refuses the handshake with
+   * UnauthenticatedError and closes it. Its result is the accepted socket's principal(). Stream backends ignore it
+   * (the server authenticates their first call).
+   */
+  authenticate?: ConnectionAuthenticator;
   signal?: AbortSignal;
 }
 

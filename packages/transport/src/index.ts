@@ -8,12 +8,13 @@ export {
   type ConnectOptions,
   findBackend,
   type ListenOptions,
+  type PeerCertificate,
   type PeerCredentials,
-  type PeerIdentity,
   STREAM_CAPABILITIES,
 } from './backend.js';
 export { type BudgetWaiter, ByteBudget, type ByteBudgetStats } from './budget.js';
 export { DEFAULT_BACKENDS } from './defaults.js';
+export type { AuthRequest, ConnectionAuthenticator, Credentials, Principal } from './identity.js';
 export { DEFAULT_TCP_CONNECT_TIMEOUT_MS, type NetBackendOptions, tcp, unix } from './net-backend.js';
 export { TransportPool, type TransportPoolOptions } from './pool.js';
 export { TLS_ALPN_PROTOCOL, type TlsBackend, type TlsBackendOptions, type TlsBackendSocket, type TlsCredentials, tls } from './tls-backend.js';

@@ -11,7 +11,7 @@ import {
   UnauthenticatedError,
 } from '@ffnet/serde';
 import { type Address, formatAddress, tlsAddress } from './address.js';
-import type { Backend, BackendListener, BackendSocket, ConnectOptions, ListenOptions, PeerIdentity } from './backend.js';
+import type { Backend, BackendListener, BackendSocket, ConnectOptions, ListenOptions, PeerCertificate } from './backend.js';
 import { abortReason, DEFAULT_TCP_CONNECT_TIMEOUT_MS, describe, type Errno, NetSocket, socketError } from './net-backend.js';
 
 /** The ALPN protocol both ends must negotiate: a TLS peer that is not ffnet is refused before any frame. */
@@ -49,7 +49,7 @@ export interface TlsBackendOptions extends TlsCredentials {
 
 /** A connected tls() socket: a BackendSocket that also tells who the peer is and whether the session resumed. */
 export interface TlsBackendSocket extends BackendSocket {
-  peerIdentity(): PeerIdentity | undefined;
+  peerCertificate(): PeerCertificate | undefined;
   /** The handshake resumed an earlier session (abbreviated handshake). */
   isSessionReused(): boolean;
 }
@@ -107,7 +107,7 @@ function hostString(host: string | undefined, port: number | undefined): string 
   return host.includes(':') ? `tls://[${host}]:${port}` : `tls://${host}:${port}`;
 }
 
-function identityOf(sock: nodeTls.TLSSocket): PeerIdentity | undefined {
+function identityOf(sock: nodeTls.TLSSocket): PeerCertificate | undefined {
   const c = sock.getPeerCertificate();
   if (c === null || c === undefined || Object.keys(c).length === 0) return undefined;
   const subject = Object.entries(c.subject ?? {})
@@ -119,9 +119,9 @@ function identityOf(sock: nodeTls.TLSSocket): PeerIdentity | undefined {
 
 class TlsSocket extends NetSocket implements TlsBackendSocket {
   /** Read once: the certificate cannot change after the handshake. null = not read yet. */
-  private identity: PeerIdentity | undefined | null = null;
+  private identity: PeerCertificate | undefined | null = null;
 
-  peerIdentity(): PeerIdentity | undefined {
+  peerCertificate(): PeerCertificate | undefined {
     if (this.identity === null) this.identity = identityOf(this.sock as nodeTls.TLSSocket);
     return this.identity;
   }

@@ -13,9 +13,18 @@ import {
   TimeoutError,
 } from '@ffnet/serde';
 import { type Address, formatAddress, toAddress } from './address.js';
-import { type Backend, type BackendCapabilities, type BackendSocket, findBackend, type PeerCredentials, STREAM_CAPABILITIES } from './backend.js';
+import {
+  type Backend,
+  type BackendCapabilities,
+  type BackendSocket,
+  findBackend,
+  type PeerCertificate,
+  type PeerCredentials,
+  STREAM_CAPABILITIES,
+} from './backend.js';
 import type { BudgetWaiter, ByteBudget } from './budget.js';
 import { DEFAULT_BACKENDS } from './defaults.js';
+import type { Principal } from './identity.js';
 
 export type TransportState = 'connecting' | 'ready' | 'closing' | 'closed';
 
@@ -157,6 +166,7 @@ export class Transport {
 
   private _state: TransportState;
   private _lastActiveAt: number;
+  private _principal: Principal | undefined = undefined;
   private readySettled = false;
   private sock: BackendSocket | undefined;
   private readonly handler: TransportHandler;
@@ -278,6 +288,23 @@ export class Transport {
    */
   peerCredentials(): PeerCredentials | undefined {
     return this.sock?.peerCredentials?.();
+  }
+
+  /** tls (and rdma over tls): the certificate the peer presented and the handshake verified, else undefined. */
+  peerCertificate(): PeerCertificate | undefined {
+    return this.sock?.peerCertificate?.();
+  }
+
+  /**
+   * Who the connection was authenticated as: set by the backend's own handshake (rdma) or by the server's
+   * authenticator after the first call. Undefined until then, and on connections nobody authenticated.
+   */
+  get principal(): Principal | undefined {
+    return this._principal ?? this.sock?.principal?.();
+  }
+
+  set principal(p: Principal | undefined) {
+    this._principal = p;
   }
 
   /** Date.now() of the last read or write: what TransportPool.check() measures idleness by. */

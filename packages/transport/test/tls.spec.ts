@@ -148,14 +148,14 @@ describe('tls() connections', () => {
     expect(await roundTrip(s, 'ping')).toBe('ping');
     expect(s.scheme).toBe('tls');
     expect(s.peer).toBe(formatAddress(l.address));
-    const id = s.peerIdentity();
+    const id = s.peerCertificate();
     expect(id?.subject).toContain('CN=srv');
     expect(id?.subjectAltNames).toEqual(['IP Address:127.0.0.1', 'DNS:localhost']);
     expect(id?.fingerprint256).toBe(new X509Certificate(server.cert).fingerprint256);
     const back = accepted[0] as TlsBackendSocket;
     expect(back.peer).toMatch(/^tls:\/\/127\.0\.0\.1:\d+$/);
-    expect(back.peerIdentity()?.subject).toContain('CN=cli');
-    expect(back.peerIdentity()?.fingerprint256).toBe(new X509Certificate(client.cert).fingerprint256);
+    expect(back.peerCertificate()?.subject).toContain('CN=cli');
+    expect(back.peerCertificate()?.fingerprint256).toBe(new X509Certificate(client.cert).fingerprint256);
   });
 
   it('a server without requestCert sees no client identity', async () => {
@@ -163,7 +163,7 @@ describe('tls() connections', () => {
     const l = await echoServer(tls(server), accepted);
     const s = await dial(tls({ ca: ca.cert }), l);
     expect(await roundTrip(s, 'x')).toBe('x');
-    expect((accepted[0] as TlsBackendSocket).peerIdentity()).toBeUndefined();
+    expect((accepted[0] as TlsBackendSocket).peerCertificate()).toBeUndefined();
   });
 
   it('a second connection to the same address resumes the session; the cache is bounded per address', async () => {
@@ -195,11 +195,11 @@ describe('tls() connections', () => {
     dialer.reload({ ca: otherCa.cert });
     const fresh = await dial(dialer, l);
     expect(fresh.isSessionReused()).toBe(false);
-    expect(fresh.peerIdentity()?.fingerprint256).toBe(new X509Certificate(server2.cert).fingerprint256);
+    expect(fresh.peerCertificate()?.fingerprint256).toBe(new X509Certificate(server2.cert).fingerprint256);
     expect(await roundTrip(old, 'still')).toBe('still');
     expect(() => srv.reload({ cert: 'not a certificate' })).toThrow();
     // A failed reload leaves the running credentials in place.
-    expect((await dial(dialer, l)).peerIdentity()?.subject).toContain('CN=srv2');
+    expect((await dial(dialer, l)).peerCertificate()?.subject).toContain('CN=srv2');
   });
 });
 

@@ -1,0 +1,45 @@
+import type { Metadata } from '@ffnet/serde';
+import type { Scheme } from './address.js';
+import type { PeerCertificate, PeerCredentials } from './backend.js';
+
+/**
+ * Who an authenticator decided the peer is. `id` names it in logs and authorization; `roles` are what
+ * authorizers and the built-in admin checks look at (Core's admin methods want the role `admin`).
+ */
+export interface Principal {
+  readonly id: string;
+  readonly roles?: readonly string[];
+  /** Anything else the authenticator wants handlers to see (tenant, scopes…). Never sent to the peer. */
+  readonly claims?: Readonly<Record<string, unknown>>;
+  /** Date.now() after which the server authenticates the connection again (a token's expiry). */
+  readonly expiresAt?: number;
+}
+
+/** What the channel proved about the peer before any call, and what an authenticator is shown. */
+export interface AuthRequest {
+  readonly scheme: Scheme;
+  /** The peer's address, for messages. */
+  readonly peer: string;
+  /** tls: the verified client certificate (mTLS). */
+  readonly certificate?: PeerCertificate;
+  /** unix: the peer process (SO_PEERCRED); undefined when unreadable. */
+  readonly credentials?: PeerCredentials;
+  /** The first call's metadata (or the IBConnect request's); tokens travel as `authorization`. */
+  readonly metadata?: Metadata;
+}
+
+/**
+ * Runs once per connection (again when the token changes or the principal expires). Resolves to the principal;
+ * rejects, or resolves undefined, to refuse: the peer then gets UnauthenticatedError with no detail.
+ */
+export type ConnectionAuthenticator = (req: AuthRequest, opts: { signal: AbortSignal }) => Principal | undefined | Promise<Principal | undefined>;
+
+/**
+ * A client's proof of who it is, attached to calls (and to rdma's IBConnect request) as metadata. `metadata()`
+ * should answer from a cache without a promise when it can: it runs per call.
+ */
+export interface Credentials {
+  metadata(opts: { peer: string; signal?: AbortSignal }): Metadata | Promise<Metadata>;
+  /** The peer refused what was sent (UnauthenticatedError): drop any cached token before the one retry. */
+  invalidate?(): void;
+}
