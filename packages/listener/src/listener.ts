@@ -4,6 +4,7 @@ import {
   type Backend,
   type BackendListener,
   type BackendSocket,
+  type ConnectionAuthenticator,
   DEFAULT_BACKENDS,
   findBackend,
   formatAddress,
@@ -59,6 +60,11 @@ export interface ListenerConfig {
    * our clients' requests, so setup refuses it with ListenFailedError.
    */
   allowSharedDirectory?: boolean;
+  /**
+   * Handed to the backend's listen (ListenOptions.authenticate): rdma runs it on each IBConnect request and
+   * refuses the handshake when it refuses. Stream backends ignore it; the server authenticates their first call.
+   */
+  authenticate?: ConnectionAuthenticator;
 }
 
 export interface BoundAddress {
@@ -105,6 +111,7 @@ export interface ResolvedListenerConfig {
   readonly path: string | undefined;
   readonly mode: number;
   readonly allowSharedDirectory: boolean;
+  readonly authenticate: ConnectionAuthenticator | undefined;
   /** The path is the default one, whose directory setup creates (0700) when missing. */
   readonly defaultPath: boolean;
 }
@@ -149,6 +156,7 @@ function resolve(c: ListenerConfig): ResolvedListenerConfig {
     backends: c.backends ?? DEFAULT_BACKENDS,
     mode,
     allowSharedDirectory: c.allowSharedDirectory ?? false,
+    authenticate: c.authenticate,
     defaultPath: networkType === 'unix' && c.path === undefined,
   };
 }
@@ -242,6 +250,7 @@ export class Listener {
       ...(c.networkType === 'unix' ? { mode: c.mode } : {}),
       // An RDMA group's port also serves tcp:// callers; the IBConnect handshake arrives on it too (3FS).
       ...(c.networkType === 'rdma' ? { acceptTcp: true } : {}),
+      ...(c.authenticate === undefined ? {} : { authenticate: c.authenticate }),
       ...(signal ? { signal } : {}),
     };
     if (c.networkType === 'unix') {

@@ -1,24 +1,35 @@
 import { BlockList, isIP } from 'node:net';
 import { InvalidConfigError } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
+import type { PeerIdentity } from '@ffnet/worker';
 
 /**
- * Who may call an administrative built-in: nobody, local peers only (a unix:// peer running as the server's uid,
- * or a tcp:// peer on loopback), or anyone who can reach the port.
+ * Who may call an administrative built-in, strongest first:
+ * - 'none': nobody;
+ * - 'admin': an admin identity: the call's principal (from the server's authenticator, or rdma's handshake) has
+ *   the role `admin`, or the peer is a unix:// process running as the server's own uid (SO_PEERCRED, attested by
+ *   the kernel; unreadable credentials count as not). The authorizer, when there is one, has allowed the call
+ *   before Core sees it;
+ * - 'local': an admin identity, or any tcp:// peer on loopback. Weaker: every local user and every process that
+ *   can make a loopback connection (a proxy, a container sharing the network namespace) gets in;
+ * - 'any': anyone who can reach the port. Only behind a network you control.
  */
-export type AdminAccess = 'none' | 'local' | 'any';
+export type AdminAccess = 'none' | 'admin' | 'local' | 'any';
 
 /** Access to Core's administrative methods (ServerOptions.admin). */
 export interface AdminOptions {
-  /** Core.shutdown. Default 'none': a peer must never be able to stop a server unless its operator chose so. */
+  /** Core.shutdown. Default 'admin'. */
   shutdown?: AdminAccess;
-  /** Core.getConfig and Core.stats, which reveal the configuration, bound addresses and method names. Default 'local'. */
+  /** Core.getConfig and Core.stats, which reveal the configuration, bound addresses and method names. Default 'admin'. */
   inspect?: AdminAccess;
 }
 
-export const DEFAULT_ADMIN: Readonly<Required<AdminOptions>> = Object.freeze({ shutdown: 'none', inspect: 'local' });
+export const DEFAULT_ADMIN: Readonly<Required<AdminOptions>> = Object.freeze({ shutdown: 'admin', inspect: 'admin' });
 
-const ACCESS: readonly AdminAccess[] = ['none', 'local', 'any'];
+/** The role a principal needs for 'admin' access. */
+export const ADMIN_ROLE = 'admin';
+
+const ACCESS: readonly AdminAccess[] = ['none', 'admin', 'local', 'any'];
 
 /** The options with defaults filled in; anything but a known level is an InvalidConfigError. */
 export function adminOptions(opts: AdminOptions | undefined): Readonly<Required<AdminOptions>> {
@@ -43,16 +54,34 @@ loopback.addAddress('::1', 'ipv6');
  */
 export function isLocalPeer(t: Transport): boolean {
   const a = t.address;
-  if (a.scheme === 'unix') {
-    const creds = t.peerCredentials();
-    return creds !== undefined && typeof process.getuid === 'function' && creds.uid === process.getuid();
-  }
+  if (a.scheme === 'unix') return isOwnUnixPeer(t);
   if (a.scheme !== 'tcp') return false;
   const family = isIP(a.host);
   return family !== 0 && loopback.check(a.host, family === 4 ? 'ipv4' : 'ipv6');
 }
 
-/** Whether `access` lets the peer of `t` in. */
-export function allowed(access: AdminAccess, t: Transport): boolean {
-  return access === 'any' || (access === 'local' && isLocalPeer(t));
+/** A unix:// peer running as this process's uid, by its kernel-recorded credentials. */
+function isOwnUnixPeer(t: Transport): boolean {
+  if (t.address.scheme !== 'unix') return false;
+  const creds = t.peerCredentials();
+  return creds !== undefined && typeof process.getuid === 'function' && creds.uid === process.getuid();
+}
+
+/** Whether the caller is an admin identity: a principal with the role `admin`, or a unix:// peer of our own uid. */
+export function isAdmin(identity: PeerIdentity, t: Transport): boolean {
+  return identity.principal?.roles?.includes(ADMIN_ROLE) === true || isOwnUnixPeer(t);
+}
+
+/** Whether `access` lets the caller in. */
+export function allowed(access: AdminAccess, identity: PeerIdentity, t: Transport): boolean {
+  switch (access) {
+    case 'any':
+      return true;
+    case 'local':
+      return isAdmin(identity, t) || isLocalPeer(t);
+    case 'admin':
+      return isAdmin(identity, t);
+    default:
+      return false;
+  }
 }

@@ -1,4 +1,4 @@
-import { defaults } from '@ffnet/common';
+import { defaults, onAbort } from '@ffnet/common';
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
@@ -23,12 +23,14 @@ import {
   type Result,
   type ServiceDef,
   SocketClosedError,
+  StatusCode,
   TimeoutError,
   type Timestamps,
 } from '@ffnet/serde';
-import { type Backend, DEFAULT_BACKENDS, formatAddress, parseAddress, type Transport } from '@ffnet/transport';
+import { type Backend, type Credentials, DEFAULT_BACKENDS, formatAddress, parseAddress, type Transport } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, PendingCall, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
 import { encodeCancelNotice, frameMessageSize, nonNegativeMsOption, StopControl } from '@ffnet/worker/internal';
+import { AUTHORIZATION_KEY } from './auth.js';
 import type { CallOptions, CompressionOptions } from './call-options.js';
 import { ClientCallState, type ClientInterceptor, type ClientNext, composeClientInterceptors, deadlinePassed, interceptorError } from './interceptor.js';
 import { clientExtensionOf } from './plugin.js';
@@ -63,6 +65,14 @@ export interface ClientOptions {
   interceptors?: readonly ClientInterceptor[];
   /** Limits of request metadata sent and response metadata received (default DEFAULT_METADATA_LIMITS). */
   metadataLimits?: MetadataLimits;
+  /**
+   * Who this client is (`staticToken`, `tokenCredentials`, or your own): its metadata goes with every call,
+   * merged under the call's own (a call that sets `authorization` itself, in its options or in an interceptor,
+   * sends that one and no credentials). Also handed to every connect (rdma sends it in its handshake). When the
+   * server answers UnauthenticatedError to a call that carried them, the client calls `invalidate()` and sends
+   * the call once more (its handler never ran), within the call's deadline. Default none.
+   */
+  credentials?: Credentials;
 }
 
 /** A typed client for one service at one address: a method per method of the definition. */
@@ -78,10 +88,37 @@ function capture(resolve: (v: unknown) => void, reject: (e: unknown) => void): v
   capturedReject = reject;
 }
 
+/** A call sent with the client's credentials: what it takes to send it once more after UnauthenticatedError. */
+interface CredentialState {
+  /** The credentials' metadata for this attempt. */
+  md: Metadata | undefined;
+  /** This is the second attempt: no third. */
+  readonly retried: boolean;
+  /** performance.now() after which the call has failed (Infinity: none); the second attempt gets what is left. */
+  readonly deadline: number;
+}
+
+/** The arguments of a call's first attempt, kept for its one retry after UnauthenticatedError. */
+class CredentialRetry {
+  constructor(
+    readonly resend: (r: CredentialRetry) => Promise<unknown>,
+    readonly address: string,
+    readonly serviceId: number,
+    readonly methodId: number,
+    readonly label: string,
+    readonly req: unknown,
+    readonly opts: CallOptions | undefined,
+    readonly via: ClientCallState | undefined,
+    readonly deadline: number,
+  ) {}
+}
+
 /** One call in flight: the Waiter entry and send tag, settling the caller's promise. */
 class RpcCall extends PendingCall {
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
+  /** Set when the call carried the client's credentials and may be sent once more if they are refused. */
+  retry: CredentialRetry | undefined = undefined;
   timestamps: Timestamps | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
   /** Where the response's metadata goes (the caller's responseMetadata or the interceptors' ClientCall). */
@@ -98,6 +135,13 @@ class RpcCall extends PendingCall {
     const r = pkt.payload as Result<unknown>;
     const md = this.responseMetadata;
     if (md !== undefined && pkt.metadata !== undefined) for (const [k, v] of pkt.metadata) md.set(k, v);
+    if (!r.ok && r.code === StatusCode.Unauthenticated && this.retry !== undefined) {
+      // Refused before dispatch, so the handler never ran: safe to send again with fresh credentials.
+      const retry = this.retry;
+      this.retry = undefined;
+      retry.resend(retry).then(this.resolve, this.reject);
+      return;
+    }
     if (r.ok) {
       const ts = this.timestamps;
       if (ts !== undefined && pkt.timestamps !== undefined) {
@@ -139,6 +183,45 @@ class RpcCall extends PendingCall {
 
 const DEFAULT_COMPRESSION_THRESHOLD = defaults.COMPRESSION_THRESHOLD_BYTES;
 
+/** When a call sent now must have been answered: its interceptor chain's deadline, else its own timeout. */
+function callDeadline(timeoutMs: number, via: ClientCallState | undefined): number {
+  if (via !== undefined) return via.deadline;
+  return timeoutMs > 0 && Number.isFinite(timeoutMs) ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
+}
+
+/** The credentials' metadata with the call's own on top; no copy when the call has none. */
+function withCredentials(creds: Metadata, own: Metadata | undefined): Metadata {
+  if (own === undefined || own.size === 0) return creds;
+  const md = new Map(creds);
+  for (const [k, v] of own) md.set(k, v);
+  return md;
+}
+
+/** Credentials still being fetched: the call waits for them, but no longer than its deadline or its signal. */
+function waitForCredentials(pending: PromiseLike<Metadata>, deadline: number, signal: AbortSignal | undefined, label: string, peer: string): Promise<Metadata> {
+  return new Promise<Metadata>((resolve, reject) => {
+    const wait = deadline - performance.now();
+    const timer =
+      wait < 2 ** 31 - 1
+        ? setTimeout(() => reject(new TimeoutError(`${label}: the deadline passed while the credentials were being fetched`, { peer })), Math.max(0, wait))
+        : undefined;
+    const off = onAbort(signal, (reason) => reject(new CancelledError(`${label} was cancelled before it was sent`, { peer, cause: reason })));
+    pending.then(
+      (md) => {
+        if (timer !== undefined) clearTimeout(timer);
+        off();
+        if (md instanceof Map) resolve(md);
+        else reject(new InvalidArgError(`${label}: credentials.metadata() did not give a Map`, { peer }));
+      },
+      (e: unknown) => {
+        if (timer !== undefined) clearTimeout(timer);
+        off();
+        reject(interceptorError(e, peer));
+      },
+    );
+  });
+}
+
 /**
  * Calls services on ffnet servers. One client owns its connections (an IOWorker), its pending calls (a
  * Waiter) and its frame processor; it is cheap to keep and should be shared rather than created per call.
@@ -178,6 +261,11 @@ export class Client {
   readonly #req: MessagePacket = { uuid: 0, serviceId: 0, methodId: 0, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: undefined };
   #reqFlags: number = MessageFlags.IsReq;
   #stopped = false;
+  readonly #credentials: Credentials | undefined;
+  readonly #resend = (r: CredentialRetry): Promise<unknown> => {
+    this.#credentials?.invalidate?.();
+    return this.#send(r.address, r.serviceId, r.methodId, r.label, r.req, r.opts, r.via, { md: undefined, retried: true, deadline: r.deadline });
+  };
   readonly stopTimeoutMs: number;
   /** The stop in progress, which a later stop() can cut short. */
   #stopControl: StopControl | undefined;
@@ -218,7 +306,14 @@ export class Client {
     });
     const list = opts.interceptors ?? [];
     this.#chain = list.length > 0 ? composeClientInterceptors(list, (call) => this.#core(call as ClientCallState)) : undefined;
-    this.ioWorker = new IOWorker({ ...opts.ioWorker, backends, processor: this.processor, sendRetryTimes: this.sendRetryTimes });
+    this.#credentials = opts.credentials;
+    this.ioWorker = new IOWorker({
+      ...opts.ioWorker,
+      backends,
+      processor: this.processor,
+      sendRetryTimes: this.sendRetryTimes,
+      ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
+    });
     this.maxMessageSize = this.ioWorker.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.ioWorker.start();
     // Peers may send compressed frames; loading zstd early means they decode. Failure shows up at use.
@@ -335,7 +430,29 @@ export class Client {
     req: unknown,
     opts: CallOptions | undefined,
     via: ClientCallState | undefined,
+    cred?: CredentialState,
   ): Promise<unknown> {
+    const creds = this.#credentials;
+    if (creds !== undefined && cred?.md === undefined) {
+      const own = via !== undefined ? via.metadata : opts?.metadata;
+      // A call that brings its own `authorization` is sent as it is, and not retried with ours.
+      if (own?.has(AUTHORIZATION_KEY) !== true) {
+        const deadline = cred?.deadline ?? callDeadline(opts?.timeoutMs ?? this.timeoutMs, via);
+        let md: Metadata | Promise<Metadata>;
+        try {
+          md = creds.metadata({ peer: address, ...(opts?.signal === undefined ? {} : { signal: opts.signal }) });
+        } catch (e) {
+          return Promise.reject(interceptorError(e, address));
+        }
+        const retried = cred?.retried ?? false;
+        if (!(md instanceof Map)) {
+          return waitForCredentials(md, deadline, opts?.signal, label, address).then((m) =>
+            this.#send(address, serviceId, methodId, label, req, opts, via, { md: m, retried, deadline }),
+          );
+        }
+        cred = { md, retried, deadline };
+      }
+    }
     let encode = this.#compression;
     let level = this.#compressionLevel;
     const c = opts?.compression;
@@ -352,12 +469,20 @@ export class Client {
           : this.#plain;
     }
     if (level > 0 && !compressionReady()) {
-      return initCompression().then(() => this.#send(address, serviceId, methodId, label, req, opts, via));
+      return initCompression().then(() => this.#send(address, serviceId, methodId, label, req, opts, via, cred));
     }
 
     const promise = new Promise<unknown>(capture);
     const call = new RpcCall(label, opts?.sendRetryTimes, capturedResolve, capturedReject);
     let timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
+    if (cred !== undefined && via === undefined && cred.retried && cred.deadline !== Number.POSITIVE_INFINITY) {
+      // The second attempt gets what is left of the first one's deadline.
+      timeoutMs = cred.deadline - performance.now();
+      if (timeoutMs <= 0) {
+        call.fail(deadlinePassed(label, address));
+        return promise;
+      }
+    }
     if (!(timeoutMs >= 0)) {
       call.fail(new InvalidArgError(`${label}: timeoutMs must be a non-negative number, got ${timeoutMs}`));
       return promise;
@@ -379,6 +504,10 @@ export class Client {
       call.responseMetadata = via.responseMetadata;
     } else {
       call.responseMetadata = opts?.responseMetadata;
+    }
+    if (cred?.md !== undefined) {
+      metadata = withCredentials(cred.md, metadata);
+      if (!cred.retried) call.retry = new CredentialRetry(this.#resend, address, serviceId, methodId, label, req, opts, via, cred.deadline);
     }
     const signal = opts?.signal;
     if (signal?.aborted) {

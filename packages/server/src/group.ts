@@ -3,12 +3,20 @@ import { Listener, type ListenerConfig } from '@ffnet/listener';
 import { CancelledError } from '@ffnet/serde';
 import type { Backend, ByteBudget } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
+import { type AuthOptions, type AuthStats, ConnectionAuth } from './auth.js';
 import { type Service, ServiceRegistry } from './service.js';
 import type { GroupStats } from './stats.js';
 
 export type NetworkType = 'tcp' | 'tls' | 'unix' | 'rdma';
 
-export interface ServiceGroupConfig {
+/** Counters of a group without authentication or authorization. */
+const NO_AUTH: AuthStats = Object.freeze({ authenticated: 0, refused: 0, denied: 0, closed: 0 });
+
+/**
+ * A group's `authenticate`, `authorize` and their options (AuthOptions) replace the server's when the group sets
+ * `authenticate` or `authorize`.
+ */
+export interface ServiceGroupConfig extends AuthOptions {
   /** Default 'tcp'. */
   networkType?: NetworkType;
   /** Where to listen (port, interface filter, unix path...); networkType and backends come from the group. */
@@ -37,6 +45,8 @@ export class ServiceGroup {
   readonly listener: Listener;
   readonly processor: Processor;
   readonly ioWorker: IOWorker;
+  /** The group's authentication and authorization; undefined when it has neither (calls pay nothing). */
+  readonly auth: ConnectionAuth | undefined;
   readonly #onSocket = (socket: Parameters<IOWorker['adopt']>[0]): void => {
     this.ioWorker.adopt(socket);
   };
@@ -47,9 +57,22 @@ export class ServiceGroup {
     this.networkType = config.networkType ?? 'tcp';
     this.services = new ServiceRegistry();
     const backends = config.backends;
-    this.listener = new Listener({ ...config.listener, networkType: this.networkType, ...(backends === undefined ? {} : { backends }) });
+    this.auth = ConnectionAuth.wanted(config) ? new ConnectionAuth(config) : undefined;
+    this.listener = new Listener({
+      ...config.listener,
+      networkType: this.networkType,
+      ...(backends === undefined ? {} : { backends }),
+      ...(config.authenticate === undefined ? {} : { authenticate: config.authenticate }),
+    });
+    // Authentication and authorization come first, so interceptors and handlers see the principal.
+    const interceptors = this.auth === undefined ? config.processor?.interceptors : [this.auth.interceptor, ...(config.processor?.interceptors ?? [])];
     // The Waiter matches answers to calls the server makes back on accepted connections (RDMAControl.apply).
-    this.processor = new Processor({ ...config.processor, lookup: this.services, waiter: new Waiter() });
+    this.processor = new Processor({
+      ...config.processor,
+      ...(interceptors === undefined ? {} : { interceptors }),
+      lookup: this.services,
+      waiter: new Waiter(),
+    });
     const io = config.ioWorker;
     const transport = { ...io?.transport };
     if (budgets.receive !== undefined) transport.receiveBudget = budgets.receive;
@@ -115,6 +138,7 @@ export class ServiceGroup {
       addresses: this.addresses,
       connections: this.ioWorker.connections,
       inFlight: this.processor.processing,
+      auth: this.auth?.stats ?? NO_AUTH,
     };
   }
 }

@@ -1,5 +1,17 @@
-export { CallContext, type RequestInfo } from '@ffnet/worker';
-export { type AdminAccess, type AdminOptions, isLocalPeer } from './admin.js';
+export type { AuthRequest, ConnectionAuthenticator, Credentials, PeerCertificate, PeerCredentials, Principal } from '@ffnet/transport';
+export { CallContext, type PeerIdentity, type RequestInfo } from '@ffnet/worker';
+export { ADMIN_ROLE, type AdminAccess, type AdminOptions, isLocalPeer } from './admin.js';
+export {
+  AUTHORIZATION_KEY,
+  type AuthErrorHook,
+  type AuthErrorInfo,
+  type AuthOptions,
+  type AuthorizeCall,
+  type Authorizer,
+  type AuthStats,
+  DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_MAX_AUTH_FAILURES,
+} from './auth.js';
 export {
   type CoreHost,
   CoreService,
@@ -13,6 +25,7 @@ export {
   type ShutdownReq,
 } from './builtins.js';
 export { type CallOptions, Client, type ClientOptions, type CompressionOptions, type Stub } from './client.js';
+export { type FetchedToken, staticToken, type TokenCredentialsOptions, tokenCredentials } from './credentials.js';
 export { type NetworkType, ServiceGroup, type ServiceGroupConfig } from './group.js';
 export {
   type ClientCall,

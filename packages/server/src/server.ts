@@ -4,6 +4,7 @@ import { type Backend, ByteBudget } from '@ffnet/transport';
 import type { HandlerErrorHook, ServerInterceptor } from '@ffnet/worker';
 import { nonNegativeMsOption, StopControl } from '@ffnet/worker/internal';
 import { type AdminOptions, adminOptions } from './admin.js';
+import { type AuthOptions, ConnectionAuth } from './auth.js';
 import { coreService, echoService } from './builtins.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
 import type { MethodStats, Service } from './service.js';
@@ -31,7 +32,11 @@ export interface ServerLimits {
 export const DEFAULT_RECEIVE_BUDGET_BYTES = defaults.RECEIVE_BUDGET_BYTES;
 export const DEFAULT_OUTPUT_BUDGET_BYTES = defaults.OUTPUT_BUDGET_BYTES;
 
-export interface ServerOptions {
+/**
+ * Security (AuthOptions, for every group that sets neither `authenticate` nor `authorize`): `authenticate` decides
+ * per connection who the peer is, `authorize` per call whether it may; see the README's Security section.
+ */
+export interface ServerOptions extends AuthOptions {
   /** At least one group. */
   groups: readonly ServiceGroupConfig[];
   /**
@@ -53,8 +58,8 @@ export interface ServerOptions {
    */
   onHandlerError?: HandlerErrorHook;
   /**
-   * Who may call Core's administrative methods (see AdminOptions): by default nobody may call `shutdown`, and
-   * `getConfig` and `stats` answer only local peers (unix:// as this process's uid, tcp:// from loopback).
+   * Who may call Core's administrative methods (see AdminOptions): by default only an admin identity, a
+   * principal with the role `admin` or a unix:// peer running as this process's uid.
    */
   admin?: AdminOptions;
   /**
@@ -74,6 +79,17 @@ export interface ServerOptions {
    * See ServerInterceptor; default none.
    */
   interceptors?: readonly ServerInterceptor[];
+}
+
+/** The AuthOptions fields of `o` that are set. */
+function authOf(o: AuthOptions): AuthOptions {
+  const out: AuthOptions = {};
+  if (o.authenticate !== undefined) out.authenticate = o.authenticate;
+  if (o.authorize !== undefined) out.authorize = o.authorize;
+  if (o.authTimeoutMs !== undefined) out.authTimeoutMs = o.authTimeoutMs;
+  if (o.maxAuthFailures !== undefined) out.maxAuthFailures = o.maxAuthFailures;
+  if (o.onAuthError !== undefined) out.onAuthError = o.onAuthError;
+  return out;
 }
 
 const DEFAULT_STOP_GRACE_MS = defaults.STOP_GRACE_MS;
@@ -120,6 +136,7 @@ export class Server {
       let config = hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g;
       if (outer.length > 0) config = { ...config, processor: { ...config.processor, interceptors: [...outer, ...(config.processor?.interceptors ?? [])] } };
       if (backends !== undefined && config.backends === undefined) config = { ...config, backends };
+      if (!ConnectionAuth.wanted(config) && ConnectionAuth.wanted(options)) config = { ...config, ...authOf(options) };
       return new ServiceGroup(config, budgets);
     });
     if (options.builtins ?? true) {
@@ -239,6 +256,12 @@ export class Server {
       methods,
       receiveBudget: this.receiveBudget.stats,
       outputBudget: this.outputBudget.stats,
+      auth: {
+        authenticated: groups.reduce((n, g) => n + g.auth.authenticated, 0),
+        refused: groups.reduce((n, g) => n + g.auth.refused, 0),
+        denied: groups.reduce((n, g) => n + g.auth.denied, 0),
+        closed: groups.reduce((n, g) => n + g.auth.closed, 0),
+      },
     };
   }
 

@@ -1,3 +1,4 @@
+import type { AuthStats } from './auth.js';
 import type { MethodStats } from './service.js';
 
 export interface GroupStats {
@@ -6,6 +7,8 @@ export interface GroupStats {
   readonly connections: number;
   /** Requests running or queued in this group's processor. */
   readonly inFlight: number;
+  /** Authentication and authorization counters (zeros when the group has neither). */
+  readonly auth: AuthStats;
 }
 
 /** A server-wide byte budget (ServerOptions.limits): its cap, what is taken now, the most ever taken. */
@@ -29,4 +32,6 @@ export interface ServerStats {
   readonly receiveBudget: BudgetStats;
   /** Bytes queued for sending, across all connections of all groups. */
   readonly outputBudget: BudgetStats;
+  /** Authentication and authorization counters, summed over groups. */
+  readonly auth: AuthStats;
 }

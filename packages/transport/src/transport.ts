@@ -24,7 +24,7 @@ import {
 } from './backend.js';
 import type { BudgetWaiter, ByteBudget } from './budget.js';
 import { DEFAULT_BACKENDS } from './defaults.js';
-import type { Principal } from './identity.js';
+import type { Credentials, Principal } from './identity.js';
 
 export type TransportState = 'connecting' | 'ready' | 'closing' | 'closed';
 
@@ -90,6 +90,8 @@ export interface TransportConnectOptions extends TransportOptions {
   timeoutMs?: number;
   /** Where the address's scheme finds its backend (default `[tcp(), unix()]`; rdma:// needs rdma() from @ffnet/rdma). */
   backends?: readonly Backend[];
+  /** Passed to the backend's connect (ConnectOptions.credentials): rdma sends it in its IBConnect request. */
+  credentials?: Credentials;
 }
 
 /** The backend socket under a transport, for sibling packages (the `./internal` subpath), not the public API. */
@@ -479,7 +481,12 @@ export class Transport {
     const user = opts.signal;
     const offUser = onAbort(user, (reason) => ac.abort(reason));
     backend
-      .connect(this.address, { signal: ac.signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }), ownerUid: opts.unixOwnerUid })
+      .connect(this.address, {
+        signal: ac.signal,
+        ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+        ownerUid: opts.unixOwnerUid,
+        ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
+      })
       .then(
         (sock) => {
           offUser();

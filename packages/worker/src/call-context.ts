@@ -1,6 +1,6 @@
 import type { TimerHandle, TimerTarget, TimerWheel } from '@ffnet/event';
 import { type FfnetError, InvalidArgError, type MessagePacket, type Metadata, type MetadataValue, TimeoutError, type Timestamps } from '@ffnet/serde';
-import type { Transport } from '@ffnet/transport';
+import type { PeerCertificate, PeerCredentials, Principal, Scheme, Transport } from '@ffnet/transport';
 import type { Connection, InFlightCall } from './connection.js';
 import type { Waiter } from './waiter.js';
 
@@ -80,6 +80,22 @@ export type ServerHandler = (ctx: CallContext, req: unknown) => unknown;
  */
 export type ServerInterceptor = (next: ServerHandler) => ServerHandler;
 
+/**
+ * Who is at the other end of a call's connection, as far as the server can tell: what the channel proved
+ * (a verified TLS client certificate, the unix peer's SO_PEERCRED) and who an authenticator said it is.
+ */
+export interface PeerIdentity {
+  readonly scheme: Scheme;
+  /** The peer's address, for messages. */
+  readonly peer: string;
+  /** tls with a client certificate (mTLS), and rdma whose handshake ran over tls. */
+  readonly certificate?: PeerCertificate | undefined;
+  /** unix: the peer process as the kernel recorded it; undefined when unreadable. */
+  readonly credentials?: PeerCredentials | undefined;
+  /** What the server's authenticator (or an rdma handshake's) returned for this call; undefined when none ran. */
+  readonly principal?: Principal | undefined;
+}
+
 // The Processor's side of a CallContext, keyed by symbols the package does not export.
 /** The request payload, handed over once (to the handler). */
 export const TAKE_PAYLOAD: unique symbol = Symbol('CallContext.takePayload');
@@ -87,6 +103,8 @@ export const TAKE_PAYLOAD: unique symbol = Symbol('CallContext.takePayload');
 export const RELEASE: unique symbol = Symbol('CallContext.release');
 /** The response metadata if any was set, without creating it. */
 export const RESPONSE_METADATA: unique symbol = Symbol('CallContext.responseMetadata');
+/** The principal the server's authentication found for this call (server package only). */
+export const SET_PRINCIPAL: unique symbol = Symbol('CallContext.setPrincipal');
 
 /** The request metadata of a call that sent none: shared, so it refuses writes. */
 class NoMetadata extends Map<string, MetadataValue> {
@@ -137,6 +155,8 @@ export class CallContext implements TimerTarget, InFlightCall {
   #ac: AbortController | undefined = undefined;
   #reason: FfnetError | undefined = undefined;
   #timer: TimerHandle | undefined = undefined;
+  #principal: Principal | undefined = undefined;
+  #identity: PeerIdentity | undefined = undefined;
 
   constructor(processor: CallHost, conn: Connection, transport: Transport, pkt: MessagePacket, service: ServiceBinding, method: MethodBinding, now: number) {
     this.uuid = pkt.uuid;
@@ -192,6 +212,35 @@ export class CallContext implements TimerTarget, InFlightCall {
   /** Who called: the peer address of the connection. */
   get peer(): string {
     return this.transport.peer;
+  }
+
+  /**
+   * Who called, built on first read (calls that never look pay nothing): the scheme, the verified TLS
+   * certificate, the unix peer's credentials, and the principal the server's authenticator returned for this
+   * call (else the one the connection's own handshake established, rdma's).
+   */
+  get peerIdentity(): PeerIdentity {
+    let id = this.#identity;
+    if (id === undefined) {
+      const t = this.transport;
+      // Per call, not per connection: a later call with another token may re-authenticate the connection
+      // while this one runs, and this handler must keep seeing the principal that let it in.
+      const principal = this.#principal ?? t.principal;
+      id = Object.freeze({
+        scheme: t.address.scheme,
+        peer: t.peer,
+        certificate: t.peerCertificate(),
+        credentials: t.peerCredentials(),
+        principal,
+      });
+      this.#identity = id;
+    }
+    return id;
+  }
+
+  [SET_PRINCIPAL](p: Principal | undefined): void {
+    this.#principal = p;
+    this.#identity = undefined;
   }
 
   /** performance.now() after which the caller has given up (Infinity when it sent no deadline). */

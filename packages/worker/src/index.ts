@@ -1,4 +1,4 @@
-export type { MethodBinding, RequestInfo, ServiceBinding, ServiceLookup } from './call-context.js';
+export type { MethodBinding, PeerIdentity, RequestInfo, ServiceBinding, ServiceLookup } from './call-context.js';
 export { CallContext, type ServerHandler, type ServerInterceptor } from './call-context.js';
 export {
   type HandlerErrorHook,

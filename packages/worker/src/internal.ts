@@ -2,6 +2,7 @@
 // covered by semver the way the main entry is.
 
 export type { CallHost, CallQueue } from './call-context.js';
+export { SET_PRINCIPAL } from './call-context.js';
 export { CANCEL_METHOD_ID, CANCEL_SERVICE_ID, encodeCancelNotice } from './cancel.js';
 export type { ConnectionOwner, FrameSink, InFlightCall } from './connection.js';
 export { connectionLostError, HandlerErrors, toFfnetError } from './errors.js';

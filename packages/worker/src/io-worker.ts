@@ -4,6 +4,7 @@ import {
   type Address,
   type Backend,
   type BackendSocket,
+  type Credentials,
   DEFAULT_BACKENDS,
   formatAddress,
   Transport,
@@ -56,6 +57,11 @@ export interface IOWorkerOptions {
   checkIntervalMs?: number;
   /** Passed to every Transport. */
   transport?: TransportOptions;
+  /**
+   * Handed to every connect (ConnectOptions.credentials), for backends that authenticate in their own handshake
+   * (rdma's IBConnect). Calls carry their own: see the client's `credentials`.
+   */
+  credentials?: Credentials;
 }
 
 export type IOWorkerState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -144,7 +150,7 @@ export class IOWorker {
       this.frameTimeoutMs > 0 ? Math.max(10, Math.min(DEFAULT_CHECK_INTERVAL_MS, Math.floor(this.frameTimeoutMs / 10))) : DEFAULT_CHECK_INTERVAL_MS;
     this.checkIntervalMs = nonNegative('checkIntervalMs', opts.checkIntervalMs ?? interval);
     this.#frameCheck = this.frameTimeoutMs > 0 ? { timeoutMs: this.frameTimeoutMs, minBytesPerSec: this.frameMinBytesPerSec } : undefined;
-    this.#transportOptions = { ...opts.transport, backends: this.backends };
+    this.#transportOptions = { ...opts.transport, backends: this.backends, ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }) };
     this.maxMessageSize = opts.transport?.maxMessageSize;
     this.#pool = new TransportPool({
       connectionsPerAddress: opts.connectionsPerAddress ?? 1,
