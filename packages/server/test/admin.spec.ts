@@ -29,16 +29,30 @@ function fakeTransport(address: Transport['address'], creds?: { uid: number }): 
 }
 
 describe('Core admin access', () => {
-  it('refuses Core.shutdown by default with PermissionDenied, and keeps serving', async () => {
-    for (const kind of ['tcp', 'unix'] as const) {
-      const { server, address, client } = await serve(kind);
-      const err = await rejection(client.stub(CoreService, address).shutdown({ graceful: true }));
-      expect(err.code).toBe(StatusCode.PermissionDenied);
-      expect(err.message).toMatch(/^Core\.shutdown is disabled on this server/);
-      await sleep(50);
-      expect(server.state).toBe('running');
-      expect(await client.stub(EchoService, address).echo({ str: 'still up' })).toEqual({ str: 'still up' });
-    }
+  it('refuses Core.shutdown by default to a tcp loopback peer (no admin identity) with PermissionDenied, and keeps serving', async () => {
+    const { server, address, client } = await serve('tcp');
+    const err = await rejection(client.stub(CoreService, address).shutdown({ graceful: true }));
+    expect(err.code).toBe(StatusCode.PermissionDenied);
+    expect(err.message).toMatch(/^Core\.shutdown needs an admin identity/);
+    await sleep(50);
+    expect(server.state).toBe('running');
+    expect(await client.stub(EchoService, address).echo({ str: 'still up' })).toEqual({ str: 'still up' });
+  });
+
+  it("shutdown: 'none' refuses everyone, a unix peer of our own uid included", async () => {
+    const { server, address, client } = await serve('unix', { admin: { shutdown: 'none' } });
+    const err = await rejection(client.stub(CoreService, address).shutdown({ graceful: true }));
+    expect(err.code).toBe(StatusCode.PermissionDenied);
+    expect(err.message).toMatch(/^Core\.shutdown is disabled on this server/);
+    await sleep(50);
+    expect(server.state).toBe('running');
+  });
+
+  it('runs Core.shutdown by default for a unix peer running as our uid (a kernel-attested admin)', async () => {
+    const { server, address, client } = await serve('unix');
+    expect(await client.stub(CoreService, address).shutdown({})).toEqual({});
+    for (let i = 0; i < 500 && server.state !== 'stopped'; i++) await sleep(10);
+    expect(server.state).toBe('stopped');
   });
 
   it('runs Core.shutdown when enabled for local peers, over unix as our uid', async () => {
@@ -48,13 +62,22 @@ describe('Core admin access', () => {
     expect(server.state).toBe('stopped');
   });
 
-  it('answers getConfig and stats to local peers by default (unix as our uid, tcp on loopback)', async () => {
-    for (const kind of ['tcp', 'unix'] as const) {
-      const { address, client } = await serve(kind);
+  it("answers getConfig and stats by default to a unix peer as our uid; a tcp loopback peer only with inspect: 'local'", async () => {
+    for (const [kind, admin] of [
+      ['unix', undefined],
+      ['tcp', { inspect: 'local' as const }],
+    ] as const) {
+      const { address, client } = await serve(kind, admin === undefined ? {} : { admin });
       const core = client.stub(CoreService, address);
       expect(JSON.parse((await core.getConfig({ configKey: 'groups.0.networkType' })).config)).toBe(kind);
       expect((await core.stats({})).groups[0]!.addresses).toEqual([address]);
     }
+    const { address, client } = await serve('tcp');
+    const core = client.stub(CoreService, address);
+    const err = await rejection(core.stats({}));
+    expect(err.code).toBe(StatusCode.PermissionDenied);
+    expect(err.message).toMatch(/^Core\.stats needs an admin identity/);
+    expect((await rejection(core.getConfig({ configKey: '' }))).code).toBe(StatusCode.PermissionDenied);
   });
 
   it('treats a unix peer whose credentials cannot be read as remote: getConfig and stats are refused', async () => {
@@ -74,7 +97,7 @@ describe('Core admin access', () => {
       const core = client.stub(CoreService, address);
       const stats = await rejection(core.stats({}));
       expect(stats.code).toBe(StatusCode.PermissionDenied);
-      expect(stats.message).toMatch(/^Core\.stats is only answered to local peers/);
+      expect(stats.message).toMatch(/^Core\.stats needs an admin identity/);
       expect((await rejection(core.getConfig({ configKey: '' }))).code).toBe(StatusCode.PermissionDenied);
       // Echo is not administrative.
       expect(await core.echo({ str: 'x' })).toEqual({ str: 'x' });
@@ -95,7 +118,7 @@ describe('Core admin access', () => {
 
   it('refuses unknown admin levels at construction', () => {
     expect(() => new Server({ groups: [groupConfig('tcp')], admin: { shutdown: true as never } })).toThrow(InvalidConfigError);
-    expect(() => new Server({ groups: [groupConfig('tcp')], admin: { inspect: 'all' as never } })).toThrow(/admin\.inspect must be one of none, local, any/);
+    expect(() => new Server({ groups: [groupConfig('tcp')], admin: { inspect: 'all' as never } })).toThrow(/admin\.inspect must be one of none, admin, local, any/);
   });
 
   it('knows which peers are local', () => {
