@@ -118,7 +118,9 @@ describe('Core admin access', () => {
 
   it('refuses unknown admin levels at construction', () => {
     expect(() => new Server({ groups: [groupConfig('tcp')], admin: { shutdown: true as never } })).toThrow(InvalidConfigError);
-    expect(() => new Server({ groups: [groupConfig('tcp')], admin: { inspect: 'all' as never } })).toThrow(/admin\.inspect must be one of none, admin, local, any/);
+    expect(() => new Server({ groups: [groupConfig('tcp')], admin: { inspect: 'all' as never } })).toThrow(
+      /admin\.inspect must be one of none, admin, local, any/,
+    );
   });
 
   it('knows which peers are local', () => {

@@ -1,15 +1,5 @@
 import { defineService, method, StatusCode, UnauthenticatedError } from '@ffnet/serde';
-import {
-  type AuthRequest,
-  type Backend,
-  type BackendSocket,
-  type ConnectOptions,
-  type Credentials,
-  type PeerIdentity,
-  type Principal,
-  tcp,
-  tls,
-} from '@ffnet/transport';
+import { type AuthRequest, type Backend, type BackendSocket, type ConnectOptions, type Credentials, type Principal, tcp, tls } from '@ffnet/transport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestPki } from '../../transport/test/fixtures/certs.js';
 import {
@@ -20,8 +10,9 @@ import {
   CoreService,
   EchoService,
   implement,
-  type ServerInterceptor,
+  type PeerIdentity,
   Server,
+  type ServerInterceptor,
   type ServerOptions,
   staticToken,
   tokenCredentials,
@@ -35,6 +26,7 @@ const Vault = defineService({
     whoami: method<Record<string, never>, { id: string | null; roles: string[] }>(1),
     open: method<Record<string, never>, string>(2),
     identity: method<Record<string, never>, { scheme: string; subject: string | null; uid: number | null }>(3),
+    whoamiLater: method<{ ms: number }, string | null>(4),
   },
 });
 
@@ -49,6 +41,10 @@ const vault = implement(Vault, {
   open: () => {
     ran.open = (ran.open ?? 0) + 1;
     return 'opened';
+  },
+  whoamiLater: async (ctx, req) => {
+    await sleep(req.ms);
+    return ctx.peerIdentity.principal?.id ?? null;
   },
   identity: (ctx) => {
     const id: PeerIdentity = ctx.peerIdentity;
@@ -226,13 +222,17 @@ describe('authentication', () => {
         return tokenAuth()(req);
       },
     });
-    const v = client().stub(Vault, address);
-    const [a, r, a2] = await Promise.all([
+    const c = client();
+    const v = c.stub(Vault, address);
+    const [a, r, a2, later] = await Promise.all([
       v.whoami({}, bearer('Bearer alice-token')),
       v.whoami({}, bearer('Bearer root-token')),
       v.whoami({}, bearer('Bearer alice-token')),
+      // Reads its identity only after root's call has re-authenticated the connection.
+      v.whoamiLater({ ms: 200 }, bearer('Bearer alice-token')),
     ]);
-    expect([a.id, r.id, a2.id]).toEqual(['alice', 'root', 'alice']);
+    expect([a.id, r.id, a2.id, later]).toEqual(['alice', 'root', 'alice', 'alice']);
+    expect(c.connections).toBe(1);
   });
 
   it('maxAuthFailures refusals close the connection (after answering)', async () => {
@@ -453,7 +453,14 @@ describe('client credentials', () => {
     // Only once: credentials the server keeps refusing fail the call.
     const never = client({ credentials: staticToken('Bearer wrong') }).stub(Vault, address);
     let attempts = 0;
-    const counting: Credentials = { metadata: (o) => (attempts++, staticToken('Bearer wrong').metadata(o)), invalidate: () => undefined };
+    const wrong = staticToken('Bearer wrong');
+    const counting: Credentials = {
+      metadata: (o) => {
+        attempts++;
+        return wrong.metadata(o);
+      },
+      invalidate: () => undefined,
+    };
     expect((await rejection(never.whoami({}))).code).toBe(StatusCode.Unauthenticated);
     expect((await rejection(client({ credentials: counting }).stub(Vault, address).whoami({}))).code).toBe(StatusCode.Unauthenticated);
     expect(attempts).toBe(2);
@@ -487,9 +494,14 @@ describe('client credentials', () => {
       listen: (a, o, cb) => real.listen(a, o, cb),
     };
     const creds = staticToken('Bearer alice-token');
-    expect((await client({ backends: [recording], credentials: creds }).stub(Vault, address).whoami({})).id).toBe('alice');
+    expect(
+      (
+        await client({ backends: [recording], credentials: creds })
+          .stub(Vault, address)
+          .whoami({})
+      ).id,
+    ).toBe('alice');
     expect(recorded).toHaveLength(1);
     expect(recorded[0]!.credentials).toBe(creds);
   });
 });
-
