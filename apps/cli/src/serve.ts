@@ -80,8 +80,9 @@ export const serve: Command = {
       backends: allBackends(),
       groups,
       onShutdown: () => stop.request('Core.shutdown'),
-      // Local peers only: a unix peer running as this uid, or loopback.
-      ...(values['allow-shutdown'] ? { admin: { shutdown: 'local' as const } } : {}),
+      // A tool for this host: Core.stats and getConfig answer local peers (a unix peer running as this uid, or
+      // loopback), and so does Core.shutdown with --allow-shutdown; without it nobody may stop the server.
+      admin: { inspect: 'local', shutdown: values['allow-shutdown'] ? 'local' : 'none' },
     });
     await server.start();
     server.groups.forEach((g, i) => {

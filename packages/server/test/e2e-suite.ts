@@ -50,9 +50,10 @@ export function e2eSuite(kind: Kind, opts: E2EOptions = {}): void {
     const probe = new AbortProbe();
 
     beforeAll(async () => {
-      // rdma:// and tls:// peers are never local, and Core.stats / getConfig answer only local peers unless opened up.
+      // Core.stats / getConfig answer an admin identity by default: opened to loopback here, and to everyone for
+      // rdma:// and tls://, whose peers are never local.
       const remoteOnly = kind === 'rdma' || kind === 'tls';
-      server = new Server({ ...bk, groups: [groupConfig(kind)], ...(remoteOnly ? { admin: { inspect: 'any' as const } } : {}) });
+      server = new Server({ ...bk, groups: [groupConfig(kind)], admin: { inspect: remoteOnly ? ('any' as const) : ('local' as const) } });
       server.addService(
         implement(
           TestService,
