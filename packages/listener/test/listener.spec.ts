@@ -17,7 +17,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FfnetError, StatusCode } from '@ffnet/serde';
-import { type BackendSocket, tcp } from '@ffnet/transport';
+import { type Backend, type BackendSocket, type ConnectionAuthenticator, type ListenOptions, tcp } from '@ffnet/transport';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type BoundAddress, Listener, nodeSupportsReusePort } from '../src/index.js';
 
@@ -244,6 +244,26 @@ describe('tcp', () => {
     // Its own list is what it uses: one without unix cannot serve a unix listener either.
     const u = track(new Listener({ networkType: 'unix', path: join(tmpdir(), 'ffnet-no-backend.sock'), backends: [tcp()] }));
     await expectCode(u.setup(), StatusCode.NotImplemented, /no backend for scheme 'unix' \(backends: tcp\)/);
+  });
+
+  it("hands `authenticate` to the backend's listen (rdma runs it on each handshake), and nothing when unset", async () => {
+    const real = tcp();
+    const seen: ListenOptions[] = [];
+    const recording: Backend = {
+      scheme: 'tcp',
+      available: () => real.available(),
+      connect: (a, o) => real.connect(a, o),
+      listen: (a, o, cb) => {
+        seen.push(o);
+        return real.listen(a, o, cb);
+      },
+    };
+    const authenticate: ConnectionAuthenticator = () => ({ id: 'x' });
+    await track(new Listener({ host: '127.0.0.1', backends: [recording], authenticate })).setup();
+    await track(new Listener({ host: '127.0.0.1', backends: [recording] })).setup();
+    expect(seen).toHaveLength(2);
+    expect(seen[0]!.authenticate).toBe(authenticate);
+    expect('authenticate' in seen[1]!).toBe(false);
   });
 
   it('no matching interface gives ListenFailed naming the filter', async () => {
