@@ -32,4 +32,23 @@ describe('README example', () => {
       log.mockRestore();
     }
   });
+
+  it('has the security example verbatim, and it runs: token identities, an authorizer, credentials, admin by role', async () => {
+    const auth = readFileSync(new URL('../examples/auth.ts', import.meta.url), 'utf8');
+    expect(readme).toContain(`\`\`\`ts\n${auth}\`\`\``);
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      await import('../examples/auth.js');
+      expect(log.mock.calls.map((c) => c[0])).toEqual([
+        'hello, by otto',
+        { authenticated: 1, refused: 0, denied: 0, closed: 0 },
+        'refused (denied) Notes.write',
+        'PermissionDeniedError',
+        'refused (unauthenticated) Notes.read',
+        'UnauthenticatedError',
+      ]);
+    } finally {
+      log.mockRestore();
+    }
+  });
 });
