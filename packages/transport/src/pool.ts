@@ -11,7 +11,7 @@ export interface TransportPoolOptions {
   create?(addr: Address): Transport;
   /** The handler of the transports the default create dials; without it (and without `create`) get() never dials. */
   handler?: TransportHandler;
-  /** Options of the default create's connects (its `backends` is the pool's own). */
+  /** Options of the default create's connects (its `backends` is the pool's own); `credentials` reach each backend connect. */
   connect?: Omit<TransportConnectOptions, 'backends' | 'signal'>;
   /**
    * Where the default create finds each address's backend (default `[tcp(), unix()]`): a scheme with none here
