@@ -187,13 +187,13 @@ describe('authentication', () => {
     const { address } = await serve({
       authenticate: () => {
         runs++;
-        return { id: `run${runs}`, expiresAt: Date.now() + 150 };
+        return { id: `run${runs}`, expiresAt: Date.now() + 1500 };
       },
     });
     const v = client().stub(Vault, address);
     expect((await v.whoami({})).id).toBe('run1');
     expect((await v.whoami({})).id).toBe('run1');
-    await sleep(250);
+    await sleep(1600);
     expect((await v.whoami({})).id).toBe('run2');
     expect(runs).toBe(2);
   });
@@ -240,7 +240,7 @@ describe('authentication', () => {
     const c = client();
     const v = c.stub(Vault, address);
     for (let i = 0; i < 3; i++) expect((await rejection(v.whoami({}, bearer(`Bearer guess-${i}`)))).code).toBe(StatusCode.Unauthenticated);
-    for (let i = 0; i < 200 && c.connections > 0; i++) await sleep(10);
+    for (let i = 0; i < 500 && c.connections > 0; i++) await sleep(10);
     expect(c.connections).toBe(0);
     expect(server.stats().auth).toMatchObject({ refused: 3, closed: 1 });
     // A new connection starts over.
@@ -308,6 +308,24 @@ describe('authentication', () => {
     expect(seen).toHaveLength(0);
     expect((await v.whoami({}, bearer('Bearer root-token'))).id).toBe('root');
     expect(seen).toHaveLength(1);
+  });
+});
+
+describe('per group', () => {
+  it("a group's own authenticate replaces the server's; a group without one uses the server's", async () => {
+    const server = new Server({
+      groups: [groupConfig('tcp'), { ...groupConfig('unix'), authenticate: (req) => ({ id: `unix-uid-${req.credentials?.uid}` }) }],
+      authenticate: tokenAuth(),
+    });
+    servers.push(server);
+    for (const g of server.groups) g.addService(vault);
+    await server.start();
+    const [tcpAddr, unixAddr] = server.addresses;
+    const c = client();
+    expect((await rejection(c.stub(Vault, tcpAddr!).whoami({}))).code).toBe(StatusCode.Unauthenticated);
+    expect((await c.stub(Vault, tcpAddr!).whoami({}, bearer('Bearer alice-token'))).id).toBe('alice');
+    expect((await c.stub(Vault, unixAddr!).whoami({})).id).toBe(`unix-uid-${process.getuid!()}`);
+    expect(server.groups.map((g) => g.stats().auth.authenticated)).toEqual([1, 1]);
   });
 });
 
@@ -409,13 +427,13 @@ describe('client credentials', () => {
   it('tokenCredentials: one fetch for concurrent calls, cached while fresh, refreshed before expiresAt', async () => {
     const { address } = await serve({ authenticate: (req) => ({ id: String(req.metadata?.get('authorization')) }) });
     let fetches = 0;
-    let now = Date.now();
     const creds = tokenCredentials({
-      refreshBeforeMs: 1000,
+      // The first token enters its refresh window 500 ms after it was fetched, and expires 9.5 s later.
+      refreshBeforeMs: 9500,
       fetch: async () => {
         fetches++;
         await sleep(20);
-        return { token: `tok-${fetches}`, expiresAt: now + 1500 };
+        return { token: `tok-${fetches}`, expiresAt: Date.now() + (fetches === 1 ? 10_000 : 60_000) };
       },
     });
     const v = client({ credentials: creds }).stub(Vault, address);
@@ -425,8 +443,7 @@ describe('client credentials', () => {
     // Fresh: answered from the cache, synchronously.
     expect(creds.metadata({ peer: address })).toBeInstanceOf(Map);
     // Within refreshBeforeMs of expiry: the cached token still goes out while one refresh runs.
-    now = Date.now();
-    await sleep(600);
+    await sleep(700);
     expect((await v.whoami({})).id).toBe('tok-1');
     for (let i = 0; i < 100 && fetches < 2; i++) await sleep(10);
     await sleep(50);
