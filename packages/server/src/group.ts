@@ -13,8 +13,8 @@ export type NetworkType = 'tcp' | 'tls' | 'unix' | 'rdma';
 const NO_AUTH: AuthStats = Object.freeze({ authenticated: 0, refused: 0, denied: 0, closed: 0 });
 
 /**
- * A group's `authenticate`, `authorize` and their options (AuthOptions) replace the server's when the group sets
- * `authenticate` or `authorize`.
+ * A group that sets `authenticate` or `authorize` (AuthOptions) uses its own and not the server's; one that sets
+ * neither uses the server's, with any `authTimeoutMs`, `maxAuthFailures` or `onAuthError` of its own.
  */
 export interface ServiceGroupConfig extends AuthOptions {
   /** Default 'tcp'. */

@@ -136,7 +136,8 @@ export class Server {
       let config = hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g;
       if (outer.length > 0) config = { ...config, processor: { ...config.processor, interceptors: [...outer, ...(config.processor?.interceptors ?? [])] } };
       if (backends !== undefined && config.backends === undefined) config = { ...config, backends };
-      if (!ConnectionAuth.wanted(config) && ConnectionAuth.wanted(options)) config = { ...config, ...authOf(options) };
+      // The group's own timeouts and hook, if it set any, still apply to the server's authenticator.
+      if (!ConnectionAuth.wanted(config) && ConnectionAuth.wanted(options)) config = { ...config, ...authOf(options), ...authOf(config) };
       return new ServiceGroup(config, budgets);
     });
     if (options.builtins ?? true) {
