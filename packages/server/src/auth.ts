@@ -53,7 +53,10 @@ export interface AuthOptions {
   authorize?: Authorizer;
   /** How long an authentication may take before it counts as a refusal (default 5000 ms). */
   authTimeoutMs?: number;
-  /** Refused authentications on one connection after which it is closed (default 3): no guessing on one socket. */
+  /**
+   * Refused authentications on one connection (in all, successes between them notwithstanding) after which it
+   * is closed (default 3): no guessing on one socket.
+   */
   maxAuthFailures?: number;
   /** Sees each refusal with its detail (the caller is told nothing). */
   onAuthError?: AuthErrorHook;
@@ -271,8 +274,8 @@ export class ConnectionAuth {
       clearTimeout(timer);
     }
     if (principal !== undefined) {
+      // Refusals are never forgiven on a connection: a valid token between guesses must not reset the count.
       this.#authenticated++;
-      st.failures = 0;
       st.token = token;
       st.principal = principal;
       t.principal = principal;

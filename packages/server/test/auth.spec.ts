@@ -247,6 +247,22 @@ describe('authentication', () => {
     expect((await v.whoami({}, bearer('Bearer alice-token'))).id).toBe('alice');
   });
 
+  it('a valid token between guesses does not reset the count', async () => {
+    const { server, address } = await serve({ authenticate: tokenAuth(), maxAuthFailures: 3 });
+    const c = client();
+    const v = c.stub(Vault, address);
+    for (let i = 0; i < 3; i++) {
+      // Alternating valid tokens, so each one runs the authenticator and succeeds.
+      const [token, id] = i % 2 === 0 ? ['Bearer alice-token', 'alice'] : ['Bearer root-token', 'root'];
+      expect((await v.whoami({}, bearer(token))).id).toBe(id);
+      expect((await rejection(v.whoami({}, bearer(`Bearer guess-${i}`)))).code).toBe(StatusCode.Unauthenticated);
+      if (i < 2) expect(c.connections).toBe(1);
+    }
+    for (let i = 0; i < 500 && c.connections > 0; i++) await sleep(10);
+    expect(c.connections).toBe(0);
+    expect(server.stats().auth).toMatchObject({ authenticated: 3, refused: 3, closed: 1 });
+  });
+
   it('interceptors run after authentication and see the principal', async () => {
     const seen: (string | undefined)[] = [];
     const spy: ServerInterceptor = (next) => (ctx, req) => {
