@@ -475,8 +475,8 @@ export class Client {
     const promise = new Promise<unknown>(capture);
     const call = new RpcCall(label, opts?.sendRetryTimes, capturedResolve, capturedReject);
     let timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
-    if (cred !== undefined && via === undefined && cred.retried && cred.deadline !== Number.POSITIVE_INFINITY) {
-      // The second attempt gets what is left of the first one's deadline.
+    if (cred !== undefined && via === undefined && cred.deadline !== Number.POSITIVE_INFINITY) {
+      // Time spent fetching credentials, and a first attempt the server refused, come out of the call's deadline.
       timeoutMs = cred.deadline - performance.now();
       if (timeoutMs <= 0) {
         call.fail(deadlinePassed(label, address));

@@ -513,6 +513,21 @@ describe('client credentials', () => {
     expect((err.cause as Error).message).toMatch(/cs-123/);
   });
 
+  it('a call waits for credentials being fetched no longer than its deadline, or its signal', async () => {
+    const { address } = await serve({ authenticate: tokenAuth() });
+    const creds = tokenCredentials({ fetch: () => new Promise((resolve) => setTimeout(() => resolve({ token: 'Bearer alice-token' }), 1500)) });
+    const v = client({ credentials: creds }).stub(Vault, address);
+    const late = await rejection(v.whoami({}, { timeoutMs: 100 }));
+    expect(late.code).toBe(StatusCode.Timeout);
+    expect(late.message).toMatch(/deadline passed while the credentials were being fetched/);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    expect((await rejection(v.whoami({}, { signal: ac.signal }))).code).toBe(StatusCode.Cancelled);
+    expect(ran.whoami).toBeUndefined();
+    // The shared fetch still lands, and later calls use it.
+    expect((await v.whoami({}, { timeoutMs: 5000 })).id).toBe('alice');
+  });
+
   it('credentials reach the backend as ConnectOptions.credentials', async () => {
     const { address } = await serve({ authenticate: tokenAuth() });
     const real = tcp();
