@@ -1,6 +1,9 @@
 import { type FfnetError, NotImplementedError } from '@ffnet/serde';
 import type { Address, Scheme } from './address.js';
-import type { ConnectionAuthenticator, Credentials, Principal } from './identity.js';
+import type { ConnectionAuthenticator, Credentials, PeerCertificate, PeerCredentials, Principal } from './identity.js';
+
+// Defined beside the rest of the identity contract (identity.ts), so that file imports nothing from this one.
+export type { PeerCertificate, PeerCredentials } from './identity.js';
 
 /** What a backend socket reports to its owner (a Transport). Set once; sockets stay paused until then. */
 export interface BackendHandlers {
@@ -18,13 +21,6 @@ export interface BackendHandlers {
   written(): void;
   /** Exactly once, when the socket is fully closed. `err` is undefined for a clean EOF, end() or destroy(). */
   close(err?: FfnetError): void;
-}
-
-/** The process at the other end of a Unix socket, as the kernel recorded it at connect() time. */
-export interface PeerCredentials {
-  readonly pid: number;
-  readonly uid: number;
-  readonly gid: number;
 }
 
 /** A connected byte-stream socket of one backend. Frames are the Transport's business, not the backend's. */
@@ -58,16 +54,6 @@ export interface BackendSocket {
   principal?(): Principal | undefined;
   /** What the connection can do; a plain stream (STREAM_CAPABILITIES) when absent. */
   readonly capabilities?: BackendCapabilities;
-}
-
-/** The certificate a TLS peer presented (and the handshake verified). */
-export interface PeerCertificate {
-  /** Subject as `CN=…, O=…` (RFC 4514 order is not promised). */
-  readonly subject: string;
-  /** subjectAltName entries as OpenSSL prints them, e.g. `DNS:localhost`, `IP Address:127.0.0.1`. */
-  readonly subjectAltNames: readonly string[];
-  /** SHA-256 of the DER certificate, upper-case hex pairs joined by ':' (as node:tls gives it). */
-  readonly fingerprint256: string;
 }
 
 export interface BackendListener {

@@ -1,6 +1,22 @@
 import type { Metadata } from '@ffnet/serde';
 import type { Scheme } from './address.js';
-import type { PeerCertificate, PeerCredentials } from './backend.js';
+
+/** The process at the other end of a Unix socket, as the kernel recorded it at connect() time. */
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** The certificate a TLS peer presented (and the handshake verified). */
+export interface PeerCertificate {
+  /** Subject as `CN=…, O=…` (RFC 4514 order is not promised). */
+  readonly subject: string;
+  /** subjectAltName entries as OpenSSL prints them, e.g. `DNS:localhost`, `IP Address:127.0.0.1`. */
+  readonly subjectAltNames: readonly string[];
+  /** SHA-256 of the DER certificate, upper-case hex pairs joined by ':' (as node:tls gives it). */
+  readonly fingerprint256: string;
+}
 
 /**
  * Who an authenticator decided the peer is. `id` names it in logs and authorization; `roles` are what
