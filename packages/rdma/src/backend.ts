@@ -699,6 +699,11 @@ class Incoming {
     if (p === undefined || p === null || typeof p.id !== 'string') {
       this.#auth = 'refused';
       this.#state.unauthenticated++;
+      // Its slot goes now; the deadline stays, for a peer that does not take the answer and close.
+      if (this.#counted) {
+        this.#counted = false;
+        this.#state.pending--;
+      }
       // No detail: what the authenticator disliked is not the peer's business. Then the connection closes.
       const first = held[0]!;
       this.#sock.write([this.#response(first, errResult(StatusCode.Unauthenticated, 'unauthenticated'))]);
