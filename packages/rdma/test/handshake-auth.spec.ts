@@ -27,6 +27,7 @@ import {
 } from '@ffnet/transport';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type KeyCert, TestPki } from '../../transport/test/fixtures/certs.js';
+import { NodePki } from './fixtures/node-pki.js';
 import { HandshakeClient, listenWithoutDevices, type VerbsBackend } from '../src/backend.js';
 import { rdma } from '../src/index.js';
 
@@ -287,5 +288,31 @@ describe('rdma handshake over a tls() channel (host, no devices)', () => {
     // The handshake authenticator is not asked about a stream connection: the server authenticates its calls.
     expect(b.acceptStats().unauthenticated).toBe(0);
     for (const s of handed) s.destroy();
+  });
+});
+
+// The VM suite's certificates come from NodePki (no openssl CLI in the VM): checked here against tls() itself.
+describe('NodePki (certificates for the VM suite)', () => {
+  it('makes a CA and leaves that tls() verifies for mTLS, and a foreign CA that it refuses', async () => {
+    const pki = new NodePki();
+    const ca = pki.ca('node-pki CA');
+    const other = pki.ca('other CA');
+    const srv = pki.leaf(ca, 'node-server', 'IP:127.0.0.1,DNS:localhost');
+    const cli = pki.leaf(ca, 'node-client', 'DNS:client', { client: true });
+    const b = rdma({ channel: tls({ ...srv, ca: ca.cert, requireClientCert: true }) });
+    const seen: AuthRequest[] = [];
+    const port = await listenRdma(b, (req) => {
+      seen.push(req);
+      return GOOD;
+    });
+    const sock = await tls({ ca: ca.cert, ...cli }).connect(tlsAddress('127.0.0.1', port));
+    stops.push(() => sock.destroy());
+    const hs = new HandshakeClient(sock, `rdma://127.0.0.1:${port}`);
+    expect(await hs.call('query', {} as never, { signal: AbortSignal.timeout(10_000) })).toEqual({ devices: [] });
+    expect(seen[0]!.certificate?.subject).toContain('CN=node-client');
+    expect(seen[0]!.certificate?.subjectAltNames).toEqual(['DNS:client']);
+    expect(sock.peerCertificate?.()?.subjectAltNames).toEqual(['IP Address:127.0.0.1', 'DNS:localhost']);
+    const wrong = await rejection(tls({ ca: other.cert, ...cli }).connect(tlsAddress('127.0.0.1', port)));
+    expect(wrong).toBeInstanceOf(UnauthenticatedError);
   });
 });
