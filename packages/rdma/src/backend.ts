@@ -888,7 +888,8 @@ export class VerbsBackend implements Backend {
       if (err.code === StatusCode.ConnectFailed || err.code === StatusCode.Timeout) {
         throw new ConnectFailedError(`connect failed: ${FfnetError.is(e) ? e.reason : err.message}`, { peer, cause: e });
       }
-      throw e;
+      // Under TLS 1.3 a refused client certificate shows up as the channel closing mid-handshake.
+      throw channelError(e, peer);
     } finally {
       clearTimeout(timer);
       offUser();
@@ -934,7 +935,7 @@ function channelAddress(scheme: string, addr: Address): Address {
  * certificate refused) keeps its class and names the rdma:// peer; the rest is handled as any connect failure.
  */
 function channelError(e: unknown, peer: string): unknown {
-  if (!FfnetError.is(e)) return e;
+  if (!FfnetError.is(e) || e.peer === peer) return e;
   if (e.code !== StatusCode.Unauthenticated && e.code !== StatusCode.PermissionDenied) return e;
   return errorFromCode(e.code, `handshake channel: ${e.reason}`, { peer, cause: e });
 }

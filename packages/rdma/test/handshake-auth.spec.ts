@@ -8,8 +8,8 @@ import {
   FrameDecoder,
   InvalidArgError,
   MessageFlags,
-  type Metadata,
   type MessagePacket,
+  type Metadata,
   StatusCode,
   UnauthenticatedError,
 } from '@ffnet/serde';
@@ -27,9 +27,9 @@ import {
 } from '@ffnet/transport';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type KeyCert, TestPki } from '../../transport/test/fixtures/certs.js';
-import { NodePki } from './fixtures/node-pki.js';
 import { HandshakeClient, listenWithoutDevices, type VerbsBackend } from '../src/backend.js';
 import { rdma } from '../src/index.js';
+import { NodePki } from './fixtures/node-pki.js';
 
 const stops: (() => unknown)[] = [];
 afterEach(async () => {
