@@ -25,6 +25,7 @@ import {
   tls,
 } from '@ffnet/transport';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { secureRdmaEcho } from '../../examples/secure-handshake.js';
 import { rdma, type VerbsBackend } from '../../src/index.js';
 import { type NodeKeyCert, NodePki } from '../fixtures/node-pki.js';
 
@@ -238,5 +239,10 @@ describe('rdma handshake over TLS, authenticated (rxe0)', () => {
     const tlsClient = new Client({ backends: [tls({ ...clientCert, ca: ca.cert })], timeoutMs: 10_000 });
     stops.push(() => tlsClient.stop());
     expect(await tlsClient.stub(EchoService, address.replace(/^rdma:/, 'tls:')).echo({ str: 'tls on the rdma port' })).toEqual({ str: 'tls on the rdma port' });
+  });
+
+  it('the README example runs: mTLS handshake plus a token, an echo over rdma://', async () => {
+    const rsp = await secureRdmaEcho({ ca: ca.cert, server: serverCert, client: clientCert }, HOST);
+    expect(rsp).toEqual({ str: 'over a verified handshake' });
   });
 });
