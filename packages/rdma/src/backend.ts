@@ -696,7 +696,8 @@ class Incoming {
     if (this.#gone) return;
     const held = this.#held;
     this.#held = [];
-    if (p === undefined || p === null || typeof p.id !== 'string') {
+    // A principal already past its expiry cannot be re-checked on this connection later: refused now.
+    if (p === undefined || p === null || typeof p.id !== 'string' || (p.expiresAt !== undefined && !(p.expiresAt > Date.now()))) {
       this.#auth = 'refused';
       this.#state.unauthenticated++;
       // Its slot goes now; the deadline stays, for a peer that does not take the answer and close.
@@ -866,7 +867,7 @@ export class VerbsBackend implements Backend {
       const timeoutMs = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : this.connectTimeoutMs;
       timer = setTimeout(() => ac.abort(new TimeoutError(`connect timed out after ${timeoutMs} ms`, { peer })), timeoutMs);
       // Before the channel: no connection is held open while a token is fetched.
-      const metadata = creds === undefined ? undefined : await creds.metadata({ peer, signal: ac.signal });
+      const metadata = creds === undefined ? undefined : await credentialsMetadata(creds, peer, ac.signal);
       tcp = await this.#channel.connect(channelAddress(this.#channel.scheme, addr), { signal: ac.signal, timeoutMs: 0 }).catch((e: unknown) => {
         throw channelError(e, peer);
       });
@@ -922,6 +923,16 @@ export class VerbsBackend implements Backend {
     });
     const bound = rdmaAddress(addr.host, listener.address.port);
     return { address: bound, close: () => listener.close() };
+  }
+}
+
+/** The credentials' metadata; a provider that fails with something untyped fails the connect, naming it. */
+async function credentialsMetadata(creds: Credentials, peer: string, signal: AbortSignal): Promise<Metadata> {
+  try {
+    return await creds.metadata({ peer, signal });
+  } catch (e) {
+    if (FfnetError.is(e) || signal.aborted) throw e;
+    throw new ConnectFailedError(`the credentials provider failed: ${reasonText(e)}`, { peer, cause: e });
   }
 }
 

@@ -205,6 +205,17 @@ describe('rdma handshake authentication (host, no devices)', () => {
     expect(await c2.call('query', {})).toEqual({ devices: [] });
   });
 
+  it('a principal already expired is refused like no principal', async () => {
+    const b = rdma();
+    const port = await listenRdma(b, () => ({ id: 'stale', expiresAt: Date.now() - 1 }));
+    const c = await dial(port, bearer('Bearer good'));
+    expect(await rejection(c.call('query', {}))).toBeInstanceOf(UnauthenticatedError);
+    const port2 = await listenRdma(b, () => ({ id: 'fresh', expiresAt: Date.now() + 60_000 }));
+    const c2 = await dial(port2, bearer('Bearer good'));
+    expect(await c2.call('query', {})).toEqual({ devices: [] });
+    expect(b.acceptStats().unauthenticated).toBe(1);
+  });
+
   it('without an authenticator nothing changes: a request without metadata is answered', async () => {
     const b = rdma();
     const port = await listenRdma(b);

@@ -207,6 +207,22 @@ describe('rdma handshake over TLS, authenticated (rxe0)', () => {
     expect(accepted[0]!.principal?.()?.id).toBe('alice');
   });
 
+  it('a credentials provider that fails fails the connect with ConnectFailedError, before any handshake is sent', async () => {
+    const seen: AuthRequest[] = [];
+    const server = rdma();
+    const { port } = await serve(server, { authenticate: tokenAuth(seen) });
+    const failing: Credentials = {
+      metadata: () => {
+        throw new Error('token service down');
+      },
+    };
+    const err = await rejection(rdma().connect(rdmaAddress(HOST, port), { credentials: failing }));
+    expect(err.code).toBe(StatusCode.ConnectFailed);
+    expect(err.message).toContain('token service down');
+    expect(err.peer).toBe(`rdma://${HOST}:${port}`);
+    expect(seen).toHaveLength(0);
+  });
+
   it('a forged handshake (raw TCP, a connect without query or credentials) is refused and leaves no QP', async () => {
     const server = rdma({ handshakeTimeoutMs: 3000 });
     const { port } = await serve(server, { authenticate: tokenAuth([]) });
