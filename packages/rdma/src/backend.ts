@@ -1,9 +1,11 @@
 /**
  * The verbs backend: `rdma://host:port` connections are IBSockets (@ffnet/connect), set up by the IBConnect
- * handshake (service 11: `query`, then `connect`) carried in ordinary serde frames over a short TCP connection to
- * the same host:port. The listener side binds TCP on that port and answers those frames with IBConnectServer;
- * with `acceptTcp`, a connection whose first frame is anything else is handed up as a plain TCP socket (with the
- * bytes already read replayed), so one port serves rdma:// and tcp:// callers as an RDMA group does in 3FS.
+ * handshake (service 11: `query`, then `connect`) carried in ordinary serde frames over a stream connection (the
+ * channel: tcp() by default, or tls()) to the same host:port. The listener side listens with the channel on that
+ * port and answers those frames with IBConnectServer, after the authenticator (if any) has accepted the peer;
+ * with `acceptTcp`, a connection whose first frame is anything else is handed up as a plain channel socket (with
+ * the bytes already read replayed), so one port serves rdma:// and tcp:// (or tls://) callers as an RDMA group
+ * does in 3FS.
  */
 
 import { defaults, onAbort, Semaphore } from '@ffnet/common';
@@ -21,6 +23,7 @@ import {
   InvalidArgError,
   MessageFlags,
   type MessagePacket,
+  type Metadata,
   okResult,
   type Result,
   SocketClosedError,
@@ -30,23 +33,41 @@ import {
 import type { Service } from '@ffnet/server';
 import {
   type Address,
+  type AuthRequest,
   type Backend,
   type BackendCapabilities,
   type BackendHandlers,
   type BackendListener,
   type BackendSocket,
+  type ConnectionAuthenticator,
   type ConnectOptions,
+  type Credentials,
   formatAddress,
   type ListenOptions,
+  type PeerCertificate,
+  type Principal,
   rdmaAddress,
+  type Scheme,
   tcp,
   tcpAddress,
+  tlsAddress,
 } from '@ffnet/transport';
 import { BackendSocketBase } from '@ffnet/transport/internal';
 import type { Waiter } from '@ffnet/worker';
 import { type RDMAControlOptions, rdmaControlService, TransmissionLimiter } from './control.js';
 
 export interface VerbsBackendOptions {
+  /**
+   * The stream backend the IBConnect handshake runs over, dialled and listened on at the rdma:// address's host
+   * and port: `tcp()` (the default, as 3FS) or `tls({ key, cert, ca, ... })`. Over tls the client verifies the
+   * server's certificate against the rdma:// host, mTLS works as with tls() alone, and accepted sockets report the
+   * peer's certificate. TLS protects the handshake (QPNs, GIDs, buffer layout), not the RDMA traffic itself.
+   */
+  channel?: Backend;
+  /** Client side: what connects prove themselves with when their ConnectOptions give no `credentials`. */
+  credentials?: Credentials;
+  /** Listener side: the handshake authenticator when the ListenOptions give no `authenticate`. */
+  authenticate?: ConnectionAuthenticator;
   /** IBSocket config of outgoing connections (the server adopts the client's). Default: 3FS defaults. */
   config?: Partial<IBSocketConfig>;
   /**
@@ -112,6 +133,8 @@ export interface VerbsAcceptStats {
   readonly refused: number;
   /** Handshake connections closed at the handshake deadline, since the backend was made. */
   readonly timedOut: number;
+  /** Handshakes the authenticator refused (UnauthenticatedError, no QP made), since the backend was made. */
+  readonly unauthenticated: number;
 }
 
 /** Shared by the handshake connections of one VerbsBackend's listeners. */
@@ -126,6 +149,7 @@ interface AcceptState {
   pending: number;
   refused: number;
   timedOut: number;
+  unauthenticated: number;
 }
 
 function positiveInt(name: string, v: number): number {
@@ -139,8 +163,9 @@ function reasonText(r: unknown): string {
   return r instanceof Error ? r.message : String(r);
 }
 
-function rdmaString(tcp: string): string {
-  return tcp.replace(/^tcp:/, 'rdma:');
+/** The rdma:// name of a channel peer (`tcp://h:p` or `tls://h:p`). */
+function rdmaString(channel: string): string {
+  return channel.replace(/^(tcp|tls):/, 'rdma:');
 }
 
 /**
@@ -244,11 +269,24 @@ class VerbsSocket extends BackendSocketBase {
   readonly capabilities = RDMA_CAPABILITIES;
   /** The underlying socket, for one-sided RDMA on this connection. */
   readonly ib: IBSocket;
+  private readonly certificate: PeerCertificate | undefined;
+  private readonly authenticated: Principal | undefined;
 
-  constructor(ib: IBSocket, remote: Address, peer: string, local: string) {
+  /** `certificate`: what the handshake channel verified of the peer; `principal`: what the authenticator returned. */
+  constructor(ib: IBSocket, remote: Address, peer: string, local: string, certificate?: PeerCertificate, principal?: Principal) {
     super(remote, peer, local);
     this.ib = ib;
+    this.certificate = certificate;
+    this.authenticated = principal;
     adapters.set(ib, this);
+  }
+
+  peerCertificate(): PeerCertificate | undefined {
+    return this.certificate;
+  }
+
+  principal(): Principal | undefined {
+    return this.authenticated;
   }
 
   protected attach(h: BackendHandlers): boolean {
@@ -292,10 +330,14 @@ class VerbsSocket extends BackendSocketBase {
   }
 }
 
-/** The client half of the handshake: `call` over one TCP socket, serde frames both ways. */
-class HandshakeClient {
+/**
+ * The client half of the handshake: `call` over one channel socket, serde frames both ways. `metadata` (the
+ * caller's credentials) goes with every request, so the listener can authenticate whichever it sees first.
+ */
+export class HandshakeClient {
   readonly #sock: BackendSocket;
   readonly #peer: string;
+  readonly #metadata: Metadata | undefined;
   readonly #waiting = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   readonly #decoder: FrameDecoder;
   #uuid = 0;
@@ -309,9 +351,10 @@ class HandshakeClient {
     else this.#onClosed = cb;
   };
 
-  constructor(sock: BackendSocket, peer: string) {
+  constructor(sock: BackendSocket, peer: string, metadata?: Metadata) {
     this.#sock = sock;
     this.#peer = peer;
+    this.#metadata = metadata;
     this.#decoder = new FrameDecoder(this.#onFrame, { peer });
     sock.setHandlers({
       data: (chunk) => {
@@ -343,6 +386,7 @@ class HandshakeClient {
       version: 0,
       timeoutMs: 0,
       payload: req,
+      metadata: this.#metadata,
     };
     return new Promise<unknown>((resolve, reject) => {
       if (opts.signal.aborted) return reject(opts.signal.reason);
@@ -382,17 +426,19 @@ class HandshakeClient {
 }
 
 /**
- * A TCP connection handed up after its first bytes were read to tell it apart from a handshake: replays them,
- * then passes the socket's own events through. A close that comes during the replay is reported after it.
+ * A channel connection (tcp, or tls with its certificate) handed up after its first bytes were read to tell it
+ * apart from a handshake: replays them, then passes the socket's own events through. A close that comes during
+ * the replay is reported after it.
  */
 class ReplaySocket extends BackendSocketBase {
-  readonly scheme = 'tcp' as const;
+  readonly scheme: Scheme;
   readonly #inner: BackendSocket;
   #chunks: Buffer[];
   #replaying = true;
 
   constructor(inner: BackendSocket, chunks: Buffer[]) {
     super(inner.remote, inner.peer, inner.local);
+    this.scheme = inner.scheme;
     this.#inner = inner;
     this.#chunks = chunks;
     // Nothing new is read until the replay is done, so chunks stay in order.
@@ -406,6 +452,10 @@ class ReplaySocket extends BackendSocketBase {
 
   protected override holdClose(): boolean {
     return this.#replaying;
+  }
+
+  peerCertificate(): PeerCertificate | undefined {
+    return this.#inner.peerCertificate?.();
   }
 
   readonly #replay = (): void => {
@@ -454,9 +504,11 @@ class ReplaySocket extends BackendSocketBase {
 }
 
 /**
- * One TCP connection to an rdma listener: a handshake, or (with acceptTcp) an ordinary TCP connection. A
+ * One channel connection to an rdma listener: a handshake, or (with acceptTcp) an ordinary connection. A
  * handshake holds a pending slot and runs against a deadline until its QP is READY; it may create at most
- * maxQpsPerConnection QPs, within the backend's budget, every cap checked before anything is allocated.
+ * maxQpsPerConnection QPs, within the backend's budget, every cap checked before anything is allocated. With an
+ * authenticator, its first IBConnect request (query or connect) waits for the authenticator's verdict, which
+ * covers the connection: no query is answered and no QP made for a peer it has not accepted.
  */
 class Incoming {
   readonly #sock: BackendSocket;
@@ -478,14 +530,34 @@ class Incoming {
   #accepting: IBSocket | undefined;
   /** Reading was paused because the peer does not read our answers. */
   #writeBlocked = false;
+  readonly #authenticate: ConnectionAuthenticator | undefined;
+  /** none: not asked yet; pending: the authenticator runs (requests wait); refused: nothing more is answered. */
+  #auth: 'none' | 'pending' | 'ok' | 'refused';
+  /** Requests that arrived while the authenticator ran, answered in order once it accepted. */
+  #held: MessagePacket[] = [];
+  #authAbort: AbortController | undefined;
+  #principal: Principal | undefined;
+  /** Read once: the channel's verified peer certificate (tls), shown to the authenticator and the socket. */
+  readonly #certificate: PeerCertificate | undefined;
+  #gone = false;
 
-  constructor(sock: BackendSocket, state: AcceptState, acceptTcp: boolean, onTcp: (s: BackendSocket) => void, onIB: (ib: IBSocket) => void) {
+  constructor(
+    sock: BackendSocket,
+    state: AcceptState,
+    acceptTcp: boolean,
+    authenticate: ConnectionAuthenticator | undefined,
+    onTcp: (s: BackendSocket) => void,
+    onIB: (ib: IBSocket, certificate: PeerCertificate | undefined, principal: Principal | undefined) => void,
+  ) {
     this.#sock = sock;
     this.#state = state;
+    this.#authenticate = authenticate;
+    this.#auth = authenticate === undefined ? 'ok' : 'none';
+    this.#certificate = sock.peerCertificate?.();
     this.#counted = state.pending < state.maxPendingHandshakes;
     this.#overCap = !this.#counted;
     if (this.#counted) state.pending++;
-    // One per connection, so the accepted IBSocket is tied to this TCP connection (its liveness signal).
+    // One per connection, so the accepted IBSocket is tied to this channel connection (its liveness signal).
     this.#server = new IBConnectServer({
       acceptTimeoutMs: state.acceptTimeoutMs,
       budget: state.budget,
@@ -500,7 +572,7 @@ class Incoming {
           this.#accepting = ib;
           ib.ready.then(this.#handshakeDone, noop);
         }
-        onIB(ib);
+        onIB(ib, this.#certificate, this.#principal);
       },
     });
     this.#acceptTcp = acceptTcp;
@@ -513,12 +585,14 @@ class Incoming {
       drain: () => {
         if (this.#writeBlocked) {
           this.#writeBlocked = false;
-          sock.resume();
+          if (this.#auth !== 'pending') sock.resume();
         }
         this.#replay?.drain();
       },
       written: () => this.#replay?.written(),
       close: (err) => {
+        this.#gone = true;
+        this.#authAbort?.abort(new SocketClosedError('the handshake connection closed', { peer: sock.peer }));
         this.#handshakeDone();
         this.#replay?.close(err);
         this.#tcpClosed?.();
@@ -539,7 +613,10 @@ class Incoming {
 
   readonly #onDeadline = (): void => {
     if (this.#deadline === undefined) return;
-    this.#state.timedOut++;
+    // A refused connection that is still open only waits for its peer to take the answer: not a timeout.
+    if (this.#auth !== 'refused') this.#state.timedOut++;
+    this.#gone = true;
+    this.#authAbort?.abort(new TimeoutError(`the RDMA handshake deadline (${this.#state.handshakeTimeoutMs} ms) passed`, { peer: this.#sock.peer }));
     const ib = this.#accepting;
     this.#handshakeDone();
     // Not READY by now: its QP and buffers go, and so does the connection (the peer sees it close).
@@ -569,7 +646,7 @@ class Incoming {
   };
 
   readonly #onFrame = (body: Buffer, compressed: boolean): void => {
-    if (this.#mode === 'tcp') return;
+    if (this.#mode === 'tcp' || this.#auth === 'refused') return;
     const pkt = decodeMessage(body, compressed, { peer: this.#sock.peer });
     const isHandshake = pkt.serviceId === IBConnectService.id && (pkt.flags & MessageFlags.IsReq) !== 0;
     if (this.#mode === 'sniff') {
@@ -580,6 +657,75 @@ class Incoming {
       this.#mode = 'ib';
       this.#chunks = [];
     }
+    if (this.#auth === 'ok' || this.#overCap) {
+      this.#answer(pkt);
+    } else if (this.#auth === 'pending') {
+      // Reading is paused, so only what the last chunk already held lands here; a peer that keeps pipelining
+      // past a few requests is not running our handshake.
+      if (this.#held.length >= 4) this.#sock.destroy();
+      else this.#held.push(pkt);
+    } else {
+      this.#authenticateFirst(pkt);
+    }
+  };
+
+  /** Runs the authenticator on the first request's metadata and the channel's certificate; requests wait meanwhile. */
+  #authenticateFirst(first: MessagePacket): void {
+    this.#auth = 'pending';
+    this.#held.push(first);
+    this.#sock.pause();
+    const ac = new AbortController();
+    this.#authAbort = ac;
+    const req: AuthRequest = {
+      scheme: 'rdma',
+      peer: rdmaString(this.#sock.peer),
+      ...(this.#certificate === undefined ? {} : { certificate: this.#certificate }),
+      ...(first.metadata === undefined ? {} : { metadata: first.metadata }),
+    };
+    let verdict: Principal | undefined | Promise<Principal | undefined>;
+    try {
+      verdict = this.#authenticate!(req, { signal: ac.signal });
+    } catch {
+      verdict = undefined;
+    }
+    Promise.resolve(verdict).then(this.#authDone, () => this.#authDone(undefined));
+  }
+
+  readonly #authDone = (p: Principal | undefined): void => {
+    this.#authAbort = undefined;
+    if (this.#gone) return;
+    const held = this.#held;
+    this.#held = [];
+    // A principal already past its expiry cannot be re-checked on this connection later: refused now.
+    if (p === undefined || p === null || typeof p.id !== 'string' || (p.expiresAt !== undefined && !(p.expiresAt > Date.now()))) {
+      this.#auth = 'refused';
+      this.#state.unauthenticated++;
+      // Its slot goes now; the deadline stays, for a peer that does not take the answer and close.
+      if (this.#counted) {
+        this.#counted = false;
+        this.#state.pending--;
+      }
+      // No detail: what the authenticator disliked is not the peer's business. Then the connection closes.
+      const first = held[0]!;
+      this.#sock.write([this.#response(first, errResult(StatusCode.Unauthenticated, 'unauthenticated'))]);
+      this.#sock.end();
+      return;
+    }
+    this.#principal = p;
+    this.#auth = 'ok';
+    for (const pkt of held) {
+      if (this.#gone || this.#auth !== 'ok') return;
+      this.#answer(pkt);
+    }
+    if (!this.#writeBlocked && !this.#gone) this.#sock.resume();
+  };
+
+  #response(pkt: MessagePacket, result: Result<unknown>): Buffer {
+    return encodeMessage({ uuid: pkt.uuid, serviceId: pkt.serviceId, methodId: pkt.methodId, flags: 0, version: pkt.version, timeoutMs: 0, payload: result });
+  }
+
+  #answer(pkt: MessagePacket): void {
+    const isHandshake = pkt.serviceId === IBConnectService.id && (pkt.flags & MessageFlags.IsReq) !== 0;
     let result: Result<unknown>;
     let last = false;
     if (!isHandshake) {
@@ -603,9 +749,7 @@ class Incoming {
         result = errResult(typeof code === 'number' && code > 0 ? code : StatusCode.Unknown, FfnetError.is(e) ? e.reason : reasonText(e));
       }
     }
-    const more = this.#sock.write([
-      encodeMessage({ uuid: pkt.uuid, serviceId: pkt.serviceId, methodId: pkt.methodId, flags: 0, version: pkt.version, timeoutMs: 0, payload: result }),
-    ]);
+    const more = this.#sock.write([this.#response(pkt, result)]);
     if (last) {
       this.#sock.end();
     } else if (!more && !this.#writeBlocked) {
@@ -613,8 +757,15 @@ class Incoming {
       this.#writeBlocked = true;
       this.#sock.pause();
     }
-  };
+  }
 }
+
+/**
+ * For host tests only (not exported by the package): listen() without opening RDMA devices, so the handshake's
+ * channel, authentication and framing can be exercised where no device exists (a connect request then fails at
+ * the device lookup, after authentication).
+ */
+export let listenWithoutDevices: (b: VerbsBackend, addr: Address, opts: ListenOptions, onSocket: (s: BackendSocket) => void) => Promise<BackendListener>;
 
 /**
  * The verbs backend. Make one with rdma(opts) and pass it in `backends` (Client, Server, IOWorker, Listener,
@@ -630,13 +781,27 @@ export class VerbsBackend implements Backend {
   /** ControlRDMA on every request of a Client using this backend, when `control` was asked for. */
   readonly requestFlags: number;
   readonly #config: Partial<IBSocketConfig> | undefined;
-  readonly #tcp = tcp({ connectTimeoutMs: 0 });
+  /** Where the handshake runs; its own connect timeout is not used (the rdma connect's timer bounds it). */
+  readonly #channel: Backend;
+  readonly #credentials: Credentials | undefined;
+  readonly #authenticate: ConnectionAuthenticator | undefined;
   readonly #limiter: ConnectLimiter;
   readonly #counters = new Map<string, number>();
   readonly #accept: AcceptState;
 
+  static {
+    listenWithoutDevices = (b, addr, opts, onSocket) => b.#listen(addr, opts, onSocket);
+  }
+
   constructor(opts: VerbsBackendOptions = {}) {
     this.#config = opts.config;
+    const ch = opts.channel ?? tcp({ connectTimeoutMs: 0 });
+    if (ch.scheme !== 'tcp' && ch.scheme !== 'tls') {
+      throw new InvalidArgError(`VerbsBackend channel must be a tcp() or tls() backend, got a '${ch.scheme}' backend`);
+    }
+    this.#channel = ch;
+    this.#credentials = opts.credentials;
+    this.#authenticate = opts.authenticate;
     this.connectTimeoutMs = positiveInt('connectTimeoutMs', opts.connectTimeoutMs ?? DEFAULT_RDMA_CONNECT_TIMEOUT_MS);
     const rc = opts.control;
     this.transmissions = rc === undefined || rc === false ? undefined : new TransmissionLimiter(rc === true ? undefined : rc.maxConcurrentTransmission);
@@ -656,13 +821,21 @@ export class VerbsBackend implements Backend {
       pending: 0,
       refused: 0,
       timedOut: 0,
+      unauthenticated: 0,
     };
   }
 
   /** The listener side's caps in use and what they refused (across every listener of this backend). */
   acceptStats(): VerbsAcceptStats {
     const a = this.#accept;
-    return { pendingHandshakes: a.pending, qps: a.budget.qps, pinnedBytes: a.budget.pinnedBytes, refused: a.refused, timedOut: a.timedOut };
+    return {
+      pendingHandshakes: a.pending,
+      qps: a.budget.qps,
+      pinnedBytes: a.budget.pinnedBytes,
+      refused: a.refused,
+      timedOut: a.timedOut,
+      unauthenticated: a.unauthenticated,
+    };
   }
 
   available(): { ok: true } | { ok: false; reason: string; error: FfnetError } {
@@ -686,30 +859,38 @@ export class VerbsBackend implements Backend {
     let timer: NodeJS.Timeout | undefined;
     let acquired = false;
     let tcp: BackendSocket | undefined;
+    const creds = opts.credentials ?? this.#credentials;
     try {
       await this.#limiter.acquire(peer, ac.signal);
       acquired = true;
       // The timeout covers the connect itself, not the wait for a slot (which other connects' timeouts bound).
       const timeoutMs = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : this.connectTimeoutMs;
       timer = setTimeout(() => ac.abort(new TimeoutError(`connect timed out after ${timeoutMs} ms`, { peer })), timeoutMs);
-      tcp = await this.#tcp.connect(tcpAddress(addr.host, addr.port), { signal: ac.signal });
-      const hs = new HandshakeClient(tcp, peer);
+      // Before the channel: no connection is held open while a token is fetched.
+      const metadata = creds === undefined ? undefined : await credentialsMetadata(creds, peer, ac.signal);
+      tcp = await this.#channel.connect(channelAddress(this.#channel.scheme, addr), { signal: ac.signal, timeoutMs: 0 }).catch((e: unknown) => {
+        throw channelError(e, peer);
+      });
+      const hs = new HandshakeClient(tcp, peer, metadata);
       const counter = (this.#counters.get(peer) ?? Math.floor(Math.random() * 0x7fff_ffff)) + 1;
       this.#counters.set(peer, counter & 0x7fff_ffff);
       const ib = new IBSocket({ config: this.#config, peer });
       // The IBSocket's own timer is a backstop only: ours (above) decides, so both errors name the same limit.
       await ib.connect(hs.call, { signal: ac.signal, timeoutMs: timeoutMs + 1000, counter });
-      const sock = new VerbsSocket(ib, addr, peer, rdmaString(tcp.local));
+      const sock = new VerbsSocket(ib, addr, peer, rdmaString(tcp.local), tcp.peerCertificate?.());
       watchPeer(tcp, ib, hs.onClose);
       tcp = undefined;
       return sock;
     } catch (e) {
       if (ac.signal.aborted) throw ac.signal.reason;
       const err = e as FfnetError;
+      // The server refused what we sent (the channel itself was fine): a cached token must not be offered again.
+      if (err.code === StatusCode.Unauthenticated && tcp !== undefined) creds?.invalidate?.();
       if (err.code === StatusCode.ConnectFailed || err.code === StatusCode.Timeout) {
         throw new ConnectFailedError(`connect failed: ${FfnetError.is(e) ? e.reason : err.message}`, { peer, cause: e });
       }
-      throw e;
+      // Under TLS 1.3 a refused client certificate shows up as the channel closing mid-handshake.
+      throw channelError(e, peer);
     } finally {
       clearTimeout(timer);
       offUser();
@@ -720,23 +901,54 @@ export class VerbsBackend implements Backend {
 
   async listen(addr: Address, opts: ListenOptions, onSocket: (s: BackendSocket) => void): Promise<BackendListener> {
     ensureDevices(`listen on ${formatAddress(addr)}`);
+    return this.#listen(addr, opts, onSocket);
+  }
+
+  async #listen(addr: Address, opts: ListenOptions, onSocket: (s: BackendSocket) => void): Promise<BackendListener> {
     const acceptTcp = opts.acceptTcp ?? false;
+    const authenticate = opts.authenticate ?? this.#authenticate;
     const state = this.#accept;
-    const accepted = (ib: IBSocket): void => {
+    const accepted = (ib: IBSocket, certificate: PeerCertificate | undefined, principal: Principal | undefined): void => {
       const [host, port] = splitPeer(ib.peer);
       // Handed up only once READY: before that the socket can neither send nor close towards the peer.
       ib.ready.then(
-        () => onSocket(new VerbsSocket(ib, rdmaAddress(host, port), ib.peer, formatAddress(bound))),
+        () => onSocket(new VerbsSocket(ib, rdmaAddress(host, port), ib.peer, formatAddress(bound), certificate, principal)),
         noop, // failed before READY (accept timeout, peer gone): it has closed itself
       );
     };
-    const { acceptTcp: _, ...tcpOpts } = opts;
-    const tcp = await this.#tcp.listen(tcpAddress(addr.host, addr.port), tcpOpts, (sock) => {
-      new Incoming(sock, state, acceptTcp, onSocket, accepted);
+    // The channel authenticates nothing itself: the handshake's authenticator is ours to run.
+    const { acceptTcp: _, authenticate: _a, ...channelOpts } = opts;
+    const listener = await this.#channel.listen(channelAddress(this.#channel.scheme, addr), channelOpts, (sock) => {
+      new Incoming(sock, state, acceptTcp, authenticate, onSocket, accepted);
     });
-    const bound = rdmaAddress(addr.host, tcp.address.port);
-    return { address: bound, close: () => tcp.close() };
+    const bound = rdmaAddress(addr.host, listener.address.port);
+    return { address: bound, close: () => listener.close() };
   }
+}
+
+/** The credentials' metadata; a provider that fails with something untyped fails the connect, naming it. */
+async function credentialsMetadata(creds: Credentials, peer: string, signal: AbortSignal): Promise<Metadata> {
+  try {
+    return await creds.metadata({ peer, signal });
+  } catch (e) {
+    if (FfnetError.is(e) || signal.aborted) throw e;
+    throw new ConnectFailedError(`the credentials provider failed: ${reasonText(e)}`, { peer, cause: e });
+  }
+}
+
+/** The channel's address for an rdma:// one: same host and port. */
+function channelAddress(scheme: string, addr: Address): Address {
+  return scheme === 'tls' ? tlsAddress(addr.host, addr.port) : tcpAddress(addr.host, addr.port);
+}
+
+/**
+ * A channel connect failure as the rdma connect reports it: a TLS verdict (server not authenticated, client
+ * certificate refused) keeps its class and names the rdma:// peer; the rest is handled as any connect failure.
+ */
+function channelError(e: unknown, peer: string): unknown {
+  if (!FfnetError.is(e) || e.peer === peer) return e;
+  if (e.code !== StatusCode.Unauthenticated && e.code !== StatusCode.PermissionDenied) return e;
+  return errorFromCode(e.code, `handshake channel: ${e.reason}`, { peer, cause: e });
 }
 
 /** The IBSocket under an rdma BackendSocket (for one-sided RDMA on that connection), else undefined. */

@@ -9,6 +9,11 @@ describe('README example', () => {
     expect(readme).toContain(`\`\`\`ts\n${example}\`\`\``);
   });
 
+  it('shows examples/secure-handshake.ts verbatim (run by the VM suite, test/rdma/handshake-security.spec.ts)', () => {
+    const secure = readFileSync(new URL('../examples/secure-handshake.ts', import.meta.url), 'utf8');
+    expect(readme).toContain(`\`\`\`ts\n${secure}\`\`\``);
+  });
+
   it('runs: over tcp:// here (no RDMA device), the handler seeing no RDMA', async () => {
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
     try {
