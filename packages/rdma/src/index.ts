@@ -15,6 +15,7 @@ export {
   rdmaControlService,
   TransmissionLimiter,
 } from './control.js';
+export { type ExposeOptions, exposeOn, ibSocketTo, RDMAExposure, withExposed } from './expose.js';
 export { RDMAControlService, type RDMATransmissionReq } from './service.js';
 export {
   ibSocketOfCall,
