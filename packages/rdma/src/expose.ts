@@ -55,7 +55,7 @@ export async function ibSocketTo(client: Client, address: string, opts: { signal
 
 function openIBSocket(client: Client, address: string): IBSocket | undefined {
   for (const t of client.ioWorker.transports()) {
-    if (t.state !== 'ready' || formatAddress(t.address) !== address) continue;
+    if (t.incoming || t.state !== 'ready' || formatAddress(t.address) !== address) continue;
     const sock = socketOf(t);
     const ib = sock === undefined ? undefined : ibSocketOf(sock);
     if (ib !== undefined) return ib;
