@@ -1,6 +1,6 @@
 // Call-scoped RDMA memory through the RPC stack on rxe0 (issue 12): a client exposes its buffer for one call with
 // withExposed/exposeOn; the server's one-sided writes reach it during that call, over that connection only.
-import { IBManager, RDMABuf, RDMARemoteBuf } from '@ffnet/device';
+import { IBManager, RDMABUF_DEVICE_SCOPE_ACCESS, RDMABuf, RDMARemoteBuf } from '@ffnet/device';
 import { defineService, type FfnetError, InvalidArgError, method, StatusCode } from '@ffnet/serde';
 import { Client, implement, Server } from '@ffnet/server';
 import { tcp } from '@ffnet/transport';
@@ -115,6 +115,27 @@ describe('call-scoped RDMA memory over rdma://', () => {
       expect(buf.buffer.every((x) => x === 3)).toBe(true);
     } finally {
       await client.stop();
+      buf.release();
+    }
+  });
+
+  it('control: with the device-scope opt-out (remote rights on the MR, as before issue 12) the same replays succeed', async () => {
+    // What the two tests around this one would see without per-call windows: the attacks work.
+    const owner = new Client({ backends, timeoutMs: 30_000 });
+    const other = new Client({ backends, timeoutMs: 30_000 });
+    const buf = RDMABuf.allocate(SIZE, { access: RDMABUF_DEVICE_SCOPE_ACCESS });
+    try {
+      buf.buffer.fill(0);
+      expect(await owner.stub(ScopedService, address).fill({ buf: buf.toRemoteBuf(), byte: 1 })).toEqual({ ok: true });
+      expect(buf.buffer.every((x) => x === 1)).toBe(true);
+      // After the call, on the same connection.
+      expect(await owner.stub(ScopedService, address).replay({ byte: 2 })).toEqual({ ok: true });
+      expect(buf.buffer.every((x) => x === 2)).toBe(true);
+      // From another client's connection.
+      expect(await other.stub(ScopedService, address).replay({ byte: 3 })).toEqual({ ok: true });
+      expect(buf.buffer.every((x) => x === 3)).toBe(true);
+    } finally {
+      await Promise.all([owner.stop(), other.stop()]);
       buf.release();
     }
   });
