@@ -29,6 +29,7 @@ import {
   SendFlags,
   SendWorkRequests,
   WcArray,
+  type WcError,
   WcStatus,
   WrOpcode,
 } from '@ffnet/device';
@@ -873,15 +874,14 @@ export class IBSocket {
   }
 
   /** A window's BIND_MW (only when it failed: binds are unsignaled) or LOCAL_INV completed. */
-  #windowCompleted(id: number, err: FfnetError | null): void {
-    const w = this.#windows.get(wrIdValue(id));
+  #windowCompleted(id: number, err: WcError | null): void {
     if (err !== null) {
-      // Either way the QP is in error now; the teardown that follows deallocates every window.
-      this.#core.fail(
-        new SocketError(`memory window work request failed: ${(err as { statusName?: string }).statusName ?? err.message}`, { peer: this.peer, cause: err }),
-      );
+      // The QP is in error now (or being flushed by a close): the core decides which, and the teardown that follows
+      // deallocates every window and settles their revokes.
+      this.#core.completionFailed(id, err);
       return;
     }
+    const w = this.#windows.get(wrIdValue(id));
     if (w === undefined || w.revoking === null) return;
     this.#windows.delete(w.id);
     this.#idleWindows.push(w.mw);
