@@ -73,12 +73,7 @@ beforeAll(async () => {
           release = r;
           signalHolding?.();
         });
-        try {
-          await write(ctx, req.buf!, req.byte);
-        } catch (e) {
-          replayError = e as FfnetError;
-          throw e;
-        }
+        await write(ctx, req.buf!, req.byte);
         return { ok: true };
       },
     }),
@@ -118,41 +113,6 @@ describe('call-scoped RDMA memory over rdma://', () => {
       // RC semantics, as in 3FS: the remote access error broke that connection; the next call dials a new one.
       expect(await withExposed(client, address, buf, ([r]) => stub.fill({ buf: r!, byte: 3 }), { access: 'write' })).toEqual({ ok: true });
       expect(buf.buffer.every((x) => x === 3)).toBe(true);
-    } finally {
-      await client.stop();
-      buf.release();
-    }
-  });
-
-  it('a call that timed out has its window revoked: the handler still running cannot write into the buffer', async () => {
-    const client = new Client({ backends, timeoutMs: 30_000 });
-    const buf = RDMABuf.allocate(SIZE);
-    try {
-      buf.buffer.fill(0);
-      const stub = client.stub(ScopedService, address);
-      // Connected first, so the short deadline below covers only the held call.
-      expect(await withExposed(client, address, buf, ([r]) => stub.fill({ buf: r!, byte: 4 }), { access: 'write' })).toEqual({ ok: true });
-      holding = new Promise<void>((r) => {
-        signalHolding = r;
-      });
-      replayError = undefined;
-      const late = withExposed(client, address, buf, ([r]) => stub.hold({ buf: r!, byte: 5 }, { timeoutMs: 1500 }), { access: 'write' }).then(
-        () => undefined,
-        (e: unknown) => e as FfnetError,
-      );
-      await holding;
-      // withExposed settles only once the window is invalidated.
-      expect((await late)?.code).toBe(StatusCode.Timeout);
-      release!();
-      await new Promise<void>((resolve, reject) => {
-        const t0 = Date.now();
-        const poll = () =>
-          lastReplayError() !== undefined ? resolve() : Date.now() - t0 > 60_000 ? reject(new Error('the handler never wrote')) : setTimeout(poll, 20);
-        poll();
-      });
-      expect(lastReplayError()?.code).toBe(StatusCode.RDMAError);
-      expect(lastReplayError()?.statusName).toBe('REM_ACCESS_ERR');
-      expect(buf.buffer.every((x) => x === 4)).toBe(true);
     } finally {
       await client.stop();
       buf.release();
