@@ -1,4 +1,5 @@
 import { IBManager, type RDMABuf, RDMABufPool } from '@ffnet/device';
+import { withExposed } from '@ffnet/rdma';
 import { crc32c, DataCorruptionError, InvalidArgError } from '@ffnet/serde';
 import type { CallOptions, Client, Stub } from '@ffnet/server';
 import { parseAddress } from '@ffnet/transport';
@@ -72,7 +73,17 @@ export class StorageClient {
     const buf = await this.#pool_().allocate({ signal: opts.signal });
     try {
       buf.buffer.set(data);
-      await this.stub.write({ chunkId, length: data.length, crc, remote: buf.toRemoteBuf().first(data.length)! }, call);
+      // The server only reads this buffer, through a window bound to our connection for this call alone.
+      await withExposed(
+        this.client,
+        this.address,
+        buf.first(data.length)!,
+        ([remote]) => this.stub.write({ chunkId, length: data.length, crc, remote: remote! }, call),
+        {
+          access: 'read',
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        },
+      );
     } finally {
       buf.release();
     }
@@ -96,15 +107,23 @@ export class StorageClient {
   async #readRdma(chunks: ChunkRange[], opts: StorageCallOptions): Promise<Buffer[]> {
     const buf: RDMABuf = await this.#pool_().allocate({ signal: opts.signal });
     try {
-      const remote = buf.toRemoteBuf();
       const starts: number[] = [];
-      let at = 0;
-      const buffers = chunks.map((c) => {
-        starts.push(at);
-        at += c.length;
-        return remote.subrange(at - c.length, c.length)!;
-      });
-      const rsp = await this.stub.batchRead({ chunks, buffers }, callOptions(opts));
+      // The server writes into this buffer through a window bound to our connection, revoked once the call settled.
+      const rsp = await withExposed(
+        this.client,
+        this.address,
+        buf,
+        ([remote]) => {
+          let at = 0;
+          const buffers = chunks.map((c) => {
+            starts.push(at);
+            at += c.length;
+            return remote!.subrange(at - c.length, c.length)!;
+          });
+          return this.stub.batchRead({ chunks, buffers }, callOptions(opts));
+        },
+        { access: 'write', ...(opts.signal ? { signal: opts.signal } : {}) },
+      );
       // Copied out so the registered buffer can go back to the pool.
       return check(chunks, rsp, (r, i) => Buffer.from(buf.buffer.subarray(starts[i]!, starts[i]! + r.length)));
     } finally {
@@ -113,7 +132,7 @@ export class StorageClient {
   }
 
   #pool_(): RDMABufPool {
-    // The buffers are registered on IBManager's devices: without them they would carry no rkey for the server.
+    // Registered on IBManager's devices, with no remote rights of their own: calls expose them through windows.
     if (this.#pool === undefined && !IBManager.started) IBManager.start();
     this.#pool ??= new RDMABufPool(this.maxBatchBytes, this.#buffers);
     return this.#pool;

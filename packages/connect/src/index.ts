@@ -41,4 +41,14 @@ export {
 } from './messages.js';
 export { RDMAReqBatch } from './rdma.js';
 export { type DeviceSelection, type LocalPortCandidate, localPortCandidates, type SelectOptions, selectDevice } from './select.js';
-export { type IBConnectCall, type IBConnectOptions, IBSocket, type IBSocketHandlers, type IBSocketOptions, IBSocketState } from './socket.js';
+export {
+  type IBConnectCall,
+  type IBConnectOptions,
+  IBSocket,
+  type IBSocketHandlers,
+  type IBSocketOptions,
+  IBSocketState,
+  type RDMAExposeAccess,
+  type RDMAExposeOptions,
+  RDMAWindow,
+} from './socket.js';

@@ -93,7 +93,7 @@ export const CLOSE_ID = wrId(WrType.CLOSE, 0);
 export const CHECK_ID = wrId(WrType.CHECK, 0);
 const SEND_UNSIGNALED_ID = wrId(WrType.SEND, 0);
 const MAX_POST_ID = 2 ** 48 - 1;
-const WR_NAMES = ['SEND', 'RECV', 'ACK', 'RDMA', 'RDMA', 'CLOSE', 'CHECK'];
+const WR_NAMES = ['SEND', 'RECV', 'ACK', 'RDMA', 'RDMA', 'CLOSE', 'CHECK', 'memory window'];
 
 export function asFfnet(e: unknown, wrap: (cause: unknown) => FfnetError): FfnetError {
   return FfnetError.is(e) ? e : wrap(e);

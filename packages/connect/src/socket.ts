@@ -13,7 +13,7 @@
  * race with completions arriving in between).
  */
 import { hostname } from 'node:os';
-import { type Disposer, defaults, onAbort } from '@ffnet/common';
+import { type Disposer, defaults, onAbort, Semaphore } from '@ffnet/common';
 import {
   Access,
   type CompletionChannel,
@@ -21,13 +21,15 @@ import {
   type IBDevice,
   IBManager,
   type IBPortInfo,
+  type MemoryWindow,
   type QueuePair,
   RDMABuf,
-  type RDMARemoteBuf,
+  RDMARemoteBuf,
   RecvWorkRequests,
   SendFlags,
   SendWorkRequests,
   WcArray,
+  type WcError,
   WcStatus,
   WrOpcode,
 } from '@ffnet/device';
@@ -47,7 +49,7 @@ import { type IBConnectInfo, type IBConnectMethod, type IBConnectReq, type IBCon
 import { bindRdmaPost, RDMAReqBatch, type RdmaContext } from './rdma.js';
 import { localPortCandidates, type SelectOptions, selectDevice } from './select.js';
 import { asFfnet, CHECK_ID, type CoreTimer, type IBCoreOutput, IBSocketCore, IBSocketState, type RdmaWork } from './socket-core.js';
-import { WrType, wrId, wrIdType } from './wire.js';
+import { WrType, wrId, wrIdType, wrIdValue } from './wire.js';
 
 export { IBSocketState } from './socket-core.js';
 
@@ -67,8 +69,60 @@ export interface IBSocketHandlers {
   close(err?: FfnetError): void;
 }
 
+/** What a peer may do through an exposed window: RDMA READ from it, RDMA WRITE into it, or both. */
+export type RDMAExposeAccess = 'read' | 'write' | 'readwrite';
+
+export interface RDMAExposeOptions {
+  /** Default 'readwrite'. Give only what the call needs: 'write' when the peer fills the buffer, 'read' when it reads it. */
+  access?: RDMAExposeAccess;
+  /** While waiting for a window (all maxWindows in use). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Local memory exposed to this socket's peer through a type-2 memory window bound to its QP (IBSocket.expose).
+ * Send `remote` in the request; once the call has settled (response, error, timeout, abort), `revoke()` and wait
+ * for it before reusing or releasing the buffer. The rkey works on this connection only: the window is bound to
+ * this QP, and the memory's own registration carries no remote rights.
+ */
+export class RDMAWindow {
+  /** The descriptor for the peer: the buffer's address and length, with the window's rkey for this socket's device. */
+  readonly remote: RDMARemoteBuf;
+  /** @internal */ readonly mw: MemoryWindow;
+  /** @internal */ readonly id: number;
+  /** @internal */ revoking: Deferred | null = null;
+  readonly #sock: IBSocket;
+
+  /** @internal */
+  constructor(sock: IBSocket, mw: MemoryWindow, id: number, remote: RDMARemoteBuf) {
+    this.#sock = sock;
+    this.mw = mw;
+    this.id = id;
+    this.remote = remote;
+  }
+
+  /** True once revoke() has been called. */
+  get revoked(): boolean {
+    return this.revoking !== null;
+  }
+
+  /**
+   * Invalidates the window (LOCAL_INV on the QP) and resolves when the device has done it: from then on the rkey gets
+   * a remote access error. If the socket closes meanwhile it resolves too (a window dies with its QP). Never rejects;
+   * idempotent.
+   */
+  revoke(): Promise<void> {
+    return revokeWindow(this.#sock, this);
+  }
+}
+
 export interface IBSocketOptions {
   config?: Partial<IBSocketConfig>;
+  /**
+   * Memory windows this socket may have bound or being invalidated at once (default 64, as maxConcurrentTransmission):
+   * expose() waits for one beyond that. The send queue and CQ get room for two work requests per window.
+   */
+  maxWindows?: number;
   /** Names the remote end in messages (e.g. `rdma://10.0.0.2:8000`). */
   peer?: string;
 }
@@ -106,6 +160,8 @@ interface Resources {
   readonly sendWrs: SendWorkRequests;
   readonly recvWrs: RecvWorkRequests;
   readonly rdmaWrs: SendWorkRequests;
+  /** One BIND_MW or LOCAL_INV at a time. */
+  readonly winWrs: SendWorkRequests;
   readonly wcs: WcArray;
   watcher: FdWatcher | null;
 }
@@ -170,6 +226,12 @@ let acceptImpl: (req: IBConnectReq, dev: IBDevice, opts: AcceptOptions) => IBSoc
 let emitWrites: (s: IBSocket) => void;
 let emitClose: (s: IBSocket) => void;
 let pollTick: (s: IBSocket) => void;
+let revokeWindow: (s: IBSocket, w: RDMAWindow) => Promise<void>;
+
+const WINDOW_READ = Access.REMOTE_READ;
+const WINDOW_WRITE = Access.REMOTE_WRITE;
+const WINDOW_ACCESS: Record<RDMAExposeAccess, number> = { read: WINDOW_READ, write: WINDOW_WRITE, readwrite: WINDOW_READ | WINDOW_WRITE };
+const DEFAULT_MAX_WINDOWS = defaults.MAX_CONCURRENT_TRANSMISSION;
 
 export class IBSocket {
   readonly config: IBSocketConfig;
@@ -194,8 +256,21 @@ export class IBSocket {
   #writtenOwed = 0;
   #emitScheduled = false;
   #check: Deferred | null = null;
+  /** Bound windows and those being invalidated, by id (wr_id value). */
+  readonly #windows = new Map<number, RDMAWindow>();
+  /** Invalidated windows of this socket, ready to bind again. */
+  readonly #idleWindows: MemoryWindow[] = [];
+  readonly #windowSlots: Semaphore;
+  /** Aborted at teardown: expose() calls waiting for a window fail with the close reason. */
+  readonly #teardownAc = new AbortController();
+  #nextWindowId = 1;
+  readonly maxWindows: number;
 
   constructor(options: IBSocketOptions = {}) {
+    const maxWindows = options.maxWindows ?? DEFAULT_MAX_WINDOWS;
+    if (!Number.isSafeInteger(maxWindows) || maxWindows < 1) throw new InvalidArgError(`IBSocket: maxWindows must be a positive integer, got ${maxWindows}`);
+    this.maxWindows = maxWindows;
+    this.#windowSlots = new Semaphore(maxWindows, { name: 'IBSocket.maxWindows' });
     this.config = resolveIBSocketConfig(options.config);
     this.sizes = ibSocketSizes(this.config);
     this.#peerNamed = options.peer !== undefined;
@@ -217,6 +292,7 @@ export class IBSocket {
     emitWrites = (s) => s.#emitWrites();
     emitClose = (s) => s.#emitClose();
     pollTick = (s) => s.#poll(false);
+    revokeWindow = (s, w) => s.#revoke(w);
   }
 
   /** The core's outputs as verbs calls: one object per socket, so the per-message path allocates nothing here. */
@@ -413,11 +489,13 @@ export class IBSocket {
       const lkey = buf.lkey(dev.id)!;
       const channel = dev.context.createCompChannel();
       undo.push(() => channel.destroy());
-      const cq = dev.context.createCq({ cqe: s.cqEntries, channel, eventAckBatch: c.eventAckBatch });
+      // Each window may hold two send WRs (its bind and its invalidation) and produce two completions.
+      const windowWrs = Math.min(2 * this.maxWindows, Math.max(0, dev.attr.maxQpWr - s.maxSendWr));
+      const cq = dev.context.createCq({ cqe: Math.min(s.cqEntries + windowWrs, dev.attr.maxCqe), channel, eventAckBatch: c.eventAckBatch });
       undo.push(() => cq.destroy());
       const qp = dev.pd.createQp({
         sendCq: cq,
-        maxSendWr: s.maxSendWr,
+        maxSendWr: s.maxSendWr + windowWrs,
         maxRecvWr: s.maxRecvWr,
         maxSendSge: c.maxSge,
         maxRecvSge: 1,
@@ -436,12 +514,14 @@ export class IBSocket {
       wrMem.push(rdmaWrs);
       const wcs = new WcArray(POLL_BATCH);
       wrMem.push(wcs);
+      const windowWrsBatch = new SendWorkRequests(1, 1);
+      wrMem.push(windowWrsBatch);
       const sendAddr: bigint[] = [];
       const recvAddr: bigint[] = [];
       for (let i = 0; i < S; i++) sendAddr.push(buf.address + BigInt(i * c.bufSize));
       for (let i = 0; i < s.maxRecvWr; i++) recvAddr.push(buf.address + BigInt((S + i) * c.bufSize));
       qp.modifyToInit({ portNum, pkeyIndex: c.pkeyIndex });
-      this.#r = { dev, port, channel, cq, qp, buf, lkey, sendAddr, recvAddr, sendWrs, recvWrs, rdmaWrs, wcs, watcher: null };
+      this.#r = { dev, port, channel, cq, qp, buf, lkey, sendAddr, recvAddr, sendWrs, recvWrs, rdmaWrs, winWrs: windowWrsBatch, wcs, watcher: null };
       // The core posts every receive buffer now, before the peer can send (RTR comes later on both sides).
       this.#core.attach(buf.buffer);
       cq.requestNotify();
@@ -596,8 +676,10 @@ export class IBSocket {
         const n = r.cq.poll(wcs, POLL_BATCH);
         for (let i = 0; i < n && !core.finished; i++) {
           const id = wcs.wrId(i);
-          if (wcs.status(i) !== WcStatus.SUCCESS) core.completionFailed(id, wcs.error(i, { peer: this.peer }));
-          else if (wrIdType(id) === WrType.RECV) core.completed(id, wcs.byteLen(i), wcs.hasImm(i) ? wcs.imm(i) : -1);
+          const type = wrIdType(id);
+          if (type === WrType.WINDOW) this.#windowCompleted(id, wcs.status(i) === WcStatus.SUCCESS ? null : wcs.error(i, { peer: this.peer }));
+          else if (wcs.status(i) !== WcStatus.SUCCESS) core.completionFailed(id, wcs.error(i, { peer: this.peer }));
+          else if (type === WrType.RECV) core.completed(id, wcs.byteLen(i), wcs.hasImm(i) ? wcs.imm(i) : -1);
           else core.completed(id, 0, -1);
         }
         if (n < POLL_BATCH || core.finished) break;
@@ -620,6 +702,7 @@ export class IBSocket {
     this.#readyD.reject(reason);
     this.#checkDone(reason);
     this.#core.settle(reason);
+    this.#teardownAc.abort(reason);
     this.#release();
     this.#resolveClosed(err);
     process.nextTick(emitClose, this);
@@ -630,6 +713,13 @@ export class IBSocket {
     if (r === null) return;
     this.#r = null;
     r.watcher?.close();
+    // Windows first: a bound type-2 window holds a reference on its QP. Dealloc also invalidates a bound one.
+    for (const w of this.#windows.values()) {
+      w.mw.dealloc();
+      w.revoking?.resolve();
+    }
+    this.#windows.clear();
+    for (const mw of this.#idleWindows.splice(0)) mw.dealloc();
     let qpGone = true;
     try {
       r.qp.modifyToError();
@@ -653,6 +743,7 @@ export class IBSocket {
     r.sendWrs.free();
     r.recvWrs.free();
     r.rdmaWrs.free();
+    r.winWrs.free();
     r.wcs.free();
   }
 
@@ -693,6 +784,109 @@ export class IBSocket {
     this.#check = null;
     if (err) d.reject(err);
     else d.resolve();
+  }
+
+  // ───────────────────────────── exposed memory ─────────────────────────────
+
+  /**
+   * Exposes `buf` (its current range) to this socket's peer for one call: binds a type-2 memory window over it to
+   * this QP, posted before anything written afterwards, so the request carrying `window.remote` can follow at once.
+   * The buffer must be registered on this socket's device (RDMABuf memory is, once IBManager runs). Waits while
+   * maxWindows windows are in use; SocketClosedError/SocketError once the socket is closing or closed.
+   */
+  async expose(buf: RDMABuf, opts: RDMAExposeOptions = {}): Promise<RDMAWindow> {
+    const now = this.tryExpose(buf, opts.access);
+    if (now !== null) return now;
+    const closing = this.#teardownAc.signal;
+    await this.#windowSlots.acquire(1, { signal: opts.signal ? AbortSignal.any([opts.signal, closing]) : closing });
+    try {
+      return this.#bind(buf, opts.access);
+    } catch (e) {
+      this.#windowSlots.release(1);
+      throw e;
+    }
+  }
+
+  /** expose() without waiting: null when all maxWindows windows are in use. */
+  tryExpose(buf: RDMABuf, access: RDMAExposeAccess = 'readwrite'): RDMAWindow | null {
+    this.#exposable(buf, access);
+    if (!this.#windowSlots.tryAcquire(1)) return null;
+    try {
+      return this.#bind(buf, access);
+    } catch (e) {
+      this.#windowSlots.release(1);
+      throw e;
+    }
+  }
+
+  /** Windows bound or being invalidated now. */
+  get windowsInUse(): number {
+    return this.#windows.size;
+  }
+
+  #exposable(buf: RDMABuf, access: RDMAExposeAccess): void {
+    const core = this.#core;
+    if (core.closing || core.finished) throw core.stateError('expose');
+    if (core.state !== IBSocketState.READY) throw new SocketError(`expose in state ${core.state}`, { peer: this.peer });
+    if (WINDOW_ACCESS[access] === undefined) throw new InvalidArgError(`expose: access must be 'read', 'write' or 'readwrite', got ${String(access)}`);
+    if (buf.length === 0) throw new InvalidArgError('expose: the buffer range is empty', { peer: this.peer });
+    if (buf.mrPtr(this.#r!.dev.id) === undefined) {
+      throw new InvalidArgError(`expose: the buffer is not registered on ${this.#r!.dev.name} (start IBManager before allocating it)`, { peer: this.peer });
+    }
+  }
+
+  #bind(buf: RDMABuf, access: RDMAExposeAccess = 'readwrite'): RDMAWindow {
+    this.#exposable(buf, access);
+    const r = this.#r!;
+    const mw = this.#idleWindows.pop() ?? r.dev.pd.allocMw();
+    const id = this.#nextWindowId++;
+    const rkey = mw.nextRkey();
+    try {
+      // Unsignaled: the SEND of the request follows on the same queue, and a failed bind still completes (in error).
+      r.winWrs.bindMw(wrId(WrType.WINDOW, id), mw.ptr, rkey, buf.mrPtr(r.dev.id)!, buf.address, buf.length, WINDOW_ACCESS[access], 0).post(r.qp);
+    } catch (e) {
+      this.#idleWindows.push(mw);
+      throw asFfnet(e, (cause) => new SocketError('binding a memory window failed', { peer: this.peer, cause }));
+    }
+    mw.rebound(rkey);
+    const w = new RDMAWindow(this, mw, id, new RDMARemoteBuf(buf.address, buf.length, [{ rkey, devId: r.dev.id }]));
+    this.#windows.set(id, w);
+    return w;
+  }
+
+  #revoke(w: RDMAWindow): Promise<void> {
+    if (w.revoking !== null) return w.revoking.promise;
+    const d = deferred();
+    w.revoking = d;
+    const r = this.#r;
+    if (r === null || this.#core.finished || !this.#windows.has(w.id)) {
+      // The QP is gone (or going): teardown deallocated the window with it.
+      d.resolve();
+      return d.promise;
+    }
+    try {
+      r.winWrs.localInv(wrId(WrType.WINDOW, w.id), w.mw.rkey, SendFlags.SIGNALED).post(r.qp);
+    } catch (e) {
+      // A queue that refuses work is broken: failing the socket tears the QP down, and the window with it.
+      this.#core.fail(asFfnet(e, (cause) => new SocketError('invalidating a memory window failed', { peer: this.peer, cause })));
+    }
+    return d.promise;
+  }
+
+  /** A window's BIND_MW (only when it failed: binds are unsignaled) or LOCAL_INV completed. */
+  #windowCompleted(id: number, err: WcError | null): void {
+    if (err !== null) {
+      // The QP is in error now (or being flushed by a close): the core decides which, and the teardown that follows
+      // deallocates every window and settles their revokes.
+      this.#core.completionFailed(id, err);
+      return;
+    }
+    const w = this.#windows.get(wrIdValue(id));
+    if (w === undefined || w.revoking === null) return;
+    this.#windows.delete(w.id);
+    this.#idleWindows.push(w.mw);
+    this.#windowSlots.release(1);
+    w.revoking.resolve();
   }
 
   // ───────────────────────────── one-sided RDMA ─────────────────────────────

@@ -10,7 +10,8 @@
  */
 import { InvalidArgError } from '@ffnet/serde';
 
-export const WrType = { SEND: 0, RECV: 1, ACK: 2, RDMA: 3, RDMA_LAST: 4, CLOSE: 5, CHECK: 6 } as const;
+/** WINDOW: a memory window's BIND_MW or LOCAL_INV (IBSocket.expose), handled by the socket shell, never the core. */
+export const WrType = { SEND: 0, RECV: 1, ACK: 2, RDMA: 3, RDMA_LAST: 4, CLOSE: 5, CHECK: 6, WINDOW: 7 } as const;
 export type WrType = (typeof WrType)[keyof typeof WrType];
 
 const VALUE_BITS = 2 ** 48;

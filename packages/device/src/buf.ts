@@ -28,8 +28,9 @@ export interface RDMABufAllocateOptions {
   /** Devices to register on; default: the devices opened by `IBManager` (none → plain memory, no MRs). */
   devices?: readonly MrOwner[];
   /**
-   * ibv access flags for the registration; default RDMABUF_ACCESS (local write, remote read and write, relaxed
-   * ordering). Memory whose rkey is never shared, such as a socket's own send/recv buffers, can drop the remote rights.
+   * ibv access flags for the registration; default RDMABUF_ACCESS (local write, memory-window binding, relaxed
+   * ordering: peers reach it only through per-call windows). RDMABUF_DEVICE_SCOPE_ACCESS is the unsafe opt-out
+   * that puts remote rights on the MR itself, reachable from any connection for as long as it stays registered.
    */
   access?: number;
 }
@@ -47,8 +48,8 @@ export class RDMABuf {
   }
 
   /**
-   * Allocates `size` bytes of page-aligned memory and registers it on every device (LOCAL_WRITE |
-   * REMOTE_WRITE | REMOTE_READ | RELAXED_ORDERING). With no devices open this is plain aligned memory.
+   * Allocates `size` bytes of page-aligned memory and registers it on every device (RDMABUF_ACCESS: LOCAL_WRITE |
+   * MW_BIND | RELAXED_ORDERING, no remote rights). With no devices open this is plain aligned memory.
    */
   static allocate(size: number, options: RDMABufAllocateOptions = {}): RDMABuf {
     const block = allocBlock(size, options.devices ?? getDefaultOwners(), options.access);
@@ -109,6 +110,16 @@ export class RDMABuf {
     return undefined;
   }
 
+  /** @internal the ibv_mr of the allocation on device `devId` (what a memory window is bound over). */
+  mrPtr(devId: number): bigint | undefined {
+    for (const m of this.#a.block.mrs) if (m.devId === devId) return m.mr.ptr;
+    return undefined;
+  }
+
+  /**
+   * The MR's own rkey on `devId`. With the default access (RDMABUF_ACCESS) it grants no remote access: share a
+   * window's rkey instead (IBSocket.expose).
+   */
   rkey(devId: number): number | undefined {
     for (const m of this.#a.block.mrs) if (m.devId === devId) return m.mr.rkey;
     return undefined;
@@ -172,7 +183,11 @@ export class RDMABuf {
     return addr >= start && addr + BigInt(len) <= start + BigInt(this.#length);
   }
 
-  /** The descriptor a peer needs to RDMA-read/write the current range: address, length and one rkey per device. */
+  /**
+   * The descriptor of the current range with the MRs' own rkeys (one per device). Those grant remote access only
+   * when the memory was registered with RDMABUF_DEVICE_SCOPE_ACCESS; by default, expose it through a connection
+   * (IBSocket.expose, or exposeOn / withExposed in @ffnet/rdma) and send that descriptor instead.
+   */
   toRemoteBuf(): RDMARemoteBuf {
     this.#check();
     const rkeys: RKey[] = this.#a.block.mrs.map((m) => ({ rkey: m.mr.rkey, devId: m.devId }));

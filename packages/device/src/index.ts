@@ -28,6 +28,7 @@ export {
   GidType,
   LinkLayer,
   Mtu,
+  MwType,
   mtuBytes,
   PortState,
   QpState,
@@ -38,7 +39,7 @@ export {
   WcStatus,
   WrOpcode,
 } from './layout.js';
-export { RDMABUF_ACCESS } from './memory.js';
+export { RDMABUF_ACCESS, RDMABUF_DEVICE_SCOPE_ACCESS } from './memory.js';
 export type { SubnetZones } from './netinfo.js';
 export { CompletionPoller, type CompletionPollerOptions } from './poller.js';
 export { RDMA_REMOTE_BUF_EXT_TYPE, RDMARemoteBuf, type RKey } from './remote.js';
@@ -50,6 +51,7 @@ export {
   type DeviceAttr,
   type GidEntry,
   MemoryRegion,
+  MemoryWindow,
   type PortAttr,
   ProtectionDomain,
   type QpCaps,

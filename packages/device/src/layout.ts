@@ -9,6 +9,7 @@
 export const S = {
   ibv_context: { size: 328, device: 0, ops: 8, cmd_fd: 264, async_fd: 268, num_comp_vectors: 272, abi_compat: 320 },
   ibv_pd: { size: 16, context: 0, handle: 8 },
+  ibv_mw: { size: 32, context: 0, pd: 8, rkey: 16, handle: 20, type: 24 },
   ibv_mr: { size: 48, context: 0, pd: 8, addr: 16, length: 24, handle: 32, lkey: 36, rkey: 40 },
   ibv_comp_channel: { size: 16, context: 0, fd: 8, refcnt: 12 },
   ibv_cq: { size: 128, context: 0, channel: 8, cq_context: 16, handle: 24, cqe: 28 },
@@ -30,6 +31,12 @@ export const S = {
     'wr.atomic.compare_add': 48,
     'wr.atomic.swap': 56,
     'wr.atomic.rkey': 64,
+    'bind_mw.mw': 80,
+    'bind_mw.rkey': 88,
+    'bind_mw.bind_info.mr': 96,
+    'bind_mw.bind_info.addr': 104,
+    'bind_mw.bind_info.length': 112,
+    'bind_mw.bind_info.mw_access_flags': 120,
   },
   ibv_recv_wr: { size: 32, wr_id: 0, next: 8, sg_list: 16, num_sge: 24 },
   ibv_wc: {
@@ -146,7 +153,7 @@ export const S = {
  * The inline verbs (`ibv_post_send` & co. are static inline in verbs.h) jump through `ctx->ops`. These are the
  * offsets of those function pointers from the `struct ibv_context *` itself (= offsetof(ops) + offsetof(op)).
  */
-export const OPS = { poll_cq: 96, req_notify_cq: 104, post_srq_recv: 168, post_send: 208, post_recv: 216 } as const;
+export const OPS = { alloc_mw: 64, dealloc_mw: 80, poll_cq: 96, req_notify_cq: 104, post_srq_recv: 168, post_send: 208, post_recv: 216 } as const;
 
 /**
  * The compat `ibv_query_port` export fills only the first 48 bytes (no port_cap_flags2); the buffer we pass
@@ -229,6 +236,10 @@ export const Access = {
   RELAXED_ORDERING: 0x100000,
 } as const;
 
+/** `enum ibv_mw_type`. Type 2 windows are bound by a BIND_MW work request and usable only through that QP. */
+export const MwType = { TYPE_1: 1, TYPE_2: 2 } as const;
+export type MwType = (typeof MwType)[keyof typeof MwType];
+
 export const QpState = { RESET: 0, INIT: 1, RTR: 2, RTS: 3, SQD: 4, SQE: 5, ERR: 6, UNKNOWN: 7 } as const;
 export type QpState = (typeof QpState)[keyof typeof QpState];
 
@@ -306,6 +317,7 @@ export const ENUM_PREFIXES: ReadonlyArray<readonly [string, Readonly<Record<stri
   ['IBV_QP_', QpAttrMask],
   ['IBV_', Mtu],
   ['IBV_QPT_', QpType],
+  ['IBV_MW_', MwType],
   ['IBV_LINK_LAYER_', LinkLayer],
   ['IBV_PORT_', PortState],
   ['IBV_GID_TYPE_', GidType],

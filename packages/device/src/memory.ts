@@ -9,8 +9,19 @@ import { Access } from './layout.js';
 import { errnoText, koffi, libc, tryKoffi } from './native.js';
 import type { MemoryRegion, ProtectionDomain } from './verbs.js';
 
-/** LOCAL_WRITE | REMOTE_WRITE | REMOTE_READ | RELAXED_ORDERING: what 3FS registers RDMABuf memory with. */
-export const RDMABUF_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.RELAXED_ORDERING;
+/**
+ * LOCAL_WRITE | MW_BIND | RELAXED_ORDERING: RDMABuf memory carries no remote rights of its own. A peer reaches it
+ * only through a type-2 memory window that one connection binds for one call (IBSocket.expose), so an rkey is
+ * good on that queue pair only, and only until the window is invalidated when the call settles.
+ */
+export const RDMABUF_ACCESS = Access.LOCAL_WRITE | Access.MW_BIND | Access.RELAXED_ORDERING;
+
+/**
+ * What 3FS registers RDMABuf memory with (plus MW_BIND): remote read and write on the MR itself, so its rkey works
+ * from every QP on the device's protection domain, for as long as the memory stays registered (pooled buffers:
+ * across calls). Unsafe against a hostile peer; an explicit opt-out (`RDMABuf.allocate(n, { access })`) only.
+ */
+export const RDMABUF_DEVICE_SCOPE_ACCESS = RDMABUF_ACCESS | Access.REMOTE_WRITE | Access.REMOTE_READ;
 
 /** A device that memory can be registered on (IBDevice implements it). */
 export interface MrOwner {

@@ -6,7 +6,7 @@
  */
 import { IBDeviceNotFoundError, IBInitFailedError, InvalidArgError, RDMAError } from '@ffnet/common';
 import type { TypeObject } from 'koffi';
-import { Access, AsyncEventType, enumName, type LinkLayer, OPS, PortState, QpAttrMask, QpState, QpType as QpTypes, S } from './layout.js';
+import { Access, AsyncEventType, enumName, type LinkLayer, MwType, OPS, PortState, QpAttrMask, QpState, QpType as QpTypes, S } from './layout.js';
 import { allocScratch, errnoText, ibv, koffi, lastErrno, libc, type Scratch } from './native.js';
 
 const F_GETFL = 3;
@@ -20,9 +20,12 @@ export interface VerbsOps {
   readonly postRecv: (qp: bigint, wr: bigint, badWr: bigint) => number;
   readonly pollCq: (cq: bigint, n: number, wc: bigint) => number;
   readonly reqNotifyCq: (cq: bigint, solicitedOnly: number) => number;
+  /** ibv_alloc_mw / ibv_dealloc_mw (also inline in verbs.h); null when the provider has no memory windows. */
+  readonly allocMw: ((pd: bigint, type: number) => bigint | null) | null;
+  readonly deallocMw: ((mw: bigint) => number) | null;
 }
 
-type Protos = { postSend: TypeObject; postRecv: TypeObject; pollCq: TypeObject; reqNotifyCq: TypeObject };
+type Protos = { postSend: TypeObject; postRecv: TypeObject; pollCq: TypeObject; reqNotifyCq: TypeObject; allocMw: TypeObject; deallocMw: TypeObject };
 let protos: Protos | undefined;
 
 /** @internal reads the four inline-verb pointers out of `ctx->ops` and makes them callable (exported for tests). */
@@ -33,6 +36,8 @@ export function decodeOps(ctx: bigint, device: string): VerbsOps {
     postRecv: k.proto('int ffnet_ibv_post_recv_fn(void *qp, void *wr, void *bad_wr)'),
     pollCq: k.proto('int ffnet_ibv_poll_cq_fn(void *cq, int num_entries, void *wc)'),
     reqNotifyCq: k.proto('int ffnet_ibv_req_notify_cq_fn(void *cq, int solicited_only)'),
+    allocMw: k.proto('void *ffnet_ibv_alloc_mw_fn(void *pd, int type)'),
+    deallocMw: k.proto('int ffnet_ibv_dealloc_mw_fn(void *mw)'),
   };
   const fn = (off: number, proto: TypeObject, name: string) => {
     const p = k.decode(ctx, off, 'void *') as bigint | null;
@@ -44,7 +49,13 @@ export function decodeOps(ctx: bigint, device: string): VerbsOps {
     postRecv: fn(OPS.post_recv, protos.postRecv, 'post_recv'),
     pollCq: fn(OPS.poll_cq, protos.pollCq, 'poll_cq'),
     reqNotifyCq: fn(OPS.req_notify_cq, protos.reqNotifyCq, 'req_notify_cq'),
+    allocMw: optional(OPS.alloc_mw, protos.allocMw),
+    deallocMw: optional(OPS.dealloc_mw, protos.deallocMw),
   };
+  function optional(off: number, proto: TypeObject): never | null {
+    const p = k.decode(ctx, off, 'void *') as bigint | null;
+    return p === null ? null : (k.decode(p, proto) as never);
+  }
 }
 
 function failed(what: string, device: string, err = lastErrno()): never {
@@ -353,6 +364,20 @@ export class ProtectionDomain {
     return QueuePair.create(this, opts);
   }
 
+  /**
+   * A type-2 memory window on this PD (ibv_alloc_mw). It grants nothing until a BIND_MW work request binds it to
+   * a range of an MR registered with MW_BIND, and then only to the one QP that posted the bind.
+   */
+  allocMw(): MemoryWindow {
+    if (this.#freed) throw new IBInitFailedError(`protection domain on ${this.context.name} is deallocated`);
+    const alloc = this.context.ops.allocMw;
+    if (alloc === null) throw new IBInitFailedError(`${this.context.name}: the provider has no memory windows (ops.alloc_mw is NULL)`);
+    koffi().errno(0);
+    const mw = alloc(this.ptr, MwType.TYPE_2);
+    if (mw === null) failed('ibv_alloc_mw(type 2)', this.context.name);
+    return new MemoryWindow(this, mw);
+  }
+
   dealloc(): void {
     if (this.#freed) return;
     this.#freed = true;
@@ -390,6 +415,56 @@ export class MemoryRegion {
     const rc = ibv().dereg_mr(this.ptr) as number;
     if (rc !== 0) return false;
     this.#deregistered = true;
+    return true;
+  }
+}
+
+/**
+ * A type-2 memory window. The provider identifies the window by the rkey stored in the ibv_mw struct, and for type 2
+ * windows the consumer owns that rkey (verbs spec o10-37.2.x): each bind must pick a new one (nextRkey(), the low
+ * 8 bits bumped, as ibv_inc_rkey does) and the struct is updated to it here once the bind is posted, so the next
+ * invalidate and bind name the window by what the device holds.
+ */
+export class MemoryWindow {
+  readonly pd: ProtectionDomain;
+  readonly ptr: bigint;
+  #rkey: number;
+  #freed = false;
+
+  /** @internal */
+  constructor(pd: ProtectionDomain, ptr: bigint) {
+    this.pd = pd;
+    this.ptr = ptr;
+    this.#rkey = koffi().decode(ptr, S.ibv_mw.rkey, 'uint32_t') as number;
+  }
+
+  /** The rkey the device currently knows the window by (valid for remote access only while bound). */
+  get rkey(): number {
+    return this.#rkey;
+  }
+
+  /** The rkey the next bind gives the window: same index, the 8-bit key bumped, so every old rkey stops working. */
+  nextRkey(): number {
+    const r = this.#rkey;
+    return ((r & 0xffff_ff00) | ((r + 1) & 0xff)) >>> 0;
+  }
+
+  /** @internal after a BIND_MW carrying `rkey` was posted (the provider has already copied the old one). */
+  rebound(rkey: number): void {
+    this.#rkey = rkey >>> 0;
+    koffi().encode(this.ptr, S.ibv_mw.rkey, 'uint32_t', this.#rkey);
+  }
+
+  get freed(): boolean {
+    return this.#freed;
+  }
+
+  /** ibv_dealloc_mw: also invalidates a bound window. Idempotent; returns false (window kept) if the provider refused. */
+  dealloc(): boolean {
+    if (this.#freed) return true;
+    const rc = this.pd.context.ops.deallocMw?.(this.ptr) ?? -1;
+    if (rc !== 0) return false;
+    this.#freed = true;
     return true;
   }
 }

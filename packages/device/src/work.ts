@@ -146,6 +146,31 @@ export class SendWorkRequests extends WorkRequests {
     return this;
   }
 
+  /**
+   * BIND_MW of a type-2 window: binds `mw` to [addr, addr+length) of `mr` with `access` (REMOTE_READ/REMOTE_WRITE)
+   * under the new rkey `rkey` (mw.nextRkey()). Once the post returns, call mw.rebound(rkey). The window is then
+   * usable by the peer of this QP only, from the moment the bind executes (before any later WR on the queue).
+   */
+  bindMw(wrId: number, mw: bigint, rkey: number, mr: bigint, addr: bigint, length: number, access: number, flags = 0): this {
+    this.add(WrOpcode.BIND_MW, wrId, flags);
+    const o = (this.n - 1) * W.size;
+    const dv = this.dv;
+    dv.setBigUint64(o + W['bind_mw.mw'], mw, true);
+    dv.setUint32(o + W['bind_mw.rkey'], rkey >>> 0, true);
+    dv.setBigUint64(o + W['bind_mw.bind_info.mr'], mr, true);
+    dv.setBigUint64(o + W['bind_mw.bind_info.addr'], addr, true);
+    dv.setBigUint64(o + W['bind_mw.bind_info.length'], BigInt(length), true);
+    dv.setUint32(o + W['bind_mw.bind_info.mw_access_flags'], access >>> 0, true);
+    return this;
+  }
+
+  /** LOCAL_INV: invalidates the window (or MR) known by `rkey`; remote accesses with it fail from then on. */
+  localInv(wrId: number, rkey: number, flags: number = SendFlags.SIGNALED): this {
+    this.add(WrOpcode.LOCAL_INV, wrId, flags);
+    this.dv.setUint32((this.n - 1) * W.size + W.invalidate_rkey, rkey >>> 0, true);
+    return this;
+  }
+
   send(wrId: number, flags: number = SendFlags.SIGNALED): this {
     return this.add(WrOpcode.SEND, wrId, flags);
   }

@@ -3,7 +3,7 @@ import { runInNewContext } from 'node:vm';
 import { FfnetError, StatusCode } from '@ffnet/common';
 import koffi from 'koffi';
 import { describe, expect, it } from 'vitest';
-import { RDMABuf, RDMABufPool } from '../src/index.js';
+import { Access, RDMABUF_ACCESS, RDMABUF_DEVICE_SCOPE_ACCESS, RDMABuf, RDMABufPool } from '../src/index.js';
 import type { MrOwner } from '../src/memory.js';
 import type { MemoryRegion, ProtectionDomain } from '../src/verbs.js';
 
@@ -161,11 +161,11 @@ describe('RDMABuf without a device', () => {
 });
 
 describe('RDMABuf registration bookkeeping (device double)', () => {
-  it('registers on every device with LOCAL_WRITE|REMOTE_WRITE|REMOTE_READ|RELAXED_ORDERING and deregisters before freeing', () => {
+  it('registers on every device with LOCAL_WRITE|MW_BIND|RELAXED_ORDERING (no remote rights) and deregisters before freeing', () => {
     const d0 = fakeDevice(0);
     const d1 = fakeDevice(1);
     const b = RDMABuf.allocate(4096, { devices: [d0.owner, d1.owner] });
-    expect(d0.log).toEqual([`reg ${b.address} 4096 ${0x100007}`]);
+    expect(d0.log).toEqual([`reg ${b.address} 4096 ${0x100011}`]);
     expect(b.mrs).toEqual([
       { devId: 0, lkey: 100, rkey: 0x10064 },
       { devId: 1, lkey: 200, rkey: 0x100c8 },
@@ -181,6 +181,14 @@ describe('RDMABuf registration bookkeeping (device double)', () => {
     expect(d0.log.at(-1)).toBe('dereg 100');
     expect(d1.log.at(-1)).toBe('dereg 200');
     expect(d0.owner.liveMrs.size).toBe(0);
+  });
+
+  it('the device-scope opt-out adds remote read and write on the MR itself', () => {
+    const d0 = fakeDevice(0);
+    const b = RDMABuf.allocate(4096, { devices: [d0.owner], access: RDMABUF_DEVICE_SCOPE_ACCESS });
+    expect(d0.log).toEqual([`reg ${b.address} 4096 ${0x100017}`]);
+    expect(RDMABUF_ACCESS & (Access.REMOTE_READ | Access.REMOTE_WRITE | Access.REMOTE_ATOMIC)).toBe(0);
+    b.release();
   });
 
   it('never frees memory whose deregistration failed', () => {

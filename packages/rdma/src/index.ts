@@ -1,3 +1,5 @@
+// What a caller of exposeOn / ibSocketTo handles, so it needs no direct dependency on @ffnet/connect.
+export type { IBSocket, RDMAExposeAccess, RDMAExposeOptions, RDMAWindow } from '@ffnet/connect';
 export {
   DEFAULT_MAX_PENDING_HANDSHAKES,
   DEFAULT_RDMA_CONNECT_TIMEOUT_MS,
@@ -15,6 +17,7 @@ export {
   rdmaControlService,
   TransmissionLimiter,
 } from './control.js';
+export { type ExposeOptions, exposeOn, ibSocketTo, RDMAExposure, withExposed } from './expose.js';
 export { RDMAControlService, type RDMATransmissionReq } from './service.js';
 export {
   ibSocketOfCall,

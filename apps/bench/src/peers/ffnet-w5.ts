@@ -1,10 +1,11 @@
-// W5 for ffnet, the 3FS batchRead pattern: the client registers one 1 MiB RDMABuf per in-flight slot and sends
-// its descriptor; the server applies for a transmission slot (a no-op unless the client opted into RDMAControl,
+// W5 for ffnet, the 3FS batchRead pattern: the client registers one 1 MiB RDMABuf per in-flight slot and, per call,
+// exposes it through a memory window bound to its connection (write access only), sends that descriptor, and revokes
+// the window once the answer is in, before the slot's next call (issue 12's rkey scoping); the server applies for a transmission slot (a no-op unless the client opted into RDMAControl,
 // as in 3FS), RDMA-writes 1 MiB from its own registered
 // buffer into it, and answers with the length and crc32c. Every SAMPLE_EVERY-th call per slot the client zeroes
 // its buffer first and checks the crc32c of what landed, so a run that posts a number has also moved real data.
 import { IBManager, RDMABuf, RDMARemoteBuf } from '@ffnet/device';
-import { writeTransmission } from '@ffnet/rdma';
+import { type IBSocket, ibSocketTo, type RDMAWindow, writeTransmission } from '@ffnet/rdma';
 import { crc32c, DataCorruptionError, defineService, InvalidArgError, method } from '@ffnet/serde';
 import { type Client, implement, type Stub } from '@ffnet/server';
 import type { RpcWorkload } from '../workloads.js';
@@ -62,14 +63,16 @@ export function oneSidedService(w: RpcWorkload) {
 
 export class OneSidedClient implements PeerClient {
   private readonly bufs: RDMABuf[] = [];
-  private readonly reqs: FillReq[] = [];
+  private readonly windows: (RDMAWindow | null)[] = [];
   private readonly ok: ((rsp: FillRsp) => void)[] = [];
   private readonly err: ((e: unknown) => void)[] = [];
   private readonly seq: number[] = [];
+  private sock: IBSocket | undefined;
 
   constructor(
     private readonly client: Client,
     private readonly stub: Stub<typeof OneSidedService>,
+    private readonly address: string,
     w: RpcWorkload,
     done: DoneFn,
   ) {
@@ -78,10 +81,11 @@ export class OneSidedClient implements PeerClient {
     for (let slot = 0; slot < w.inflight; slot++) {
       const buf = RDMABuf.allocate(size);
       this.bufs.push(buf);
-      this.reqs.push({ buf: buf.toRemoteBuf() });
+      this.windows.push(null);
       this.seq.push(0);
-      this.ok.push((rsp) => done(slot, this.check(slot, rsp, size)));
-      this.err.push((e) => done(slot, e instanceof Error ? e : new Error(String(e))));
+      // The window is revoked before the slot is reported done, so its next call never finds the buffer exposed.
+      this.ok.push((rsp) => this.settle(slot, () => done(slot, this.check(slot, rsp, size))));
+      this.err.push((e) => this.settle(slot, () => done(slot, e instanceof Error ? e : new Error(String(e)))));
     }
   }
 
@@ -89,15 +93,38 @@ export class OneSidedClient implements PeerClient {
   async first(): Promise<void> {
     const buf = this.bufs[0]!;
     buf.buffer.fill(0);
-    const rsp = await this.stub.fill(this.reqs[0]!);
-    const e = this.verify(buf, rsp, buf.buffer.length);
-    if (e !== undefined) throw e;
+    this.sock = await ibSocketTo(this.client, this.address);
+    const win = await this.sock.expose(buf, { access: 'write' });
+    try {
+      const rsp = await this.stub.fill({ buf: win.remote });
+      const e = this.verify(buf, rsp, buf.buffer.length);
+      if (e !== undefined) throw e;
+    } finally {
+      await win.revoke();
+    }
   }
 
   call(slot: number): void {
     // Zeroed before a sampled call, so the check proves this call's write landed.
     if (this.seq[slot]! % SAMPLE_EVERY === 0) this.bufs[slot]!.buffer.fill(0);
-    this.stub.fill(this.reqs[slot]!).then(this.ok[slot], this.err[slot]);
+    let win: RDMAWindow | null;
+    try {
+      // At most `inflight` windows at once, below the socket's 64: never waits.
+      win = this.sock!.tryExpose(this.bufs[slot]!, 'write');
+      if (win === null) throw new InvalidArgError('W5: no memory window free');
+    } catch (e) {
+      this.err[slot]!(e);
+      return;
+    }
+    this.windows[slot] = win;
+    this.stub.fill({ buf: win.remote }).then(this.ok[slot], this.err[slot]);
+  }
+
+  private settle(slot: number, report: () => void): void {
+    const win = this.windows[slot];
+    this.windows[slot] = null;
+    if (win === null || win === undefined) report();
+    else win.revoke().then(report);
   }
 
   private check(slot: number, rsp: FillRsp, size: number): Error | undefined {

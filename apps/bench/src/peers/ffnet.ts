@@ -105,7 +105,7 @@ export const peer: Peer = {
     const control = endpoint.transport === 'rdma' && process.env.FFNET_BENCH_RDMA_CONTROL === '1';
     const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, backends: [tcp(), unix(), rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {})] });
     if (w.payload === 'rdma') {
-      const c = new OneSidedClient(client, client.stub(OneSidedService, describe(endpoint)), w, done);
+      const c = new OneSidedClient(client, client.stub(OneSidedService, describe(endpoint)), describe(endpoint), w, done);
       await c.first();
       return c;
     }

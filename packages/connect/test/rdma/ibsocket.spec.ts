@@ -130,16 +130,25 @@ describe('IBSocket over rxe0', () => {
     const remote = RDMABuf.allocate(MiB);
     const local = RDMABuf.allocate(MiB);
     try {
+      // The server's memory, exposed to the client through a window bound on the server's QP.
+      const win = await server.expose(remote);
+      expect(server.windowsInUse).toBe(1);
       randomFillSync(local.buffer);
-      await client.rdmaWrite(remote.toRemoteBuf(), local);
+      await client.rdmaWrite(win.remote, local);
       expect(crc32c(remote.buffer)).toBe(crc32c(local.buffer));
       randomFillSync(remote.buffer);
-      await client.rdmaRead(remote.toRemoteBuf(), local);
+      await client.rdmaRead(win.remote, local);
       expect(crc32c(local.buffer)).toBe(crc32c(remote.buffer));
-      // The other direction, into part of the client's memory.
+      await win.revoke();
+      expect(server.windowsInUse).toBe(0);
+      // The other direction, into part of the client's memory (a write-only window over that range).
       randomFillSync(remote.buffer);
-      await server.rdmaWrite(local.toRemoteBuf().subrange(4096, 65536)!, remote.subrange(0, 65536)!);
+      const part = await client.expose(local.subrange(4096, 65536)!, { access: 'write' });
+      expect(part.remote.addr).toBe(local.address + 4096n);
+      expect(part.remote.length).toBe(65536);
+      await server.rdmaWrite(part.remote, remote.subrange(0, 65536)!);
       expect(local.buffer.subarray(4096, 4096 + 65536).equals(remote.buffer.subarray(0, 65536))).toBe(true);
+      await part.revoke();
     } finally {
       await Promise.all([client.close(), server.closed]);
       remote.release();
@@ -152,6 +161,7 @@ describe('IBSocket over rxe0', () => {
     const remote = RDMABuf.allocate(MiB);
     const local = RDMABuf.allocate(MiB);
     try {
+      const win = await server.expose(remote);
       randomFillSync(local.buffer);
       // 6 remote regions of 64 KiB, each filled from 7 scattered local pieces: 3 WRs per region (maxSge 3),
       // 18 WRs in all, so 4 posts of at most 5 and more than maxRdmaWr (7) in flight-wanted.
@@ -159,7 +169,7 @@ describe('IBSocket over rxe0', () => {
       const w = client.rdmaWriteBatch();
       for (const r of regions)
         w.add(
-          remote.toRemoteBuf().subrange(r.offset, r.length)!,
+          win.remote.subrange(r.offset, r.length)!,
           r.pieces.map((p) => local.subrange(p.offset, p.length)!),
         );
       expect(w.wrCount).toBe(18);
@@ -175,7 +185,7 @@ describe('IBSocket over rxe0', () => {
       const readRegions = plan(8, 5);
       for (const [i, r] of readRegions.entries()) {
         batches[i % 4]!.add(
-          remote.toRemoteBuf().subrange(r.offset, r.length)!,
+          win.remote.subrange(r.offset, r.length)!,
           r.pieces.map((p) => local.subrange(p.offset, p.length)!),
         );
       }
@@ -236,7 +246,7 @@ describe('IBSocket over rxe0', () => {
     const remote = RDMABuf.allocate(64 * 1024);
     const local = RDMABuf.allocate(64 * 1024);
     try {
-      const good = remote.toRemoteBuf();
+      const good = (await server.expose(remote)).remote;
       const bad = new RDMARemoteBuf(
         good.addr,
         good.length,
@@ -257,7 +267,10 @@ describe('IBSocket over rxe0', () => {
       await transfer(c2, s2, randomMessages(5));
       await transfer(s2, c2, randomMessages(5));
       randomFillSync(local.buffer);
-      await next.client.rdmaWrite(good, local);
+      // The old connection's window died with its QP: the same memory is exposed again on the new one.
+      const again = await next.server.expose(remote);
+      expect(again.remote.rkey(good.rkeys[0]!.devId)).not.toBe(good.rkeys[0]!.rkey);
+      await next.client.rdmaWrite(again.remote, local);
       expect(remote.buffer.equals(local.buffer)).toBe(true);
       await next.client.close();
     } finally {

@@ -11,6 +11,7 @@ import {
   type IBPortInfo,
   QpState,
   type QueuePair,
+  RDMABUF_DEVICE_SCOPE_ACCESS,
   RDMABuf,
   RecvWorkRequests,
   SendWorkRequests,
@@ -161,7 +162,8 @@ describe('raw verbs loopback on rxe0', () => {
   it('RDMA WRITE and READ of 1 MiB, contents checked', async () => {
     const MiB = 1 << 20;
     const local = RDMABuf.allocate(MiB);
-    const remote = RDMABuf.allocate(MiB);
+    // Remote rights on the MR itself: this test is about the raw verbs path, not memory windows.
+    const remote = RDMABuf.allocate(MiB, { access: RDMABUF_DEVICE_SCOPE_ACCESS });
     const back = RDMABuf.allocate(MiB);
     randomBytes(MiB).copy(local.buffer);
     remote.buffer.fill(0);
@@ -212,7 +214,7 @@ describe('raw verbs loopback on rxe0', () => {
     expect((caught as Error).message).toMatch(/ibv_post_send on qp \d+ \(rxe0\) failed: E\w+ \(\d+\) at work request 0 of 1/);
   });
 
-  it('a buffer registered without remote rights refuses RDMA WRITE; a CQ acks its events one at a time', async () => {
+  it('a default RDMABuf (no remote rights on its MR) refuses RDMA WRITE; a CQ acks its events one at a time', async () => {
     expect(() => dev.context.createCq({ cqe: 8, eventAckBatch: 0 })).toThrow(/eventAckBatch/);
     // A second pair of QPs on a CQ that acks every channel event (eventAckBatch 1), so a and b stay usable.
     const ch2 = dev.context.createCompChannel();
@@ -226,12 +228,12 @@ describe('raw verbs loopback on rxe0', () => {
     const poller2 = new CompletionPoller(cq2, (wcs, n) => onCompletions(wcs, n), { ref: false });
     const local = RDMABuf.allocate(4096);
     local.buffer.fill(7);
-    const open = RDMABuf.allocate(4096);
-    const closed = RDMABuf.allocate(4096, { access: Access.LOCAL_WRITE });
+    const open = RDMABuf.allocate(4096, { access: RDMABUF_DEVICE_SCOPE_ACCESS });
+    const closed = RDMABuf.allocate(4096);
     closed.buffer.fill(0);
     const wrs = new SendWorkRequests(1, 1);
     try {
-      // Positive control: the default registration accepts the write.
+      // Positive control: the device-scope registration (remote rights on the MR) accepts the write.
       const ob = open.toRemoteBuf();
       wrs.write(5001, ob.addr, ob.rkey(dev.id)!).sge(local.address, 4096, local.lkey(dev.id)!);
       wrs.post(c);
