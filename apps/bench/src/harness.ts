@@ -1,15 +1,16 @@
 // Runs one (peer, workload, transport): a server child and a client child, each pinned to its own
 // core, and turns their reports into one result line.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import * as os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASELINE_PEER } from './names.js';
 import type { Endpoint } from './peers/types.js';
 import type { ChildConfig, ChildMessage } from './protocol.js';
 import type { Pinning, RunOptions, RunResult } from './run.js';
 import { round } from './stats.js';
+import { makeTlsDir, TLS_DIR_ENV } from './tls-certs.js';
 
 export type { Pinning, RunOptions, RunResult } from './run.js';
 
@@ -23,6 +24,36 @@ const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
 export function baselineChild(dir: string): string {
   return join(dir, 'apps', 'bench', 'dist', 'child.js');
 }
+
+let shims: Map<string, string> | undefined;
+/**
+ * Over tls, `ffnet@baseline` is this harness's own child loading DIR's @ffnet packages: DIR's child may predate the
+ * tls rows, and what a tls row compares is the packages (the transport's tls backend), not the bench peer code.
+ * A copy of this dist/ next to a node_modules that links to DIR's makes Node resolve @ffnet/* (and grpc-js) there.
+ */
+export function baselineShimChild(dir: string): string {
+  shims ??= new Map();
+  let shim = shims.get(dir);
+  if (shim === undefined) {
+    const root = mkdtempSync(`${os.tmpdir()}/ffnet-bench-baseline-`);
+    process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+    const dist = dirname(CHILD);
+    const copy = (from: string, to: string): void => {
+      mkdirSync(to, { recursive: true });
+      for (const e of readdirSync(from, { withFileTypes: true })) {
+        if (e.isDirectory()) copy(join(from, e.name), join(to, e.name));
+        else if (e.name.endsWith('.js')) copyFileSync(join(from, e.name), join(to, e.name));
+      }
+    };
+    copy(dist, join(root, 'dist'));
+    copyFileSync(join(dist, '..', 'package.json'), join(root, 'package.json'));
+    symlinkSync(join(dir, 'apps', 'bench', 'node_modules'), join(root, 'node_modules'));
+    shim = join(root, 'dist', 'child.js');
+    shims.set(dir, shim);
+  }
+  return shim;
+}
+
 const START_TIMEOUT_MS = 20_000;
 const SLACK_MS = 20_000;
 
@@ -48,11 +79,12 @@ class Child {
     cpu: string | undefined,
     nodeFlags: string[],
     script: string = CHILD,
+    env: NodeJS.ProcessEnv = process.env,
   ) {
     const nodeArgs = [...nodeFlags, script, JSON.stringify(cfg)];
     const [cmd, args] = cpu === undefined ? [process.execPath, nodeArgs] : ['taskset', ['-c', cpu, process.execPath, ...nodeArgs]];
     // Children's stdout goes to our stderr: our stdout carries only result lines and the table.
-    this.proc = spawn(cmd, args, { stdio: ['ignore', 2, 'inherit', 'ipc'] });
+    this.proc = spawn(cmd, args, { stdio: ['ignore', 2, 'inherit', 'ipc'], env });
     this.proc.on('message', (m: ChildMessage) => this.onMessage(m));
     this.proc.on('error', (err) => this.fail(new Error(`bench ${role}: ${err.message}`, { cause: err })));
     this.exited = new Promise((resolve) => {
@@ -131,6 +163,17 @@ function socketPath(): string {
   return `${socketDir}/s${process.pid}-${++socketSeq}.sock`;
 }
 
+let tlsDir: string | undefined;
+/** The bench CA and server certificate, made at the first tls run and removed when the harness exits. */
+function tlsEnv(): NodeJS.ProcessEnv {
+  if (tlsDir === undefined) {
+    const d = makeTlsDir();
+    process.once('exit', () => rmSync(d, { recursive: true, force: true }));
+    tlsDir = d;
+  }
+  return { ...process.env, [TLS_DIR_ENV]: tlsDir };
+}
+
 /** rdma:// needs an address on the interface rxe0 sits on: the VM's dummy0 (tools/rxe-vm/init). */
 export const RDMA_HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
 
@@ -145,8 +188,9 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
   let script = CHILD;
   if (o.peer === BASELINE_PEER) {
     if (o.baselineDir === undefined) throw new Error(`${BASELINE_PEER} needs --baseline DIR`);
-    script = baselineChild(o.baselineDir);
+    script = o.transport === 'tls' ? baselineShimChild(o.baselineDir) : baselineChild(o.baselineDir);
   }
+  const env = o.transport === 'tls' ? tlsEnv() : process.env;
   // The baseline's child knows itself as plain ffnet.
   const peer = o.peer === BASELINE_PEER ? 'ffnet' : o.peer;
   const base = { peer, workload: w.name, warmupMs: o.warmupMs, measureMs: o.measureMs };
@@ -156,11 +200,11 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
       ? []
       : ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=${profileName}-${w.name}-${o.transport}-${o.rep}-${role}.cpuprofile`];
 
-  const server = new Child('server', { ...base, role: 'server', endpoint: listen }, o.pin?.server, flags('server'), script);
+  const server = new Child('server', { ...base, role: 'server', endpoint: listen }, o.pin?.server, flags('server'), script, env);
   let client: Child | null = null;
   try {
     const ready = await server.expect('ready', START_TIMEOUT_MS);
-    client = new Child('client', { ...base, role: 'client', endpoint: ready.endpoint }, o.pin?.client, flags('client'), script);
+    client = new Child('client', { ...base, role: 'client', endpoint: ready.endpoint }, o.pin?.client, flags('client'), script, env);
     await client.expect('mark', START_TIMEOUT_MS + o.warmupMs);
     server.send({ t: 'mark' });
     const res = await client.expect('result', o.measureMs + SLACK_MS);

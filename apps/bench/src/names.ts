@@ -1,14 +1,17 @@
 // Peer and transport names: the vocabulary every other module shares, kept free of imports so that the
 // workload catalogue and the peer interfaces can both use it without importing each other.
 
-/** `ffnet@baseline` is ffnet from another built checkout (`--baseline DIR`), run beside the current one. */
-export type PeerName = 'ffnet' | 'ffnet@baseline' | 'raw-net' | 'grpc-js' | 'ib_write_bw';
-export const PEER_NAMES: readonly PeerName[] = ['ffnet', 'ffnet@baseline', 'raw-net', 'grpc-js', 'ib_write_bw'];
-/** What runs without --peers: ib_write_bw only makes sense next to rxe0 in the VM. */
-export const DEFAULT_PEERS: readonly PeerName[] = ['ffnet', 'raw-net', 'grpc-js'];
+/**
+ * `ffnet@baseline` is ffnet from another built checkout (`--baseline DIR`), run beside the current one. `raw-tls`
+ * is raw-net's framing over node:tls: it is to tls what raw-net is to tcp and unix.
+ */
+export type PeerName = 'ffnet' | 'ffnet@baseline' | 'raw-net' | 'raw-tls' | 'grpc-js' | 'ib_write_bw';
+export const PEER_NAMES: readonly PeerName[] = ['ffnet', 'ffnet@baseline', 'raw-net', 'raw-tls', 'grpc-js', 'ib_write_bw'];
+/** What runs without --peers: ib_write_bw only makes sense next to rxe0 in the VM; raw-tls runs over tls only. */
+export const DEFAULT_PEERS: readonly PeerName[] = ['ffnet', 'raw-net', 'raw-tls', 'grpc-js'];
 export const BASELINE_PEER = 'ffnet@baseline' satisfies PeerName;
 
-export type TransportName = 'tcp' | 'unix' | 'rdma';
-export const TRANSPORT_NAMES: readonly TransportName[] = ['tcp', 'unix', 'rdma'];
+export type TransportName = 'tcp' | 'unix' | 'tls' | 'rdma';
+export const TRANSPORT_NAMES: readonly TransportName[] = ['tcp', 'unix', 'tls', 'rdma'];
 /** What runs without --transports: rdma needs a verbs device (the rxe VM, `pnpm bench:rdma`). */
 export const DEFAULT_TRANSPORTS: readonly TransportName[] = ['tcp', 'unix'];

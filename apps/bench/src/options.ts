@@ -26,8 +26,10 @@ export interface Options {
 export const USAGE = `usage: node dist/main.js [options]
   --quick               smoke run: 0.3 s warm-up, 1 s measure, 1 repetition (unless --reps)
   --workloads W1,W2     workloads to run (default: W1,W2,W3,W4, and W5 with --transports rdma)
-  --transports tcp,unix,rdma  transports (default: tcp,unix; rdma needs a verbs device: pnpm bench:rdma)
-  --peers ffnet,raw-net,grpc-js,ib_write_bw   peers, alternated in this order (default: the first three)
+  --transports tcp,unix,tls,rdma  transports (default: tcp,unix; tls makes a throw-away CA with openssl;
+                        rdma needs a verbs device: pnpm bench:rdma)
+  --peers ffnet,raw-net,raw-tls,grpc-js,ib_write_bw   peers, alternated in this order (default: the first
+                        four; raw-net runs over tcp and unix, raw-tls over tls)
   --reps N              repetitions per workload x transport (default 3)
   --warmup S            warm-up seconds (default 1)
   --measure S           measuring seconds for every workload (default: W1 5, others 3)

@@ -3,7 +3,7 @@
 import { BASELINE_PEER, PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './names.js';
 import type { RunResult } from './run.js';
 import { median, round } from './stats.js';
-import type { Metric, RpcWorkload, Target } from './workloads.js';
+import { type Metric, type RpcWorkload, type Target, targetsFor } from './workloads.js';
 
 export interface MedianRow {
   workload: RpcWorkload['name'];
@@ -118,10 +118,11 @@ export function summarize(workloads: RpcWorkload[], runs: RunResult[]): Summary 
       if (ff === undefined) continue;
       const value = (r: MedianRow) => (w.metric === 'mbPerSec' ? (r.mbPerSec ?? Number.NaN) : r[w.metric]);
       const ratio: RatioRow = { workload: w.name, transport, metric: w.metric, ffnet: value(ff), against: [] };
+      const targets = targetsFor(w, transport);
       for (const peer of PEER_NAMES) {
         if (peer === 'ffnet') continue;
         const other = rows.get(peer);
-        const target = w.targets[peer];
+        const target = targets[peer];
         if (other === undefined || target === undefined) continue;
         const x = value(ff) / value(other);
         ratio.against.push({

@@ -30,7 +30,16 @@ export interface RpcWorkload {
   /** Transports it runs over, when not all of them. */
   transports?: readonly TransportName[];
   /** ffnet / peer targets of WORKLOADS.md, per peer. */
-  targets: Partial<Record<Exclude<PeerName, 'ffnet'>, Target>>;
+  targets: Targets;
+  /** Over tls the targets are their own (WORKLOADS.md, "W1–W4 over TLS"); none when absent. */
+  tlsTargets?: Targets;
+}
+
+export type Targets = Partial<Record<Exclude<PeerName, 'ffnet'>, Target>>;
+
+/** The targets that judge ffnet over `transport`. */
+export function targetsFor(w: RpcWorkload, transport: TransportName): Targets {
+  return transport === 'tls' ? (w.tlsTargets ?? {}) : w.targets;
 }
 
 export type Workload = RpcWorkload;
@@ -59,6 +68,7 @@ export const WORKLOADS: readonly Workload[] = [
     measureMs: 3000,
     metric: 'callsPerSec',
     targets: { 'raw-net': { ratio: 0.6, op: '>=' }, 'grpc-js': { ratio: 40, op: '>=' } },
+    tlsTargets: { 'grpc-js': { ratio: 30, op: '>=' } },
   },
   {
     kind: 'rpc',
@@ -71,6 +81,7 @@ export const WORKLOADS: readonly Workload[] = [
     metric: 'mbPerSec',
     payload: 'req',
     targets: { 'raw-net': { ratio: 0.9, op: '>=' }, 'grpc-js': { ratio: 8, op: '>=' } },
+    tlsTargets: { 'raw-tls': { ratio: 0.8, op: '>=' } },
   },
   {
     kind: 'rpc',
@@ -83,6 +94,7 @@ export const WORKLOADS: readonly Workload[] = [
     metric: 'mbPerSec',
     payload: 'rsp',
     targets: { 'raw-net': { ratio: 0.9, op: '>=' }, 'grpc-js': { ratio: 8, op: '>=' } },
+    tlsTargets: { 'raw-tls': { ratio: 0.8, op: '>=' } },
   },
   {
     kind: 'rpc',
@@ -105,6 +117,8 @@ export function skipReason(peer: PeerName, w: RpcWorkload, transport: TransportN
   if (w.transports !== undefined && !w.transports.includes(transport)) return `${w.name} runs over ${w.transports.join(',')} only`;
   if (peer === 'ib_write_bw') return w.name === 'W5' ? undefined : 'ib_write_bw is the W5 reference only';
   if (transport === 'rdma' && peer !== 'ffnet' && peer !== 'ffnet@baseline') return `${peer} has no rdma transport`;
+  if (peer === 'raw-tls' && transport !== 'tls') return 'raw-tls runs over tls only (raw-net is the raw peer of tcp and unix)';
+  if (peer === 'raw-net' && transport === 'tls') return 'over tls the raw peer is raw-tls';
   return undefined;
 }
 

@@ -1,7 +1,7 @@
 // Runs the real CLI (dist/, built by `tsc -b` / turbo before tests) in short smoke runs and checks
 // what it reports. Functional only: no assertion on how fast anything is.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +101,39 @@ describe('bench CLI', () => {
     expect(file.summary.baseline[0]).toMatchObject({ workload: 'W2', transport: 'tcp', metric: 'callsPerSec', reps: 2 });
     expect(file.summary.baseline[0].ratio).toBeGreaterThan(0);
     expect(r.stdout).toContain('ffnet against ffnet@baseline');
+  });
+
+  it('W2 and W4 over tls: ffnet, raw-tls and grpc-js with one throw-away CA, judged by the tls targets', async () => {
+    const tlsDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith('ffnet-bench-tls-'));
+    const before = new Set(tlsDirs());
+    const r = await cli(['--workloads', 'W2,W4', '--transports', 'tls', '--reps', '1', '--warmup', '0.3', '--measure', '1.5']);
+    expect(r.code, r.stderr).toBe(0);
+    // raw-net is a default peer but not a tls one: it is skipped with a note, never run.
+    expect(r.stderr).toMatch(/skipping raw-net W2 tls: over tls the raw peer is raw-tls/);
+    expect(r.lines.map((l) => `${l.workload}:${l.peer}`)).toEqual(['W2:ffnet', 'W2:raw-tls', 'W2:grpc-js', 'W4:ffnet', 'W4:raw-tls', 'W4:grpc-js']);
+    for (const line of r.lines) expectRunShape(line, line.workload as string, 'tls');
+    for (const line of r.lines.filter((l) => l.workload === 'W4')) {
+      expect(line).toMatchObject({ inflight: 8, rspBytes: 1024 * 1024 });
+      expect(line.mbPerSec as number).toBeGreaterThan(0);
+    }
+    const file = JSON.parse(readFileSync(r.out, 'utf8'));
+    expect(file.failures).toEqual([]);
+    const against = (w: string) => file.summary.ratios.find((x: { workload: string }) => x.workload === w).against;
+    expect(against('W2')).toEqual([expect.objectContaining({ peer: 'grpc-js', target: { ratio: 30, op: '>=' } })]);
+    expect(against('W4')).toEqual([expect.objectContaining({ peer: 'raw-tls', target: { ratio: 0.8, op: '>=' } })]);
+    // The certificates (keys included) are gone once the harness has exited.
+    expect(tlsDirs().filter((d) => !before.has(d))).toEqual([]);
+  });
+
+  it("--baseline over tls runs this harness's child with the other checkout's @ffnet packages", async () => {
+    const self = fileURLToPath(new URL('../../..', import.meta.url));
+    const r = await cli(['--quick', '--workloads', 'W1', '--transports', 'tls', '--peers', 'ffnet', '--baseline', self, '--reps', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines.map((l) => `${l.peer}#${l.rep}`)).toEqual(['ffnet#1', 'ffnet@baseline#1', 'ffnet@baseline#2', 'ffnet#2']);
+    for (const line of r.lines) expectRunShape(line, 'W1', 'tls');
+    const file = JSON.parse(readFileSync(r.out, 'utf8'));
+    expect(file.summary.baseline[0]).toMatchObject({ workload: 'W1', transport: 'tls', metric: 'p50Us', reps: 2 });
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith('ffnet-bench-baseline-'))).toEqual([]);
   });
 
   it('refuses W5 and rdma:// without a verbs device instead of faking them, and rejects unknown flags', async () => {

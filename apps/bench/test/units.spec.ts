@@ -77,11 +77,11 @@ describe('summarize', () => {
   const w1 = WORKLOADS.find((w) => w.name === 'W1') as RpcWorkload;
   const w3 = WORKLOADS.find((w) => w.name === 'W3') as RpcWorkload;
 
-  function run(peer: RunResult['peer'], w: RpcWorkload, p50Us: number, mbPerSec?: number, rep = 1): RunResult {
+  function run(peer: RunResult['peer'], w: RpcWorkload, p50Us: number, mbPerSec?: number, rep = 1, transport: RunResult['transport'] = 'tcp'): RunResult {
     const r: RunResult = {
       peer,
       workload: w.name,
-      transport: 'tcp',
+      transport,
       rep,
       inflight: w.inflight,
       reqBytes: w.reqSize,
@@ -130,6 +130,33 @@ describe('summarize', () => {
     expect(r3.metric).toBe('mbPerSec');
     expect(r3.against.find((a) => a.peer === 'raw-net')).toMatchObject({ ratio: 0.8, met: false });
     expect(r3.against.find((a) => a.peer === 'grpc-js')).toMatchObject({ ratio: 10, met: true });
+  });
+
+  it('judges tls rows by the tls targets: W3/W4 against raw-tls, W2 against grpc-js, nothing for W1', () => {
+    const w2 = WORKLOADS.find((w) => w.name === 'W2') as RpcWorkload;
+    const tls = (peer: RunResult['peer'], w: RpcWorkload, p50Us: number, mbPerSec?: number) => run(peer, w, p50Us, mbPerSec, 1, 'tls');
+    const w2run = (peer: RunResult['peer'], callsPerSec: number): RunResult => ({ ...tls(peer, w2, 100), callsPerSec });
+    const s = summarize(
+      [w1, w2, w3],
+      [
+        tls('ffnet', w1, 80),
+        tls('raw-tls', w1, 60),
+        tls('grpc-js', w1, 900),
+        w2run('ffnet', 250_000),
+        w2run('grpc-js', 10_000),
+        tls('ffnet', w3, 1, 330),
+        tls('raw-tls', w3, 1, 400),
+        tls('grpc-js', w3, 1, 30),
+      ],
+    );
+    expect(s.ratios.find((r) => r.workload === 'W1')!.against).toEqual([]);
+    expect(s.ratios.find((r) => r.workload === 'W2')!.against).toEqual([
+      { peer: 'grpc-js', value: 10_000, ratio: 25, target: { ratio: 30, op: '>=' }, met: false },
+    ]);
+    expect(s.ratios.find((r) => r.workload === 'W3')!.against).toEqual([
+      { peer: 'raw-tls', value: 400, ratio: 0.825, target: { ratio: 0.8, op: '>=' }, met: true },
+    ]);
+    expect(formatSummary(s)).toMatch(/W3\s+tls\s+raw-tls\s+mbPerSec\s+330\s+400\s+0\.825x\s+>= 0\.8x\s+met/);
   });
 
   it('computes no ratio when ffnet did not run', () => {
@@ -243,6 +270,17 @@ describe('rdma plan and the ib_write_bw report', () => {
     expect(skipReason('ffnet', w('W3'), 'rdma')).toBeUndefined();
     expect(skipReason('ib_write_bw', w('W1'), 'rdma')).toMatch(/W5 reference only/);
     expect(skipReason('raw-net', w('W1'), 'unix')).toBeUndefined();
+  });
+
+  it('runs raw-tls over tls only and raw-net never over tls; ffnet and grpc-js over all of them', () => {
+    for (const name of ['W1', 'W2', 'W3', 'W4']) {
+      expect(skipReason('raw-tls', w(name), 'tls')).toBeUndefined();
+      expect(skipReason('raw-tls', w(name), 'tcp')).toMatch(/tls only/);
+      expect(skipReason('raw-net', w(name), 'tls')).toMatch(/raw-tls/);
+      expect(skipReason('ffnet', w(name), 'tls')).toBeUndefined();
+      expect(skipReason('grpc-js', w(name), 'tls')).toBeUndefined();
+    }
+    expect(skipReason('ffnet', w('W5'), 'tls')).toMatch(/rdma only/);
   });
 
   it('parses the result row of ib_write_bw', () => {

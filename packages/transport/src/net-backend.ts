@@ -45,8 +45,9 @@ const MIN_READ = 8 * 1024;
  * Reads of a dialled socket through node:net's `onread`, so that the bytes of a large frame's body go straight
  * from the kernel into that body (BackendHandlers.readInto) instead of into a fresh 64 KiB chunk and then a copy.
  * Node offers `onread` only to sockets it connects itself, not to accepted ones, which keep the 'data' path.
+ * tls.connect() honours it too: the TLS layer then decrypts into these buffers instead of fresh ones.
  */
-class DirectReads {
+export class DirectReads {
   handlers: BackendHandlers | undefined;
   /** Chunks read before the owner attached its handlers (the socket is paused meanwhile). */
   early: Buffer[] | undefined;

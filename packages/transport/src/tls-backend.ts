@@ -1,4 +1,4 @@
-import { isIP, type Socket as NetSocketType } from 'node:net';
+import { isIP, type Socket as NetSocketType, type OnReadOpts } from 'node:net';
 import * as nodeTls from 'node:tls';
 import { type Disposer, defaults, onAbort } from '@ffnet/common';
 import {
@@ -12,7 +12,7 @@ import {
 } from '@ffnet/serde';
 import { type Address, formatAddress, tlsAddress } from './address.js';
 import type { Backend, BackendListener, BackendSocket, ConnectOptions, ListenOptions, PeerCertificate } from './backend.js';
-import { abortReason, DEFAULT_TCP_CONNECT_TIMEOUT_MS, describe, type Errno, NetSocket, socketError } from './net-backend.js';
+import { abortReason, DEFAULT_TCP_CONNECT_TIMEOUT_MS, DirectReads, describe, type Errno, NetSocket, socketError } from './net-backend.js';
 
 /** The ALPN protocol both ends must negotiate: a TLS peer that is not ffnet is refused before any frame. */
 export const TLS_ALPN_PROTOCOL = 'ffnet';
@@ -212,7 +212,11 @@ class TlsBackendImpl implements TlsBackend {
         return;
       }
       const session = this.sessions.get(cacheKey);
-      const sock = nodeTls.connect({
+      // Decrypted bytes land where the transport asks (a large body in place, else an arena) rather than in a
+      // fresh buffer per TLS record that the frame decoder then copies, as on tcp.
+      const direct = new DirectReads();
+      // tls.connect passes `onread` to its socket (Node's docs list it); @types/node declares it only for net.
+      const connectOpts: nodeTls.ConnectionOptions & { onread: OnReadOpts } = {
         host: addr.host,
         port: addr.port,
         ...this.contextOptions(this.creds),
@@ -220,7 +224,9 @@ class TlsBackendImpl implements TlsBackend {
         ...(session === undefined ? {} : { session }),
         ALPNProtocols: [TLS_ALPN_PROTOCOL],
         rejectUnauthorized: true,
-      });
+        onread: { buffer: direct.next, callback: direct.got },
+      };
+      const sock = nodeTls.connect(connectOpts);
       // TLS 1.3 sends tickets after the handshake, so sessions are taken whenever they come, for the next connect.
       sock.on('session', (s: Buffer) => this.remember(cacheKey, s));
       let timer: NodeJS.Timeout | undefined;
@@ -261,7 +267,7 @@ class TlsBackendImpl implements TlsBackend {
         }
         settle();
         sock.setNoDelay(true);
-        resolve(new TlsSocket('tls', sock, addr, peer, hostString(sock.localAddress, sock.localPort)));
+        resolve(new TlsSocket('tls', sock, addr, peer, hostString(sock.localAddress, sock.localPort), direct));
       };
       sock.once('error', onError);
       sock.once('connect', onTcp);

@@ -203,6 +203,78 @@ describe('tls() connections', () => {
   });
 });
 
+describe('tls() dialled sockets read into owner memory (onread)', () => {
+  it('decrypted bytes land in the region readInto offers, never past it, else in backend memory', async () => {
+    const sent = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < sent.length; i += 4) sent.writeUInt32LE(i, i);
+    const l = await tls({ key: server.key, cert: server.cert }).listen(tlsAddress('127.0.0.1', 0), {}, (s) => {
+      sockets.push(s);
+      s.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
+      s.write([sent]);
+    });
+    listeners.push(l);
+    // The second MiB of the stream is offered as the place for reads, the way a transport offers a large body.
+    const target = Buffer.alloc(1024 * 1024);
+    const st = { received: 0, inTarget: 0, firstOffer: -1, offered: undefined as Buffer | undefined, strays: 0 };
+    const got: Buffer[] = [];
+    const c = await dial(tls({ ca: ca.cert }), l);
+    const done = new Promise<void>((resolve) =>
+      c.setHandlers({
+        readInto: () => {
+          const r = st.received;
+          st.offered = r >= 1024 * 1024 && r < 2 * 1024 * 1024 ? target.subarray(r - 1024 * 1024) : undefined;
+          if (st.offered !== undefined && st.firstOffer < 0) st.firstOffer = r - 1024 * 1024;
+          return st.offered;
+        },
+        data: (chunk) => {
+          if (chunk.buffer === target.buffer) {
+            st.inTarget += chunk.length;
+            if (st.offered === undefined || chunk.byteOffset !== st.offered.byteOffset || chunk.length > st.offered.length) st.strays++;
+          }
+          got.push(chunk);
+          st.received += chunk.length;
+          if (st.received >= sent.length) resolve();
+        },
+        drain() {},
+        written() {},
+        close() {},
+      }),
+    );
+    await done;
+    expect(Buffer.concat(got).equals(sent)).toBe(true);
+    expect(st.strays).toBe(0);
+    expect(st.firstOffer).toBeGreaterThanOrEqual(0);
+    expect(st.inTarget).toBe(1024 * 1024 - st.firstOffer);
+    expect(target.subarray(st.firstOffer).equals(sent.subarray(1024 * 1024 + st.firstOffer, 2 * 1024 * 1024))).toBe(true);
+  });
+
+  it('bytes that arrive before the owner sets its handlers come first, in order', async () => {
+    const l = await tls({ key: server.key, cert: server.cert }).listen(tlsAddress('127.0.0.1', 0), {}, (s) => {
+      sockets.push(s);
+      s.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
+      s.write([Buffer.from('early;')]);
+      setTimeout(() => s.write([Buffer.from('late')]), 80);
+    });
+    listeners.push(l);
+    const c = await dial(tls({ ca: ca.cert }), l);
+    await new Promise((r) => setTimeout(r, 40));
+    const got: Buffer[] = [];
+    const done = new Promise<void>((resolve) =>
+      c.setHandlers({
+        data: (chunk) => {
+          got.push(chunk);
+          if (Buffer.concat(got).length >= 10) resolve();
+        },
+        drain() {},
+        written() {},
+        close() {},
+      }),
+    );
+    await done;
+    expect(Buffer.concat(got).toString()).toBe('early;late');
+  });
+});
+
 describe('tls() failures are quick and typed, naming the peer and the reason', () => {
   async function refused(cert: { key: string; cert: string }, dialer: Backend): Promise<{ err: FfnetError; peer: string }> {
     const l = await echoServer(tls(cert));

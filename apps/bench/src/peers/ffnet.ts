@@ -1,9 +1,12 @@
 // ffnet with its defaults: a service defined with @ffnet/serde, served by @ffnet/server, called through
 // a typed stub. CRC checked, envelope fully decoded, payload a msgpack bin inside a map: nothing turned off.
+// Over tls: tls() with its defaults (server certificate verified against the bench CA and the address's IP, ALPN
+// ffnet), TLS 1.3 required as for the other tls peers, no client certificate.
 import { rdma } from '@ffnet/rdma';
 import { defineService, method } from '@ffnet/serde';
 import { Client, implement, Server, type Stub } from '@ffnet/server';
-import { tcp, unix } from '@ffnet/transport';
+import { type Backend, tcp, tls, unix } from '@ffnet/transport';
+import { readTlsMaterial } from '../tls-certs.js';
 import type { RpcWorkload } from '../workloads.js';
 import { payload, responder } from '../workloads.js';
 import { OneSidedClient, OneSidedService, oneSidedService } from './ffnet-w5.js';
@@ -66,8 +69,13 @@ export const peer: Peer = {
   name: 'ffnet',
 
   async serve(listen: Endpoint, w: RpcWorkload): Promise<PeerServer> {
+    const backends: Backend[] = [tcp(), unix(), rdma()];
+    if (listen.transport === 'tls') {
+      const { cert, key } = readTlsMaterial();
+      backends.push(tls({ cert, key, minVersion: 'TLSv1.3' }));
+    }
     const server = new Server({
-      backends: [tcp(), unix(), rdma()],
+      backends,
       groups: [
         listen.transport === 'unix'
           ? { networkType: 'unix', listener: { path: listen.path } }
@@ -103,7 +111,9 @@ export const peer: Peer = {
     // RDMAControl (the server asks this client for a slot before each one-sided write) is off, as 3FS's
     // enable_rdma_control defaults to false; FFNET_BENCH_RDMA_CONTROL=1 turns it on to measure what it costs.
     const control = endpoint.transport === 'rdma' && process.env.FFNET_BENCH_RDMA_CONTROL === '1';
-    const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, backends: [tcp(), unix(), rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {})] });
+    const backends: Backend[] = [tcp(), unix(), rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {})];
+    if (endpoint.transport === 'tls') backends.push(tls({ ca: readTlsMaterial().ca, minVersion: 'TLSv1.3' }));
+    const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, backends });
     if (w.payload === 'rdma') {
       const c = new OneSidedClient(client, client.stub(OneSidedService, describe(endpoint)), describe(endpoint), w, done);
       await c.first();

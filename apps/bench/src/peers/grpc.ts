@@ -1,6 +1,8 @@
 // grpc-js: what users would pick instead. Unary calls whose messages are the payload bytes
-// themselves (identity serializers, so no protobuf cost), insecure credentials, one channel.
+// themselves (identity serializers, so no protobuf cost), one channel; insecure credentials over tcp and unix,
+// TLS credentials (the bench CA, the same ECDSA P-256 server certificate as the other peers) over tls.
 import * as grpc from '@grpc/grpc-js';
+import { readTlsMaterial, TLS_SERVER_NAME } from '../tls-certs.js';
 import type { RpcWorkload } from '../workloads.js';
 import { payload, responder } from '../workloads.js';
 import type { DoneFn, Endpoint, Peer, PeerClient, PeerServer } from './types.js';
@@ -29,6 +31,9 @@ const options: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': -1,
   'grpc.max_send_message_length': -1,
 };
+
+// The target is an IP; the certificate is checked against the name it carries, as the other peers check theirs.
+const tlsOptions: grpc.ChannelOptions = { ...options, 'grpc.ssl_target_name_override': TLS_SERVER_NAME, 'grpc.default_authority': TLS_SERVER_NAME };
 
 function target(ep: Endpoint): string {
   return ep.transport === 'unix' ? `unix://${ep.path}` : `ipv4:${ep.host}:${ep.port}`;
@@ -70,12 +75,17 @@ export const peer: Peer = {
   serve(listen: Endpoint, w: RpcWorkload): Promise<PeerServer> {
     const respond = responder(w);
     const server = new grpc.Server(options);
+    let creds = grpc.ServerCredentials.createInsecure();
+    if (listen.transport === 'tls') {
+      const { cert, key } = readTlsMaterial();
+      creds = grpc.ServerCredentials.createSsl(null, [{ private_key: key, cert_chain: cert }], false);
+    }
     server.addService(service, {
       call: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, respond(call.request)),
     });
     const addr = listen.transport === 'unix' ? `unix://${listen.path}` : `${listen.host}:${listen.port}`;
     return new Promise((resolve, reject) => {
-      server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      server.bindAsync(addr, creds, (err, port) => {
         if (err) {
           reject(err);
           return;
@@ -89,7 +99,10 @@ export const peer: Peer = {
   },
 
   connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn): Promise<PeerClient> {
-    const client = new grpc.Client(target(endpoint), grpc.credentials.createInsecure(), options);
+    const client =
+      endpoint.transport === 'tls'
+        ? new grpc.Client(target(endpoint), grpc.credentials.createSsl(readTlsMaterial().ca), tlsOptions)
+        : new grpc.Client(target(endpoint), grpc.credentials.createInsecure(), options);
     return new Promise((resolve, reject) => {
       client.waitForReady(Date.now() + 10_000, (err) => {
         if (err) {

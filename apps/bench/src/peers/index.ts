@@ -5,6 +5,8 @@ export async function loadPeer(name: PeerName): Promise<Peer> {
   switch (name) {
     case 'raw-net':
       return (await import('./raw-net.js')).peer;
+    case 'raw-tls':
+      return (await import('./raw-tls.js')).peer;
     case 'grpc-js':
       return (await import('./grpc.js')).peer;
     case 'ffnet':

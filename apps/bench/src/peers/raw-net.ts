@@ -4,7 +4,7 @@
 import * as net from 'node:net';
 import type { RpcWorkload } from '../workloads.js';
 import { payload, responder } from '../workloads.js';
-import type { DoneFn, Endpoint, Peer, PeerClient, PeerServer } from './types.js';
+import type { DoneFn, Endpoint, Peer, PeerClient, PeerName, PeerServer } from './types.js';
 import { sizeError } from './types.js';
 
 const HEADER = 8;
@@ -128,7 +128,8 @@ function listenOptions(ep: Endpoint): net.ListenOptions {
   return ep.transport === 'unix' ? { path: ep.path } : { host: ep.host, port: ep.port };
 }
 
-class ServerConn {
+/** One accepted connection; also raw-tls's, whose TLS sockets are net.Sockets. */
+export class ServerConn {
   private readonly reader: RawReader;
 
   constructor(
@@ -158,7 +159,8 @@ class ServerConn {
   };
 }
 
-class Client implements PeerClient {
+/** The client side; also raw-tls's. */
+export class RawClient implements PeerClient {
   private readonly reader: RawReader;
   private readonly req: Buffer;
   private inRead = false;
@@ -168,6 +170,7 @@ class Client implements PeerClient {
     private readonly sock: net.Socket,
     private readonly w: RpcWorkload,
     private readonly done: DoneFn,
+    private readonly name: PeerName = 'raw-net',
   ) {
     this.req = payload(w.reqSize);
     this.reader = new RawReader(this.onFrame);
@@ -212,7 +215,7 @@ class Client implements PeerClient {
   };
 
   private readonly onFrame = (id: number, body: Buffer): void => {
-    this.done(id, body.length === this.w.rspSize ? undefined : sizeError('raw-net', body.length, this.w.rspSize));
+    this.done(id, body.length === this.w.rspSize ? undefined : sizeError(this.name, body.length, this.w.rspSize));
   };
 
   private readonly onError = (err: Error): void => {
@@ -247,7 +250,7 @@ export const peer: Peer = {
       sock.once('error', reject);
       sock.once('connect', () => {
         sock.off('error', reject);
-        resolve(new Client(sock, w, done));
+        resolve(new RawClient(sock, w, done));
       });
     });
   },

@@ -12,7 +12,7 @@ export {
 } from '../names.js';
 
 /** Where a server listens; a tcp or rdma server asked for port 0 reports the port it got. */
-export type Endpoint = { transport: 'tcp' | 'rdma'; host: string; port: number } | { transport: 'unix'; path: string };
+export type Endpoint = { transport: 'tcp' | 'tls' | 'rdma'; host: string; port: number } | { transport: 'unix'; path: string };
 
 /**
  * Called by a peer's client for every finished call. `slot` is the in-flight slot the call was
