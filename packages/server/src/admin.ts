@@ -7,10 +7,11 @@ import type { PeerIdentity } from '@ffnet/worker';
  * Who may call an administrative built-in, strongest first:
  * - 'none': nobody;
  * - 'admin': an admin identity: the call's principal (from the server's authenticator, or rdma's handshake) has
- *   the role `admin`, or the peer is a unix:// process running as the server's own uid (SO_PEERCRED, attested by
- *   the kernel; unreadable credentials count as not). The authorizer, when there is one, has allowed the call
- *   before Core sees it;
- * - 'local': an admin identity, or any tcp:// peer on loopback. Weaker: every local user and every process that
+ *   the role `admin`. The authorizer, when there is one, has allowed the call before Core sees it. With no
+ *   authenticator nobody is an admin: a server that trusts its own uid says so in its authenticator
+ *   (`req.credentials?.uid === process.getuid()`), so the trust is written down where it is granted;
+ * - 'local': an admin identity, a unix:// peer running as the server's own uid (SO_PEERCRED; unreadable
+ *   credentials count as not), or any tcp:// peer on loopback. Weaker: every local user and every process that
  *   can make a loopback connection (a proxy, a container sharing the network namespace) gets in;
  * - 'any': anyone who can reach the port. Only behind a network you control.
  */
@@ -54,22 +55,18 @@ loopback.addAddress('::1', 'ipv6');
  */
 export function isLocalPeer(t: Transport): boolean {
   const a = t.address;
-  if (a.scheme === 'unix') return isOwnUnixPeer(t);
+  if (a.scheme === 'unix') {
+    const creds = t.peerCredentials();
+    return creds !== undefined && typeof process.getuid === 'function' && creds.uid === process.getuid();
+  }
   if (a.scheme !== 'tcp') return false;
   const family = isIP(a.host);
   return family !== 0 && loopback.check(a.host, family === 4 ? 'ipv4' : 'ipv6');
 }
 
-/** A unix:// peer running as this process's uid, by its kernel-recorded credentials. */
-function isOwnUnixPeer(t: Transport): boolean {
-  if (t.address.scheme !== 'unix') return false;
-  const creds = t.peerCredentials();
-  return creds !== undefined && typeof process.getuid === 'function' && creds.uid === process.getuid();
-}
-
-/** Whether the caller is an admin identity: a principal with the role `admin`, or a unix:// peer of our own uid. */
-export function isAdmin(identity: PeerIdentity, t: Transport): boolean {
-  return identity.principal?.roles?.includes(ADMIN_ROLE) === true || isOwnUnixPeer(t);
+/** Whether the caller is an admin identity: an authenticated principal with the role `admin`. */
+export function isAdmin(identity: PeerIdentity): boolean {
+  return identity.principal?.roles?.includes(ADMIN_ROLE) === true;
 }
 
 /** Whether `access` lets the caller in. */
@@ -78,9 +75,9 @@ export function allowed(access: AdminAccess, identity: PeerIdentity, t: Transpor
     case 'any':
       return true;
     case 'local':
-      return isAdmin(identity, t) || isLocalPeer(t);
+      return isAdmin(identity) || isLocalPeer(t);
     case 'admin':
-      return isAdmin(identity, t);
+      return isAdmin(identity);
     default:
       return false;
   }

@@ -48,8 +48,19 @@ describe('Core admin access', () => {
     expect(server.state).toBe('running');
   });
 
-  it('runs Core.shutdown by default for a unix peer running as our uid (a kernel-attested admin)', async () => {
+  it('refuses Core.shutdown by default even to a unix peer running as our uid: with no authenticator nobody is an admin', async () => {
     const { server, address, client } = await serve('unix');
+    const err = await rejection(client.stub(CoreService, address).shutdown({}));
+    expect(err.code).toBe(StatusCode.PermissionDenied);
+    expect(err.message).toMatch(/^Core\.shutdown needs an admin identity/);
+    await sleep(50);
+    expect(server.state).toBe('running');
+  });
+
+  it('runs Core.shutdown by default for a unix peer of our uid once the authenticator names it an admin', async () => {
+    const { server, address, client } = await serve('unix', {
+      authenticate: (req) => (req.credentials?.uid === process.getuid!() ? { id: 'operator', roles: ['admin'] } : undefined),
+    });
     expect(await client.stub(CoreService, address).shutdown({})).toEqual({});
     for (let i = 0; i < 500 && server.state !== 'stopped'; i++) await sleep(10);
     expect(server.state).toBe('stopped');
@@ -62,15 +73,14 @@ describe('Core admin access', () => {
     expect(server.state).toBe('stopped');
   });
 
-  it("answers getConfig and stats by default to a unix peer as our uid; a tcp loopback peer only with inspect: 'local'", async () => {
-    for (const [kind, admin] of [
-      ['unix', undefined],
-      ['tcp', { inspect: 'local' as const }],
-    ] as const) {
-      const { address, client } = await serve(kind, admin === undefined ? {} : { admin });
+  it("answers getConfig and stats to a unix peer as our uid or a tcp loopback peer only with inspect: 'local'", async () => {
+    for (const kind of ['unix', 'tcp'] as const) {
+      const { address, client } = await serve(kind, { admin: { inspect: 'local' } });
       const core = client.stub(CoreService, address);
       expect(JSON.parse((await core.getConfig({ configKey: 'groups.0.networkType' })).config)).toBe(kind);
       expect((await core.stats({})).groups[0]!.addresses).toEqual([address]);
+      const closed = await serve(kind);
+      expect((await rejection(closed.client.stub(CoreService, closed.address).stats({}))).code).toBe(StatusCode.PermissionDenied);
     }
     const { address, client } = await serve('tcp');
     const core = client.stub(CoreService, address);
@@ -93,17 +103,17 @@ describe('Core admin access', () => {
         }),
     };
     {
-      const { address, client } = await serve('unix', { backends: [blind] });
+      const { address, client } = await serve('unix', { backends: [blind], admin: { inspect: 'local' } });
       const core = client.stub(CoreService, address);
       const stats = await rejection(core.stats({}));
       expect(stats.code).toBe(StatusCode.PermissionDenied);
-      expect(stats.message).toMatch(/^Core\.stats needs an admin identity/);
+      expect(stats.message).toMatch(/^Core\.stats is only answered to local peers/);
       expect((await rejection(core.getConfig({ configKey: '' }))).code).toBe(StatusCode.PermissionDenied);
       // Echo is not administrative.
       expect(await core.echo({ str: 'x' })).toEqual({ str: 'x' });
     }
     // The blind backend was this server's only: another server, with the default backends, still sees the uid.
-    const { address, client } = await serve('unix');
+    const { address, client } = await serve('unix', { admin: { inspect: 'local' } });
     expect((await client.stub(CoreService, address).stats({})).groups[0]!.addresses).toEqual([address]);
   });
 
@@ -144,7 +154,7 @@ describe('Core admin access', () => {
 
 describe('built-ins check their requests', () => {
   it('answers InvalidArg, not a crash message, to nil and mistyped requests', async () => {
-    const { address, client } = await serve('unix', { admin: { shutdown: 'local' } });
+    const { address, client } = await serve('unix', { admin: { shutdown: 'local', inspect: 'local' } });
     const cases: [number, number, unknown, RegExp][] = [
       [EchoService.id, 1, null, /^Echo\.echo expects a request \{str: string\}, got null/],
       [EchoService.id, 1, undefined, /^Echo\.echo expects a request \{str: string\}, got undefined/],
