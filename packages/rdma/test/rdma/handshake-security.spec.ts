@@ -11,7 +11,7 @@ import {
   StatusCode,
   UnauthenticatedError,
 } from '@ffnet/serde';
-import { Client, EchoService, Server } from '@ffnet/server';
+import { Client, CoreService, EchoService, Server, staticToken } from '@ffnet/server';
 import {
   type AuthRequest,
   type BackendListener,
@@ -255,6 +255,33 @@ describe('rdma handshake over TLS, authenticated (rxe0)', () => {
     const tlsClient = new Client({ backends: [tls({ ...clientCert, ca: ca.cert })], timeoutMs: 10_000 });
     stops.push(() => tlsClient.stop());
     expect(await tlsClient.stub(EchoService, address.replace(/^rdma:/, 'tls:')).echo({ str: 'tls on the rdma port' })).toEqual({ str: 'tls on the rdma port' });
+  });
+
+  it("Server's authenticate guards the rdma handshake: no token is refused before any QP, a token's principal is the caller's identity", async () => {
+    const seen: AuthRequest[] = [];
+    const backend = rdma();
+    backends.push(backend);
+    const server = new Server({
+      backends: [tcp(), backend],
+      authenticate: tokenAuth(seen),
+      groups: [{ networkType: 'rdma', listener: { host: HOST, port: 0 } }],
+    });
+    await server.start();
+    stops.push(() => server.stop());
+    const address = server.addresses[0]!;
+    const anonymous = new Client({ backends: [tcp(), rdma()], timeoutMs: 10_000 });
+    stops.push(() => anonymous.stop());
+    const refused = await rejection(anonymous.stub(EchoService, address).echo({ str: 'x' }));
+    expect(refused.code).toBe(StatusCode.Unauthenticated);
+    expect(backend.acceptStats().unauthenticated).toBeGreaterThanOrEqual(1);
+    expect(backend.acceptStats().qps).toBe(0);
+    const alice = new Client({ backends: [tcp(), rdma()], credentials: staticToken('Bearer alice'), timeoutMs: 10_000 });
+    stops.push(() => alice.stop());
+    // Core.stats wants an admin identity: alice's principal, from the handshake, is one.
+    const stats = await alice.stub(CoreService, address).stats({});
+    expect(stats.groups[0]!.addresses).toEqual([address]);
+    expect(seen.some((r) => r.scheme === 'rdma' && r.metadata?.get('authorization') === 'Bearer alice')).toBe(true);
+    expect(backend.acceptStats().qps).toBe(1);
   });
 
   it('the README example runs: mTLS handshake plus a token, an echo over rdma://', async () => {
