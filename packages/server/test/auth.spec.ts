@@ -528,6 +528,27 @@ describe('client credentials', () => {
     expect((await v.whoami({}, { timeoutMs: 5000 })).id).toBe('alice');
   });
 
+  it('a connect the peer refuses for who we are fails the call at once with that code, not SendFailed after retries', async () => {
+    const { address } = await serve({});
+    const real = tcp();
+    let dials = 0;
+    const refusing: Backend = {
+      scheme: 'tcp',
+      available: () => real.available(),
+      connect: async (a) => {
+        dials++;
+        throw new UnauthenticatedError('unauthenticated', { peer: `tcp://${a.host}:${a.port}` });
+      },
+      listen: (a, o, cb) => real.listen(a, o, cb),
+    };
+    const c = client({ backends: [refusing], credentials: staticToken('Bearer nobody') });
+    const err = await rejection(c.stub(Vault, address).whoami({}, { timeoutMs: 5000 }));
+    expect(err.code).toBe(StatusCode.Unauthenticated);
+    expect(err.message).not.toContain('nobody');
+    // Neither the IO worker's send retries (sendRetryTimes) nor the client dial again with the same credentials.
+    expect(dials).toBe(1);
+  });
+
   it('credentials reach the backend as ConnectOptions.credentials', async () => {
     const { address } = await serve({ authenticate: tokenAuth() });
     const real = tcp();

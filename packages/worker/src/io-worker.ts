@@ -1,5 +1,5 @@
 import { defaults } from '@ffnet/common';
-import { type FfnetError, InvalidArgError, SendFailedError, SocketClosedError, StatusCode } from '@ffnet/serde';
+import { errorFromCode, type FfnetError, InvalidArgError, SendFailedError, SocketClosedError, StatusCode } from '@ffnet/serde';
 import {
   type Address,
   type Backend,
@@ -339,6 +339,13 @@ export class IOWorker {
 
   #retry(call: PendingCall, cause: FfnetError): void {
     if (call.settled) return;
+    if (cause.code === StatusCode.Unauthenticated || cause.code === StatusCode.PermissionDenied) {
+      // The peer refused who we are (an rdma handshake's authenticator, a TLS certificate): the same credentials
+      // get the same answer, so the caller learns that at once, by its code, instead of a SendFailed after retries.
+      this.#sendFailures++;
+      call.fail(errorFromCode(cause.code, `${call.label}: ${cause.message}`, { peer: call.address, cause }));
+      return;
+    }
     const max = call.maxRetries ?? this.sendRetryTimes;
     if (call.attempts > max || this.#state !== 'running') {
       this.#sendFailures++;
