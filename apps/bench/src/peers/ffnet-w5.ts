@@ -5,7 +5,10 @@
 // buffer into it, and answers with the length and crc32c. Every SAMPLE_EVERY-th call per slot the client zeroes
 // its buffer first and checks the crc32c of what landed, so a run that posts a number has also moved real data.
 import { IBManager, RDMABuf, RDMARemoteBuf } from '@ffnet/device';
-import { type IBSocket, ibSocketTo, type RDMAWindow, writeTransmission } from '@ffnet/rdma';
+import type { IBSocket, RDMAWindow } from '@ffnet/rdma';
+// A namespace import: `--baseline` over tls runs this child against an older checkout's packages, which may lack
+// ibSocketTo; a named import would fail to link there even when W5 never runs.
+import * as ffnetRdma from '@ffnet/rdma';
 import { crc32c, DataCorruptionError, defineService, InvalidArgError, method } from '@ffnet/serde';
 import { type Client, implement, type Stub } from '@ffnet/server';
 import type { RpcWorkload } from '../workloads.js';
@@ -51,7 +54,7 @@ export function oneSidedService(w: RpcWorkload) {
       if (!(req?.buf instanceof RDMARemoteBuf) || req.buf.length < size) {
         throw new InvalidArgError(`W5: the request needs an RDMARemoteBuf of at least ${size} bytes`);
       }
-      const tx = writeTransmission(ctx);
+      const tx = ffnetRdma.writeTransmission(ctx);
       tx.add(req.buf.first(size)!, src);
       await tx.applyTransmission(APPLY_TIMEOUT_MS);
       await tx.post();
@@ -93,7 +96,7 @@ export class OneSidedClient implements PeerClient {
   async first(): Promise<void> {
     const buf = this.bufs[0]!;
     buf.buffer.fill(0);
-    this.sock = await ibSocketTo(this.client, this.address);
+    this.sock = await ffnetRdma.ibSocketTo(this.client, this.address);
     const win = await this.sock.expose(buf, { access: 'write' });
     try {
       const rsp = await this.stub.fill({ buf: win.remote });
