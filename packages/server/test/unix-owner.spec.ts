@@ -14,8 +14,9 @@ describe('a Client that requires the unix server to run as a given uid', () => {
       const address = s.addresses[0]!;
       expect(await trusting.stub(EchoService, address).echo({ str: 'ok' })).toEqual({ str: 'ok' });
       const err = await rejection(wary.stub(EchoService, address).echo({ str: 'secret' }));
-      // The call could not be sent (as for any failed connect); its cause is the identity check, naming the path and both uids.
-      expect(err.code).toBe(StatusCode.SendFailed);
+      // A refusal of who the peer is fails the call at once with that code (no send retries); its cause is the
+      // identity check, naming the path and both uids.
+      expect(err.code).toBe(StatusCode.PermissionDenied);
       const cause = err.cause as typeof err;
       expect(cause.code).toBe(StatusCode.PermissionDenied);
       expect(cause.message).toContain(`owned by uid ${me}, expected uid`);
