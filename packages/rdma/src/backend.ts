@@ -52,7 +52,7 @@ import {
   tcpAddress,
   tlsAddress,
 } from '@ffnet/transport';
-import { BackendSocketBase } from '@ffnet/transport/internal';
+import { BackendSocketBase, isPrincipal, principalFresh } from '@ffnet/transport/internal';
 import type { Waiter } from '@ffnet/worker';
 import { type RDMAControlOptions, rdmaControlService, TransmissionLimiter } from './control.js';
 
@@ -697,7 +697,7 @@ class Incoming {
     const held = this.#held;
     this.#held = [];
     // A principal already past its expiry cannot be re-checked on this connection later: refused now.
-    if (p === undefined || p === null || typeof p.id !== 'string' || (p.expiresAt !== undefined && !(p.expiresAt > Date.now()))) {
+    if (!isPrincipal(p) || !principalFresh(p)) {
       this.#auth = 'refused';
       this.#state.unauthenticated++;
       // Its slot goes now; the deadline stays, for a peer that does not take the answer and close.

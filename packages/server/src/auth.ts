@@ -1,6 +1,7 @@
 import { onAbort } from '@ffnet/common';
 import { InvalidConfigError, type Metadata, type MetadataValue, PermissionDeniedError, TimeoutError, UnauthenticatedError } from '@ffnet/serde';
 import type { AuthRequest, ConnectionAuthenticator, Principal, Transport } from '@ffnet/transport';
+import { isPrincipal, principalFresh } from '@ffnet/transport/internal';
 import type { CallContext, PeerIdentity, ServerHandler, ServerInterceptor } from '@ffnet/worker';
 import { SET_PRINCIPAL } from '@ffnet/worker/internal';
 
@@ -97,16 +98,8 @@ function sameToken(a: MetadataValue | undefined, b: MetadataValue | undefined): 
   return Buffer.compare(a, b) === 0;
 }
 
-function fresh(p: Principal): boolean {
-  return p.expiresAt === undefined || Date.now() < p.expiresAt;
-}
-
 function isPromiseLike<T>(v: unknown): v is PromiseLike<T> {
   return v !== null && typeof v === 'object' && typeof (v as PromiseLike<T>).then === 'function';
-}
-
-function isPrincipal(p: unknown): p is Principal {
-  return p !== null && typeof p === 'object' && typeof (p as Principal).id === 'string';
 }
 
 /** `Core.shutdown` → `shutdown`. */
@@ -196,7 +189,7 @@ export class ConnectionAuth {
       // Authenticated by the backend's own handshake (rdma): taken as is. The token a credentialed client sends
       // on every call is the one its handshake carried, so the first one seen is recorded rather than re-checked.
       const own = t.principal;
-      if (own === undefined || !fresh(own)) return undefined;
+      if (own === undefined || !principalFresh(own)) return undefined;
       const fromHandshake = new ConnAuth();
       fromHandshake.token = token;
       fromHandshake.principal = own;
@@ -204,7 +197,7 @@ export class ConnectionAuth {
       return own;
     }
     const p = st.principal;
-    if (p === undefined || st.pending !== undefined || !sameToken(st.token, token) || !fresh(p)) return undefined;
+    if (p === undefined || st.pending !== undefined || !sameToken(st.token, token) || !principalFresh(p)) return undefined;
     return p;
   }
 
@@ -233,7 +226,7 @@ export class ConnectionAuth {
         () => undefined,
       );
       const p = st.principal;
-      if (st.pending === undefined && p !== undefined && sameToken(st.token, token) && fresh(p)) return p;
+      if (st.pending === undefined && p !== undefined && sameToken(st.token, token) && principalFresh(p)) return p;
     }
     if (st.failures >= this.#maxFailures) throw this.#refusal(ctx);
     const run = this.#run(ctx, st, token);

@@ -59,3 +59,13 @@ export interface Credentials {
   /** The peer refused what was sent (UnauthenticatedError): drop any cached token before the one retry. */
   invalidate?(): void;
 }
+
+/** Whether an authenticator's answer is a principal at all (anything else is a refusal). */
+export function isPrincipal(p: unknown): p is Principal {
+  return p !== null && typeof p === 'object' && typeof (p as Principal).id === 'string';
+}
+
+/** Whether `p` is still good at `now`: no expiry, or one still ahead (NaN counts as expired). */
+export function principalFresh(p: Principal, now: number = Date.now()): boolean {
+  return p.expiresAt === undefined || now < p.expiresAt;
+}

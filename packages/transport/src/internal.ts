@@ -4,5 +4,6 @@
  */
 
 export { noBackendError } from './backend.js';
+export { isPrincipal, principalFresh } from './identity.js';
 export { BackendSocketBase } from './socket-base.js';
 export { socketOf } from './transport.js';
