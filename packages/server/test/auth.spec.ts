@@ -132,6 +132,7 @@ describe('authentication', () => {
   it('an authenticator that does not answer within authTimeoutMs is a refusal', async () => {
     const errors: AuthErrorInfo[] = [];
     let aborted: unknown;
+    let answered = false;
     const { address } = await serve({
       authTimeoutMs: 100,
       authenticate: (_req, { signal }) =>
@@ -139,14 +140,17 @@ describe('authentication', () => {
           signal.addEventListener('abort', () => {
             aborted = signal.reason;
           });
-          setTimeout(() => resolve({ id: 'late' }), 3000);
+          setTimeout(() => {
+            answered = true;
+            resolve({ id: 'late' });
+          }, 3000).unref();
         }),
       onAuthError: (i) => errors.push(i),
     });
-    const t0 = performance.now();
     const err = await rejection(client().stub(Vault, address).whoami({}));
     expect(err.code).toBe(StatusCode.Unauthenticated);
-    expect(performance.now() - t0).toBeLessThan(2500);
+    // Refused by authTimeoutMs, before the authenticator's late answer (an order, not a wall-clock bound).
+    expect(answered).toBe(false);
     expect((aborted as Error).name).toBe('TimeoutError');
     expect((errors[0]!.error as Error).name).toBe('TimeoutError');
     expect(ran.whoami).toBeUndefined();
