@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LoadGen } from './loadgen.js';
 import { loadPeer } from './peers/index.js';
 import type { ChildConfig, ChildMessage, ParentMessage } from './protocol.js';
-import { cpuMs, rssPeakMB } from './protocol.js';
+import { cpuMs, minorFaults, rssPeakMB } from './protocol.js';
 import type { RpcWorkload } from './workloads.js';
 import { workload } from './workloads.js';
 
@@ -25,11 +25,13 @@ async function server(cfg: ChildConfig, w: RpcWorkload): Promise<void> {
   const peer = await loadPeer(cfg.peer);
   const srv = await peer.serve(cfg.endpoint, w);
   let cpu0 = process.cpuUsage();
+  let faults0 = minorFaults();
   process.on('message', (msg: ParentMessage) => {
     if (msg.t === 'mark') {
       cpu0 = process.cpuUsage();
+      faults0 = minorFaults();
     } else if (msg.t === 'report') {
-      const cpu = cpuMs(process.cpuUsage(cpu0));
+      const cpu = cpuMs(process.cpuUsage(cpu0), minorFaults() - faults0);
       void send({ t: 'report', cpu, rssPeakMB: rssPeakMB() }).then(async () => {
         await Promise.race([srv.close(), sleep(2000)]);
         process.exit(0);
@@ -63,7 +65,7 @@ async function client(cfg: ChildConfig, w: RpcWorkload): Promise<void> {
     seconds: win.seconds,
     p50Us: win.p50Us,
     p99Us: win.p99Us,
-    cpu: cpuMs(win.cpu),
+    cpu: cpuMs(win.cpu, win.minorFaults),
     rssPeakMB: rssPeakMB(),
   });
   process.exit(0);

@@ -2,6 +2,7 @@
 // completions through the same `done`, so the loop costs every peer the same.
 import { performance } from 'node:perf_hooks';
 import type { PeerClient } from './peers/types.js';
+import { minorFaults } from './protocol.js';
 import { Histogram } from './stats.js';
 
 export interface Window {
@@ -10,6 +11,7 @@ export interface Window {
   p50Us: number;
   p99Us: number;
   cpu: NodeJS.CpuUsage;
+  minorFaults: number;
 }
 
 export class LoadGen {
@@ -22,6 +24,7 @@ export class LoadGen {
   private calls = 0;
   private t0 = 0;
   private cpu0: NodeJS.CpuUsage = { user: 0, system: 0 };
+  private faults0 = 0;
   private failure: Error | null = null;
   private onFailure: ((err: Error) => void) | null = null;
   private onDrained: (() => void) | null = null;
@@ -47,6 +50,7 @@ export class LoadGen {
     this.calls = 0;
     this.measuring = true;
     this.cpu0 = process.cpuUsage();
+    this.faults0 = minorFaults();
     this.t0 = performance.now();
   }
 
@@ -54,6 +58,7 @@ export class LoadGen {
   stop(): Window {
     const seconds = (performance.now() - this.t0) / 1000;
     const cpu = process.cpuUsage(this.cpu0);
+    const faults = minorFaults() - this.faults0;
     this.measuring = false;
     this.running = false;
     return {
@@ -62,6 +67,7 @@ export class LoadGen {
       p50Us: this.hist.percentile(0.5) / 1000,
       p99Us: this.hist.percentile(0.99) / 1000,
       cpu,
+      minorFaults: faults,
     };
   }
 

@@ -137,6 +137,59 @@ class TlsSocket extends NetSocket implements TlsBackendSocket {
   }
 }
 
+/**
+ * node:tls honours `onread` only for sockets it dials itself (an accepted TLSSocket is built around an existing
+ * socket, and Node then drops the option), so a server would get every decrypted 16 KiB record in a fresh buffer
+ * and copy it into the frame's body. The stream machinery behind `onread` is the same for both, keyed by three
+ * symbols on the socket: found by their names on a throw-away dialled socket, set on the accepted one, and the
+ * TLS handle told to read into the first buffer. If this Node lays its sockets out otherwise, accepted sockets
+ * keep the 'data' path, which is slower but the same bytes.
+ */
+interface ReadSymbols {
+  buffer: symbol;
+  callback: symbol;
+  generator: symbol;
+}
+let readSymbols: ReadSymbols | null | undefined;
+
+function findReadSymbols(): ReadSymbols | null {
+  if (readSymbols === undefined) {
+    readSymbols = null;
+    const probe = new nodeTls.TLSSocket(
+      null as unknown as NetSocketType,
+      { onread: { buffer: Buffer.alloc(1), callback: () => true } } as nodeTls.TLSSocketOptions,
+    );
+    const named = new Map(Object.getOwnPropertySymbols(probe).map((k) => [k.description, k] as const));
+    const buffer = named.get('kBuffer');
+    const callback = named.get('kBufferCb');
+    const generator = named.get('kBufferGen');
+    const own = probe as unknown as Record<symbol, unknown>;
+    if (buffer !== undefined && callback !== undefined && generator !== undefined && typeof own[callback] === 'function') {
+      readSymbols = { buffer, callback, generator };
+    }
+    probe.destroy();
+  }
+  return readSymbols;
+}
+
+/** Switches an accepted, not yet flowing TLS socket to reads into `direct`'s buffers; false leaves it as it was. */
+function adoptDirectReads(sock: nodeTls.TLSSocket, direct: DirectReads): boolean {
+  const syms = findReadSymbols();
+  const handle = (sock as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle;
+  if (syms === null || typeof handle?.useUserBuffer !== 'function' || sock.readableFlowing === true) return false;
+  // Records decrypted before now sit in the stream's buffer: they come first, ahead of anything read after.
+  const early: Buffer[] = [];
+  for (let c: unknown = sock.read(); c !== null; c = sock.read()) early.push(c as Buffer);
+  if (early.length > 0) direct.early = early;
+  const first = direct.next();
+  const own = sock as unknown as Record<symbol, unknown>;
+  own[syms.buffer] = first;
+  own[syms.generator] = direct.next;
+  own[syms.callback] = direct.got;
+  handle.useUserBuffer(first);
+  return true;
+}
+
 function checkMs(what: string, t: number): number {
   if (!(Number.isFinite(t) && t >= 0)) throw new InvalidArgError(`tls() ${what} must be a non-negative number, got ${t}`);
   return t;
@@ -347,7 +400,9 @@ class TlsBackendImpl implements TlsBackend {
         const host = sock.remoteAddress ?? '0.0.0.0';
         const port = sock.remotePort ?? 0;
         const peer = hostString(host, port);
-        onSocket(new TlsSocket('tls', sock, tlsAddress(host, port), peer, hostString(sock.localAddress, sock.localPort)));
+        const direct = new DirectReads();
+        const reads = adoptDirectReads(sock, direct) ? direct : undefined;
+        onSocket(new TlsSocket('tls', sock, tlsAddress(host, port), peer, hostString(sock.localAddress, sock.localPort), reads));
       });
       offAbort = onAbort(signal, (cause) => fail(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal!)}`, { cause })));
       this.servers.add(server);

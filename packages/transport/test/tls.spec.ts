@@ -18,6 +18,7 @@ import {
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   type Backend,
+  type BackendHandlers,
   type BackendListener,
   type BackendSocket,
   formatAddress,
@@ -203,43 +204,56 @@ describe('tls() connections', () => {
   });
 });
 
-describe('tls() dialled sockets read into owner memory (onread)', () => {
-  it('decrypted bytes land in the region readInto offers, never past it, else in backend memory', async () => {
+describe('tls() sockets read into owner memory (onread)', () => {
+  it.each(['dialled', 'accepted'] as const)('%s: decrypted bytes land in the region readInto offers, never past it, else in backend memory', async (side) => {
     const sent = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < sent.length; i += 4) sent.writeUInt32LE(i, i);
-    const l = await tls({ key: server.key, cert: server.cert }).listen(tlsAddress('127.0.0.1', 0), {}, (s) => {
-      sockets.push(s);
-      s.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
-      s.write([sent]);
-    });
-    listeners.push(l);
     // The second MiB of the stream is offered as the place for reads, the way a transport offers a large body.
     const target = Buffer.alloc(1024 * 1024);
     const st = { received: 0, inTarget: 0, firstOffer: -1, offered: undefined as Buffer | undefined, strays: 0 };
     const got: Buffer[] = [];
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => {
+      resolve = r;
+    });
+    const receiving: BackendHandlers = {
+      readInto: () => {
+        const r = st.received;
+        st.offered = r >= 1024 * 1024 && r < 2 * 1024 * 1024 ? target.subarray(r - 1024 * 1024) : undefined;
+        if (st.offered !== undefined && st.firstOffer < 0) st.firstOffer = r - 1024 * 1024;
+        return st.offered;
+      },
+      data: (chunk) => {
+        if (chunk.buffer === target.buffer) {
+          st.inTarget += chunk.length;
+          if (st.offered === undefined || chunk.byteOffset !== st.offered.byteOffset || chunk.length > st.offered.length) st.strays++;
+        }
+        got.push(chunk);
+        st.received += chunk.length;
+        if (st.received >= sent.length) resolve();
+      },
+      drain() {},
+      written() {},
+      close() {},
+    };
+    const idle: BackendHandlers = { data() {}, drain() {}, written() {}, close() {} };
+    const l = await tls({ key: server.key, cert: server.cert }).listen(tlsAddress('127.0.0.1', 0), {}, (s) => {
+      sockets.push(s);
+      if (side === 'accepted') {
+        s.setHandlers(receiving);
+      } else {
+        s.setHandlers(idle);
+        s.write([sent]);
+      }
+    });
+    listeners.push(l);
     const c = await dial(tls({ ca: ca.cert }), l);
-    const done = new Promise<void>((resolve) =>
-      c.setHandlers({
-        readInto: () => {
-          const r = st.received;
-          st.offered = r >= 1024 * 1024 && r < 2 * 1024 * 1024 ? target.subarray(r - 1024 * 1024) : undefined;
-          if (st.offered !== undefined && st.firstOffer < 0) st.firstOffer = r - 1024 * 1024;
-          return st.offered;
-        },
-        data: (chunk) => {
-          if (chunk.buffer === target.buffer) {
-            st.inTarget += chunk.length;
-            if (st.offered === undefined || chunk.byteOffset !== st.offered.byteOffset || chunk.length > st.offered.length) st.strays++;
-          }
-          got.push(chunk);
-          st.received += chunk.length;
-          if (st.received >= sent.length) resolve();
-        },
-        drain() {},
-        written() {},
-        close() {},
-      }),
-    );
+    if (side === 'dialled') {
+      c.setHandlers(receiving);
+    } else {
+      c.setHandlers(idle);
+      c.write([sent]);
+    }
     await done;
     expect(Buffer.concat(got).equals(sent)).toBe(true);
     expect(st.strays).toBe(0);
@@ -272,6 +286,55 @@ describe('tls() dialled sockets read into owner memory (onread)', () => {
     );
     await done;
     expect(Buffer.concat(got).toString()).toBe('early;late');
+  });
+
+  it('accepted: bytes a client sends with its handshake, and before the owner sets handlers, come first, in order', async () => {
+    // A node:tls client queues its writes until the handshake ends and sends them behind its Finished, so some
+    // arrive before (or with) secureConnection: both those and the ones read before setHandlers must come first.
+    const received: Buffer[][] = [];
+    const settled: Promise<void>[] = [];
+    const l = await tls({ key: server.key, cert: server.cert }).listen(tlsAddress('127.0.0.1', 0), {}, (s) => {
+      sockets.push(s);
+      const got: Buffer[] = [];
+      received.push(got);
+      settled.push(
+        new Promise<void>((resolve) =>
+          setTimeout(
+            () =>
+              s.setHandlers({
+                data: (chunk) => {
+                  got.push(Buffer.from(chunk));
+                  if (Buffer.concat(got).length >= 200_000) resolve();
+                },
+                drain() {},
+                written() {},
+                close() {},
+              }),
+            received.length % 2 === 0 ? 30 : 0,
+          ),
+        ),
+      );
+    });
+    listeners.push(l);
+    const sent = Buffer.alloc(200_000);
+    for (let i = 0; i < sent.length; i++) sent[i] = (i * 7) & 0xff;
+    const clients = Array.from({ length: 4 }, () => {
+      const c = nodeTls.connect({
+        host: '127.0.0.1',
+        port: (l.address as { port: number }).port,
+        ca: ca.cert,
+        ALPNProtocols: ['ffnet'],
+        servername: 'localhost',
+      });
+      c.on('error', () => {});
+      for (let o = 0; o < sent.length; o += 1000) c.write(sent.subarray(o, o + 1000));
+      return c;
+    });
+    const deadline = Date.now() + 10_000;
+    while (settled.length < clients.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(settled);
+    for (const got of received) expect(Buffer.concat(got).equals(sent)).toBe(true);
+    for (const c of clients) c.destroy();
   });
 });
 
