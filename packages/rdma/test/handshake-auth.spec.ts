@@ -171,6 +171,69 @@ describe('rdma handshake authentication (host, no devices)', () => {
     expect((got[1]!.payload as { code: number }).code).toBe(StatusCode.IBDeviceNotFound);
   });
 
+  it('a peer pipelining a fifth request while the first waits for the authenticator is closed; the authenticator ran once', async () => {
+    const b = rdma();
+    let calls = 0;
+    let aborted = false;
+    const port = await listenRdma(b, (_req, { signal }) => {
+      calls++;
+      // Never answers on its own: the verdict can only come from the connection going away.
+      return new Promise<undefined>((resolve) =>
+        signal?.addEventListener('abort', () => {
+          aborted = true;
+          resolve(undefined);
+        }),
+      );
+    });
+    const sock = await tcp().connect(tcpAddress('127.0.0.1', port));
+    stops.push(() => sock.destroy());
+    const got: MessagePacket[] = [];
+    const decoder = new FrameDecoder((body, compressed) => got.push(decodeMessage(body, compressed)));
+    let closed = false;
+    sock.setHandlers({
+      data: (c) => decoder.push(c),
+      drain() {},
+      written() {},
+      close: () => {
+        closed = true;
+      },
+    });
+    const md = bearer('Bearer good');
+    const frame = (uuid: number) =>
+      encodeMessage({ uuid, serviceId: 11, methodId: 1, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: {}, metadata: md });
+    // One write, so all five are in the chunk the server read before it paused: four are held (the first runs the
+    // authenticator), the fifth is one too many.
+    sock.write([Buffer.concat([1, 2, 3, 4, 5].map(frame))]);
+    await expect.poll(() => closed, { timeout: 5000 }).toBe(true);
+    expect(got).toHaveLength(0);
+    expect(calls).toBe(1);
+    await expect.poll(() => aborted, { timeout: 5000 }).toBe(true);
+    await expect.poll(() => b.acceptStats().pendingHandshakes, { timeout: 5000 }).toBe(0);
+  });
+
+  it('four requests in all are held while the authenticator runs, then answered in order', async () => {
+    const b = rdma();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const port = await listenRdma(b, async () => {
+      await gate;
+      return GOOD;
+    });
+    const sock = await tcp().connect(tcpAddress('127.0.0.1', port));
+    stops.push(() => sock.destroy());
+    const got: MessagePacket[] = [];
+    const decoder = new FrameDecoder((body, compressed) => got.push(decodeMessage(body, compressed)));
+    sock.setHandlers({ data: (c) => decoder.push(c), drain() {}, written() {}, close() {} });
+    const frame = (uuid: number) => encodeMessage({ uuid, serviceId: 11, methodId: 1, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: {} });
+    sock.write([Buffer.concat([1, 2, 3, 4].map(frame))]);
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    await expect.poll(() => got.length, { timeout: 5000 }).toBe(4);
+    expect(got.map((p) => p.uuid)).toEqual([1, 2, 3, 4]);
+  });
+
   it('the handshake deadline bounds the authenticator: its signal aborts and the connection closes', async () => {
     const b = rdma({ handshakeTimeoutMs: 300 });
     let signal: AbortSignal | undefined;
