@@ -1,4 +1,4 @@
-import { defineService, method, PermissionDeniedError, StatusCode } from '@ffnet/serde';
+import { defineService, FfnetError, method, PermissionDeniedError, StatusCode } from '@ffnet/serde';
 import { Client, implement, Server } from '@ffnet/server';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -150,10 +150,14 @@ describe('tracing across a real tcp Server and Client', () => {
   });
 
   it('a call that never reaches a server: the client span fails with the connect error', async () => {
-    const err = await client
+    const err = (await client
       .stub(Greeter, 'tcp://127.0.0.1:1')
       .greet({ name: 'x' }, { timeoutMs: 2000 })
-      .catch((e: unknown) => e as { code: number });
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as FfnetError;
+    expect(FfnetError.is(err)).toBe(true);
     const [c] = byKind(exporter.getFinishedSpans(), SpanKind.CLIENT);
     expect(c!.status.code).toBe(SpanStatusCode.ERROR);
     expect(c!.attributes['rpc.ffnet.status_code']).toBe(err.code);
