@@ -141,8 +141,8 @@ export const stats: Command = {
         try {
           s = await core.stats({}, { signal: stop.signal });
         } catch (e) {
-          // Ctrl-C while a refresh was on the wire: a normal end of watching, not a failure.
-          if (stop.signal.aborted) return 0;
+          // Ctrl-C while a refresh was on the wire is a normal end of watching; a one-shot call was interrupted.
+          if (stop.signal.aborted) return watchMs === undefined ? 130 : 0;
           throw e;
         }
         const report = toReport(address, s);
