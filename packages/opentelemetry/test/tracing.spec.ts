@@ -1,10 +1,10 @@
 import { defineService, FfnetError, method, PermissionDeniedError, StatusCode } from '@ffnet/serde';
 import { Client, implement, Server } from '@ffnet/server';
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { clientTracing, parseTraceparent, serverTracing } from '../src/index.js';
+import { clientTracing, parseTraceparent, serverTracing, W3CTraceContext } from '../src/index.js';
 
 const Greeter = defineService({
   name: 'Greeter',
@@ -176,6 +176,34 @@ describe('tracing across a real tcp Server and Client', () => {
     const [s] = byKind(exporter.getFinishedSpans(), SpanKind.SERVER);
     expect(s!.spanContext().traceId).toBe('0af7651916cd43dd8448eb211c80319c');
     expect(s!.spanContext().traceState?.get('vendor')).toBe('abc');
+  });
+});
+
+describe('with the global propagation API', () => {
+  it('propagator: propagation uses whatever propagator is registered globally', async () => {
+    // The W3C format under other keys, registered globally: what travels must be its keys, not traceparent.
+    const w3c = new W3CTraceContext();
+    propagation.setGlobalPropagator({
+      inject: (ctx, carrier, set) => w3c.inject(ctx, carrier, { set: (c, k, v) => set.set(c, `x-${k}`, v) }),
+      extract: (ctx, carrier, get) => w3c.extract(ctx, carrier, { get: (c, k) => get.get(c, `x-${k}`), keys: (c) => get.keys(c) }),
+      fields: () => ['x-traceparent', 'x-tracestate'],
+    });
+    const server = serve({ tracer, propagator: propagation });
+    await server.start();
+    const client = new Client({ interceptors: [clientTracing({ tracer, propagator: propagation })], timeoutMs: 5000 });
+    try {
+      const rsp = await client.stub(Greeter, server.addresses[0]!).greet({ name: 'x' });
+      expect(rsp.traceparent).toBeNull();
+      const spans = exporter.getFinishedSpans();
+      const [c] = byKind(spans, SpanKind.CLIENT);
+      const [s] = byKind(spans, SpanKind.SERVER);
+      expect(s!.parentSpanContext?.spanId).toBe(c!.spanContext().spanId);
+    } finally {
+      propagation.disable();
+      exporter.reset();
+      await client.stop();
+      await server.stop();
+    }
   });
 });
 
