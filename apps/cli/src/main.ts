@@ -9,6 +9,7 @@ const COMMANDS: Record<string, { summary: string; load(): Promise<Command> }> = 
   serve: { summary: 'run a server with the built-in services', load: async () => (await import('./serve.js')).serve },
   call: { summary: 'call one method and print the JSON response', load: async () => (await import('./call.js')).call },
   ping: { summary: 'measure Echo latency and throughput', load: async () => (await import('./ping.js')).ping },
+  stats: { summary: 'calls, errors and latency per method of a running server', load: async () => (await import('./stats.js')).stats },
   devices: {
     summary: 'list RDMA devices',
     load: async () => {
