@@ -172,7 +172,7 @@ describe('decode errors are typed and bounded', () => {
       [s.string, '056162'],
       [Base, '090100'],
       [s.u64, ''],
-      [s.rdmaRemoteBuf, '00'.repeat(16) + '05'],
+      [s.rdmaRemoteBuf, `${'00'.repeat(16)}05`],
     ] as const) {
       let err: unknown;
       try {
