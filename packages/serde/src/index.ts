@@ -51,6 +51,7 @@ export {
   type FixedSchema,
   type FromNeutralOptions,
   fromJson,
+  fromMsgpack,
   fromNeutral,
   type Infer,
   isValid,
