@@ -99,6 +99,14 @@ export function asFfnet(e: unknown, wrap: (cause: unknown) => FfnetError): Ffnet
   return FfnetError.is(e) ? e : wrap(e);
 }
 
+/** The counters of every IBSocketCore in the process, for metrics (`ibSocketTotals()`). */
+const TOTALS = { sendWrs: 0, recvWrs: 0, rdmaWrs: 0, creditStalls: 0 };
+
+/** Work requests and credit stalls of every IBSocket this process has had (see IBSocketCore.counters), a copy. */
+export function ibSocketTotals(): { sendWrs: number; recvWrs: number; rdmaWrs: number; creditStalls: number } {
+  return { ...TOTALS };
+}
+
 export class IBSocketCore<W extends RdmaWork = RdmaWork> {
   readonly config: IBSocketConfig;
   readonly sizes: IBSocketSizes;
@@ -226,6 +234,7 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
     this.#mem = mem;
     for (let i = 0; i < this.sizes.maxRecvWr; i++) this.#out.recv(wrId(WrType.RECV, i), i);
     this.#counters.recvWrs += this.sizes.maxRecvWr;
+    TOTALS.recvWrs += this.sizes.maxRecvWr;
     this.#out.postRecvs();
   }
 
@@ -253,6 +262,7 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
   probe(): void {
     this.#out.sendImm(PROBE_ID, ACK_PROBE_IMM);
     this.#counters.sendWrs++;
+    TOTALS.sendWrs++;
     this.#out.postSends();
   }
 
@@ -375,6 +385,7 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
     try {
       this.#out.writeImm(CLOSE_ID, CLOSE_IMM);
       this.#counters.sendWrs++;
+      TOTALS.sendWrs++;
       this.#out.postSends();
     } catch {
       this.#finish(undefined, IBSocketState.CLOSE);
@@ -400,6 +411,7 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
       while (e.off < b.length) {
         if (this.#sendFree === 0) {
           this.#counters.creditStalls++;
+          TOTALS.creditStalls++;
           return false;
         }
         const n = Math.min(size - this.#sendLen, b.length - e.off);
@@ -425,6 +437,7 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
     }
     this.#out.sendBuf(id, this.#sendIdx, this.#sendLen, signaled);
     this.#counters.sendWrs++;
+    TOTALS.sendWrs++;
     this.#sendFree--;
     this.#sendLen = 0;
     if (++this.#sendIdx === this.config.sendBufCnt) this.#sendIdx = 0;
@@ -537,6 +550,7 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
   #repost(idx: number): void {
     this.#out.recv(wrId(WrType.RECV, idx), idx);
     this.#counters.recvWrs++;
+    TOTALS.recvWrs++;
     this.#reposts++;
   }
 
@@ -594,6 +608,7 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
     while (this.#consumed >= batch && this.#ackAvail > 0) {
       this.#out.sendImm(id, this.#ackImm);
       this.#counters.sendWrs++;
+      TOTALS.sendWrs++;
       this.#consumed -= batch;
       this.#ackAvail--;
     }
@@ -669,6 +684,7 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
     try {
       this.#out.postRdma(w);
       this.#counters.rdmaWrs += w.count;
+      TOTALS.rdmaWrs += w.count;
     } catch (e) {
       const posted = (e as { posted?: number }).posted ?? 0;
       const err = asFfnet(e, (cause) => new RDMAError('ibv_post_send failed', { peer: this.peer, cause }));
