@@ -1,6 +1,6 @@
 // Medians per (workload, transport, peer), ffnet's ratio to each peer against the targets, and with --baseline
 // the current build against the baseline build.
-import { BASELINE_PEER, PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './names.js';
+import { BASELINE_PEER, PEER_NAMES, type PeerName, PROM_PEER, TRANSPORT_NAMES, type TransportName } from './names.js';
 import type { RunResult } from './run.js';
 import { median, round } from './stats.js';
 import { type Metric, type RpcWorkload, type Target, targetsFor } from './workloads.js';
@@ -50,11 +50,34 @@ export interface BaselineRow {
   verdict: 'within spread' | 'faster' | 'slower' | 'one rep';
 }
 
+/** ffnet with @ffnet/prometheus on both sides against plain ffnet, in the same run (issue 13's cost target). */
+export interface ObservabilityRow {
+  workload: RpcWorkload['name'];
+  transport: TransportName;
+  metric: Metric;
+  reps: number;
+  ffnet: number;
+  prom: number;
+  /** The instrumented peer's share of plain ffnet's performance: prom / ffnet for throughput, ffnet / prom for p50. */
+  ratio: number;
+  /** Lowest and highest of that share over single repetitions. */
+  spread: { min: number; max: number };
+  /** ffnet+prom / ffnet of the median CPU ms per 1000 calls (above 1 costs more): steadier than throughput here. */
+  cpuRatio: { client: number; server: number };
+  target: number;
+  met: boolean;
+}
+
+/** WORKLOADS.md / issue 13: W2 with the prom-client adapter at least this share of W2 without it. */
+export const OBSERVABILITY_TARGET = 0.85;
+
 export interface Summary {
   medians: MedianRow[];
   ratios: RatioRow[];
   /** Present when the run had the `ffnet@baseline` peer. */
   baseline?: BaselineRow[];
+  /** Present when the run had the `ffnet+prom` peer. */
+  observability?: ObservabilityRow[];
 }
 
 function perKCall(r: RunResult, side: 'client' | 'server'): number {
@@ -66,6 +89,7 @@ export function summarize(workloads: RpcWorkload[], runs: RunResult[]): Summary 
   const medians: MedianRow[] = [];
   const ratios: RatioRow[] = [];
   const baseline: BaselineRow[] = [];
+  const observability: ObservabilityRow[] = [];
   for (const w of workloads) {
     for (const transport of TRANSPORT_NAMES) {
       const rows = new Map<PeerName, MedianRow>();
@@ -136,9 +160,44 @@ export function summarize(workloads: RpcWorkload[], runs: RunResult[]): Summary 
       ratios.push(ratio);
       const base = rows.get(BASELINE_PEER);
       if (base !== undefined) baseline.push(compareBaseline(w, transport, ff, base, runs));
+      const prom = rows.get(PROM_PEER);
+      if (prom !== undefined) observability.push(compareObserved(w, transport, ff, prom, runs));
     }
   }
-  return baseline.length > 0 ? { medians, ratios, baseline } : { medians, ratios };
+  const out: Summary = { medians, ratios };
+  if (baseline.length > 0) out.baseline = baseline;
+  if (observability.length > 0) out.observability = observability;
+  return out;
+}
+
+function compareObserved(w: RpcWorkload, transport: TransportName, ff: MedianRow, prom: MedianRow, runs: RunResult[]): ObservabilityRow {
+  const pick = (peer: PeerName) => runs.filter((r) => r.workload === w.name && r.transport === transport && r.peer === peer);
+  const lowerIsBetter = w.metric === 'p50Us';
+  const share = (plain: number, observed: number) => (lowerIsBetter ? plain / observed : observed / plain);
+  const observed = pick(PROM_PEER);
+  const perRep: number[] = [];
+  for (const c of pick('ffnet')) {
+    const o = observed.find((r) => r.rep === c.rep);
+    if (o !== undefined) perRep.push(share(metricOf(w, c), metricOf(w, o)));
+  }
+  const value = (r: MedianRow) => (w.metric === 'mbPerSec' ? (r.mbPerSec ?? Number.NaN) : r[w.metric]);
+  const ratio = share(value(ff), value(prom));
+  return {
+    workload: w.name,
+    transport,
+    metric: w.metric,
+    reps: perRep.length,
+    ffnet: value(ff),
+    prom: value(prom),
+    ratio: round(ratio, 3),
+    spread: { min: round(Math.min(...perRep), 3), max: round(Math.max(...perRep), 3) },
+    cpuRatio: {
+      client: round(prom.clientCpuMsPerKCall / ff.clientCpuMsPerKCall, 3),
+      server: round(prom.serverCpuMsPerKCall / ff.serverCpuMsPerKCall, 3),
+    },
+    target: OBSERVABILITY_TARGET,
+    met: ratio >= OBSERVABILITY_TARGET,
+  };
 }
 
 function metricOf(w: RpcWorkload, r: RunResult): number {
@@ -242,6 +301,27 @@ export function formatSummary(s: Summary): string {
     });
     const head = ['workload', 'transport', 'metric', 'reps', 'ffnet', 'baseline', 'ffnet/base', 'per-rep', 'cli cpu/call', 'srv cpu/call', 'verdict'];
     text += `\n\nffnet against ffnet@baseline, alternated in the same run (p50Us and cpu: above 1x is slower; throughput: below 1x is slower)\n${table(head, rows)}`;
+  }
+  if (s.observability !== undefined) {
+    const rows = s.observability.map((o) => {
+      const digits = o.metric === 'p50Us' ? 1 : 0;
+      return [
+        o.workload,
+        o.transport,
+        o.metric,
+        String(o.reps),
+        fmt(o.ffnet, digits),
+        fmt(o.prom, digits),
+        `${fmt(o.ratio, 3)}x`,
+        `${fmt(o.spread.min, 3)}-${fmt(o.spread.max, 3)}x`,
+        `${fmt(o.cpuRatio.client, 3)}x`,
+        `${fmt(o.cpuRatio.server, 3)}x`,
+        `>= ${o.target}x`,
+        o.met ? 'met' : 'NOT MET',
+      ];
+    });
+    const head = ['workload', 'transport', 'metric', 'reps', 'ffnet', 'ffnet+prom', 'share', 'per-rep', 'cli cpu/call', 'srv cpu/call', 'target', 'status'];
+    text += `\n\nObservability cost: ffnet with @ffnet/prometheus on both sides against plain ffnet, same run (share: above 1x is no cost)\n${table(head, rows)}`;
   }
   return text;
 }

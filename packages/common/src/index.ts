@@ -1,5 +1,27 @@
+export {
+  type CallEndMessage,
+  type CallErrorMessage,
+  type CallStartMessage,
+  CHANNELS,
+  type ChannelName,
+  type ConnectionMessage,
+  channels,
+} from './channels.js';
 export * as defaults from './defaults.js';
 export * from './errors.js';
+export {
+  CALL_DURATION_BUCKETS,
+  type Counter,
+  type Gauge,
+  type Histogram,
+  type HistogramDef,
+  MAX_PEER_LABELS,
+  METRICS,
+  type MetricDef,
+  type MetricFamily,
+  type MetricName,
+  type Metrics,
+} from './metrics.js';
 export {
   type AcquireOptions,
   Semaphore,

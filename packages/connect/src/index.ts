@@ -52,3 +52,4 @@ export {
   type RDMAExposeOptions,
   RDMAWindow,
 } from './socket.js';
+export { ibSocketTotals } from './socket-core.js';

@@ -99,6 +99,14 @@ export function asFfnet(e: unknown, wrap: (cause: unknown) => FfnetError): Ffnet
   return FfnetError.is(e) ? e : wrap(e);
 }
 
+/** The counters of every IBSocketCore in the process, for metrics (`ibSocketTotals()`). */
+const TOTALS = { sendWrs: 0, recvWrs: 0, rdmaWrs: 0, creditStalls: 0 };
+
+/** Work requests and credit stalls of every IBSocket this process has had (see IBSocketCore.counters), a copy. */
+export function ibSocketTotals(): { sendWrs: number; recvWrs: number; rdmaWrs: number; creditStalls: number } {
+  return { ...TOTALS };
+}
+
 export class IBSocketCore<W extends RdmaWork = RdmaWork> {
   readonly config: IBSocketConfig;
   readonly sizes: IBSocketSizes;
@@ -122,6 +130,8 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
   #sendIdx = 0;
   #sendLen = 0;
   #sendFree = 0;
+  /** Work requests handed to the QP, and writes that found no free send buffer (see `counters`). */
+  readonly #counters = { sendWrs: 0, recvWrs: 0, rdmaWrs: 0, creditStalls: 0 };
   #sendUnsignaled = 0;
   #sendSignaled = 0;
   #sendAcked = 0;
@@ -184,6 +194,15 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
     return n;
   }
 
+  /**
+   * Totals since creation, for metrics: SEND work requests (data, ACKs, probe, CLOSE), RECV work requests,
+   * one-sided work requests (each request of a chain), and credit stalls (a write found every send buffer taken
+   * and waits for the peer's ACK; counted each time it finds so).
+   */
+  get counters(): Readonly<{ sendWrs: number; recvWrs: number; rdmaWrs: number; creditStalls: number }> {
+    return this.#counters;
+  }
+
   diagnostics(): Record<string, number | string | boolean> {
     return {
       state: this.#state,
@@ -214,6 +233,8 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
     }
     this.#mem = mem;
     for (let i = 0; i < this.sizes.maxRecvWr; i++) this.#out.recv(wrId(WrType.RECV, i), i);
+    this.#counters.recvWrs += this.sizes.maxRecvWr;
+    TOTALS.recvWrs += this.sizes.maxRecvWr;
     this.#out.postRecvs();
   }
 
@@ -240,6 +261,8 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
   /** Client: posts the connect probe, ACK(0); its completion makes the socket READY. */
   probe(): void {
     this.#out.sendImm(PROBE_ID, ACK_PROBE_IMM);
+    this.#counters.sendWrs++;
+    TOTALS.sendWrs++;
     this.#out.postSends();
   }
 
@@ -361,6 +384,8 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
     this.#closeSent = true;
     try {
       this.#out.writeImm(CLOSE_ID, CLOSE_IMM);
+      this.#counters.sendWrs++;
+      TOTALS.sendWrs++;
       this.#out.postSends();
     } catch {
       this.#finish(undefined, IBSocketState.CLOSE);
@@ -384,7 +409,11 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
     while (e.i < bufs.length) {
       const b = bufs[e.i]!;
       while (e.off < b.length) {
-        if (this.#sendFree === 0) return false;
+        if (this.#sendFree === 0) {
+          this.#counters.creditStalls++;
+          TOTALS.creditStalls++;
+          return false;
+        }
         const n = Math.min(size - this.#sendLen, b.length - e.off);
         mem.set(n === b.length ? b : b.subarray(e.off, e.off + n), this.#sendIdx * size + this.#sendLen);
         this.#sendLen += n;
@@ -407,6 +436,8 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
       this.#sendUnsignaled = 0;
     }
     this.#out.sendBuf(id, this.#sendIdx, this.#sendLen, signaled);
+    this.#counters.sendWrs++;
+    TOTALS.sendWrs++;
     this.#sendFree--;
     this.#sendLen = 0;
     if (++this.#sendIdx === this.config.sendBufCnt) this.#sendIdx = 0;
@@ -518,6 +549,8 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
 
   #repost(idx: number): void {
     this.#out.recv(wrId(WrType.RECV, idx), idx);
+    this.#counters.recvWrs++;
+    TOTALS.recvWrs++;
     this.#reposts++;
   }
 
@@ -574,6 +607,8 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
     const id = wrId(WrType.ACK, batch);
     while (this.#consumed >= batch && this.#ackAvail > 0) {
       this.#out.sendImm(id, this.#ackImm);
+      this.#counters.sendWrs++;
+      TOTALS.sendWrs++;
       this.#consumed -= batch;
       this.#ackAvail--;
     }
@@ -648,6 +683,8 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
   #postRdma(w: W): void {
     try {
       this.#out.postRdma(w);
+      this.#counters.rdmaWrs += w.count;
+      TOTALS.rdmaWrs += w.count;
     } catch (e) {
       const posted = (e as { posted?: number }).posted ?? 0;
       const err = asFfnet(e, (cause) => new RDMAError('ibv_post_send failed', { peer: this.peer, cause }));

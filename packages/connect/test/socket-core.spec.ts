@@ -124,6 +124,35 @@ describe('IBSocketCore credits', () => {
     expect(a.writes).toBe(1);
   });
 
+  it('counters (for metrics) match the work requests the QP was given and count the writes that waited for credits', () => {
+    const { a, b } = connectedPair(SMALL);
+    const sentBefore = a.posted.length;
+    expect(a.core.counters.sendWrs).toBe(sentBefore);
+    expect(a.core.counters.recvWrs).toBe(a.reposts.length);
+    expect(a.core.counters.creditStalls).toBe(0);
+    expect(a.core.write([bytes(B, 3)])).toBe(true);
+    expect(a.core.counters.creditStalls).toBe(0);
+    // More than the send buffers hold: the write waits for the peer's ACKs.
+    expect(a.core.write([bytes(S * B + 40, 4)])).toBe(false);
+    const stalls = a.core.counters.creditStalls;
+    expect(stalls).toBeGreaterThan(0);
+    b.core.resume();
+    settle(a, b);
+    expect(b.received().length).toBe(B + S * B + 40);
+    expect(a.core.counters.sendWrs).toBe(a.posted.length);
+    expect(a.core.counters.sendWrs).toBeGreaterThan(sentBefore + S);
+    expect(b.core.counters.sendWrs).toBe(b.posted.length);
+    expect(b.core.counters.recvWrs).toBe(b.reposts.length);
+    expect(a.core.counters.creditStalls).toBeGreaterThanOrEqual(stalls);
+    expect(a.core.counters.rdmaWrs).toBe(0);
+    a.core.submitRdma([
+      { tag: 'w1', count: 3, id: a.core.nextRdmaId() },
+      { tag: 'w2', count: 2, id: a.core.nextRdmaId() },
+    ]);
+    expect(a.rdmaPosted).toHaveLength(2);
+    expect(a.core.counters.rdmaWrs).toBe(5);
+  });
+
   it('a write that fits goes out at once and counts as written; the partly filled buffer is flushed', () => {
     const { a, b } = connectedPair(SMALL);
     b.core.resume();

@@ -8,7 +8,7 @@
  * does in 3FS.
  */
 
-import { defaults, onAbort, Semaphore } from '@ffnet/common';
+import { defaults, type Metrics, onAbort, Semaphore } from '@ffnet/common';
 import { IBAcceptBudget, type IBConnectCall, IBConnectServer, IBConnectService, IBSocket, type IBSocketConfig } from '@ffnet/connect';
 import { IBManager, verbsAvailable } from '@ffnet/device';
 import {
@@ -55,6 +55,7 @@ import {
 import { BackendSocketBase, isPrincipal, principalFresh } from '@ffnet/transport/internal';
 import type { Waiter } from '@ffnet/worker';
 import { type RDMAControlOptions, rdmaControlService, TransmissionLimiter } from './control.js';
+import { feedRdmaMetrics } from './metrics.js';
 
 export interface VerbsBackendOptions {
   /**
@@ -78,6 +79,11 @@ export interface VerbsBackendOptions {
   control?: RDMAControlOptions | boolean;
   /** Connect timeout when the caller gives none (default 5000 ms, 3FS rdma_connect_timeout). */
   connectTimeoutMs?: number;
+  /**
+   * Record the process's RDMA work requests (send, recv, one-sided) and credit stalls here, read at collection
+   * (`ffnet_rdma_work_requests_total`, `ffnet_rdma_credit_stalls_total`); default none.
+   */
+  metrics?: Metrics;
   /** Connects in flight per address; more wait their turn (default 4, 3FS connect_concurrency_limiter). */
   maxConnectsPerAddress?: number;
   /** An accepted socket that has not seen the client's probe by then fails (default 15000, rdma_accept_timeout). */
@@ -795,6 +801,7 @@ export class VerbsBackend implements Backend {
 
   constructor(opts: VerbsBackendOptions = {}) {
     this.#config = opts.config;
+    if (opts.metrics !== undefined) feedRdmaMetrics(opts.metrics);
     const ch = opts.channel ?? tcp({ connectTimeoutMs: 0 });
     if (ch.scheme !== 'tcp' && ch.scheme !== 'tls') {
       throw new InvalidArgError(`VerbsBackend channel must be a tcp() or tls() backend, got a '${ch.scheme}' backend`);

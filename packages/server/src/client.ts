@@ -1,4 +1,4 @@
-import { defaults, onAbort } from '@ffnet/common';
+import { defaults, METRICS, type Metrics, onAbort } from '@ffnet/common';
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
@@ -8,6 +8,7 @@ import {
   encodeMessageParts,
   errorFromCode,
   type FfnetError,
+  FRAME_HEADER_SIZE,
   type FrameParts,
   InvalidArgError,
   initCompression,
@@ -29,10 +30,11 @@ import {
 } from '@ffnet/serde';
 import { type Backend, type Credentials, DEFAULT_BACKENDS, formatAddress, parseAddress, type Transport } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, PendingCall, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
-import { encodeCancelNotice, frameMessageSize, nonNegativeMsOption, StopControl } from '@ffnet/worker/internal';
+import { encodeCancelNotice, frameBodySize, frameMessageSize, nonNegativeMsOption, StopControl } from '@ffnet/worker/internal';
 import { AUTHORIZATION_KEY } from './auth.js';
 import type { CallOptions, CompressionOptions } from './call-options.js';
 import { ClientCallState, type ClientInterceptor, type ClientNext, composeClientInterceptors, deadlinePassed, interceptorError } from './interceptor.js';
+import { ClientCallObserver, Observer } from './observe.js';
 import { clientExtensionOf } from './plugin.js';
 import { type Service, ServiceRegistry } from './service.js';
 
@@ -73,6 +75,11 @@ export interface ClientOptions {
    * the call once more (its handler never ran), within the call's deadline. Default none.
    */
   credentials?: Credentials;
+  /**
+   * Record this client's calls (latency and errors per service.method), bytes per peer, connections and
+   * reconnects here (see @ffnet/common Metrics); default none: calls then pay nothing for it.
+   */
+  metrics?: Metrics;
 }
 
 /** A typed client for one service at one address: a method per method of the definition. */
@@ -257,6 +264,11 @@ export class Client {
   readonly #metadataLimits: MetadataLimits | undefined;
   /** The interceptors around #core, composed once; undefined without any, so a call pays nothing for them. */
   readonly #chain: ClientNext | undefined;
+  /** Watches calls when metrics are set or a client call channel has subscribers. */
+  readonly #watch: ClientCallObserver;
+  /** The processor's observer when it records metrics: it also counts the bytes of requests sent. */
+  readonly #bytes: Observer | undefined;
+  #uncollect: (() => void) | undefined;
   /** Reused for every request: encodeMessageParts is synchronous and keeps no reference. */
   readonly #req: MessagePacket = { uuid: 0, serviceId: 0, methodId: 0, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: undefined };
   #reqFlags: number = MessageFlags.IsReq;
@@ -297,7 +309,11 @@ export class Client {
       for (const s of ext.clientServices?.(this) ?? []) this.services.add(s);
       this.#reqFlags |= ext.requestFlags ?? 0;
     }
+    const observer = new Observer('client', opts.metrics);
+    this.#bytes = opts.metrics === undefined ? undefined : observer;
+    this.#watch = new ClientCallObserver(opts.metrics);
     this.processor = new Processor({
+      observer,
       ...opts.processor,
       waiter: this.waiter,
       lookup: this.services,
@@ -316,6 +332,15 @@ export class Client {
     });
     this.maxMessageSize = this.ioWorker.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.ioWorker.start();
+    const m = opts.metrics;
+    if (m !== undefined) {
+      const inFlight = m.gauge(METRICS.clientInFlight).labels();
+      const connections = m.gauge(METRICS.connections).labels('client');
+      this.#uncollect = m.onCollect(() => {
+        inFlight.set(this.waiter.size);
+        connections.set(this.ioWorker.connections);
+      });
+    }
     // Peers may send compressed frames; loading zstd early means they decode. Failure shows up at use.
     initCompression().catch(() => undefined);
   }
@@ -363,6 +388,8 @@ export class Client {
   async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (!this.#stopped) {
       this.#stopped = true;
+      this.#uncollect?.();
+      this.#uncollect = undefined;
       this.waiter.failAll(new SocketClosedError('the client stopped before the response arrived'));
     }
     let control = this.#stopControl;
@@ -390,6 +417,24 @@ export class Client {
   }
 
   #call(
+    address: string,
+    serviceId: number,
+    methodId: number,
+    label: string,
+    req: unknown,
+    opts: CallOptions | undefined,
+    service: string,
+    method: string,
+  ): Promise<unknown> {
+    const watch = this.#watch;
+    if (watch.active) {
+      const w = watch.start(service, method, address);
+      return watch.watch(this.#callNow(address, serviceId, methodId, label, req, opts, service, method), w);
+    }
+    return this.#callNow(address, serviceId, methodId, label, req, opts, service, method);
+  }
+
+  #callNow(
     address: string,
     serviceId: number,
     methodId: number,
@@ -556,6 +601,7 @@ export class Client {
       // The call is its own listener (handleEvent): no closure per call on the hot path.
       signal.addEventListener('abort', call);
     }
+    if (this.#bytes !== undefined) this.#bytes.requestBytes(address, frameBodySize(frame) + FRAME_HEADER_SIZE);
     this.ioWorker.sendAsync(address, frame, call);
     return promise;
   }

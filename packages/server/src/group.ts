@@ -1,9 +1,10 @@
-import { onAbort } from '@ffnet/common';
+import { type Metrics, onAbort } from '@ffnet/common';
 import { Listener, type ListenerConfig } from '@ffnet/listener';
 import { CancelledError } from '@ffnet/serde';
 import type { Backend, ByteBudget } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
 import { type AuthOptions, type AuthStats, ConnectionAuth } from './auth.js';
+import { Observer } from './observe.js';
 import { type Service, ServiceRegistry } from './service.js';
 import type { GroupStats } from './stats.js';
 
@@ -30,6 +31,8 @@ export interface ServiceGroupConfig extends AuthOptions {
   services?: readonly string[];
   /** Connection handling: timeouts, retries, idle expiry (3FS connection_expiration_time, check interval). */
   ioWorker?: Omit<IOWorkerOptions, 'processor' | 'backends'>;
+  /** Where this group's calls, bytes and connections are recorded (see @ffnet/common Metrics); default none. */
+  metrics?: Metrics;
   /** Request handling: maxProcessingRequests, response compression. */
   processor?: Omit<ProcessorOptions, 'lookup' | 'waiter'>;
 }
@@ -70,6 +73,8 @@ export class ServiceGroup {
     this.processor = new Processor({
       ...config.processor,
       ...(interceptors === undefined ? {} : { interceptors }),
+      // Always one, so diagnostics_channel subscribers see this group's calls; metrics only when configured.
+      observer: config.processor?.observer ?? new Observer('server', config.metrics),
       lookup: this.services,
       waiter: new Waiter(),
     });

@@ -1,4 +1,4 @@
-import { defaults } from '@ffnet/common';
+import { defaults, type Metrics } from '@ffnet/common';
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, initCompression, TimeoutError } from '@ffnet/serde';
 import { type Backend, ByteBudget } from '@ffnet/transport';
 import type { HandlerErrorHook, ServerInterceptor } from '@ffnet/worker';
@@ -6,8 +6,9 @@ import { nonNegativeMsOption, StopControl } from '@ffnet/worker/internal';
 import { type AdminOptions, adminOptions } from './admin.js';
 import { type AuthOptions, ConnectionAuth } from './auth.js';
 import { coreService, echoService } from './builtins.js';
+import { collectServerGauges } from './gauges.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
-import type { MethodStats, Service } from './service.js';
+import { MethodStatsSum, type Service } from './service.js';
 import type { ServerStats } from './stats.js';
 
 export type LifecycleHook = () => void | Promise<void>;
@@ -79,6 +80,11 @@ export interface ServerOptions extends AuthOptions {
    * See ServerInterceptor; default none.
    */
   interceptors?: readonly ServerInterceptor[];
+  /**
+   * Record calls, errors, latency, bytes per peer, connections and budget use here (see @ffnet/common Metrics,
+   * `prometheusMetrics()` from @ffnet/prometheus), for every group that sets none. Default none: no cost.
+   */
+  metrics?: Metrics;
 }
 
 /** The AuthOptions fields of `o` that are set. */
@@ -118,6 +124,8 @@ export class Server {
   #state: ServerState = 'idle';
   #startedAt = 0;
   #op: Promise<unknown> = Promise.resolve();
+  /** Removes this server's gauges from the metrics' collection (set while running with metrics). */
+  #uncollect: (() => void) | undefined;
 
   constructor(options: ServerOptions) {
     if (!Array.isArray(options.groups) || options.groups.length === 0) throw new InvalidConfigError('a server needs at least one service group');
@@ -136,6 +144,7 @@ export class Server {
       let config = hook && !g.processor?.onHandlerError ? { ...g, processor: { ...g.processor, onHandlerError: hook } } : g;
       if (outer.length > 0) config = { ...config, processor: { ...config.processor, interceptors: [...outer, ...(config.processor?.interceptors ?? [])] } };
       if (backends !== undefined && config.backends === undefined) config = { ...config, backends };
+      if (options.metrics !== undefined && config.metrics === undefined) config = { ...config, metrics: options.metrics };
       // The group's own timeouts and hook, if it set any, still apply to the server's authenticator.
       if (!ConnectionAuth.wanted(config) && ConnectionAuth.wanted(options)) config = { ...config, ...authOf(options), ...authOf(config) };
       return new ServiceGroup(config, budgets);
@@ -199,6 +208,7 @@ export class Server {
       for (const g of this.groups) await g.start(opts);
       this.#startedAt = performance.now();
       this.#state = 'running';
+      this.#uncollect ??= collectServerGauges(this);
       await this.afterStart();
     });
   }
@@ -233,6 +243,8 @@ export class Server {
           this.#stopControl = undefined;
         }
         this.#state = 'stopped';
+        this.#uncollect?.();
+        this.#uncollect = undefined;
         if (wasRunning) await this.afterStop();
       } finally {
         if (signal !== undefined) this.#stopSignals.delete(signal);
@@ -247,8 +259,9 @@ export class Server {
   /** Uptime, connections, calls in flight, and calls and errors per method (what Core.stats returns). */
   stats(): ServerStats {
     const groups = this.groups.map((g) => g.stats());
-    const methods: Record<string, MethodStats> = {};
-    for (const g of this.groups) g.services.methodStats(methods);
+    const sum = new MethodStatsSum();
+    for (const g of this.groups) g.services.collect(sum);
+    const methods = sum.result();
     return {
       uptimeMs: this.#state === 'running' ? performance.now() - this.#startedAt : 0,
       connections: groups.reduce((n, g) => n + g.connections, 0),

@@ -2,6 +2,7 @@ import { type FfnetError, InvalidArgError, type MethodNames, type RequestOf, typ
 import type { Transport } from '@ffnet/transport';
 import { type CallContext, type MethodBinding, MethodPool, type RequestInfo, type ServiceBinding, type ServiceLookup } from '@ffnet/worker';
 import { CANCEL_SERVICE_ID } from '@ffnet/worker/internal';
+import { LatencyHistogram, type LatencySummary } from './latency.js';
 
 /** A method implementation: gets the call context and the request, returns (a promise of) the response. */
 export type Handler<Req, Rsp> = (ctx: CallContext, req: Req) => Promise<Rsp> | Rsp;
@@ -58,6 +59,12 @@ export function implement<D extends ServiceDef>(def: D, handlers: Handlers<D>, o
 export interface MethodStats {
   readonly calls: number;
   readonly errors: number;
+  /**
+   * Handling time of the calls that ran (decoded request to reply handed to the transport), in ms, from a
+   * fixed-size log-linear histogram (values within 1/16): `count` calls, quantiles, the largest. Refused
+   * requests are not in it.
+   */
+  readonly latencyMs: LatencySummary;
 }
 
 class Method implements MethodBinding {
@@ -66,10 +73,17 @@ class Method implements MethodBinding {
   readonly pool: MethodPool | undefined;
   calls = 0;
   errors = 0;
+  readonly latency = new LatencyHistogram();
+  /** The server observer's bound metrics for this method, made on its first call. */
+  observed: unknown = undefined;
   constructor(name: string, handler: (ctx: CallContext, req: unknown) => unknown, pool: MethodPool | undefined) {
     this.name = name;
     this.handler = handler;
     this.pool = pool;
+  }
+
+  recordLatency(ms: number): void {
+    this.latency.record(ms);
   }
 }
 
@@ -105,12 +119,14 @@ class RegisteredService implements ServiceBinding {
     return this.#methods[methodId];
   }
 
-  stats(into: Record<string, MethodStats>): void {
-    for (const m of this.#methods) {
-      if (m === undefined) continue;
-      const prev = into[m.name];
-      into[m.name] = { calls: (prev?.calls ?? 0) + m.calls, errors: (prev?.errors ?? 0) + m.errors };
-    }
+  queued(): number {
+    let n = 0;
+    for (const m of this.#methods) if (m?.pool !== undefined) n += m.pool.queued;
+    return n;
+  }
+
+  stats(into: MethodStatsSum): void {
+    for (const m of this.#methods) if (m !== undefined) into.add(m.name, m.calls, m.errors, m.latency);
   }
 }
 
@@ -147,9 +163,44 @@ export class ServiceRegistry implements ServiceLookup {
     return [...this.#byId.values()].map((s) => s.name);
   }
 
-  /** Calls and errors per `Service.method`. */
-  methodStats(into: Record<string, MethodStats> = {}): Record<string, MethodStats> {
+  /** Requests waiting in the methods' concurrency pools. */
+  queued(): number {
+    let n = 0;
+    for (const s of this.#byId.values()) n += s.queued();
+    return n;
+  }
+
+  /** Calls, errors and latency per `Service.method`. */
+  methodStats(): Record<string, MethodStats> {
+    const sum = new MethodStatsSum();
+    this.collect(sum);
+    return sum.result();
+  }
+
+  /** Adds this registry's methods to `into` (a server sums its groups). */
+  collect(into: MethodStatsSum): void {
     for (const s of this.#byId.values()) s.stats(into);
-    return into;
+  }
+}
+
+/** Per-method stats summed over registries: histograms of the same name merged, not their quantiles. */
+export class MethodStatsSum {
+  readonly #by = new Map<string, { calls: number; errors: number; latency: LatencyHistogram }>();
+
+  add(name: string, calls: number, errors: number, latency: LatencyHistogram): void {
+    let e = this.#by.get(name);
+    if (e === undefined) {
+      e = { calls: 0, errors: 0, latency: new LatencyHistogram() };
+      this.#by.set(name, e);
+    }
+    e.calls += calls;
+    e.errors += errors;
+    e.latency.merge(latency);
+  }
+
+  result(): Record<string, MethodStats> {
+    const out: Record<string, MethodStats> = {};
+    for (const [name, e] of this.#by) out[name] = { calls: e.calls, errors: e.errors, latencyMs: e.latency.summary() };
+    return out;
   }
 }

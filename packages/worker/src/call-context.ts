@@ -28,6 +28,8 @@ export interface MethodBinding {
   calls: number;
   /** Error responses this method produced. */
   errors: number;
+  /** Sees the handling time of every call that ran (ms from decoding to the reply); the server's latency histogram. */
+  recordLatency?(durationMs: number): void;
 }
 
 /** A service as the Processor sees it: methods by wire id, plus an optional error hook. */

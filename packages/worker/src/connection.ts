@@ -34,6 +34,10 @@ export class Connection implements TransportHandler {
   /** Reading was paused because replies piled up above the transport's high-water mark. */
   paused = false;
   #decode: DecodeOptions | undefined = undefined;
+  /** performance.now() at creation, for the connection's lifetime in close events. */
+  readonly openedAt = performance.now();
+  /** The CallObserver's state for this connection (bound per-peer metrics), so a frame finds it without a lookup. */
+  observed: unknown = undefined;
 
   constructor(worker: ConnectionOwner) {
     this.worker = worker;

@@ -17,6 +17,7 @@ export {
   type IOWorkerState,
   type IOWorkerStats,
 } from './io-worker.js';
+export type { CallObserver } from './observer.js';
 export { type CallResource, PendingCall } from './pending-call.js';
 export { Processor, type ProcessorOptions, type ProcessorStats } from './processor.js';
 export { MethodPool } from './service.js';

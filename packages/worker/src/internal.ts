@@ -4,7 +4,7 @@
 export type { CallHost, CallQueue } from './call-context.js';
 export { SET_PRINCIPAL } from './call-context.js';
 export { CANCEL_METHOD_ID, CANCEL_SERVICE_ID, encodeCancelNotice } from './cancel.js';
-export type { ConnectionOwner, FrameSink, InFlightCall } from './connection.js';
+export type { Connection, ConnectionOwner, FrameSink, InFlightCall } from './connection.js';
 export { connectionLostError, HandlerErrors, toFfnetError } from './errors.js';
 export { frameBodySize, frameMessageSize } from './limits.js';
 export { nonNegativeMsOption } from './options.js';

@@ -289,6 +289,7 @@ export class IOWorker {
     const t = Transport.adopt(socket, conn, this.#transportOptions);
     this.#pool.add(t);
     this.#accepted++;
+    this.processor.onConnectionOpened(conn, t);
     return t;
   }
 
@@ -334,6 +335,7 @@ export class IOWorker {
       this.connectTimeoutMs === undefined ? this.#transportOptions : { ...this.#transportOptions, timeoutMs: this.connectTimeoutMs },
     );
     this.#conns.add(conn);
+    this.processor.onConnectionOpened(conn, t);
     return t;
   }
 

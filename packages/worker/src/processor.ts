@@ -40,6 +40,7 @@ import { CANCEL_SERVICE_ID } from './cancel.js';
 import type { Connection } from './connection.js';
 import { connectionLostError, type HandlerErrorHook, HandlerErrors, toFfnetError } from './errors.js';
 import { frameBodySize, frameMessageSize } from './limits.js';
+import type { CallObserver } from './observer.js';
 import { sharedTimerWheel } from './timers.js';
 import type { Waiter } from './waiter.js';
 
@@ -66,6 +67,8 @@ export interface ProcessorOptions {
   interceptors?: readonly ServerInterceptor[];
   /** Limits of request metadata received and response metadata sent (default DEFAULT_METADATA_LIMITS). */
   metadataLimits?: MetadataLimits;
+  /** Sees calls, bytes and connections (diagnostics_channel, metrics); default none. */
+  observer?: CallObserver;
 }
 
 export interface ProcessorStats {
@@ -156,6 +159,9 @@ export class Processor {
   /** The interceptors around the handlers, or undefined. */
   readonly #chain: ServerHandler | undefined;
   readonly metadataLimits: MetadataLimits | undefined;
+  readonly observer: CallObserver | undefined;
+  /** The observer, when it counts bytes: checked per frame. */
+  readonly #bytes: CallObserver | undefined;
   #frozen = false;
   #stopping = false;
   #processing = 0;
@@ -184,6 +190,8 @@ export class Processor {
     this.wheel = opts.wheel ?? sharedTimerWheel();
     this.handlerErrors = new HandlerErrors(opts.onHandlerError);
     this.metadataLimits = opts.metadataLimits;
+    this.observer = opts.observer;
+    this.#bytes = opts.observer?.countBytes === true ? opts.observer : undefined;
     this.#compress = {
       compressionLevel: opts.responseCompressionLevel ?? 1,
       compressionThreshold: opts.responseCompressionThreshold ?? defaults.COMPRESSION_THRESHOLD_BYTES,
@@ -254,6 +262,7 @@ export class Processor {
 
   /** A verified frame from `conn` (FrameSink, called by the Connection). */
   onFrame(conn: Connection, t: Transport, body: Buffer, compressed: boolean): void {
+    if (this.#bytes !== undefined) this.#bytes.bytesIn(conn, t, body.byteLength + FRAME_HEADER_SIZE);
     let pkt: MessagePacket;
     try {
       pkt = decodeMessage(body, compressed, conn.decodeOptions(t));
@@ -275,8 +284,14 @@ export class Processor {
     waiter.post(pkt, t);
   }
 
+  /** A connection was dialled or accepted (called by the IOWorker). */
+  onConnectionOpened(conn: Connection, t: Transport): void {
+    this.observer?.connectionOpened(conn, t);
+  }
+
   /** The connection died: abort its handlers' signals and fail the calls waiting on it (called by the IOWorker). */
   onConnectionClosed(conn: Connection, t: Transport, err: FfnetError | undefined): void {
+    this.observer?.connectionClosed(conn, t, err);
     const lost = connectionLostError(t.peer, err);
     for (let c = conn.head; c !== undefined; c = c.next) c.abort(lost);
     this.waiter?.failTransport(t, lost);
@@ -299,7 +314,9 @@ export class Processor {
       this.#refused++;
       if (method !== undefined) method.errors++;
       const why = this.#stopping ? 'the server is stopping' : `${this.#processing} requests in progress (max ${this.maxProcessingRequests})`;
-      this.#sendError(conn, t, pkt, service, new RequestRefusedError(`request refused: ${why}`));
+      const refused = new RequestRefusedError(`request refused: ${why}`);
+      this.observer?.callRefused(t, service, method, refused);
+      this.#sendError(conn, t, pkt, service, refused);
       return;
     }
     if (method === undefined) {
@@ -313,6 +330,7 @@ export class Processor {
     this.#requests++;
     method.calls++;
     conn.link(ctx);
+    if (this.observer !== undefined) this.observer.callStart(ctx);
     const pool = method.pool;
     if (pool === undefined) this.#invoke(ctx);
     else if (pool.running < pool.limit) {
@@ -358,7 +376,10 @@ export class Processor {
     const ts = ctx.timestamps;
     if (ts !== undefined) ts.serverProcessed = nowMicros();
     this.#finish(ctx);
-    if (ctx.conn.closed) return;
+    if (ctx.conn.closed) {
+      this.#ended(ctx, connectionLostError(ctx.peer, undefined));
+      return;
+    }
     const ok = this.#ok;
     ok.value = value;
     let frame: FrameParts;
@@ -369,7 +390,9 @@ export class Processor {
       ok.value = undefined;
       ctx.method.errors++;
       // Response metadata over its limits is reported as such; other encoder failures are masked like a throw.
-      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, e instanceof MessageTooLargeError));
+      const failure = this.#handlerFailure(ctx, e, e instanceof MessageTooLargeError);
+      this.#ended(ctx, failure);
+      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, failure);
       return;
     }
     ok.value = undefined;
@@ -382,10 +405,20 @@ export class Processor {
       const err = new MessageTooLargeError(`the response of ${ctx.method.name} is ${size} bytes, at or above the limit of ${limit} bytes (maxMessageSize)`, {
         peer: ctx.peer,
       });
+      this.#ended(ctx, err);
       this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, err);
       return;
     }
+    this.#ended(ctx, undefined);
     this.#send(ctx.conn, ctx.transport, frame);
+  }
+
+  /** One call is over: the method's latency, then the observer. */
+  #ended(ctx: CallContext, error: FfnetError | undefined): void {
+    const ms = performance.now() - ctx.receivedAt;
+    const m = ctx.method;
+    if (m.recordLatency !== undefined) m.recordLatency(ms);
+    if (this.observer !== undefined) this.observer.callEnd(ctx, ms, error);
   }
 
   /** A handler threw or rejected with `e`. */
@@ -395,8 +428,13 @@ export class Processor {
     if (ts !== undefined) ts.serverProcessed = nowMicros();
     this.#finish(ctx);
     ctx.method.errors++;
-    if (ctx.conn.closed) return;
-    this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, true));
+    if (ctx.conn.closed) {
+      this.#ended(ctx, connectionLostError(ctx.peer, undefined));
+      return;
+    }
+    const failure = this.#handlerFailure(ctx, e, true);
+    this.#ended(ctx, failure);
+    this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, failure);
   }
 
   #handlerFailure(ctx: CallContext, e: unknown, intended: boolean): FfnetError {
@@ -505,6 +543,7 @@ export class Processor {
       return;
     }
     this.#responses++;
+    if (this.#bytes !== undefined) this.#bytes.bytesOut(conn, t, frameBodySize(frame) + FRAME_HEADER_SIZE);
     if (!below && !conn.paused) {
       // Replies are piling up faster than the peer reads them: stop taking requests from it until they drain.
       conn.paused = true;

@@ -7,9 +7,9 @@ import ts from 'typescript';
 /**
  * The layer order of packages/*, lowest first. A package may depend on packages before it, never after, minus the
  * exceptions in FORBIDDEN. `rdma` sits on top: it plugs the verbs stack into transport/worker/server from outside.
- * The adapters to other libraries' APIs (opentelemetry) sit above it, and use only the tcp/unix stack.
+ * The adapters to other libraries' APIs (ADAPTERS) sit beside it, and use only the tcp/unix stack.
  */
-export const LAYERS = ['common', 'serde', 'event', 'device', 'connect', 'transport', 'worker', 'listener', 'server', 'rdma', 'opentelemetry'] as const;
+export const LAYERS = ['common', 'serde', 'event', 'device', 'connect', 'transport', 'worker', 'listener', 'server', 'rdma'] as const;
 
 /** What the RPC stack must be able to run without: the verbs stack and its FFI. */
 const VERBS = ['connect', 'device'] as const;
@@ -25,13 +25,20 @@ export const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   worker: VERBS,
   listener: VERBS,
   server: VERBS,
-  opentelemetry: [...VERBS, 'rdma'],
 };
 
-/** Who may depend on whom among packages/*, derived from LAYERS and FORBIDDEN. */
-export const ALLOWED: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
-  LAYERS.map((name, i) => [name, LAYERS.slice(0, i).filter((below) => !FORBIDDEN[name]?.includes(below))]),
-);
+/**
+ * Adapter packages (a metrics, logging or tracing library behind one of common's interfaces): beside rdma, above
+ * server, and like the tcp/unix stack they never reach the verbs packages. Their runtime dependency is common's
+ * interface; their tests run a real server (a devDependency).
+ */
+export const ADAPTERS = ['opentelemetry', 'prometheus'] as const;
+
+/** Who may depend on whom among packages/*, derived from LAYERS, FORBIDDEN and ADAPTERS. */
+export const ALLOWED: Readonly<Record<string, readonly string[]>> = Object.fromEntries([
+  ...LAYERS.map((name, i) => [name, LAYERS.slice(0, i).filter((below) => !FORBIDDEN[name]?.includes(below))]),
+  ...ADAPTERS.map((name) => [name, LAYERS.filter((n) => n !== 'rdma' && !(VERBS as readonly string[]).includes(n))]),
+]);
 
 /**
  * What a package must not make npm install: names that may not be reachable from it through required runtime
@@ -40,7 +47,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = Object.fromE
  * This is what lets a tcp-only user install transport, worker, listener and server without koffi (11 MB).
  */
 export const NO_INSTALL: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
-  ['transport', 'worker', 'listener', 'server', 'opentelemetry'].map((name) => [name, ['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi']]),
+  ['transport', 'worker', 'listener', 'server', ...ADAPTERS].map((name) => [name, ['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi']]),
 );
 
 /** Packages that only apps may depend on: the plug-ins a deployment chooses, never a library's own choice. */

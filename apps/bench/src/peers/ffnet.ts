@@ -2,6 +2,8 @@
 // a typed stub. CRC checked, envelope fully decoded, payload a msgpack bin inside a map: nothing turned off.
 // Over tls: tls() with its defaults (server certificate verified against the bench CA and the address's IP, ALPN
 // ffnet), TLS 1.3 required as for the other tls peers, no client certificate.
+
+import type { Metrics } from '@ffnet/common';
 import { rdma } from '@ffnet/rdma';
 import { defineService, method } from '@ffnet/serde';
 import { Client, implement, Server, type Stub } from '@ffnet/server';
@@ -47,6 +49,7 @@ class BenchClient implements PeerClient {
     private readonly stub: Stub<typeof BenchService>,
     w: RpcWorkload,
     done: DoneFn,
+    private readonly instrumented?: { stop(): void },
   ) {
     this.req = { data: payload(w.reqSize) };
     // Settle callbacks made once per slot: what a call allocates is ffnet's own doing.
@@ -60,68 +63,78 @@ class BenchClient implements PeerClient {
     this.stub.call(this.req).then(this.ok[slot], this.err[slot]);
   }
 
-  close(): Promise<void> {
-    return this.client.stop();
+  async close(): Promise<void> {
+    await this.client.stop();
+    this.instrumented?.stop();
   }
 }
 
-export const peer: Peer = {
-  name: 'ffnet',
+/** The ffnet peer; `instrument` gives each side's `metrics` and a stop for whatever reads them (ffnet+prom). */
+export function ffnetPeer(name: Peer['name'], instrument?: () => { metrics: Metrics; stop(): void }): Peer {
+  return {
+    name,
+    serve: (listen, w) => serve(listen, w, instrument?.()),
+    connect: (endpoint, w, done) => connect(endpoint, w, done, instrument?.()),
+  };
+}
 
-  async serve(listen: Endpoint, w: RpcWorkload): Promise<PeerServer> {
-    const backends: Backend[] = [tcp(), unix(), rdma()];
-    if (listen.transport === 'tls') {
-      const { cert, key } = readTlsMaterial();
-      backends.push(tls({ cert, key, minVersion: 'TLSv1.3' }));
-    }
-    const server = new Server({
-      backends,
-      groups: [
-        listen.transport === 'unix'
-          ? { networkType: 'unix', listener: { path: listen.path } }
-          : { networkType: listen.transport, listener: { host: listen.host, port: listen.port } },
-      ],
-    });
-    let release = () => {};
-    if (w.payload === 'rdma') {
-      const one = oneSidedService(w);
-      server.addService(one.service);
-      release = one.close;
-    } else {
-      const respond = responder(w);
-      server.addService(
-        implement(BenchService, {
-          call: (_ctx, req) => ({ data: respond(req.data as Buffer) }),
-        }),
-      );
-    }
-    await server.start();
-    const bound = server.addresses[0];
-    if (bound === undefined) throw new Error('ffnet: the server started without an address');
-    return {
-      endpoint: parse(bound, listen),
-      close: async () => {
-        await server.stop();
-        release();
-      },
-    };
-  },
+export const peer: Peer = ffnetPeer('ffnet');
 
-  async connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn): Promise<PeerClient> {
-    // RDMAControl (the server asks this client for a slot before each one-sided write) is off, as 3FS's
-    // enable_rdma_control defaults to false; FFNET_BENCH_RDMA_CONTROL=1 turns it on to measure what it costs.
-    const control = endpoint.transport === 'rdma' && process.env.FFNET_BENCH_RDMA_CONTROL === '1';
-    const backends: Backend[] = [tcp(), unix(), rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {})];
-    if (endpoint.transport === 'tls') backends.push(tls({ ca: readTlsMaterial().ca, minVersion: 'TLSv1.3' }));
-    const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, backends });
-    if (w.payload === 'rdma') {
-      const c = new OneSidedClient(client, client.stub(OneSidedService, describe(endpoint)), describe(endpoint), w, done);
-      await c.first();
-      return c;
-    }
-    const stub = client.stub(BenchService, describe(endpoint));
-    // One call before the clock starts, so that connecting is not part of any run.
-    await stub.call({ data: payload(w.reqSize) });
-    return new BenchClient(client, stub, w, done);
-  },
-};
+async function serve(listen: Endpoint, w: RpcWorkload, instrumented?: { metrics: Metrics; stop(): void }): Promise<PeerServer> {
+  const backends: Backend[] = [tcp(), unix(), rdma()];
+  if (listen.transport === 'tls') {
+    const { cert, key } = readTlsMaterial();
+    backends.push(tls({ cert, key, minVersion: 'TLSv1.3' }));
+  }
+  const server = new Server({
+    backends,
+    ...(instrumented === undefined ? {} : { metrics: instrumented.metrics }),
+    groups: [
+      listen.transport === 'unix'
+        ? { networkType: 'unix', listener: { path: listen.path } }
+        : { networkType: listen.transport, listener: { host: listen.host, port: listen.port } },
+    ],
+  });
+  let release = () => {};
+  if (w.payload === 'rdma') {
+    const one = oneSidedService(w);
+    server.addService(one.service);
+    release = one.close;
+  } else {
+    const respond = responder(w);
+    server.addService(
+      implement(BenchService, {
+        call: (_ctx, req) => ({ data: respond(req.data as Buffer) }),
+      }),
+    );
+  }
+  await server.start();
+  const bound = server.addresses[0];
+  if (bound === undefined) throw new Error('ffnet: the server started without an address');
+  return {
+    endpoint: parse(bound, listen),
+    close: async () => {
+      await server.stop();
+      instrumented?.stop();
+      release();
+    },
+  };
+}
+
+async function connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn, instrumented?: { metrics: Metrics; stop(): void }): Promise<PeerClient> {
+  // RDMAControl (the server asks this client for a slot before each one-sided write) is off, as 3FS's
+  // enable_rdma_control defaults to false; FFNET_BENCH_RDMA_CONTROL=1 turns it on to measure what it costs.
+  const control = endpoint.transport === 'rdma' && process.env.FFNET_BENCH_RDMA_CONTROL === '1';
+  const backends: Backend[] = [tcp(), unix(), rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {})];
+  if (endpoint.transport === 'tls') backends.push(tls({ ca: readTlsMaterial().ca, minVersion: 'TLSv1.3' }));
+  const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, backends, ...(instrumented === undefined ? {} : { metrics: instrumented.metrics }) });
+  if (w.payload === 'rdma') {
+    const c = new OneSidedClient(client, client.stub(OneSidedService, describe(endpoint)), describe(endpoint), w, done);
+    await c.first();
+    return c;
+  }
+  const stub = client.stub(BenchService, describe(endpoint));
+  // One call before the clock starts, so that connecting is not part of any run.
+  await stub.call({ data: payload(w.reqSize) });
+  return new BenchClient(client, stub, w, done, instrumented);
+}
