@@ -383,7 +383,8 @@ export class Processor {
     if (ts !== undefined) ts.serverProcessed = nowMicros();
     this.#finish(ctx);
     if (ctx.conn.closed) return;
-    if (ctx.method.response !== undefined) {
+    // Under 3fs the encoder itself refuses a response that does not fit, naming the field.
+    if (ctx.method.response !== undefined && !this.#threefs) {
       const bad = checkResponse(ctx.method, value, ctx.peer);
       if (bad !== undefined) {
         ctx.method.errors++;
@@ -401,7 +402,8 @@ export class Processor {
       ok.value = undefined;
       ctx.method.errors++;
       // Response metadata over its limits is reported as such; other encoder failures are masked like a throw.
-      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, e instanceof MessageTooLargeError));
+      const intended = e instanceof MessageTooLargeError || (this.#threefs && e instanceof InvalidArgError);
+      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, intended));
       return;
     }
     ok.value = undefined;
