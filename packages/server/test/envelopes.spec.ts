@@ -97,6 +97,10 @@ describe("envelope 'ffnet' with schemas", () => {
     expect(e).toBeInstanceOf(InvalidArgError);
     expect(e.reason).toMatch(/Greeter\.wrong response/);
     expect(e.reason).toMatch(/greeting/);
+    // A caller without the schema: the server itself refuses to send it.
+    const raw = await failure(client('ffnet').callRaw(address, Greeter.id, Greeter.methods.wrong.id, { name: 'x', times: 1 }));
+    expect(raw).toBeInstanceOf(InvalidArgError);
+    expect(raw.reason).toMatch(/Greeter\.wrong response does not fit its schema: response\.greeting/);
   });
 
   it('a method without schemas takes any value, as before', async () => {
