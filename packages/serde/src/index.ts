@@ -28,7 +28,6 @@ export {
   encodeMessage3fs,
   envelopeNamed,
   ffnetEnvelope,
-  fromMsgpack,
   type PayloadSchemas,
   threefsEnvelope,
 } from './envelopes/index.js';
