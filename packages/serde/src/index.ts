@@ -65,6 +65,7 @@ export {
   type FixedSchema,
   type FromNeutralOptions,
   fromJson,
+  fromMsgpack,
   fromNeutral,
   type Infer,
   isValid,
