@@ -1,6 +1,6 @@
 import { type Metrics, onAbort } from '@ffnet/common';
 import { Listener, type ListenerConfig } from '@ffnet/listener';
-import { CancelledError } from '@ffnet/serde';
+import { CancelledError, type EnvelopeName, envelopeNamed, InvalidConfigError } from '@ffnet/serde';
 import type { Backend, ByteBudget } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
 import { type AuthOptions, type AuthStats, ConnectionAuth } from './auth.js';
@@ -34,7 +34,13 @@ export interface ServiceGroupConfig extends AuthOptions {
   /** Where this group's calls, bytes and connections are recorded (see @ffnet/common Metrics); default none. */
   metrics?: Metrics;
   /** Request handling: maxProcessingRequests, response compression. */
-  processor?: Omit<ProcessorOptions, 'lookup' | 'waiter'>;
+  processor?: Omit<ProcessorOptions, 'lookup' | 'waiter' | 'envelope'>;
+  /**
+   * How messages are written (default 'ffnet', msgpack). '3fs' speaks 3FS's own MessagePacket in 3FS binary, so 3FS
+   * processes can call this group: every service needs schemas on all its methods (InvalidConfigError otherwise),
+   * and there is no metadata (so no tokens) and no deadline field. Not with networkType 'rdma' (no IBConnect).
+   */
+  envelope?: EnvelopeName;
 }
 
 /**
@@ -44,6 +50,7 @@ export interface ServiceGroupConfig extends AuthOptions {
 export class ServiceGroup {
   readonly config: Readonly<ServiceGroupConfig>;
   readonly networkType: NetworkType;
+  readonly envelope: EnvelopeName;
   readonly services: ServiceRegistry;
   readonly listener: Listener;
   readonly processor: Processor;
@@ -58,7 +65,11 @@ export class ServiceGroup {
   constructor(config: ServiceGroupConfig = {}, budgets: { receive?: ByteBudget; output?: ByteBudget } = {}) {
     this.config = config;
     this.networkType = config.networkType ?? 'tcp';
-    this.services = new ServiceRegistry();
+    this.envelope = envelopeNamed(config.envelope, 'ServiceGroupConfig.envelope').name;
+    if (this.envelope === '3fs' && this.networkType === 'rdma') {
+      throw new InvalidConfigError("envelope '3fs' is not available on rdma groups: ffnet does not speak 3FS's IBConnect handshake");
+    }
+    this.services = new ServiceRegistry(this.envelope);
     const backends = config.backends;
     this.auth = ConnectionAuth.wanted(config) ? new ConnectionAuth(config) : undefined;
     this.listener = new Listener({
@@ -75,6 +86,7 @@ export class ServiceGroup {
       ...(interceptors === undefined ? {} : { interceptors }),
       // Always one, so diagnostics_channel subscribers see this group's calls; metrics only when configured.
       observer: config.processor?.observer ?? new Observer('server', config.metrics),
+      envelope: this.envelope,
       lookup: this.services,
       waiter: new Waiter(),
     });

@@ -59,4 +59,5 @@ export {
   ServiceRegistry,
 } from './service.js';
 export type { BudgetStats, GroupStats, ServerStats } from './stats.js';
+export { CoreEchoMessage3fs, CoreService3fs, coreService3fs, EchoMessage3fs, EchoService3fs, echoService3fs } from './threefs-builtins.js';
 export { type LatencyBreakdown, latencyBreakdown, newTimestamps } from './timestamps.js';

@@ -10,6 +10,7 @@ import { collectServerGauges } from './gauges.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
 import { MethodStatsSum, type Service } from './service.js';
 import type { ServerStats } from './stats.js';
+import { coreService3fs, echoService3fs } from './threefs-builtins.js';
 
 export type LifecycleHook = () => void | Promise<void>;
 
@@ -159,8 +160,9 @@ export class Server {
         options.admin,
       );
       for (const g of this.groups) {
-        g.addService(echoService);
-        g.addService(core);
+        const threefs = g.envelope === '3fs';
+        g.addService(threefs ? echoService3fs : echoService);
+        g.addService(threefs ? coreService3fs : core);
       }
     }
   }

@@ -4,8 +4,12 @@ import {
   CancelledError,
   DEFAULT_MAX_MESSAGE_SIZE,
   decodeMessage,
+  decodeMessage3fs,
   type EncodeOptions,
+  type EnvelopeName,
+  encodeMessage3fs,
   encodeMessageParts,
+  envelopeNamed,
   FfnetError,
   FRAME_HEADER_SIZE,
   type FrameParts,
@@ -41,6 +45,7 @@ import type { Connection } from './connection.js';
 import { connectionLostError, type HandlerErrorHook, HandlerErrors, toFfnetError } from './errors.js';
 import { frameBodySize, frameMessageSize } from './limits.js';
 import type { CallObserver } from './observer.js';
+import { checkResponse, takeRequest } from './payload.js';
 import { sharedTimerWheel } from './timers.js';
 import type { Waiter } from './waiter.js';
 
@@ -69,6 +74,11 @@ export interface ProcessorOptions {
   metadataLimits?: MetadataLimits;
   /** Sees calls, bytes and connections (diagnostics_channel, metrics); default none. */
   observer?: CallObserver;
+  /**
+   * The envelope of every frame on this processor's connections (default 'ffnet'). '3fs' is 3FS's MessagePacket:
+   * every method needs request and response schemas, and there is no metadata or deadline field.
+   */
+  envelope?: EnvelopeName;
 }
 
 export interface ProcessorStats {
@@ -98,6 +108,7 @@ interface ReplyTo {
   readonly flags: number;
   readonly version: number;
   readonly timestamps?: Timestamps | undefined;
+  readonly echo?: Uint8Array | undefined;
 }
 
 const DEFAULT_MAX_PROCESSING = defaults.MAX_PROCESSING;
@@ -162,6 +173,9 @@ export class Processor {
   readonly observer: CallObserver | undefined;
   /** The observer, when it counts bytes: checked per frame. */
   readonly #bytes: CallObserver | undefined;
+  readonly envelope: EnvelopeName;
+  /** The 3fs envelope: payloads are bytes until their method is known. */
+  readonly #threefs: boolean;
   #frozen = false;
   #stopping = false;
   #processing = 0;
@@ -199,6 +213,8 @@ export class Processor {
     };
     this.#plain = opts.metadataLimits ? { metadataLimits: opts.metadataLimits } : undefined;
     this.#chain = composeServerInterceptors(opts.interceptors);
+    this.envelope = envelopeNamed(opts.envelope, 'processor envelope').name;
+    this.#threefs = this.envelope === '3fs';
   }
 
   /** Requests running or queued now. */
@@ -265,7 +281,7 @@ export class Processor {
     if (this.#bytes !== undefined) this.#bytes.bytesIn(conn, t, body.byteLength + FRAME_HEADER_SIZE);
     let pkt: MessagePacket;
     try {
-      pkt = decodeMessage(body, compressed, conn.decodeOptions(t));
+      pkt = this.#threefs ? decodeMessage3fs(body, compressed, conn.decodeOptions(t)) : decodeMessage(body, compressed, conn.decodeOptions(t));
     } catch (e) {
       this.#badFrames++;
       t.invalidate(toFfnetError(e, t.peer));
@@ -325,6 +341,14 @@ export class Processor {
       this.#sendError(conn, t, pkt, service, new InvalidMethodIDError(`no such method: ${what}`));
       return;
     }
+    if (this.#threefs || method.request !== undefined) {
+      const refused = takeRequest(pkt, method, this.#threefs, t.peer);
+      if (refused !== undefined) {
+        method.errors++;
+        this.#sendError(conn, t, pkt, service, refused);
+        return;
+      }
+    }
     const ctx = new CallContext(this, conn, t, pkt, service!, method, performance.now());
     this.#processing++;
     this.#requests++;
@@ -380,6 +404,16 @@ export class Processor {
       this.#ended(ctx, connectionLostError(ctx.peer, undefined));
       return;
     }
+    // Under 3fs the encoder itself refuses a response that does not fit, naming the field.
+    if (ctx.method.response !== undefined && !this.#threefs) {
+      const bad = checkResponse(ctx.method, value, ctx.peer);
+      if (bad !== undefined) {
+        ctx.method.errors++;
+        this.#ended(ctx, bad);
+        this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, bad);
+        return;
+      }
+    }
     const ok = this.#ok;
     ok.value = value;
     let frame: FrameParts;
@@ -390,7 +424,8 @@ export class Processor {
       ok.value = undefined;
       ctx.method.errors++;
       // Response metadata over its limits is reported as such; other encoder failures are masked like a throw.
-      const failure = this.#handlerFailure(ctx, e, e instanceof MessageTooLargeError);
+      const intended = e instanceof MessageTooLargeError || (this.#threefs && e instanceof InvalidArgError);
+      const failure = this.#handlerFailure(ctx, e, intended);
       this.#ended(ctx, failure);
       this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, failure);
       return;
@@ -523,12 +558,16 @@ export class Processor {
     rsp.version = to.version;
     rsp.payload = payload;
     rsp.timestamps = to.timestamps;
+    const opts = (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : this.#plain;
     try {
-      return encodeMessageParts(rsp, (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : this.#plain);
+      if (!this.#threefs) return encodeMessageParts(rsp, opts);
+      rsp.echo = to.echo;
+      return encodeMessage3fs(rsp, to instanceof CallContext ? to.method.response : undefined, opts);
     } finally {
       rsp.payload = undefined;
       rsp.metadata = undefined;
       rsp.timestamps = undefined;
+      rsp.echo = undefined;
     }
   }
 
