@@ -1,6 +1,21 @@
 export * as defaults from './defaults.js';
 export * from './errors.js';
 export {
+  componentLogger,
+  type DebugLoggerOptions,
+  type DebugSelection,
+  debugLogger,
+  errorFields,
+  getDefaultLogger,
+  LOG_LEVELS,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  noopLogger,
+  parseDebugEnv,
+  setDefaultLogger,
+} from './log.js';
+export {
   type AcquireOptions,
   Semaphore,
   type SemaphoreOptions,
