@@ -363,6 +363,7 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
       this.#out.writeImm(CLOSE_ID, CLOSE_IMM);
       this.#out.postSends();
     } catch {
+      // The CLOSE could not be posted (the QP is already in error): the peer learns from the QP, we finish now.
       this.#finish(undefined, IBSocketState.CLOSE);
     }
   }

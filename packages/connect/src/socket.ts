@@ -729,6 +729,7 @@ export class IBSocket {
     try {
       r.qp.destroy();
     } catch {
+      // Recorded in qpGone: its buffers are then leaked on purpose below.
       qpGone = false;
     }
     for (const free of [() => r.cq.destroy(), () => r.channel.destroy()]) {

@@ -1,4 +1,4 @@
-import { defaults, onAbort } from '@ffnet/common';
+import { componentLogger, defaults, type Logger, onAbort } from '@ffnet/common';
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
@@ -35,6 +35,7 @@ import type { CallOptions, CompressionOptions } from './call-options.js';
 import { ClientCallState, type ClientInterceptor, type ClientNext, composeClientInterceptors, deadlinePassed, interceptorError } from './interceptor.js';
 import { clientExtensionOf } from './plugin.js';
 import { type Service, ServiceRegistry } from './service.js';
+import { SlowCallLog } from './slow-call.js';
 
 export type { CallOptions, CompressionOptions };
 
@@ -73,6 +74,17 @@ export interface ClientOptions {
    * the call once more (its handler never ran), within the call's deadline. Default none.
    */
   credentials?: Credentials;
+  /**
+   * Where this client logs (its connections, dropped frames, cancel notices that could not be sent, slow calls);
+   * each layer binds its `component`. Default: the process-wide logger (setDefaultLogger), silent unless
+   * FFNET_DEBUG is set. `ioWorker.logger` / `processor.logger` win for their part.
+   */
+  logger?: Logger;
+  /**
+   * Calls slower than this are logged at warn with service, method, peer, duration and where the time went; while
+   * set, every call carries timestamps (3FS's logLongRunningThreshold, whose client default is 0). Default 0: off.
+   */
+  slowCallMs?: number;
 }
 
 /** A typed client for one service at one address: a method per method of the definition. */
@@ -123,6 +135,9 @@ class RpcCall extends PendingCall {
   signal: AbortSignal | undefined = undefined;
   /** Where the response's metadata goes (the caller's responseMetadata or the interceptors' ClientCall). */
   responseMetadata: Metadata | undefined = undefined;
+  /** The client's slow-call log, when its threshold is on. */
+  slow: SlowCallLog | undefined = undefined;
+  log: Logger | undefined = undefined;
 
   constructor(label: string, maxRetries: number | undefined, resolve: (v: unknown) => void, reject: (e: unknown) => void) {
     super(label, maxRetries);
@@ -135,6 +150,8 @@ class RpcCall extends PendingCall {
     const r = pkt.payload as Result<unknown>;
     const md = this.responseMetadata;
     if (md !== undefined && pkt.metadata !== undefined) for (const [k, v] of pkt.metadata) md.set(k, v);
+    const slow = this.slow;
+    if (slow !== undefined && this.timestamps !== undefined) slow.check(this.label, t.peer, this.timestamps, pkt.timestamps, r.ok ? 0 : r.code);
     if (!r.ok && r.code === StatusCode.Unauthenticated && this.retry !== undefined) {
       // Refused before dispatch, so the handler never ran: safe to send again with fresh credentials.
       const retry = this.retry;
@@ -169,8 +186,10 @@ class RpcCall extends PendingCall {
     if (t !== undefined && (t.state === 'ready' || t.state === 'connecting')) {
       try {
         t.send(encodeCancelNotice(uuid));
-      } catch {
+      } catch (e) {
         // The connection is closing; the server aborts the handler when it sees it close.
+        const log = this.log;
+        if (log?.isLevelEnabled('debug')) log.debug({ peer: t.peer, call: this.label, err: e }, 'cancel notice not sent');
       }
     }
   }
@@ -267,6 +286,10 @@ export class Client {
     return this.#send(r.address, r.serviceId, r.methodId, r.label, r.req, r.opts, r.via, { md: undefined, retried: true, deadline: r.deadline });
   };
   readonly stopTimeoutMs: number;
+  /** 0: off. */
+  readonly slowCallMs: number;
+  readonly #slow: SlowCallLog | undefined;
+  readonly #log: Logger;
   /** The stop in progress, which a later stop() can cut short. */
   #stopControl: StopControl | undefined;
 
@@ -274,6 +297,9 @@ export class Client {
     this.timeoutMs = opts.timeoutMs ?? 1000;
     this.stopTimeoutMs = nonNegativeMsOption('stopTimeoutMs', opts.stopTimeoutMs, defaults.STOP_TIMEOUT_MS);
     this.sendRetryTimes = opts.sendRetryTimes ?? 1;
+    this.slowCallMs = nonNegativeMsOption('slowCallMs', opts.slowCallMs, 0);
+    this.#log = componentLogger('server', opts.logger);
+    this.#slow = this.slowCallMs > 0 ? new SlowCallLog(this.#log, this.slowCallMs) : undefined;
     const level = opts.compression?.level ?? 0;
     this.#compressionLevel = level;
     const limits = opts.metadataLimits;
@@ -298,6 +324,7 @@ export class Client {
       this.#reqFlags |= ext.requestFlags ?? 0;
     }
     this.processor = new Processor({
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
       ...opts.processor,
       waiter: this.waiter,
       lookup: this.services,
@@ -308,6 +335,7 @@ export class Client {
     this.#chain = list.length > 0 ? composeClientInterceptors(list, (call) => this.#core(call as ClientCallState)) : undefined;
     this.#credentials = opts.credentials;
     this.ioWorker = new IOWorker({
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
       ...opts.ioWorker,
       backends,
       processor: this.processor,
@@ -316,8 +344,9 @@ export class Client {
     });
     this.maxMessageSize = this.ioWorker.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.ioWorker.start();
-    // Peers may send compressed frames; loading zstd early means they decode. Failure shows up at use.
-    initCompression().catch(() => undefined);
+    // Peers may send compressed frames; loading zstd early means they decode. Failure shows up at use, where the
+    // call that needs zstd fails with the reason; here it is only worth a debug line.
+    initCompression().catch(this.#zstdFailed);
   }
 
   /** A typed stub for `def` at `address` (`tcp://host:port`, `unix:///path`). Throws InvalidAddrError for a bad address. */
@@ -384,6 +413,10 @@ export class Client {
       }
     }
   }
+
+  readonly #zstdFailed = (e: unknown): void => {
+    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ err: e }, 'zstd did not load; compressed frames will fail');
+  };
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
@@ -524,7 +557,10 @@ export class Client {
     pkt.timeoutMs = Number.isFinite(timeoutMs) ? timeoutMs : 0;
     pkt.payload = req;
     pkt.metadata = metadata;
-    const ts = opts?.timestamps;
+    const slow = this.#slow;
+    const ts = opts?.timestamps ?? slow?.timestamps();
+    if (slow !== undefined) call.slow = slow;
+    call.log = this.#log;
     if (ts !== undefined) {
       ts.clientCalled = nowMicros();
       call.timestamps = ts;
