@@ -114,13 +114,19 @@ class DebugLogger implements Logger {
 
   #log(level: LogLevel, fields: LogFields, msg: string | undefined): void {
     if (!this.isLevelEnabled(level)) return;
-    const record = { time: new Date().toISOString(), level, ...this.#bindings, ...fields, msg: msg ?? '' };
+    const record: LogFields = { time: new Date().toISOString(), level, ...this.#bindings };
+    // Errors by hand: JSON.stringify would prefer an error's own toJSON (FfnetError's) to the replacer.
+    for (const k in fields) {
+      const v = fields[k];
+      record[k] = v instanceof Error ? errorFields(v) : v;
+    }
+    record.msg = msg ?? '';
     let line: string;
     try {
       line = JSON.stringify(record, replacer);
     } catch (e) {
       // A field that cannot be serialized (a cycle) must not turn a log line into a thrown error.
-      line = JSON.stringify({ time: record.time, level, ...this.#bindings, msg: msg ?? '', logError: String(e) });
+      line = JSON.stringify({ time: record.time, level, ...this.#bindings, msg: msg ?? '', logError: String(e) }, replacer);
     }
     this.#write(`${line}\n`);
   }
