@@ -192,9 +192,9 @@ describe('swallowed errors are now observable', () => {
     expect(e.message).not.toContain('secret-path');
     const masked = log.find('handler failed (masked)')[0];
     expect(masked?.fields).toMatchObject({ component: 'worker', service: 'Test', method: 'Test.fail' });
-    expect((masked?.fields.err as Error).message).toContain('secret-path');
+    expect((masked?.fields.err as Error | undefined)?.message).toContain('secret-path');
     const hook = log.find('onHandlerError hook threw')[0];
-    expect((hook?.fields.err as Error).message).toBe('the hook itself is broken');
+    expect((hook?.fields.err as Error | undefined)?.message).toBe('the hook itself is broken');
   });
 
   it('an onAuthError hook that throws is logged at warn', async () => {
@@ -207,7 +207,7 @@ describe('swallowed errors are now observable', () => {
     await rejection(client().stub(TestService, address).hello({ name: 'x' }));
     const r = log.find('onAuthError hook threw')[0];
     expect(r?.level).toBe('warn');
-    expect((r?.fields.err as Error).message).toBe('auth hook broken');
+    expect((r?.fields.err as Error | undefined)?.message).toBe('auth hook broken');
   });
 });
 
