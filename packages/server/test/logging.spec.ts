@@ -4,7 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { encodeFrame, frameHeader, StatusCode } from '@ffnet/serde';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tls } from '@ffnet/transport';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { TestPki } from '../../transport/test/fixtures/certs.js';
 import { Client, type ClientOptions, CoreService, EchoService, implement, Server, type ServerOptions, staticToken } from '../src/index.js';
 import { groupConfig, rejection, sleep, TestService } from './helpers.js';
 import { CaptureLogger } from './log-capture.js';
@@ -79,6 +81,30 @@ describe('connections', () => {
     const r = await clog.waitFor('connect failed');
     expect(r.fields).toMatchObject({ component: 'transport', peer: address });
     expect(typeof r.fields.reason).toBe('string');
+  });
+});
+
+describe('tls handshakes', () => {
+  const pki = new TestPki();
+  const ca = pki.ca('ffnet logging test CA');
+  const serverCert = pki.leaf(ca, 'srv', 'IP:127.0.0.1,DNS:localhost');
+  afterAll(() => pki.cleanup());
+
+  it('a client without the required certificate is logged as a failed handshake, with its peer', async () => {
+    const log = new CaptureLogger();
+    const server = new Server({
+      groups: [{ networkType: 'tls', listener: { host: '127.0.0.1', port: 0 }, backends: [tls({ ...serverCert, ca: ca.cert, requireClientCert: true })] }],
+      logger: log,
+    });
+    await server.start();
+    stops.push(() => server.stop());
+    const anonymous = client({ backends: [tls({ ca: ca.cert })] });
+    await rejection(anonymous.stub(EchoService, server.addresses[0]!).echo({ str: 'x' }));
+    const r = await log.waitFor('tls handshake failed');
+    expect(r.level).toBe('warn');
+    expect(r.fields.component).toBe('transport');
+    expect(String(r.fields.peer)).toMatch(/^127\.0\.0\.1:\d+$|^tls:\/\//);
+    expect(r.fields.err).toBeInstanceOf(Error);
   });
 });
 
