@@ -7,8 +7,9 @@ import ts from 'typescript';
 /**
  * The layer order of packages/*, lowest first. A package may depend on packages before it, never after, minus the
  * exceptions in FORBIDDEN. `rdma` sits on top: it plugs the verbs stack into transport/worker/server from outside.
+ * Adapters (`pino`) sit above it: they implement a contract from common and test against server, never the verbs.
  */
-export const LAYERS = ['common', 'serde', 'event', 'device', 'connect', 'transport', 'worker', 'listener', 'server', 'rdma'] as const;
+export const LAYERS = ['common', 'serde', 'event', 'device', 'connect', 'transport', 'worker', 'listener', 'server', 'rdma', 'pino'] as const;
 
 /** What the RPC stack must be able to run without: the verbs stack and its FFI. */
 const VERBS = ['connect', 'device'] as const;
@@ -24,6 +25,7 @@ export const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   worker: VERBS,
   listener: VERBS,
   server: VERBS,
+  pino: [...VERBS, 'rdma'],
 };
 
 /** Who may depend on whom among packages/*, derived from LAYERS and FORBIDDEN. */
