@@ -62,6 +62,8 @@ export class CaptureLogger implements Logger {
 
   /** Every record as text, errors with their message and cause: what a secret must never appear in. */
   dump(): string {
-    return JSON.stringify(this.records, (_k, v) => (v instanceof Error ? { ...v, name: v.name, message: v.message, stack: v.stack, cause: String(v.cause) } : v));
+    return JSON.stringify(this.records, (_k, v) =>
+      v instanceof Error ? { ...v, name: v.name, message: v.message, stack: v.stack, cause: String(v.cause) } : v,
+    );
   }
 }
