@@ -197,6 +197,7 @@ function deferred(): Deferred {
     resolve = res;
     reject = rej;
   });
+  // Marks the rejection handled, not lost: whoever awaits `promise` still gets it (it is also the socket's close reason).
   promise.catch(noop);
   return { promise, resolve, reject };
 }
