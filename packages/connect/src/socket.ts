@@ -197,7 +197,7 @@ function deferred(): Deferred {
     resolve = res;
     reject = rej;
   });
-  // Marks the rejection handled, not lost: whoever awaits `promise` still gets it (it is also the socket's close reason).
+  // Marks the rejection handled so one nobody awaits does not crash the process; whoever awaits `promise` gets it.
   promise.catch(noop);
   return { promise, resolve, reject };
 }
