@@ -6,10 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { encodeFrame, frameHeader, StatusCode } from '@ffnet/serde';
 import { tls } from '@ffnet/transport';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { CaptureLogger } from '../../common/test/fixtures/log-capture.js';
 import { TestPki } from '../../transport/test/fixtures/certs.js';
 import { Client, type ClientOptions, CoreService, EchoService, implement, Server, type ServerOptions, staticToken } from '../src/index.js';
 import { groupConfig, rejection, sleep, TestService } from './helpers.js';
-import { CaptureLogger } from './log-capture.js';
 
 const stops: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
