@@ -10,6 +10,21 @@ export {
 export * as defaults from './defaults.js';
 export * from './errors.js';
 export {
+  componentLogger,
+  type DebugLoggerOptions,
+  type DebugSelection,
+  debugLogger,
+  errorFields,
+  getDefaultLogger,
+  LOG_LEVELS,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  noopLogger,
+  parseDebugEnv,
+  setDefaultLogger,
+} from './log.js';
+export {
   CALL_DURATION_BUCKETS,
   type Counter,
   type Gauge,

@@ -388,6 +388,7 @@ export class IBSocketCore<W extends RdmaWork = RdmaWork> {
       TOTALS.sendWrs++;
       this.#out.postSends();
     } catch {
+      // The CLOSE could not be posted (the QP is already in error): the peer learns from the QP, we finish now.
       this.#finish(undefined, IBSocketState.CLOSE);
     }
   }

@@ -197,6 +197,7 @@ function deferred(): Deferred {
     resolve = res;
     reject = rej;
   });
+  // Marks the rejection handled so one nobody awaits does not crash the process; whoever awaits `promise` gets it.
   promise.catch(noop);
   return { promise, resolve, reject };
 }
@@ -729,6 +730,7 @@ export class IBSocket {
     try {
       r.qp.destroy();
     } catch {
+      // Recorded in qpGone: its buffers are then leaked on purpose below.
       qpGone = false;
     }
     for (const free of [() => r.cq.destroy(), () => r.channel.destroy()]) {

@@ -12,6 +12,7 @@ function readTrim(path: string): string | null {
     const s = readFileSync(path, 'utf8').trim();
     return s.length > 0 ? s : null;
   } catch {
+    // Absent sysfs attributes are normal (virtual netdevs, containers): null is "unknown" to every caller.
     return null;
   }
 }
@@ -20,6 +21,7 @@ function list(dir: string): string[] {
   try {
     return readdirSync(dir).sort();
   } catch {
+    // No such sysfs directory here: nothing to list.
     return [];
   }
 }

@@ -176,6 +176,7 @@ export function registerRemoteBufExtension(): boolean {
     });
     registered = true;
   } catch {
+    // The type is taken (another copy of this package registered it first): reported by the false return.
     registered = false;
   }
   return registered;

@@ -1,3 +1,4 @@
+import { componentLogger, type Logger } from '@ffnet/common';
 import { FfnetError, InvalidConfigError, ListenFailedError } from '@ffnet/serde';
 import {
   type Address,
@@ -65,6 +66,11 @@ export interface ListenerConfig {
    * refuses the handshake when it refuses. Stream backends ignore it; the server authenticates their first call.
    */
   authenticate?: ConnectionAuthenticator;
+  /**
+   * The root logger: connections refused before they reach the owner (scoped to `listener`) and the backend's
+   * refused handshakes (tls, rdma; ListenOptions.logger). Default: the process-wide logger.
+   */
+  logger?: Logger;
 }
 
 export interface BoundAddress {
@@ -112,6 +118,7 @@ export interface ResolvedListenerConfig {
   readonly mode: number;
   readonly allowSharedDirectory: boolean;
   readonly authenticate: ConnectionAuthenticator | undefined;
+  readonly logger: Logger | undefined;
   /** The path is the default one, whose directory setup creates (0700) when missing. */
   readonly defaultPath: boolean;
 }
@@ -157,6 +164,7 @@ function resolve(c: ListenerConfig): ResolvedListenerConfig {
     mode,
     allowSharedDirectory: c.allowSharedDirectory ?? false,
     authenticate: c.authenticate,
+    logger: c.logger,
     defaultPath: networkType === 'unix' && c.path === undefined,
   };
 }
@@ -174,9 +182,11 @@ export class Listener {
   #pending: { socket: BackendSocket; on: BoundAddress }[] = [];
   /** Serialises setup/start/stop so concurrent calls see each other's result. */
   #op: Promise<unknown> = Promise.resolve();
+  readonly #log: Logger;
 
   constructor(config: ListenerConfig = {}) {
     this.config = resolve(config);
+    this.#log = componentLogger('listener', config.logger);
   }
 
   get state(): State {
@@ -220,6 +230,7 @@ export class Listener {
 
   #serial(fn: () => Promise<void>): Promise<void> {
     const run = this.#op.then(fn, fn);
+    // The caller gets `run` and its failure; the chain only orders the next operation after it.
     this.#op = run.catch(() => undefined);
     return run;
   }
@@ -251,6 +262,7 @@ export class Listener {
       // An RDMA group's port also serves tcp:// callers; the IBConnect handshake arrives on it too (3FS).
       ...(c.networkType === 'rdma' ? { acceptTcp: true } : {}),
       ...(c.authenticate === undefined ? {} : { authenticate: c.authenticate }),
+      ...(c.logger === undefined ? {} : { logger: c.logger }),
       ...(signal ? { signal } : {}),
     };
     if (c.networkType === 'unix') {
@@ -284,6 +296,12 @@ export class Listener {
     } else if (this.#state === 'bound' && this.#pending.length < this.config.backlog) {
       this.#pending.push({ socket, on });
     } else {
+      const log = this.#log;
+      if (log.isLevelEnabled('debug')) {
+        const why =
+          this.#state === 'bound' ? `${this.#pending.length} connections wait for start() (backlog ${this.config.backlog})` : `the listener is ${this.#state}`;
+        log.debug({ peer: socket.peer, listener: on.address, reason: why }, 'accepted connection closed');
+      }
       socket.destroy();
     }
   }

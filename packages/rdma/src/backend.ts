@@ -8,7 +8,7 @@
  * does in 3FS.
  */
 
-import { defaults, type Metrics, onAbort, Semaphore } from '@ffnet/common';
+import { componentLogger, defaults, type Logger, type Metrics, onAbort, Semaphore } from '@ffnet/common';
 import { IBAcceptBudget, type IBConnectCall, IBConnectServer, IBConnectService, IBSocket, type IBSocketConfig } from '@ffnet/connect';
 import { IBManager, verbsAvailable } from '@ffnet/device';
 import {
@@ -69,6 +69,11 @@ export interface VerbsBackendOptions {
   credentials?: Credentials;
   /** Listener side: the handshake authenticator when the ListenOptions give no `authenticate`. */
   authenticate?: ConnectionAuthenticator;
+  /**
+   * Listener side: where refused and failed IBConnect handshakes are logged (warn, component `rdma`) when the
+   * ListenOptions give no `logger` (a Server passes its own). Default: the process-wide logger.
+   */
+  logger?: Logger;
   /** IBSocket config of outgoing connections (the server adopts the client's). Default: 3FS defaults. */
   config?: Partial<IBSocketConfig>;
   /**
@@ -315,6 +320,8 @@ class VerbsSocket extends BackendSocketBase {
     try {
       return this.ib.write(bufs);
     } catch {
+      // Only a socket that is closing or closed throws here, and its close (with the reason) reaches the Transport
+      // through #onClose; false holds further writes until then.
       return false;
     }
   }
@@ -546,6 +553,7 @@ class Incoming {
   /** Read once: the channel's verified peer certificate (tls), shown to the authenticator and the socket. */
   readonly #certificate: PeerCertificate | undefined;
   #gone = false;
+  readonly #log: Logger;
 
   constructor(
     sock: BackendSocket,
@@ -554,8 +562,10 @@ class Incoming {
     authenticate: ConnectionAuthenticator | undefined,
     onTcp: (s: BackendSocket) => void,
     onIB: (ib: IBSocket, certificate: PeerCertificate | undefined, principal: Principal | undefined) => void,
+    log: Logger,
   ) {
     this.#sock = sock;
+    this.#log = log;
     this.#state = state;
     this.#authenticate = authenticate;
     this.#auth = authenticate === undefined ? 'ok' : 'none';
@@ -620,7 +630,15 @@ class Incoming {
   readonly #onDeadline = (): void => {
     if (this.#deadline === undefined) return;
     // A refused connection that is still open only waits for its peer to take the answer: not a timeout.
-    if (this.#auth !== 'refused') this.#state.timedOut++;
+    if (this.#auth !== 'refused') {
+      this.#state.timedOut++;
+      if (this.#log.isLevelEnabled('warn')) {
+        this.#log.warn(
+          { peer: this.#sock.peer, timeoutMs: this.#state.handshakeTimeoutMs, stage: this.#auth === 'pending' ? 'authenticating' : this.#mode },
+          'rdma handshake timed out, closing',
+        );
+      }
+    }
     this.#gone = true;
     this.#authAbort?.abort(new TimeoutError(`the RDMA handshake deadline (${this.#state.handshakeTimeoutMs} ms) passed`, { peer: this.#sock.peer }));
     const ib = this.#accepting;
@@ -638,10 +656,13 @@ class Incoming {
     if (this.#mode === 'sniff' && this.#acceptTcp) this.#chunks.push(chunk);
     try {
       this.#decoder.push(chunk);
-    } catch {
+    } catch (e) {
       // Not a well-formed handshake. A TCP caller's Transport re-reads the same bytes and reports the error itself.
       if (this.#mode === 'sniff' && this.#acceptTcp) this.#mode = 'tcp';
-      else this.#sock.destroy();
+      else {
+        if (this.#log.isLevelEnabled('warn')) this.#log.warn({ peer: this.#sock.peer, err: e }, 'rdma handshake: malformed frame, closing');
+        this.#sock.destroy();
+      }
     }
     if (this.#mode === 'tcp' && !this.#replay) {
       this.#handshakeDone();
@@ -668,8 +689,10 @@ class Incoming {
     } else if (this.#auth === 'pending') {
       // Reading is paused, so only what the last chunk already held lands here; a peer that keeps pipelining
       // past a few requests is not running our handshake.
-      if (this.#held.length >= 4) this.#sock.destroy();
-      else this.#held.push(pkt);
+      if (this.#held.length >= 4) {
+        if (this.#log.isLevelEnabled('warn')) this.#log.warn({ peer: this.#sock.peer }, 'rdma handshake: requests pipelined during authentication, closing');
+        this.#sock.destroy();
+      } else this.#held.push(pkt);
     } else {
       this.#authenticateFirst(pkt);
     }
@@ -691,10 +714,20 @@ class Incoming {
     let verdict: Principal | undefined | Promise<Principal | undefined>;
     try {
       verdict = this.#authenticate!(req, { signal: ac.signal });
-    } catch {
+    } catch (e) {
+      // A throw is a refusal (#authDone logs it); its kind only, as its message may quote the token.
+      this.#refusedBy(e);
       verdict = undefined;
     }
-    Promise.resolve(verdict).then(this.#authDone, () => this.#authDone(undefined));
+    Promise.resolve(verdict).then(this.#authDone, (e: unknown) => {
+      this.#refusedBy(e);
+      this.#authDone(undefined);
+    });
+  }
+
+  #refusedBy(e: unknown): void {
+    if (this.#log.isLevelEnabled('debug'))
+      this.#log.debug({ peer: this.#sock.peer, cause: e instanceof Error ? e.name : typeof e }, 'rdma handshake authenticator threw');
   }
 
   readonly #authDone = (p: Principal | undefined): void => {
@@ -712,6 +745,8 @@ class Incoming {
         this.#state.pending--;
       }
       // No detail: what the authenticator disliked is not the peer's business. Then the connection closes.
+      if (this.#log.isLevelEnabled('warn'))
+        this.#log.warn({ peer: this.#sock.peer, code: StatusCode.Unauthenticated }, 'rdma handshake refused: unauthenticated');
       const first = held[0]!;
       this.#sock.write([this.#response(first, errResult(StatusCode.Unauthenticated, 'unauthenticated'))]);
       this.#sock.end();
@@ -740,6 +775,7 @@ class Incoming {
       // Closed once the answer is out: it holds no slot, so it must not linger.
       this.#state.refused++;
       const max = this.#state.maxPendingHandshakes;
+      if (this.#log.isLevelEnabled('warn')) this.#log.warn({ peer: this.#sock.peer, maxPendingHandshakes: max }, 'rdma handshake refused: too many pending');
       result = errResult(StatusCode.ResourceExhausted, `${max} RDMA handshakes are pending, the server-wide cap (maxPendingHandshakes) is ${max}`);
       last = true;
     } else {
@@ -752,6 +788,7 @@ class Incoming {
         // The reason, not the message: the dialling side names the peer itself when it rebuilds the error.
         const code = (e as { code?: unknown }).code;
         if (code === StatusCode.ResourceExhausted) this.#state.refused++;
+        if (this.#log.isLevelEnabled('warn')) this.#log.warn({ peer: this.#sock.peer, method: pkt.methodId, err: e }, 'rdma handshake request failed');
         result = errResult(typeof code === 'number' && code > 0 ? code : StatusCode.Unknown, FfnetError.is(e) ? e.reason : reasonText(e));
       }
     }
@@ -791,6 +828,7 @@ export class VerbsBackend implements Backend {
   readonly #channel: Backend;
   readonly #credentials: Credentials | undefined;
   readonly #authenticate: ConnectionAuthenticator | undefined;
+  readonly #logger: Logger | undefined;
   readonly #limiter: ConnectLimiter;
   readonly #counters = new Map<string, number>();
   readonly #accept: AcceptState;
@@ -809,6 +847,7 @@ export class VerbsBackend implements Backend {
     this.#channel = ch;
     this.#credentials = opts.credentials;
     this.#authenticate = opts.authenticate;
+    this.#logger = opts.logger;
     this.connectTimeoutMs = positiveInt('connectTimeoutMs', opts.connectTimeoutMs ?? DEFAULT_RDMA_CONNECT_TIMEOUT_MS);
     const rc = opts.control;
     this.transmissions = rc === undefined || rc === false ? undefined : new TransmissionLimiter(rc === true ? undefined : rc.maxConcurrentTransmission);
@@ -925,8 +964,9 @@ export class VerbsBackend implements Backend {
     };
     // The channel authenticates nothing itself: the handshake's authenticator is ours to run.
     const { acceptTcp: _, authenticate: _a, ...channelOpts } = opts;
+    const log = componentLogger('rdma', opts.logger ?? this.#logger);
     const listener = await this.#channel.listen(channelAddress(this.#channel.scheme, addr), channelOpts, (sock) => {
-      new Incoming(sock, state, acceptTcp, authenticate, onSocket, accepted);
+      new Incoming(sock, state, acceptTcp, authenticate, onSocket, accepted, log);
     });
     const bound = rdmaAddress(addr.host, listener.address.port);
     return { address: bound, close: () => listener.close() };

@@ -93,6 +93,45 @@ async function rejection(p: Promise<unknown>): Promise<FfnetError> {
 }
 
 describe('rdma handshake authentication (host, no devices)', () => {
+  it('rdma({ logger }): a refused handshake is logged at warn with its peer, and never the token', async () => {
+    const records: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+    const logger = {
+      records,
+      bindings: {} as Record<string, unknown>,
+      isLevelEnabled: () => true,
+      child(b: Record<string, unknown>) {
+        return { ...this, bindings: { ...this.bindings, ...b } };
+      },
+      trace(f: Record<string, unknown>, m?: string) {
+        records.push({ level: 'trace', msg: m ?? '', fields: { ...this.bindings, ...f } });
+      },
+      debug(f: Record<string, unknown>, m?: string) {
+        records.push({ level: 'debug', msg: m ?? '', fields: { ...this.bindings, ...f } });
+      },
+      info(f: Record<string, unknown>, m?: string) {
+        records.push({ level: 'info', msg: m ?? '', fields: { ...this.bindings, ...f } });
+      },
+      warn(f: Record<string, unknown>, m?: string) {
+        records.push({ level: 'warn', msg: m ?? '', fields: { ...this.bindings, ...f } });
+      },
+      error(f: Record<string, unknown>, m?: string) {
+        records.push({ level: 'error', msg: m ?? '', fields: { ...this.bindings, ...f } });
+      },
+    };
+    const b = rdma({ logger });
+    const port = await listenRdma(b, tokenAuth([]));
+    const c = await dial(port, bearer('Bearer svc-a-SECRET'));
+    expect(await rejection(c.call('query', {}))).toBeInstanceOf(UnauthenticatedError);
+    await c.closed;
+    const refused = records.find((r) => r.msg === 'rdma handshake refused: unauthenticated');
+    expect(refused?.level).toBe('warn');
+    expect(refused?.fields).toMatchObject({ component: 'rdma', code: StatusCode.Unauthenticated });
+    expect(String(refused?.fields.peer)).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$|^rdma:\/\//);
+    // The authenticator threw "token svc-a-SECRET is not valid": its kind is logged, not its words.
+    expect(records.find((r) => r.msg === 'rdma handshake authenticator threw')?.fields.cause).toBe('Error');
+    expect(JSON.stringify(records)).not.toContain('SECRET');
+  });
+
   it('no credentials: the first request is refused with UnauthenticatedError, no detail, the connection closes, no QP', async () => {
     const seen: AuthRequest[] = [];
     const b = rdma();

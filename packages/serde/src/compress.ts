@@ -37,6 +37,7 @@ export function zstdCompress(data: Uint8Array, level: number): Uint8Array | unde
   try {
     return z.compress(data, level);
   } catch {
+    // Documented above: the frame goes out uncompressed, as in 3FS.
     return undefined;
   }
 }

@@ -1,4 +1,4 @@
-import { onAbort } from '@ffnet/common';
+import { componentLogger, type Logger, onAbort } from '@ffnet/common';
 import { InvalidConfigError, type Metadata, type MetadataValue, PermissionDeniedError, TimeoutError, UnauthenticatedError } from '@ffnet/serde';
 import type { AuthRequest, ConnectionAuthenticator, Principal, Transport } from '@ffnet/transport';
 import { isPrincipal, principalFresh } from '@ffnet/transport/internal';
@@ -102,6 +102,15 @@ function isPromiseLike<T>(v: unknown): v is PromiseLike<T> {
   return v !== null && typeof v === 'object' && typeof (v as PromiseLike<T>).then === 'function';
 }
 
+/**
+ * Why an authenticator or authorizer refused, for the log: the kind of error only. Its message is the user's
+ * code's words and may quote the token it was given.
+ */
+function refusalCause(error: unknown): { cause?: string } {
+  if (error === undefined) return {};
+  return { cause: error instanceof Error ? error.name : typeof error };
+}
+
 /** `Core.shutdown` → `shutdown`. */
 function shortName(ctx: CallContext): string {
   const full = ctx.method.name;
@@ -146,13 +155,16 @@ export class ConnectionAuth {
   readonly #timeoutMs: number;
   readonly #maxFailures: number;
   readonly #hook: AuthErrorHook | undefined;
+  readonly #log: Logger;
   readonly #conns = new WeakMap<Transport, ConnAuth>();
   #authenticated = 0;
   #refused = 0;
   #denied = 0;
   #closed = 0;
 
-  constructor(opts: AuthOptions) {
+  /** `logger`: the root logger (scoped to `server`); refusals are logged at warn, never a token or the authenticator's words. */
+  constructor(opts: AuthOptions, logger?: Logger) {
+    this.#log = componentLogger('server', logger);
     if (opts.authenticate !== undefined && typeof opts.authenticate !== 'function') throw new InvalidConfigError('authenticate must be a function');
     if (opts.authorize !== undefined && typeof opts.authorize !== 'function') throw new InvalidConfigError('authorize must be a function');
     this.#authenticate = opts.authenticate;
@@ -277,7 +289,14 @@ export class ConnectionAuth {
     this.#refused++;
     st.failures++;
     this.#report({ kind: 'unauthenticated', peer: t.peer, method: ctx.method.name, error });
-    if (st.failures >= this.#maxFailures && t.state === 'ready') {
+    const closing = st.failures >= this.#maxFailures && t.state === 'ready';
+    if (this.#log.isLevelEnabled('warn')) {
+      this.#log.warn(
+        { peer: t.peer, method: ctx.method.name, failures: st.failures, closing, ...refusalCause(error) },
+        closing ? `call refused: unauthenticated; closing the connection after ${st.failures} refusals` : 'call refused: unauthenticated',
+      );
+    }
+    if (closing) {
       this.#closed++;
       // After this refusal has been answered: the reply is queued before the graceful close flushes.
       setImmediate(() => void t.close());
@@ -318,6 +337,12 @@ export class ConnectionAuth {
   #denial(ctx: CallContext, error: unknown): PermissionDeniedError {
     this.#denied++;
     this.#report({ kind: 'denied', peer: ctx.peer, method: ctx.method.name, error });
+    if (this.#log.isLevelEnabled('warn')) {
+      this.#log.warn(
+        { peer: ctx.peer, method: ctx.method.name, principal: ctx.peerIdentity.principal?.id, ...refusalCause(error) },
+        'call refused: permission denied',
+      );
+    }
     // The reply names the method only: not the principal, not the authorizer's reason.
     return new PermissionDeniedError(`${ctx.method.name} is not allowed`, { peer: ctx.peer });
   }
@@ -326,8 +351,9 @@ export class ConnectionAuth {
     if (this.#hook === undefined) return;
     try {
       this.#hook(info);
-    } catch {
-      // A hook is for looking; the caller is answered regardless.
+    } catch (e) {
+      // A hook is for looking; the caller is answered regardless, and the hook's own bug is not lost.
+      if (this.#log.isLevelEnabled('warn')) this.#log.warn({ peer: info.peer, method: info.method, err: e }, 'onAuthError hook threw');
     }
   }
 }

@@ -1,3 +1,4 @@
+import { type Logger, noopLogger } from '@ffnet/common';
 import { defineService, InvalidArgError, method, PermissionDeniedError } from '@ffnet/serde';
 import type { CallContext } from '@ffnet/worker';
 import { type AdminAccess, type AdminOptions, adminOptions, allowed } from './admin.js';
@@ -117,7 +118,8 @@ function pick(root: unknown, key: string): unknown {
   return v;
 }
 
-function denied(method: string, access: AdminAccess, ctx: CallContext): PermissionDeniedError {
+function denied(method: string, access: AdminAccess, ctx: CallContext, log: Logger): PermissionDeniedError {
+  if (log.isLevelEnabled('warn')) log.warn({ peer: ctx.peer, method, access, principal: ctx.peerIdentity.principal?.id }, 'admin call refused');
   // The reason crosses the wire: it says that the method is closed, never what the server is or why this peer is not local.
   const why = access === 'none' ? 'is disabled on this server' : access === 'admin' ? 'needs an admin identity' : 'is only answered to local peers';
   return new PermissionDeniedError(`${method} ${why}`, { peer: ctx.peer });
@@ -127,16 +129,16 @@ function denied(method: string, access: AdminAccess, ctx: CallContext): Permissi
  * Core over `host`. `admin` says who may call shutdown and getConfig/stats (default: an admin identity);
  * a refusal is a PermissionDeniedError (2102). Every method checks its request and answers InvalidArgError (3).
  */
-export function coreService(host: CoreHost, admin?: AdminOptions): Service<typeof CoreService> {
+export function coreService(host: CoreHost, admin?: AdminOptions, log: Logger = noopLogger): Service<typeof CoreService> {
   const { shutdown, inspect } = adminOptions(admin);
   return implement(CoreService, {
     echo: (_ctx, req) => echo('Core.echo', req),
     getConfig: (ctx, req) => {
-      if (!allowed(inspect, ctx.peerIdentity, ctx.transport)) throw denied('Core.getConfig', inspect, ctx);
+      if (!allowed(inspect, ctx.peerIdentity, ctx.transport)) throw denied('Core.getConfig', inspect, ctx, log);
       return { config: JSON.stringify(pick(host.configValue(), configKey(req))) ?? 'null' };
     },
     shutdown: (ctx, req) => {
-      if (!allowed(shutdown, ctx.peerIdentity, ctx.transport)) throw denied('Core.shutdown', shutdown, ctx);
+      if (!allowed(shutdown, ctx.peerIdentity, ctx.transport)) throw denied('Core.shutdown', shutdown, ctx, log);
       const graceful = own(request('Core.shutdown', req, '{graceful?: boolean}'), 'graceful') ?? true;
       if (typeof graceful !== 'boolean') throw new InvalidArgError(`Core.shutdown: graceful must be a boolean, got ${describe(graceful)}`);
       // After this reply has been handed to the connection: stopping drains in-flight calls, this one included.
@@ -144,7 +146,7 @@ export function coreService(host: CoreHost, admin?: AdminOptions): Service<typeo
       return {};
     },
     stats: (ctx, req) => {
-      if (!allowed(inspect, ctx.peerIdentity, ctx.transport)) throw denied('Core.stats', inspect, ctx);
+      if (!allowed(inspect, ctx.peerIdentity, ctx.transport)) throw denied('Core.stats', inspect, ctx, log);
       if (Object.keys(request('Core.stats', req, '{}')).length > 0) throw new InvalidArgError('Core.stats expects an empty request {}');
       return host.stats();
     },

@@ -1,4 +1,4 @@
-import { defaults, METRICS, type Metrics, onAbort } from '@ffnet/common';
+import { componentLogger, defaults, type Logger, METRICS, type Metrics, onAbort } from '@ffnet/common';
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
@@ -46,6 +46,7 @@ import { ClientCallState, type ClientInterceptor, type ClientNext, composeClient
 import { ClientCallObserver, Observer } from './observe.js';
 import { clientExtensionOf } from './plugin.js';
 import { type Service, ServiceRegistry } from './service.js';
+import { SlowCallLog } from './slow-call.js';
 
 export type { CallOptions, CompressionOptions };
 
@@ -95,6 +96,17 @@ export interface ClientOptions {
    * schemas, and there is no metadata (so no `credentials`), no deadline sent to the server and no cancel notice.
    */
   envelope?: EnvelopeName;
+  /**
+   * Where this client logs (its connections, dropped frames, cancel notices that could not be sent, slow calls);
+   * each layer binds its `component`. Default: the process-wide logger (setDefaultLogger), silent unless
+   * FFNET_DEBUG is set. `ioWorker.logger` / `processor.logger` win for their part.
+   */
+  logger?: Logger;
+  /**
+   * Calls slower than this are logged at warn with service, method, peer, duration and where the time went; while
+   * set, every call carries timestamps (3FS's logLongRunningThreshold, whose client default is 0). Default 0: off.
+   */
+  slowCallMs?: number;
 }
 
 /** A typed client for one service at one address: a method per method of the definition. */
@@ -150,6 +162,9 @@ class RpcCall extends PendingCall {
   responseSchema: PayloadSchemas['response'] = undefined;
   /** The call went out in the 3fs envelope: the payload is `Result<Rsp>` bytes, and there is no cancel notice. */
   threefs = false;
+  /** The client's slow-call log, when its threshold is on. */
+  slow: SlowCallLog | undefined = undefined;
+  log: Logger | undefined = undefined;
 
   constructor(label: string, maxRetries: number | undefined, resolve: (v: unknown) => void, reject: (e: unknown) => void) {
     super(label, maxRetries);
@@ -170,6 +185,8 @@ class RpcCall extends PendingCall {
     }
     const md = this.responseMetadata;
     if (md !== undefined && pkt.metadata !== undefined) for (const [k, v] of pkt.metadata) md.set(k, v);
+    const slow = this.slow;
+    if (slow !== undefined && this.timestamps !== undefined) slow.check(this.label, t.peer, this.timestamps, pkt.timestamps, r.ok ? 0 : r.code);
     if (!r.ok && r.code === StatusCode.Unauthenticated && this.retry !== undefined) {
       // Refused before dispatch, so the handler never ran: safe to send again with fresh credentials.
       const retry = this.retry;
@@ -206,8 +223,10 @@ class RpcCall extends PendingCall {
     if (t !== undefined && (t.state === 'ready' || t.state === 'connecting')) {
       try {
         t.send(encodeCancelNotice(uuid));
-      } catch {
+      } catch (e) {
         // The connection is closing; the server aborts the handler when it sees it close.
+        const log = this.log;
+        if (log?.isLevelEnabled('debug')) log.debug({ peer: t.peer, call: this.label, err: e }, 'cancel notice not sent');
       }
     }
   }
@@ -338,6 +357,10 @@ export class Client {
   /** The envelope of this client's messages. */
   readonly envelope: EnvelopeName;
   readonly #threefs: boolean;
+  /** 0: off. */
+  readonly slowCallMs: number;
+  readonly #slow: SlowCallLog | undefined;
+  readonly #log: Logger;
   /** The stop in progress, which a later stop() can cut short. */
   #stopControl: StopControl | undefined;
 
@@ -350,6 +373,9 @@ export class Client {
     if (this.#threefs && opts.credentials !== undefined) {
       throw new InvalidConfigError("ClientOptions.credentials travel as metadata, which envelope '3fs' does not have");
     }
+    this.slowCallMs = nonNegativeMsOption('slowCallMs', opts.slowCallMs, 0);
+    this.#log = componentLogger('server', opts.logger);
+    this.#slow = this.slowCallMs > 0 ? new SlowCallLog(this.#log, this.slowCallMs) : undefined;
     const level = opts.compression?.level ?? 0;
     this.#compressionLevel = level;
     const limits = opts.metadataLimits;
@@ -378,6 +404,7 @@ export class Client {
     this.#watch = new ClientCallObserver(opts.metrics);
     this.processor = new Processor({
       observer,
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
       ...opts.processor,
       waiter: this.waiter,
       lookup: this.services,
@@ -389,6 +416,7 @@ export class Client {
     this.#chain = list.length > 0 ? composeClientInterceptors(list, (call) => this.#core(call as ClientCallState)) : undefined;
     this.#credentials = opts.credentials;
     this.ioWorker = new IOWorker({
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
       ...opts.ioWorker,
       backends,
       processor: this.processor,
@@ -406,8 +434,9 @@ export class Client {
         connections.set(this.ioWorker.connections);
       });
     }
-    // Peers may send compressed frames; loading zstd early means they decode. Failure shows up at use.
-    initCompression().catch(() => undefined);
+    // Peers may send compressed frames; loading zstd early means they decode. Failure shows up at use, where the
+    // call that needs zstd fails with the reason; here it is only worth a debug line.
+    initCompression().catch(this.#zstdFailed);
   }
 
   /** A typed stub for `def` at `address` (`tcp://host:port`, `unix:///path`). Throws InvalidAddrError for a bad address. */
@@ -476,6 +505,10 @@ export class Client {
       }
     }
   }
+
+  readonly #zstdFailed = (e: unknown): void => {
+    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ err: e }, 'zstd did not load; compressed frames will fail');
+  };
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
@@ -654,7 +687,10 @@ export class Client {
     pkt.timeoutMs = Number.isFinite(timeoutMs) ? timeoutMs : 0;
     pkt.payload = req;
     pkt.metadata = metadata;
-    const ts = opts?.timestamps;
+    const slow = this.#slow;
+    const ts = opts?.timestamps ?? slow?.timestamps();
+    if (slow !== undefined) call.slow = slow;
+    call.log = this.#log;
     if (ts !== undefined) {
       ts.clientCalled = nowMicros();
       call.timestamps = ts;

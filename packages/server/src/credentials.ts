@@ -59,6 +59,7 @@ class TokenCredentials implements Credentials {
       const now = Date.now();
       if (now < this.#expiresAt) {
         // Refreshed in the background: this call, and the ones until the new token lands, use the cached one.
+        // A failed early refresh is not lost: the next call tries again, and past expiry a call fails with it.
         if (this.#inflight === undefined && now >= this.#expiresAt - this.#refreshBeforeMs) this.#refresh().catch(() => undefined);
         return md;
       }

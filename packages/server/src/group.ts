@@ -1,4 +1,4 @@
-import { type Metrics, onAbort } from '@ffnet/common';
+import { type Logger, type Metrics, onAbort } from '@ffnet/common';
 import { Listener, type ListenerConfig } from '@ffnet/listener';
 import { CancelledError, type EnvelopeName, envelopeNamed, InvalidConfigError } from '@ffnet/serde';
 import type { Backend, ByteBudget } from '@ffnet/transport';
@@ -41,6 +41,11 @@ export interface ServiceGroupConfig extends AuthOptions {
    * and there is no metadata (so no tokens) and no deadline field. Not with networkType 'rdma' (no IBConnect).
    */
   envelope?: EnvelopeName;
+  /**
+   * Where this group's listener, connections, processor and authentication log (default: the server's `logger`,
+   * else the process-wide one). `listener.logger`, `ioWorker.logger` and `processor.logger` win for their part.
+   */
+  logger?: Logger;
 }
 
 /**
@@ -71,8 +76,10 @@ export class ServiceGroup {
     }
     this.services = new ServiceRegistry(this.envelope);
     const backends = config.backends;
-    this.auth = ConnectionAuth.wanted(config) ? new ConnectionAuth(config) : undefined;
+    const logger = config.logger;
+    this.auth = ConnectionAuth.wanted(config) ? new ConnectionAuth(config, logger) : undefined;
     this.listener = new Listener({
+      ...(logger === undefined ? {} : { logger }),
       ...config.listener,
       networkType: this.networkType,
       ...(backends === undefined ? {} : { backends }),
@@ -82,6 +89,7 @@ export class ServiceGroup {
     const interceptors = this.auth === undefined ? config.processor?.interceptors : [this.auth.interceptor, ...(config.processor?.interceptors ?? [])];
     // The Waiter matches answers to calls the server makes back on accepted connections (RDMAControl.apply).
     this.processor = new Processor({
+      ...(logger === undefined ? {} : { logger }),
       ...config.processor,
       ...(interceptors === undefined ? {} : { interceptors }),
       // Always one, so diagnostics_channel subscribers see this group's calls; metrics only when configured.
@@ -94,7 +102,13 @@ export class ServiceGroup {
     const transport = { ...io?.transport };
     if (budgets.receive !== undefined) transport.receiveBudget = budgets.receive;
     if (budgets.output !== undefined) transport.outputBudget = budgets.output;
-    this.ioWorker = new IOWorker({ ...io, transport, processor: this.processor, ...(backends === undefined ? {} : { backends }) });
+    this.ioWorker = new IOWorker({
+      ...(logger === undefined ? {} : { logger }),
+      ...io,
+      transport,
+      processor: this.processor,
+      ...(backends === undefined ? {} : { backends }),
+    });
   }
 
   /** Whether this group's `services` list names `name`. */

@@ -1,3 +1,4 @@
+export { debugLogger, type LogFields, type Logger, type LogLevel, setDefaultLogger } from '@ffnet/common';
 export type { AuthRequest, ConnectionAuthenticator, Credentials, PeerCertificate, PeerCredentials, Principal } from '@ffnet/transport';
 export { CallContext, type PeerIdentity, type RequestInfo } from '@ffnet/worker';
 export { ADMIN_ROLE, type AdminAccess, type AdminOptions, isLocalPeer } from './admin.js';

@@ -1,4 +1,4 @@
-import { defaults, type Metrics } from '@ffnet/common';
+import { componentLogger, defaults, type Logger, type Metrics } from '@ffnet/common';
 import { InvalidArgError, InvalidConfigError, InvalidServiceNameError, initCompression, TimeoutError } from '@ffnet/serde';
 import { type Backend, ByteBudget } from '@ffnet/transport';
 import type { HandlerErrorHook, ServerInterceptor } from '@ffnet/worker';
@@ -86,6 +86,17 @@ export interface ServerOptions extends AuthOptions {
    * `prometheusMetrics()` from @ffnet/prometheus), for every group that sets none. Default none: no cost.
    */
   metrics?: Metrics;
+  /**
+   * Where this server logs (every group that names no `logger` of its own): connections, refusals, dropped
+   * frames, slow calls; each layer binds its `component`. Default: the process-wide logger (setDefaultLogger),
+   * silent unless FFNET_DEBUG is set. `pinoLogger(pino())` from @ffnet/pino fits.
+   */
+  logger?: Logger;
+  /**
+   * Handlers taking longer than this are logged at warn with service, method, peer, duration and breakdown
+   * (3FS's logLongRunningThreshold). Default 0: off, as 3FS. For every group whose `processor` sets none.
+   */
+  slowCallMs?: number;
 }
 
 /** The AuthOptions fields of `o` that are set. */
@@ -127,6 +138,11 @@ export class Server {
   #op: Promise<unknown> = Promise.resolve();
   /** Removes this server's gauges from the metrics' collection (set while running with metrics). */
   #uncollect: (() => void) | undefined;
+  readonly #log: Logger;
+  /** A stop nobody awaits (Core.shutdown's): its failure has nowhere to go but the log. */
+  readonly #stopFailed = (e: unknown): void => {
+    if (this.#log.isLevelEnabled('warn')) this.#log.warn({ err: e }, 'stop requested by Core.shutdown failed');
+  };
 
   constructor(options: ServerOptions) {
     if (!Array.isArray(options.groups) || options.groups.length === 0) throw new InvalidConfigError('a server needs at least one service group');
@@ -135,6 +151,7 @@ export class Server {
     this.stopGraceMs = nonNegativeMsOption('stopGraceMs', options.stopGraceMs, DEFAULT_STOP_GRACE_MS);
     this.stopTimeoutMs = nonNegativeMsOption('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS);
     this.options = options;
+    this.#log = componentLogger('server', options.logger);
     const hook = options.onHandlerError;
     this.receiveBudget = new ByteBudget(options.limits?.receiveBudgetBytes ?? DEFAULT_RECEIVE_BUDGET_BYTES, 'server receive budget');
     this.outputBudget = new ByteBudget(options.limits?.outputBudgetBytes ?? DEFAULT_OUTPUT_BUDGET_BYTES, 'server output budget');
@@ -146,6 +163,10 @@ export class Server {
       if (outer.length > 0) config = { ...config, processor: { ...config.processor, interceptors: [...outer, ...(config.processor?.interceptors ?? [])] } };
       if (backends !== undefined && config.backends === undefined) config = { ...config, backends };
       if (options.metrics !== undefined && config.metrics === undefined) config = { ...config, metrics: options.metrics };
+      if (options.logger !== undefined && config.logger === undefined) config = { ...config, logger: options.logger };
+      if (options.slowCallMs !== undefined && config.processor?.slowCallMs === undefined) {
+        config = { ...config, processor: { ...config.processor, slowCallMs: options.slowCallMs } };
+      }
       // The group's own timeouts and hook, if it set any, still apply to the server's authenticator.
       if (!ConnectionAuth.wanted(config) && ConnectionAuth.wanted(options)) config = { ...config, ...authOf(options), ...authOf(config) };
       return new ServiceGroup(config, budgets);
@@ -155,9 +176,10 @@ export class Server {
         {
           configValue: () => this.#configValue(),
           stats: () => this.stats(),
-          shutdown: (graceful) => (this.options.onShutdown ? this.options.onShutdown(graceful) : void this.stop().catch(() => undefined)),
+          shutdown: (graceful) => (this.options.onShutdown ? this.options.onShutdown(graceful) : void this.stop().catch(this.#stopFailed)),
         },
         options.admin,
+        this.#log,
       );
       for (const g of this.groups) {
         const threefs = g.envelope === '3fs';
@@ -309,6 +331,7 @@ export class Server {
 
   #serial(fn: () => Promise<void>): Promise<void> {
     const run = this.#op.then(fn, fn);
+    // The caller gets `run` and its failure; the chain only orders the next operation after it.
     this.#op = run.catch(() => undefined);
     return run;
   }

@@ -1,3 +1,4 @@
+import type { Logger } from '@ffnet/common';
 import { type FfnetError, NotImplementedError } from '@ffnet/serde';
 import type { Address, Scheme } from './address.js';
 import type { ConnectionAuthenticator, Credentials, PeerCertificate, PeerCredentials, Principal } from './identity.js';
@@ -96,6 +97,11 @@ export interface ListenOptions {
    */
   authenticate?: ConnectionAuthenticator;
   signal?: AbortSignal;
+  /**
+   * The root logger (the backend scopes it to its component): refused handshakes (tls, rdma IBConnect) at warn,
+   * accept errors at debug. Default: the process-wide logger.
+   */
+  logger?: Logger;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { chmod } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import * as net from 'node:net';
-import { type Disposer, onAbort } from '@ffnet/common';
+import { componentLogger, type Disposer, onAbort } from '@ffnet/common';
 import {
   ConnectFailedError,
   type FfnetError,
@@ -160,6 +160,7 @@ function reopenWithDirectReads(accepted: net.Socket, direct: DirectReads): net.S
   try {
     sock = new net.Socket(opts as net.SocketConstructorOpts);
   } catch {
+    // Direct reads are an optimisation: the accepted socket still works through the 'data' path.
     calls.close(copy);
     return accepted;
   }
@@ -379,8 +380,13 @@ class NetBackend implements Backend {
         server.close();
         reject(e);
       };
+      const log = componentLogger('transport', opts.logger);
       server.on('error', (err: Errno) => {
-        if (listening) return; // accept() failures (EMFILE…) are transient; libuv keeps accepting
+        if (listening) {
+          // accept() failures (EMFILE…) are transient; libuv keeps accepting.
+          if (log.isLevelEnabled('debug')) log.debug({ listener: where, err }, 'accept failed');
+          return;
+        }
         const hint = err.code === 'EADDRINUSE' && scheme === 'unix' ? ' (a stale socket file? remove it first)' : '';
         fail(new ListenFailedError(`listen on ${where} failed: ${describe(err)}${hint}`, { cause: err }));
       });

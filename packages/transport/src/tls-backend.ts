@@ -1,6 +1,6 @@
 import { isIP, type Socket as NetSocketType, type OnReadOpts } from 'node:net';
 import * as nodeTls from 'node:tls';
-import { type Disposer, defaults, onAbort } from '@ffnet/common';
+import { componentLogger, type Disposer, defaults, onAbort } from '@ffnet/common';
 import {
   ConnectFailedError,
   type FfnetError,
@@ -359,13 +359,21 @@ class TlsBackendImpl implements TlsBackend {
         server.close();
         reject(e);
       };
+      const log = componentLogger('transport', opts.logger);
       server.on('error', (err: Errno) => {
-        if (listening) return; // accept() failures are transient
+        if (listening) {
+          // accept() failures are transient: libuv keeps accepting.
+          if (log.isLevelEnabled('debug')) log.debug({ listener: where, err }, 'accept failed');
+          return;
+        }
         fail(new ListenFailedError(`listen on ${where} failed: ${describe(err)}`, { cause: err }));
       });
       // Failed handshakes (wrong CA, no client certificate, plain tcp): Node has destroyed the socket already;
-      // nothing reached the owner, so nothing more to do.
-      server.on('tlsClientError', () => {});
+      // nothing reached the owner, so the log is all that is left of it.
+      server.on('tlsClientError', (err: Error, raw: nodeTls.TLSSocket) => {
+        if (log.isLevelEnabled('warn'))
+          log.warn({ listener: where, peer: hostString(raw.remoteAddress ?? '0.0.0.0', raw.remotePort ?? 0), err }, 'tls handshake failed');
+      });
       // Node's handshakeTimeout does not fire for a peer that connects and never sends a byte, so the handshake
       // has its own timer, from accept to secureConnection. Keyed by the remote end, which the TLS socket shares
       // with the raw one and which is unique among a listener's live connections.
@@ -378,6 +386,11 @@ class TlsBackendImpl implements TlsBackend {
             key,
             setTimeout(() => {
               handshaking.delete(key);
+              if (log.isLevelEnabled('warn'))
+                log.warn(
+                  { listener: where, peer: hostString(raw.remoteAddress ?? '0.0.0.0', raw.remotePort ?? 0), timeoutMs: hsMs },
+                  'tls handshake timed out',
+                );
               raw.destroy();
             }, hsMs),
           );
@@ -393,6 +406,12 @@ class TlsBackendImpl implements TlsBackend {
         handshaking.delete(key);
         // A client that offered no ALPN passes Node's check (one offering other protocols does not): refused here.
         if (sock.alpnProtocol !== TLS_ALPN_PROTOCOL) {
+          if (log.isLevelEnabled('warn')) {
+            log.warn(
+              { listener: where, peer: hostString(sock.remoteAddress ?? '0.0.0.0', sock.remotePort ?? 0), alpn: sock.alpnProtocol || null },
+              'tls peer refused: not ffnet (ALPN)',
+            );
+          }
           sock.destroy();
           return;
         }

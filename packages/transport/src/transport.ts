@@ -1,4 +1,4 @@
-import { type Disposer, defaults, onAbort } from '@ffnet/common';
+import { componentLogger, type Disposer, defaults, type Logger, onAbort } from '@ffnet/common';
 import {
   ConnectFailedError,
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -81,6 +81,11 @@ export interface TransportOptions {
    * listening process's SO_PEERCRED); otherwise the connect fails with PermissionDeniedError. Default: unchecked.
    */
   unixOwnerUid?: number;
+  /**
+   * Where connection opened/closed (debug) and dropped frames (warn: corrupt, oversized, over budget, overdue) are
+   * logged, scoped to component `transport`. Default: the process-wide logger (silent unless FFNET_DEBUG).
+   */
+  logger?: Logger;
 }
 
 export interface TransportConnectOptions extends TransportOptions {
@@ -179,6 +184,7 @@ export class Transport {
   private readonly batchBytes: number;
   private readonly rxBudget: ByteBudget | undefined;
   private readonly txBudget: ByteBudget | undefined;
+  private readonly log: Logger;
   /** Bytes taken from rxBudget for what the decoder holds. */
   private rxCharged = 0;
   /** Reading stopped until rxBudget has room (independent of pause()). */
@@ -227,6 +233,7 @@ export class Transport {
     this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
     this.rxBudget = opts.receiveBudget;
     this.txBudget = opts.outputBudget;
+    this.log = componentLogger('transport', opts.logger);
     this.decoder = new FrameDecoder(this.onDecodedFrame, {
       maxMessageSize: opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       peer,
@@ -266,6 +273,7 @@ export class Transport {
     t.attach(sock);
     t.readySettled = true;
     t.resolveReady();
+    t.logOpened();
     return t;
   }
 
@@ -462,16 +470,15 @@ export class Transport {
     const have = d.heldBytes;
     const frame = size === 0 ? 'a frame (header incomplete)' : `a ${size}-byte frame`;
     const rx = this.rxBudget;
-    if (this.budgetWait && rx !== undefined) {
-      this.finish(
-        new ResourceExhaustedError(
-          `${rx.name} full: ${frame} waited ${age} ms (limit ${limit} ms) with ${have} bytes received; ${rx.used} of ${rx.limit} bytes in use`,
-          { peer: this.peer },
-        ),
-      );
-    } else {
-      this.finish(new TimeoutError(`${frame} not complete after ${age} ms (limit ${limit} ms): ${have} bytes received`, { peer: this.peer }));
-    }
+    const err =
+      this.budgetWait && rx !== undefined
+        ? new ResourceExhaustedError(
+            `${rx.name} full: ${frame} waited ${age} ms (limit ${limit} ms) with ${have} bytes received; ${rx.used} of ${rx.limit} bytes in use`,
+            { peer: this.peer },
+          )
+        : new TimeoutError(`${frame} not complete after ${age} ms (limit ${limit} ms): ${have} bytes received`, { peer: this.peer });
+    this.logDropped(err);
+    this.finish(err);
     return true;
   }
 
@@ -499,6 +506,7 @@ export class Transport {
           if (this._state === 'connecting') this._state = 'ready';
           this.readySettled = true;
           this.resolveReady();
+          this.logOpened();
           if (this._state === 'closing') {
             this.flush();
             this.maybeEnd();
@@ -576,7 +584,9 @@ export class Transport {
     } catch (e) {
       // Bad magic, CRC mismatch or oversize: only this connection is affected.
       this.reading = false;
-      this.finish(FfnetError.is(e) ? e : errorFromCode(StatusCode.Unknown, `frame decoding failed: ${String(e)}`, { peer: this.peer, cause: e }));
+      const err = FfnetError.is(e) ? e : errorFromCode(StatusCode.Unknown, `frame decoding failed: ${String(e)}`, { peer: this.peer, cause: e });
+      this.logDropped(err);
+      this.finish(err);
       return;
     }
     this.reading = false;
@@ -618,7 +628,9 @@ export class Transport {
       this.rxCharged = want;
     } else {
       if (want > budget.limit) {
-        this.finish(this.tooLarge(want));
+        const err = this.tooLarge(want);
+        this.logDropped(err);
+        this.finish(err);
         return;
       }
       if (!this.budgetWait) {
@@ -689,6 +701,17 @@ export class Transport {
     this.finish(left > 0 ? new SocketClosedError(`graceful close gave up with ${left} bytes not yet written`, { peer: this.peer }) : undefined);
   };
 
+  private logOpened(): void {
+    if (this.log.isLevelEnabled('debug'))
+      this.log.debug({ peer: this.peer, id: this.id, incoming: this.incoming, scheme: this.address.scheme }, 'connection opened');
+  }
+
+  /** A frame this connection will never deliver: the peer, why, and that the connection goes with it. */
+  private logDropped(err: FfnetError): void {
+    if (this.log.isLevelEnabled('warn'))
+      this.log.warn({ peer: this.peer, id: this.id, code: err.code, reason: err.reason, err }, 'frame dropped, closing connection');
+  }
+
   /** The one way into 'closed': release the socket, then report exactly once. */
   private finish(error: FfnetError | undefined): void {
     if (this._state === 'closed') return;
@@ -713,7 +736,14 @@ export class Transport {
       this.rxCharged = 0;
     }
 
+    const opened = this.readySettled;
     if (!this.readySettled) this.rejectReady(error ?? new SocketClosedError('closed before the connection was established', { peer: this.peer }));
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug(
+        { peer: this.peer, id: this.id, incoming: this.incoming, ...(error === undefined ? {} : { reason: error.reason, code: error.code, err: error }) },
+        opened ? 'connection closed' : 'connect failed',
+      );
+    }
     this.resolveClosed(error);
     this.handler.onClose(this, error, unsent);
   }

@@ -150,6 +150,8 @@ export class CallContext implements TimerTarget, InFlightCall {
   readonly timeoutMs: number;
   /** performance.now() when the request was decoded. */
   readonly receivedAt: number;
+  /** performance.now() when the handler was started; set only when the processor measures slow calls. */
+  invokedAt = 0;
   readonly service: ServiceBinding;
   readonly method: MethodBinding;
   /** The request's metadata (empty when it sent none). */

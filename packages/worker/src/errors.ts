@@ -1,3 +1,4 @@
+import { type Logger, noopLogger } from '@ffnet/common';
 import { errorFromCode, FfnetError, SocketClosedError, SocketError, StatusCode } from '@ffnet/serde';
 
 /**
@@ -55,12 +56,14 @@ export const RECENT_HANDLER_ERRORS = 16;
  */
 export class HandlerErrors {
   readonly #hook: HandlerErrorHook | undefined;
+  readonly #log: Logger;
   readonly #recent: MaskedHandlerError[] = [];
   #next = 0;
   #count = 0;
 
-  constructor(hook?: HandlerErrorHook) {
+  constructor(hook?: HandlerErrorHook, logger: Logger = noopLogger) {
     this.#hook = hook;
+    this.#log = logger;
   }
 
   /** Masked failures so far. */
@@ -85,11 +88,16 @@ export class HandlerErrors {
     if (this.#recent.length < RECENT_HANDLER_ERRORS) this.#recent.push(kept);
     else this.#recent[this.#next] = kept;
     this.#next = (this.#next + 1) % RECENT_HANDLER_ERRORS;
+    // The detail stays local: here, in the hook, in recent(); the caller is told 999 "internal error".
+    if (this.#log.isLevelEnabled('warn'))
+      this.#log.warn({ service: info.service, method: info.method, peer: info.peer, uuid: info.uuid, err: e }, 'handler failed (masked)');
     if (this.#hook !== undefined) {
       try {
         this.#hook(e, info);
-      } catch {
-        // A hook is for looking; the caller is answered regardless.
+      } catch (hookErr) {
+        // A hook is for looking; the caller is answered regardless, and the hook's own bug is not lost.
+        if (this.#log.isLevelEnabled('warn'))
+          this.#log.warn({ service: info.service, method: info.method, peer: info.peer, err: hookErr }, 'onHandlerError hook threw');
       }
     }
     return errorFromCode(StatusCode.Unknown, INTERNAL_ERROR_MESSAGE, { cause: e, peer: info.peer });

@@ -1,4 +1,4 @@
-import { defaults } from '@ffnet/common';
+import { defaults, type Logger } from '@ffnet/common';
 import { errorFromCode, type FfnetError, InvalidArgError, SendFailedError, SocketClosedError, StatusCode } from '@ffnet/serde';
 import {
   type Address,
@@ -62,6 +62,11 @@ export interface IOWorkerOptions {
    * (rdma's IBConnect). Calls carry their own: see the client's `credentials`.
    */
   credentials?: Credentials;
+  /**
+   * The root logger, passed to every Transport (connections opened/closed, dropped frames). Default: the
+   * process-wide logger; `transport.logger` wins when both are set.
+   */
+  logger?: Logger;
 }
 
 export type IOWorkerState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -150,7 +155,12 @@ export class IOWorker {
       this.frameTimeoutMs > 0 ? Math.max(10, Math.min(DEFAULT_CHECK_INTERVAL_MS, Math.floor(this.frameTimeoutMs / 10))) : DEFAULT_CHECK_INTERVAL_MS;
     this.checkIntervalMs = nonNegative('checkIntervalMs', opts.checkIntervalMs ?? interval);
     this.#frameCheck = this.frameTimeoutMs > 0 ? { timeoutMs: this.frameTimeoutMs, minBytesPerSec: this.frameMinBytesPerSec } : undefined;
-    this.#transportOptions = { ...opts.transport, backends: this.backends, ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }) };
+    this.#transportOptions = {
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+      ...opts.transport,
+      backends: this.backends,
+      ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
+    };
     this.maxMessageSize = opts.transport?.maxMessageSize;
     this.#pool = new TransportPool({
       connectionsPerAddress: opts.connectionsPerAddress ?? 1,

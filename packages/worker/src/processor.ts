@@ -1,4 +1,4 @@
-import { defaults, onAbort } from '@ffnet/common';
+import { componentLogger, defaults, type Logger, onAbort } from '@ffnet/common';
 import type { TimerWheel } from '@ffnet/event';
 import {
   CancelledError,
@@ -79,6 +79,16 @@ export interface ProcessorOptions {
    * every method needs request and response schemas, and there is no metadata or deadline field.
    */
   envelope?: EnvelopeName;
+  /**
+   * The root logger (scoped to component `worker`): undecodable frames, refused and dropped requests, masked
+   * handler failures, slow calls. Default: the process-wide logger (silent unless FFNET_DEBUG).
+   */
+  logger?: Logger;
+  /**
+   * A call whose handler takes longer than this (from the request's decoding to its reply) is logged at warn with
+   * service, method, peer, duration and where the time went (3FS's logLongRunningThreshold). Default 0: off.
+   */
+  slowCallMs?: number;
 }
 
 export interface ProcessorStats {
@@ -131,6 +141,11 @@ export function composeServerInterceptors(list: readonly ServerInterceptor[] | u
   return next;
 }
 
+/** Milliseconds to 0.01 ms, enough for a log line. */
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
   return v instanceof Promise || (v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function');
 }
@@ -176,6 +191,9 @@ export class Processor {
   readonly envelope: EnvelopeName;
   /** The 3fs envelope: payloads are bytes until their method is known. */
   readonly #threefs: boolean;
+  /** 0: slow calls are not measured. */
+  readonly slowCallMs: number;
+  readonly #log: Logger;
   #frozen = false;
   #stopping = false;
   #processing = 0;
@@ -202,7 +220,11 @@ export class Processor {
     this.waiter = opts.waiter;
     this.maxProcessingRequests = max;
     this.wheel = opts.wheel ?? sharedTimerWheel();
-    this.handlerErrors = new HandlerErrors(opts.onHandlerError);
+    const slow = opts.slowCallMs ?? 0;
+    if (!(Number.isFinite(slow) && slow >= 0)) throw new InvalidArgError(`slowCallMs must be a non-negative number, got ${slow}`);
+    this.slowCallMs = slow;
+    this.#log = componentLogger('worker', opts.logger);
+    this.handlerErrors = new HandlerErrors(opts.onHandlerError, this.#log);
     this.metadataLimits = opts.metadataLimits;
     this.observer = opts.observer;
     this.#bytes = opts.observer?.countBytes === true ? opts.observer : undefined;
@@ -284,7 +306,10 @@ export class Processor {
       pkt = this.#threefs ? decodeMessage3fs(body, compressed, conn.decodeOptions(t)) : decodeMessage(body, compressed, conn.decodeOptions(t));
     } catch (e) {
       this.#badFrames++;
-      t.invalidate(toFfnetError(e, t.peer));
+      const err = toFfnetError(e, t.peer);
+      if (this.#log.isLevelEnabled('warn'))
+        this.#log.warn({ peer: t.peer, code: err.code, reason: err.reason, err }, 'frame dropped: message does not decode, closing connection');
+      t.invalidate(err);
       return;
     }
     if ((pkt.flags & MessageFlags.IsReq) !== 0) {
@@ -294,6 +319,7 @@ export class Processor {
     const waiter = this.waiter;
     if (waiter === undefined) {
       this.#unexpected++;
+      if (this.#log.isLevelEnabled('debug')) this.#log.debug({ peer: t.peer, uuid: pkt.uuid }, 'response dropped: nothing here makes calls');
       return;
     }
     if (pkt.timestamps !== undefined) pkt.timestamps.clientReceived = nowMicros();
@@ -320,6 +346,9 @@ export class Processor {
     }
     if (this.#frozen) {
       this.#dropped++;
+      if (this.#log.isLevelEnabled('debug')) {
+        this.#log.debug({ peer: t.peer, uuid: pkt.uuid, serviceId: pkt.serviceId, methodId: pkt.methodId }, 'request dropped unanswered: frozen');
+      }
       return;
     }
     const ts = pkt.timestamps;
@@ -330,6 +359,10 @@ export class Processor {
       this.#refused++;
       if (method !== undefined) method.errors++;
       const why = this.#stopping ? 'the server is stopping' : `${this.#processing} requests in progress (max ${this.maxProcessingRequests})`;
+      const level = this.#stopping ? 'debug' : 'warn';
+      if (this.#log.isLevelEnabled(level)) {
+        this.#log[level]({ peer: t.peer, service: service?.name ?? pkt.serviceId, method: method?.name ?? pkt.methodId, reason: why }, 'request refused');
+      }
       const refused = new RequestRefusedError(`request refused: ${why}`);
       this.observer?.callRefused(t, service, method, refused);
       this.#sendError(conn, t, pkt, service, refused);
@@ -338,6 +371,7 @@ export class Processor {
     if (method === undefined) {
       this.#invalidMethod++;
       const what = service === undefined ? `service ${pkt.serviceId}` : `method ${pkt.methodId} of service ${service.name} (${pkt.serviceId})`;
+      if (this.#log.isLevelEnabled('debug')) this.#log.debug({ peer: t.peer, reason: `no such method: ${what}` }, 'request refused');
       this.#sendError(conn, t, pkt, service, new InvalidMethodIDError(`no such method: ${what}`));
       return;
     }
@@ -366,6 +400,7 @@ export class Processor {
   #invoke(ctx: CallContext): void {
     const ts = ctx.timestamps;
     if (ts !== undefined) ts.serverWaked = nowMicros();
+    if (this.slowCallMs > 0) ctx.invokedAt = performance.now();
     const req = ctx[TAKE_PAYLOAD]();
     let r: unknown;
     const chain = this.#chain;
@@ -478,6 +513,7 @@ export class Processor {
   }
 
   #finish(ctx: CallContext): void {
+    if (this.slowCallMs > 0) this.#checkSlow(ctx);
     ctx[RELEASE]();
     ctx.conn.unlink(ctx);
     this.#processing--;
@@ -492,6 +528,27 @@ export class Processor {
       this.#drained = undefined;
       resolve();
     }
+  }
+
+  /** 3FS's logLongRunningThreshold, on the server's side: where the time of a slow call went. */
+  #checkSlow(ctx: CallContext): void {
+    const now = performance.now();
+    const durationMs = now - ctx.receivedAt;
+    if (durationMs <= this.slowCallMs || !this.#log.isLevelEnabled('warn')) return;
+    const invoked = ctx.invokedAt > 0 ? ctx.invokedAt : now;
+    this.#log.warn(
+      {
+        service: ctx.service.name,
+        method: ctx.method.name,
+        peer: ctx.peer,
+        uuid: ctx.uuid,
+        durationMs: round(durationMs),
+        thresholdMs: this.slowCallMs,
+        // Waiting for a MethodPool slot, then the handler (interceptors included).
+        breakdown: { queueMs: round(invoked - ctx.receivedAt), handlerMs: round(now - invoked) },
+      },
+      'slow call',
+    );
   }
 
   #runQueued(pool: CallQueue): void {
@@ -578,7 +635,13 @@ export class Processor {
     } catch (e) {
       // Closed under us: the caller learns that from its own side, and responses are never retried. Refused
       // (an output cap): never drop a reply silently, close the connection saying why.
-      if (t.state === 'ready') t.invalidate(replyRefused(t, frame, e));
+      if (t.state === 'ready') {
+        const err = replyRefused(t, frame, e);
+        if (this.#log.isLevelEnabled('warn')) this.#log.warn({ peer: t.peer, reason: err.reason, err }, 'reply refused, closing connection');
+        t.invalidate(err);
+      } else if (this.#log.isLevelEnabled('debug')) {
+        this.#log.debug({ peer: t.peer, state: t.state, err: e }, 'reply dropped: connection closed');
+      }
       return;
     }
     this.#responses++;

@@ -38,7 +38,7 @@ describe('the real repository', () => {
       expect(NO_INSTALL[name]).toEqual(expect.arrayContaining(['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi']));
     }
     expect(APPS_ONLY).toEqual(['@ffnet/rdma']);
-    expect([...ADAPTERS].sort()).toEqual(['opentelemetry', 'prometheus']);
+    expect([...ADAPTERS].sort()).toEqual(['opentelemetry', 'pino', 'prometheus']);
   });
 });
 

@@ -32,7 +32,7 @@ export const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
  * server, and like the tcp/unix stack they never reach the verbs packages. Their runtime dependency is common's
  * interface; their tests run a real server (a devDependency).
  */
-export const ADAPTERS = ['opentelemetry', 'prometheus'] as const;
+export const ADAPTERS = ['opentelemetry', 'pino', 'prometheus'] as const;
 
 /** Who may depend on whom among packages/*, derived from LAYERS, FORBIDDEN and ADAPTERS. */
 export const ALLOWED: Readonly<Record<string, readonly string[]>> = Object.fromEntries([
