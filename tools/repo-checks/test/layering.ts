@@ -8,7 +8,7 @@ import ts from 'typescript';
  * The layer order of packages/*, lowest first. A package may depend on packages before it, never after, minus the
  * exceptions in FORBIDDEN. `rdma` sits on top: it plugs the verbs stack into transport/worker/server from outside.
  */
-export const LAYERS = ['common', 'serde', 'event', 'device', 'connect', 'transport', 'worker', 'listener', 'server', 'rdma'] as const;
+export const LAYERS = ['common', 'serde', '3fs', 'event', 'device', 'connect', 'transport', 'worker', 'listener', 'server', 'rdma'] as const;
 
 /** What the RPC stack must be able to run without: the verbs stack and its FFI. */
 const VERBS = ['connect', 'device'] as const;
