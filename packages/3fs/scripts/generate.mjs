@@ -42,6 +42,11 @@ const CONVERT_BUILDERS = { UtcTime: 's.utcTime' };
  * bytes. They become `s.bytes` (same wire as string) so their values are Uint8Array, not a lossy JS string.
  */
 const BINARY_CONVERTS = new Set(['ChunkId', 'ibv_gid']);
+/**
+ * Plain `string` fields that carry arbitrary bytes (the DSL's `s.string` refuses bytes that are not UTF-8): the
+ * conformance service's binary fields. 3FS's own string fields hold text (names, paths, tokens, config).
+ */
+const BINARY_FIELDS = new Set(['kit::conf::Everything.bin', 'kit::conf::BytesReq.data', 'kit::conf::BytesRsp.data', 'kit::conf::FillRsp.data']);
 
 /** @param {string} name */
 const lastSegment = (name) => (name.includes('::') ? name.slice(name.lastIndexOf('::') + 2) : name);
@@ -399,7 +404,7 @@ export function generate(kit) {
         }
       }
       // Lines are built at one indent; with options the whole fields object is shifted by two below.
-      const lines = n.def.fields.map((f) => `  ${propKey(f.name)}: ${expr(f.type, 2)},`);
+      const lines = n.def.fields.map((f) => `  ${propKey(f.name)}: ${f.type === 'string' && BINARY_FIELDS.has(`${n.name}.${f.name}`) ? 's.bytes' : expr(f.type, 2)},`);
       const opts = [];
       if (n.def.base) opts.push(`base: ${ident.get(n.def.base)}`);
       if (n.def.tag !== undefined && n.def.tag !== lastSegment(n.name)) opts.push(`tag: ${quote(n.def.tag)}`);

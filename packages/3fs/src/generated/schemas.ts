@@ -2143,13 +2143,13 @@ export type WriteRsp = Infer<typeof WriteRsp>;
 
 /** `kit::conf::BytesReq` */
 export const BytesReq = s.struct('kit::conf::BytesReq', {
-  data: s.string,
+  data: s.bytes,
 });
 export type BytesReq = Infer<typeof BytesReq>;
 
 /** `kit::conf::BytesRsp` */
 export const BytesRsp = s.struct('kit::conf::BytesRsp', {
-  data: s.string,
+  data: s.bytes,
   length: s.u32,
 });
 export type BytesRsp = Infer<typeof BytesRsp>;
@@ -2192,7 +2192,7 @@ export const Everything = s.struct('kit::conf::Everything', {
   f64: s.f64,
   kind: Kind,
   str: s.string,
-  bin: s.string,
+  bin: s.bytes,
   vecInt: s.vector(s.i32),
   vecStr: s.vector(s.string),
   vecStruct: s.vector(Inner),
@@ -2242,6 +2242,6 @@ export type FillReq = Infer<typeof FillReq>;
 
 /** `kit::conf::FillRsp` */
 export const FillRsp = s.struct('kit::conf::FillRsp', {
-  data: s.string,
+  data: s.bytes,
 });
 export type FillRsp = Infer<typeof FillRsp>;
