@@ -124,7 +124,8 @@ describe("3FS Storage over tcp with inline data (envelope '3fs')", () => {
   });
 
   it('answers the Storage methods it does not serve with NotImplemented', async () => {
-    const err = await rejection(client.call(address, Storage, 'spaceInfo', { tag: { clientId: { uuid: new Uint8Array(16), hostname: '' }, requestId: 0n, channel: { id: 0, seqnum: 0n } }, targetIds: [] } as never));
+    const tag = { clientId: { uuid: new Uint8Array(16), hostname: '' }, requestId: 0n, channel: { id: 0, seqnum: 0n } };
+    const err = await rejection(client.call(address, Storage, 'spaceInfo', { tag, force: false }));
     expect(err.code).toBe(StatusCode.NotImplemented);
   });
 });
