@@ -1,0 +1,701 @@
+import { isUtf8 } from 'node:buffer';
+import { InvalidArgError, InvalidFormatError } from '../errors.js';
+import { boxesOptional, fieldDefault, resolveLazy } from './dsl.js';
+import { SerdeInsufficientLengthError, SerdeVariantIndexExceededError } from './errors.js';
+import type { AnySchema, Infer, RdmaRemoteKey, Schema, StatusValue, StructSchema } from './types.js';
+import { validate } from './validate.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encoding. 3FS writes backwards so every length prefix is known when written; we write forwards into one reused
+// scratch buffer and patch each table's length afterwards. Almost every table is shorter than 128 bytes, so the
+// one byte reserved for its varint is right and nothing moves; a longer table shifts its own bytes once per extra
+// prefix byte (copyWithin, no allocation). Encoding is synchronous and calls no user code, so one module-level
+// scratch buffer is safe; the result is one copy out of it.
+// ---------------------------------------------------------------------------------------------------------------
+
+const INITIAL_SCRATCH = 4096;
+/** Scratch buffers grown past this are dropped after use, so one huge message does not pin its memory. */
+const KEEP_SCRATCH_MAX = 1 << 20;
+
+let buf = Buffer.allocUnsafe(INITIAL_SCRATCH);
+let dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+let pos = 0;
+
+/** Thrown inside the encoder when a value does not fit its schema; encode3fs turns it into a path-naming InvalidArgError. */
+const MISMATCH = Symbol('ffnet.schema.mismatch');
+
+function grow(need: number): void {
+  let size = buf.length * 2;
+  while (size < pos + need) size *= 2;
+  const next = Buffer.allocUnsafe(size);
+  buf.copy(next, 0, 0, pos);
+  buf = next;
+  dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+function ensure(n: number): void {
+  if (pos + n > buf.length) grow(n);
+}
+
+function varintSize(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+}
+
+function writeVarintAt(at: number, v: number): number {
+  while (v >= 0x80) {
+    buf[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[at++] = v;
+  return at;
+}
+
+function writeVarint(v: number): void {
+  ensure(5);
+  pos = writeVarintAt(pos, v);
+}
+
+/** Reserves one byte for a length prefix; returns where the prefixed bytes start. */
+function openLength(): number {
+  ensure(1);
+  return ++pos;
+}
+
+function closeLength(start: number): void {
+  const len = pos - start;
+  if (len < 0x80) {
+    buf[start - 1] = len;
+    return;
+  }
+  const extra = varintSize(len) - 1;
+  ensure(extra);
+  buf.copyWithin(start + extra, start, pos);
+  pos += extra;
+  writeVarintAt(start - 1, len);
+}
+
+function writeString(v: string): void {
+  const n = v.length;
+  if (n < 0x80) {
+    // Short ASCII strings are most of what crosses the wire: copy chars straight in, fall back on the first non-ASCII.
+    ensure(n + 1);
+    const at = pos + 1;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = v.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[at + i] = c;
+    }
+    if (i === n) {
+      buf[pos] = n;
+      pos = at + n;
+      return;
+    }
+  }
+  const len = Buffer.byteLength(v, 'utf8');
+  writeVarint(len);
+  ensure(len);
+  pos += buf.write(v, pos, len, 'utf8');
+}
+
+function writeBytes(v: Uint8Array): void {
+  const n = v.length;
+  writeVarint(n);
+  ensure(n);
+  buf.set(v, pos);
+  pos += n;
+}
+
+function isInt(v: unknown, min: number, max: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+
+function writeStatus(v: unknown): void {
+  if (typeof v !== 'object' || v === null) throw MISMATCH;
+  const { code, message } = v as StatusValue;
+  if (!isInt(code, 0, 0xffff)) throw MISMATCH;
+  ensure(3);
+  dv.setUint16(pos, code, true);
+  pos += 2;
+  if (message === '' || message === undefined) {
+    buf[pos++] = 0;
+  } else {
+    if (typeof message !== 'string') throw MISMATCH;
+    buf[pos++] = 1;
+    writeString(message);
+  }
+}
+
+function writeTable(sc: StructSchema, v: unknown): void {
+  if (typeof v !== 'object' || v === null) throw MISMATCH;
+  const obj = v as Record<string, unknown>;
+  const levels = sc.levels;
+  for (let l = 0; l < levels.length; l++) {
+    const fields = (levels[l] as StructSchema['levels'][number]).fields;
+    const start = openLength();
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i] as StructSchema['fields'][number];
+      enc(f.type as AnySchema, obj[f.name]);
+    }
+    closeLength(start);
+  }
+}
+
+function enc(sc: AnySchema, v: unknown): void {
+  switch (sc.kind) {
+    case 'bool':
+      if (typeof v !== 'boolean') throw MISMATCH;
+      ensure(1);
+      buf[pos++] = v ? 1 : 0;
+      return;
+    case 'u8':
+      if (!isInt(v, 0, 0xff)) throw MISMATCH;
+      ensure(1);
+      buf[pos++] = v;
+      return;
+    case 'i8':
+      if (!isInt(v, -0x80, 0x7f)) throw MISMATCH;
+      ensure(1);
+      buf[pos++] = v & 0xff;
+      return;
+    case 'u16':
+      if (!isInt(v, 0, 0xffff)) throw MISMATCH;
+      ensure(2);
+      dv.setUint16(pos, v, true);
+      pos += 2;
+      return;
+    case 'i16':
+      if (!isInt(v, -0x8000, 0x7fff)) throw MISMATCH;
+      ensure(2);
+      dv.setInt16(pos, v, true);
+      pos += 2;
+      return;
+    case 'u32':
+      if (!isInt(v, 0, 0xffffffff)) throw MISMATCH;
+      ensure(4);
+      dv.setUint32(pos, v, true);
+      pos += 4;
+      return;
+    case 'i32':
+      if (!isInt(v, -0x80000000, 0x7fffffff)) throw MISMATCH;
+      ensure(4);
+      dv.setInt32(pos, v, true);
+      pos += 4;
+      return;
+    case 'u64':
+      if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw MISMATCH;
+      ensure(8);
+      dv.setBigUint64(pos, v, true);
+      pos += 8;
+      return;
+    case 'i64':
+      if (typeof v !== 'bigint' || v < I64_MIN || v > I64_MAX) throw MISMATCH;
+      ensure(8);
+      dv.setBigInt64(pos, v, true);
+      pos += 8;
+      return;
+    case 'f32':
+      if (typeof v !== 'number') throw MISMATCH;
+      ensure(4);
+      dv.setFloat32(pos, v, true);
+      pos += 4;
+      return;
+    case 'f64':
+      if (typeof v !== 'number') throw MISMATCH;
+      ensure(8);
+      dv.setFloat64(pos, v, true);
+      pos += 8;
+      return;
+    case 'string':
+      if (typeof v !== 'string') throw MISMATCH;
+      writeString(v);
+      return;
+    case 'bytes':
+      if (!(v instanceof Uint8Array)) throw MISMATCH;
+      writeBytes(v);
+      return;
+    case 'void':
+      if (v !== null && v !== undefined) throw MISMATCH;
+      return;
+    case 'status':
+      writeStatus(v);
+      return;
+    case 'vector':
+    case 'set': {
+      if (!Array.isArray(v)) throw MISMATCH;
+      const of = sc.of as AnySchema;
+      writeVarint(v.length);
+      for (let i = 0; i < v.length; i++) enc(of, v[i]);
+      return;
+    }
+    case 'map': {
+      if (!(v instanceof Map)) throw MISMATCH;
+      const k = sc.key as AnySchema;
+      const val = sc.value as AnySchema;
+      writeVarint(v.size);
+      for (const [key, value] of v) {
+        enc(k, key);
+        enc(val, value);
+      }
+      return;
+    }
+    case 'pair':
+      if (!Array.isArray(v) || v.length !== 2) throw MISMATCH;
+      enc(sc.first as AnySchema, v[0]);
+      enc(sc.second as AnySchema, v[1]);
+      return;
+    case 'optional':
+      ensure(1);
+      if (v === null || v === undefined) {
+        buf[pos++] = 0;
+      } else {
+        buf[pos++] = 1;
+        if (boxesOptional(sc.of)) {
+          if (typeof v !== 'object' || !('some' in v)) throw MISMATCH;
+          enc(sc.of as AnySchema, (v as { some: unknown }).some);
+        } else {
+          enc(sc.of as AnySchema, v);
+        }
+      }
+      return;
+    case 'result': {
+      if (typeof v !== 'object' || v === null) throw MISMATCH;
+      ensure(1);
+      if ('ok' in v) {
+        buf[pos++] = 1;
+        enc(sc.of as AnySchema, (v as { ok: unknown }).ok);
+      } else if ('error' in v) {
+        buf[pos++] = 0;
+        writeStatus((v as { error: unknown }).error);
+      } else {
+        throw MISMATCH;
+      }
+      return;
+    }
+    case 'payload': {
+      const start = openLength();
+      enc(sc.of as AnySchema, v);
+      closeLength(start);
+      return;
+    }
+    case 'variant': {
+      if (typeof v !== 'object' || v === null) throw MISMATCH;
+      const tag = (v as { tag?: unknown }).tag;
+      const alts = sc.alternatives;
+      for (let i = 0; i < alts.length; i++) {
+        const a = alts[i] as (typeof alts)[number];
+        if (a.tag === tag) {
+          writeString(tag);
+          enc(a.type as AnySchema, (v as { value?: unknown }).value);
+          return;
+        }
+      }
+      throw MISMATCH;
+    }
+    case 'enum':
+      enc(sc.repr as AnySchema, v);
+      return;
+    case 'struct':
+      writeTable(sc, v);
+      return;
+    case 'lazy':
+      enc(resolveLazy(sc) as AnySchema, v);
+      return;
+    case 'alias':
+      enc(sc.of as AnySchema, v);
+      return;
+    case 'fixed':
+      if (!(v instanceof Uint8Array) || v.length !== sc.size) throw MISMATCH;
+      ensure(sc.size);
+      buf.set(v, pos);
+      pos += sc.size;
+      return;
+    case 'rdmaRemoteBuf': {
+      if (typeof v !== 'object' || v === null) throw MISMATCH;
+      const { addr, size, rkeys } = v as { addr: unknown; size: unknown; rkeys: unknown };
+      if (typeof addr !== 'bigint' || addr < 0n || addr > U64_MAX || typeof size !== 'bigint' || size < 0n || size > U64_MAX) throw MISMATCH;
+      if (!Array.isArray(rkeys)) throw MISMATCH;
+      // 3FS writes only the leading keys with devId != -1 (RDMABuf.h:353-394), at most 255 of them in a u8.
+      let n = 0;
+      while (n < rkeys.length && (rkeys[n] as RdmaRemoteKey)?.devId !== -1) n++;
+      if (n > 0xff) throw MISMATCH;
+      ensure(17 + n * 8);
+      dv.setBigUint64(pos, addr, true);
+      dv.setBigUint64(pos + 8, size, true);
+      buf[pos + 16] = n;
+      pos += 17;
+      for (let i = 0; i < n; i++) {
+        const k = rkeys[i] as RdmaRemoteKey;
+        if (typeof k !== 'object' || k === null || !isInt(k.rkey, 0, 0xffffffff) || !isInt(k.devId, -0x80000000, 0x7fffffff)) throw MISMATCH;
+        dv.setUint32(pos, k.rkey, true);
+        dv.setInt32(pos + 4, k.devId, true);
+        pos += 8;
+      }
+      return;
+    }
+  }
+}
+
+/** Encodes a value in 3FS's binary serde format, byte for byte what `hf3fs::serde::serialize` writes. */
+export function encode3fs<S extends Schema>(schema: S, value: Infer<S>): Uint8Array {
+  pos = 0;
+  try {
+    enc(schema as unknown as AnySchema, value);
+  } catch (e) {
+    pos = 0;
+    if (e === MISMATCH) {
+      // Off the hot path: walk the value again to name the field that does not fit.
+      validate(schema, value);
+      throw new InvalidArgError('value does not fit its schema');
+    }
+    throw e;
+  }
+  const out = new Uint8Array(pos);
+  out.set(buf.subarray(0, pos));
+  pos = 0;
+  if (buf.length > KEEP_SCRATCH_MAX) {
+    buf = Buffer.allocUnsafe(INITIAL_SCRATCH);
+    dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Decoding: a cursor over the input with an end that tables narrow. Every read checks what is left first, so a
+// short input is SerdeInsufficientLength (40) as in 3FS, never a RangeError; counts are capped by the bytes left.
+// ---------------------------------------------------------------------------------------------------------------
+
+interface Cursor {
+  readonly b: Buffer;
+  readonly v: DataView;
+  p: number;
+  end: number;
+}
+
+function short(c: Cursor, need: number | string, what: string): never {
+  throw new SerdeInsufficientLengthError(`3fs decode: ${what} needs ${need} bytes but ${c.end - c.p} are left at offset ${c.p}`);
+}
+
+function need(c: Cursor, n: number, what: string): void {
+  if (c.end - c.p < n) short(c, n, what);
+}
+
+function readVarint(c: Cursor, what: string): number {
+  // Varint64 as 3FS reads it; values past 2^53 cannot be a length that fits in the input, so they fail as short.
+  let result = 0;
+  let mul = 1;
+  for (let i = 0; i < 10; i++) {
+    if (c.p >= c.end) short(c, 'a terminated varint of', what);
+    const byte = c.b[c.p++] as number;
+    result += (byte & 0x7f) * mul;
+    if (byte < 0x80) return result;
+    mul *= 128;
+  }
+  throw new InvalidFormatError(`3fs decode: ${what} varint is longer than 10 bytes at offset ${c.p}`);
+}
+
+function readLength(c: Cursor, what: string): number {
+  const n = readVarint(c, what);
+  if (n > c.end - c.p) short(c, n, what);
+  return n;
+}
+
+function readUtf8(c: Cursor, n: number): string {
+  const b = c.b;
+  const start = c.p;
+  if (n < 32) {
+    let out = '';
+    let i = 0;
+    for (; i < n; i++) {
+      const ch = b[start + i] as number;
+      if (ch >= 0x80) break;
+      out += String.fromCharCode(ch);
+    }
+    if (i === n) {
+      c.p = start + n;
+      return out;
+    }
+  }
+  const end = start + n;
+  if (!isUtf8(b.subarray(start, end))) {
+    throw new InvalidFormatError(`3fs decode: a string of ${n} bytes at offset ${start} is not valid UTF-8 (declare the field s.bytes to keep raw bytes)`);
+  }
+  c.p = end;
+  return b.toString('utf8', start, end);
+}
+
+/** Smallest number of bytes one value can take on the wire: caps a count by the bytes left. */
+function minSize(sc: AnySchema, depth = 0): number {
+  if (depth > 16) return 1;
+  switch (sc.kind) {
+    case 'void':
+      return 0;
+    case 'bool':
+    case 'u8':
+    case 'i8':
+      return 1;
+    case 'u16':
+    case 'i16':
+      return 2;
+    case 'u32':
+    case 'i32':
+    case 'f32':
+      return 4;
+    case 'u64':
+    case 'i64':
+    case 'f64':
+      return 8;
+    case 'status':
+      return 3;
+    case 'pair':
+      return minSize(sc.first as AnySchema, depth + 1) + minSize(sc.second as AnySchema, depth + 1);
+    case 'enum':
+      return minSize(sc.repr as AnySchema, depth + 1);
+    case 'struct':
+      return sc.levels.length;
+    case 'lazy':
+      return minSize(resolveLazy(sc) as AnySchema, depth + 1);
+    case 'alias':
+      return minSize(sc.of as AnySchema, depth + 1);
+    case 'fixed':
+      return sc.size;
+    case 'rdmaRemoteBuf':
+      return 17;
+    case 'map':
+      return 1;
+    default:
+      return 1;
+  }
+}
+
+const minSizeCache = new WeakMap<object, number>();
+
+/** Most items a count may announce: by the bytes left, or a fixed cap for zero-size items (vector<Void>). */
+function readCount(c: Cursor, item: AnySchema, item2: AnySchema | undefined, what: string): number {
+  const n = readVarint(c, what);
+  let min = minSizeCache.get(item2 ?? item);
+  if (min === undefined) {
+    min = minSize(item) + (item2 ? minSize(item2) : 0);
+    minSizeCache.set(item2 ?? item, min);
+  }
+  const left = c.end - c.p;
+  if (min === 0 ? n > 1 << 20 : n > left / min) short(c, n * Math.max(min, 1), `${what} of ${n} items`);
+  return n;
+}
+
+function readStatus(c: Cursor): StatusValue {
+  need(c, 3, 'status');
+  const code = c.v.getUint16(c.p, true);
+  c.p += 2;
+  const has = c.b[c.p++];
+  if (has === 0) return { code, message: '' };
+  const n = readLength(c, 'status message');
+  return { code, message: readUtf8(c, n) };
+}
+
+function readTable(c: Cursor, sc: StructSchema): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const levels = sc.levels;
+  const outerEnd = c.end;
+  for (let l = 0; l < levels.length; l++) {
+    const fields = (levels[l] as StructSchema['levels'][number]).fields;
+    const len = readLength(c, `table of ${sc.name}`);
+    const tableEnd = c.p + len;
+    c.end = tableEnd;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i] as StructSchema['fields'][number];
+      // A shorter (older) table: the missing trailing fields keep their defaults (Serde.h:499-507).
+      out[f.name] = c.p < tableEnd ? dec(c, f.type as AnySchema) : fieldDefault(f);
+    }
+    // Extra trailing bytes from a newer writer are skipped: the next table starts after `len`.
+    c.p = tableEnd;
+    c.end = outerEnd;
+  }
+  return out;
+}
+
+function dec(c: Cursor, sc: AnySchema): unknown {
+  switch (sc.kind) {
+    case 'bool':
+      need(c, 1, 'bool');
+      return c.b[c.p++] !== 0;
+    case 'u8':
+      need(c, 1, 'u8');
+      return c.b[c.p++];
+    case 'i8': {
+      need(c, 1, 'i8');
+      const x = c.v.getInt8(c.p);
+      c.p += 1;
+      return x;
+    }
+    case 'u16': {
+      need(c, 2, 'u16');
+      const x = c.v.getUint16(c.p, true);
+      c.p += 2;
+      return x;
+    }
+    case 'i16': {
+      need(c, 2, 'i16');
+      const x = c.v.getInt16(c.p, true);
+      c.p += 2;
+      return x;
+    }
+    case 'u32': {
+      need(c, 4, 'u32');
+      const x = c.v.getUint32(c.p, true);
+      c.p += 4;
+      return x;
+    }
+    case 'i32': {
+      need(c, 4, 'i32');
+      const x = c.v.getInt32(c.p, true);
+      c.p += 4;
+      return x;
+    }
+    case 'u64': {
+      need(c, 8, 'u64');
+      const x = c.v.getBigUint64(c.p, true);
+      c.p += 8;
+      return x;
+    }
+    case 'i64': {
+      need(c, 8, 'i64');
+      const x = c.v.getBigInt64(c.p, true);
+      c.p += 8;
+      return x;
+    }
+    case 'f32': {
+      need(c, 4, 'f32');
+      const x = c.v.getFloat32(c.p, true);
+      c.p += 4;
+      return x;
+    }
+    case 'f64': {
+      need(c, 8, 'f64');
+      const x = c.v.getFloat64(c.p, true);
+      c.p += 8;
+      return x;
+    }
+    case 'string': {
+      const n = readLength(c, 'string');
+      return readUtf8(c, n);
+    }
+    case 'bytes': {
+      const n = readLength(c, 'bytes');
+      // A copy: the input is usually a pooled frame buffer that is reused after the call.
+      const out = new Uint8Array(n);
+      out.set(c.b.subarray(c.p, c.p + n));
+      c.p += n;
+      return out;
+    }
+    case 'void':
+      return null;
+    case 'status':
+      return readStatus(c);
+    case 'vector':
+    case 'set': {
+      const of = sc.of as AnySchema;
+      const n = readCount(c, of, undefined, sc.kind);
+      const out = new Array(n);
+      for (let i = 0; i < n; i++) out[i] = dec(c, of);
+      return out;
+    }
+    case 'map': {
+      const k = sc.key as AnySchema;
+      const val = sc.value as AnySchema;
+      const n = readCount(c, k, val, 'map');
+      const out = new Map();
+      for (let i = 0; i < n; i++) {
+        const key = dec(c, k);
+        out.set(key, dec(c, val));
+      }
+      return out;
+    }
+    case 'pair': {
+      const a = dec(c, sc.first as AnySchema);
+      return [a, dec(c, sc.second as AnySchema)];
+    }
+    case 'optional':
+      need(c, 1, 'optional flag');
+      if (c.b[c.p++] === 0) return null;
+      return boxesOptional(sc.of) ? { some: dec(c, sc.of as AnySchema) } : dec(c, sc.of as AnySchema);
+    case 'result':
+      need(c, 1, 'result flag');
+      return c.b[c.p++] === 0 ? { error: readStatus(c) } : { ok: dec(c, sc.of as AnySchema) };
+    case 'payload': {
+      const n = readLength(c, 'payload');
+      const outerEnd = c.end;
+      const end = c.p + n;
+      c.end = end;
+      const out = dec(c, sc.of as AnySchema);
+      c.p = end;
+      c.end = outerEnd;
+      return out;
+    }
+    case 'variant': {
+      const n = readLength(c, 'variant tag');
+      const tag = c.b.toString('latin1', c.p, c.p + n);
+      const at = c.p;
+      c.p += n;
+      for (const a of sc.alternatives) {
+        if (a.tag === tag) return { tag: a.tag, value: dec(c, a.type as AnySchema) };
+      }
+      throw new SerdeVariantIndexExceededError(
+        `3fs decode: variant tag ${JSON.stringify(tag.slice(0, 64))} at offset ${at} is not one of ${sc.alternatives.map((a) => a.tag).join(', ')}`,
+      );
+    }
+    case 'enum':
+      return dec(c, sc.repr as AnySchema);
+    case 'struct':
+      return readTable(c, sc);
+    case 'lazy':
+      return dec(c, resolveLazy(sc) as AnySchema);
+    case 'alias':
+      return dec(c, sc.of as AnySchema);
+    case 'fixed': {
+      need(c, sc.size, sc.name);
+      const out = new Uint8Array(sc.size);
+      out.set(c.b.subarray(c.p, c.p + sc.size));
+      c.p += sc.size;
+      return out;
+    }
+    case 'rdmaRemoteBuf': {
+      need(c, 17, 'RDMARemoteBuf');
+      const addr = c.v.getBigUint64(c.p, true);
+      const size = c.v.getBigUint64(c.p + 8, true);
+      const n = c.b[c.p + 16] as number;
+      c.p += 17;
+      need(c, n * 8, 'RDMARemoteBuf rkeys');
+      const rkeys: RdmaRemoteKey[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        rkeys[i] = { rkey: c.v.getUint32(c.p, true), devId: c.v.getInt32(c.p + 4, true) };
+        c.p += 8;
+      }
+      return { addr, size, rkeys };
+    }
+  }
+}
+
+/**
+ * Decodes 3FS binary serde. Errors are typed: SerdeInsufficientLengthError (40) for short input,
+ * SerdeVariantIndexExceededError (42) for an unknown variant tag, InvalidFormatError otherwise. Bytes after the
+ * value are ignored, as 3FS ignores them.
+ */
+export function decode3fs<S extends Schema>(schema: S, bytes: Uint8Array): Infer<S> {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidArgError('decode3fs: bytes must be a Uint8Array');
+  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const c: Cursor = { b, v: new DataView(b.buffer, b.byteOffset, b.byteLength), p: 0, end: b.length };
+  try {
+    return dec(c, schema as unknown as AnySchema) as Infer<S>;
+  } catch (e) {
+    if (e instanceof RangeError) {
+      // Defence in depth: every read is bounds-checked first, so this means a bug; still never leak a RangeError.
+      throw new InvalidFormatError(`3fs decode: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,7 @@
+export { decode3fs, encode3fs } from './codec.js';
+export { defaultOf, s } from './dsl.js';
+export { SerdeInsufficientLengthError, SerdeVariantIndexExceededError } from './errors.js';
+export { fromJson, type JsonValue, toJson } from './json.js';
+export { type FromNeutralOptions, fromNeutral } from './neutral.js';
+export type * from './types.js';
+export { isValid, validate } from './validate.js';
