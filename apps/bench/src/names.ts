@@ -5,9 +5,12 @@
  * `ffnet@baseline` is ffnet from another built checkout (`--baseline DIR`), run beside the current one. `raw-tls`
  * is raw-net's framing over node:tls: it is to tls what raw-net is to tcp and unix.
  */
-export type PeerName = 'ffnet' | 'ffnet@baseline' | 'raw-net' | 'raw-tls' | 'grpc-js' | 'ib_write_bw';
-export const PEER_NAMES: readonly PeerName[] = ['ffnet', 'ffnet@baseline', 'raw-net', 'raw-tls', 'grpc-js', 'ib_write_bw'];
-/** What runs without --peers: ib_write_bw only makes sense next to rxe0 in the VM; raw-tls runs over tls only. */
+export type PeerName = 'ffnet' | 'ffnet@baseline' | 'ffnet-3fs' | 'raw-net' | 'raw-tls' | 'grpc-js' | 'ib_write_bw';
+export const PEER_NAMES: readonly PeerName[] = ['ffnet', 'ffnet@baseline', 'ffnet-3fs', 'raw-net', 'raw-tls', 'grpc-js', 'ib_write_bw'];
+/**
+ * What runs without --peers: ib_write_bw only makes sense next to rxe0 in the VM; raw-tls runs over tls only;
+ * ffnet-3fs (ffnet with envelope '3fs') is asked for by name, beside ffnet.
+ */
 export const DEFAULT_PEERS: readonly PeerName[] = ['ffnet', 'raw-net', 'raw-tls', 'grpc-js'];
 export const BASELINE_PEER = 'ffnet@baseline' satisfies PeerName;
 

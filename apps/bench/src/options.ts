@@ -28,8 +28,9 @@ export const USAGE = `usage: node dist/main.js [options]
   --workloads W1,W2     workloads to run (default: W1,W2,W3,W4, and W5 with --transports rdma)
   --transports tcp,unix,tls,rdma  transports (default: tcp,unix; tls makes a throw-away CA with openssl;
                         rdma needs a verbs device: pnpm bench:rdma)
-  --peers ffnet,raw-net,raw-tls,grpc-js,ib_write_bw   peers, alternated in this order (default: the first
-                        four; raw-net runs over tcp and unix, raw-tls over tls)
+  --peers ffnet,raw-net,raw-tls,grpc-js,ib_write_bw,ffnet-3fs   peers, alternated in this order (default: the
+                        first four; raw-net runs over tcp and unix, raw-tls over tls; ffnet-3fs is ffnet with
+                        envelope '3fs', run on W2)
   --reps N              repetitions per workload x transport (default 3)
   --warmup S            warm-up seconds (default 1)
   --measure S           measuring seconds for every workload (default: W1 5, others 3)

@@ -39,6 +39,11 @@ export interface MessagePacket<P = unknown> {
    * message is byte-for-byte what it was before metadata existed.
    */
   metadata?: Metadata | undefined;
+  /**
+   * 3fs envelope only: the request's u64 uuid and Version (u8 major, minor, patch, u32 hash) as received, 15 bytes
+   * little-endian, when they do not fit `uuid` and `version`; a response carrying it echoes them exactly.
+   */
+  echo?: Uint8Array | undefined;
 }
 
 export type Result<T> = { ok: true; value: T } | { ok: false; code: number; message: string };

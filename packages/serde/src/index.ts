@@ -17,6 +17,20 @@ export {
   type Result,
   type Timestamps,
 } from './envelope.js';
+export {
+  decodeMessage3fs,
+  decodeRequest3fs,
+  decodeResult3fs,
+  ECHO_SIZE,
+  ENVELOPE_NAMES,
+  type Envelope,
+  type EnvelopeName,
+  type MethodSchemas,
+  encodeMessage3fs,
+  envelopeNamed,
+  ffnetEnvelope,
+  threefsEnvelope,
+} from './envelopes/index.js';
 export * from './errors.js';
 export {
   checksumWord,

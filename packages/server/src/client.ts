@@ -4,12 +4,17 @@ import {
   CancelledError,
   compressionReady,
   DEFAULT_MAX_MESSAGE_SIZE,
+  decodeResult3fs,
   type EncodeOptions,
+  type EnvelopeName,
+  encodeMessage3fs,
   encodeMessageParts,
+  envelopeNamed,
   errorFromCode,
-  type FfnetError,
+  FfnetError,
   type FrameParts,
   InvalidArgError,
+  InvalidConfigError,
   initCompression,
   MessageFlags,
   type MessagePacket,
@@ -17,15 +22,18 @@ import {
   type Metadata,
   type MetadataLimits,
   type MethodNames,
+  type MethodSchemas,
   nowMicros,
   type RequestOf,
   type ResponseOf,
   type Result,
+  type Schema,
   type ServiceDef,
   SocketClosedError,
   StatusCode,
   TimeoutError,
   type Timestamps,
+  validate,
 } from '@ffnet/serde';
 import { type Backend, type Credentials, DEFAULT_BACKENDS, formatAddress, parseAddress, type Transport } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, PendingCall, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
@@ -73,6 +81,12 @@ export interface ClientOptions {
    * the call once more (its handler never ran), within the call's deadline. Default none.
    */
   credentials?: Credentials;
+  /**
+   * How messages are written (default 'ffnet', msgpack). '3fs' speaks 3FS's own MessagePacket, to call 3FS
+   * processes (or ffnet groups with `envelope: '3fs'`): every call needs a definition whose methods carry
+   * schemas, and there is no metadata (so no `credentials`), no deadline sent to the server and no cancel notice.
+   */
+  envelope?: EnvelopeName;
 }
 
 /** A typed client for one service at one address: a method per method of the definition. */
@@ -110,6 +124,7 @@ class CredentialRetry {
     readonly opts: CallOptions | undefined,
     readonly via: ClientCallState | undefined,
     readonly deadline: number,
+    readonly schemas: MethodSchemas | undefined,
   ) {}
 }
 
@@ -123,6 +138,10 @@ class RpcCall extends PendingCall {
   signal: AbortSignal | undefined = undefined;
   /** Where the response's metadata goes (the caller's responseMetadata or the interceptors' ClientCall). */
   responseMetadata: Metadata | undefined = undefined;
+  /** The method's response schema: the 3fs response is decoded with it, an ffnet one checked against it. */
+  responseSchema: MethodSchemas['response'] = undefined;
+  /** The call went out in the 3fs envelope: the payload is `Result<Rsp>` bytes, and there is no cancel notice. */
+  threefs = false;
 
   constructor(label: string, maxRetries: number | undefined, resolve: (v: unknown) => void, reject: (e: unknown) => void) {
     super(label, maxRetries);
@@ -132,7 +151,15 @@ class RpcCall extends PendingCall {
 
   onResponse(pkt: MessagePacket, t: Transport): void {
     if (this.signal !== undefined) this.#detach();
-    const r = pkt.payload as Result<unknown>;
+    let r = pkt.payload as Result<unknown>;
+    if (this.threefs || this.responseSchema !== undefined) {
+      try {
+        r = responseResult(this, pkt, t.peer);
+      } catch (e) {
+        this.reject(e);
+        return;
+      }
+    }
     const md = this.responseMetadata;
     if (md !== undefined && pkt.metadata !== undefined) for (const [k, v] of pkt.metadata) md.set(k, v);
     if (!r.ok && r.code === StatusCode.Unauthenticated && this.retry !== undefined) {
@@ -165,6 +192,8 @@ class RpcCall extends PendingCall {
     const uuid = this.uuid;
     const reason: unknown = this.signal?.reason;
     if (!this.fail(new CancelledError(`${this.label} was cancelled by the caller`, { peer: this.address, cause: reason }))) return;
+    // 3FS's MessagePacket has no cancel notice: the server runs the call to its end.
+    if (this.threefs) return;
     // Only a call whose frame is queued or sent on a live connection has anything for the server to stop.
     if (t !== undefined && (t.state === 'ready' || t.state === 'connecting')) {
       try {
@@ -178,6 +207,30 @@ class RpcCall extends PendingCall {
   #detach(): void {
     this.signal!.removeEventListener('abort', this);
     this.signal = undefined;
+  }
+}
+
+/** A response as a Result: 3fs bytes decoded with the response schema, an ffnet value checked against it. */
+function responseResult(call: RpcCall, pkt: MessagePacket, peer: string): Result<unknown> {
+  if (call.threefs) return decodeResult3fs(call.responseSchema, pkt.payload as Uint8Array, call.label, peer);
+  const r = pkt.payload as Result<unknown>;
+  if (r.ok) {
+    try {
+      validate(call.responseSchema!, r.value);
+    } catch (e) {
+      throw new InvalidArgError(`${call.label} response does not fit its schema: ${FfnetError.is(e) ? e.reason : String(e)}`, { peer, cause: e });
+    }
+  }
+  return r;
+}
+
+/** A request checked against its schema: the InvalidArg naming the field, or undefined. */
+function requestMismatch(schema: Schema, req: unknown, label: string, peer: string): FfnetError | undefined {
+  try {
+    validate(schema, req);
+    return undefined;
+  } catch (e) {
+    return new InvalidArgError(`${label} request does not fit its schema: ${FfnetError.is(e) ? e.reason : String(e)}`, { peer, cause: e });
   }
 }
 
@@ -264,9 +317,12 @@ export class Client {
   readonly #credentials: Credentials | undefined;
   readonly #resend = (r: CredentialRetry): Promise<unknown> => {
     this.#credentials?.invalidate?.();
-    return this.#send(r.address, r.serviceId, r.methodId, r.label, r.req, r.opts, r.via, { md: undefined, retried: true, deadline: r.deadline });
+    return this.#send(r.address, r.serviceId, r.methodId, r.label, r.req, r.opts, r.via, { md: undefined, retried: true, deadline: r.deadline }, r.schemas);
   };
   readonly stopTimeoutMs: number;
+  /** The envelope of this client's messages. */
+  readonly envelope: EnvelopeName;
+  readonly #threefs: boolean;
   /** The stop in progress, which a later stop() can cut short. */
   #stopControl: StopControl | undefined;
 
@@ -274,6 +330,11 @@ export class Client {
     this.timeoutMs = opts.timeoutMs ?? 1000;
     this.stopTimeoutMs = nonNegativeMsOption('stopTimeoutMs', opts.stopTimeoutMs, defaults.STOP_TIMEOUT_MS);
     this.sendRetryTimes = opts.sendRetryTimes ?? 1;
+    this.envelope = envelopeNamed(opts.envelope, 'ClientOptions.envelope').name;
+    this.#threefs = this.envelope === '3fs';
+    if (this.#threefs && opts.credentials !== undefined) {
+      throw new InvalidConfigError("ClientOptions.credentials travel as metadata, which envelope '3fs' does not have");
+    }
     const level = opts.compression?.level ?? 0;
     this.#compressionLevel = level;
     const limits = opts.metadataLimits;
@@ -288,7 +349,7 @@ export class Client {
           }
         : this.#plain;
     this.waiter = new Waiter(opts.wheel ? { wheel: opts.wheel } : {});
-    this.services = new ServiceRegistry();
+    this.services = new ServiceRegistry(this.envelope);
     for (const s of opts.services ?? []) this.services.add(s);
     const backends = opts.backends ?? DEFAULT_BACKENDS;
     for (const b of backends) {
@@ -301,6 +362,7 @@ export class Client {
       ...opts.processor,
       waiter: this.waiter,
       lookup: this.services,
+      envelope: this.envelope,
       ...(opts.wheel ? { wheel: opts.wheel } : {}),
       ...(limits && !opts.processor?.metadataLimits ? { metadataLimits: limits } : {}),
     });
@@ -324,10 +386,10 @@ export class Client {
   stub<D extends ServiceDef>(def: D, address: string): Stub<D> {
     const target = formatAddress(parseAddress(address));
     const stub: Record<string, (req: unknown, opts?: CallOptions) => Promise<unknown>> = {};
-    for (const [name, info] of Object.entries(def.methods as Record<string, { id: number }>)) {
+    for (const [name, info] of Object.entries(def.methods as Record<string, { id: number } & MethodSchemas>)) {
       const label = `${def.name}.${name}`;
       const methodId = info.id;
-      stub[name] = (req, opts) => this.#call(target, def.id, methodId, label, req, opts, def.name, name);
+      stub[name] = (req, opts) => this.#call(target, def.id, methodId, label, req, opts, def.name, name, info);
     }
     return Object.freeze(stub) as Stub<D>;
   }
@@ -340,9 +402,9 @@ export class Client {
     req: RequestOf<D, M>,
     opts?: CallOptions,
   ): Promise<ResponseOf<D, M>> {
-    const info = (def.methods as Record<string, { id: number } | undefined>)[method];
+    const info = (def.methods as Record<string, ({ id: number } & MethodSchemas) | undefined>)[method];
     if (info === undefined) return Promise.reject(new InvalidArgError(`service ${def.name} has no method ${method}`));
-    return this.#call(address, def.id, info.id, `${def.name}.${method}`, req, opts, def.name, method) as Promise<ResponseOf<D, M>>;
+    return this.#call(address, def.id, info.id, `${def.name}.${method}`, req, opts, def.name, method, info) as Promise<ResponseOf<D, M>>;
   }
 
   /** One call by wire ids, for generic tools that have no definition at hand. */
@@ -398,12 +460,14 @@ export class Client {
     opts: CallOptions | undefined,
     service: string,
     method: string,
+    schemas?: MethodSchemas,
   ): Promise<unknown> {
     const chain = this.#chain;
-    if (chain === undefined) return this.#send(address, serviceId, methodId, label, req, opts, undefined);
+    if (chain === undefined) return this.#send(address, serviceId, methodId, label, req, opts, undefined, undefined, schemas);
     const timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
     const deadline = timeoutMs > 0 && Number.isFinite(timeoutMs) ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
     const call = new ClientCallState(service, method, serviceId, methodId, address, label, req, deadline, opts?.signal, opts);
+    call.schemas = schemas;
     let p: Promise<unknown>;
     try {
       p = chain(call);
@@ -418,7 +482,7 @@ export class Client {
   /** The innermost step of the interceptor chain: one attempt, within what is left of the call's deadline. */
   #core(call: ClientCallState): Promise<unknown> {
     call.attempts++;
-    return this.#send(call.peer, call.serviceId, call.methodId, call.label, call.request, call.options, call);
+    return this.#send(call.peer, call.serviceId, call.methodId, call.label, call.request, call.options, call, undefined, call.schemas);
   }
 
   /** One request on the wire: compression, timestamps and metadata are plain options here. */
@@ -431,6 +495,7 @@ export class Client {
     opts: CallOptions | undefined,
     via: ClientCallState | undefined,
     cred?: CredentialState,
+    schemas?: MethodSchemas,
   ): Promise<unknown> {
     const creds = this.#credentials;
     if (creds !== undefined && cred?.md === undefined) {
@@ -447,7 +512,7 @@ export class Client {
         const retried = cred?.retried ?? false;
         if (!(md instanceof Map)) {
           return waitForCredentials(md, deadline, opts?.signal, label, address).then((m) =>
-            this.#send(address, serviceId, methodId, label, req, opts, via, { md: m, retried, deadline }),
+            this.#send(address, serviceId, methodId, label, req, opts, via, { md: m, retried, deadline }, schemas),
           );
         }
         cred = { md, retried, deadline };
@@ -469,7 +534,7 @@ export class Client {
           : this.#plain;
     }
     if (level > 0 && !compressionReady()) {
-      return initCompression().then(() => this.#send(address, serviceId, methodId, label, req, opts, via, cred));
+      return initCompression().then(() => this.#send(address, serviceId, methodId, label, req, opts, via, cred, schemas));
     }
 
     const promise = new Promise<unknown>(capture);
@@ -507,7 +572,23 @@ export class Client {
     }
     if (cred?.md !== undefined) {
       metadata = withCredentials(cred.md, metadata);
-      if (!cred.retried) call.retry = new CredentialRetry(this.#resend, address, serviceId, methodId, label, req, opts, via, cred.deadline);
+      if (!cred.retried) call.retry = new CredentialRetry(this.#resend, address, serviceId, methodId, label, req, opts, via, cred.deadline, schemas);
+    }
+    const threefs = this.#threefs;
+    if (threefs) {
+      if (schemas?.request === undefined || schemas.response === undefined) {
+        call.fail(new InvalidArgError(`${label}: the 3fs envelope needs a definition whose method has request and response schemas`, { peer: address }));
+        return promise;
+      }
+      call.threefs = true;
+      call.responseSchema = schemas.response;
+    } else if (schemas?.request !== undefined) {
+      const bad = requestMismatch(schemas.request, req, label, address);
+      if (bad !== undefined) {
+        call.fail(bad);
+        return promise;
+      }
+      call.responseSchema = schemas.response;
     }
     const signal = opts?.signal;
     if (signal?.aborted) {
@@ -532,7 +613,7 @@ export class Client {
     }
     let frame: FrameParts;
     try {
-      frame = encodeMessageParts(pkt, encode);
+      frame = threefs ? encodeMessage3fs(pkt, schemas!.request, encode) : encodeMessageParts(pkt, encode);
     } catch (e) {
       call.fail(interceptorError(e, address));
       return promise;

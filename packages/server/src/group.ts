@@ -1,6 +1,6 @@
 import { onAbort } from '@ffnet/common';
 import { Listener, type ListenerConfig } from '@ffnet/listener';
-import { CancelledError } from '@ffnet/serde';
+import { CancelledError, type EnvelopeName, envelopeNamed, InvalidConfigError } from '@ffnet/serde';
 import type { Backend, ByteBudget } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
 import { type AuthOptions, type AuthStats, ConnectionAuth } from './auth.js';
@@ -31,7 +31,13 @@ export interface ServiceGroupConfig extends AuthOptions {
   /** Connection handling: timeouts, retries, idle expiry (3FS connection_expiration_time, check interval). */
   ioWorker?: Omit<IOWorkerOptions, 'processor' | 'backends'>;
   /** Request handling: maxProcessingRequests, response compression. */
-  processor?: Omit<ProcessorOptions, 'lookup' | 'waiter'>;
+  processor?: Omit<ProcessorOptions, 'lookup' | 'waiter' | 'envelope'>;
+  /**
+   * How messages are written (default 'ffnet', msgpack). '3fs' speaks 3FS's own MessagePacket in 3FS binary, so 3FS
+   * processes can call this group: every service needs schemas on all its methods (InvalidConfigError otherwise),
+   * and there is no metadata (so no tokens) and no deadline field. Not with networkType 'rdma' (no IBConnect).
+   */
+  envelope?: EnvelopeName;
 }
 
 /**
@@ -41,6 +47,7 @@ export interface ServiceGroupConfig extends AuthOptions {
 export class ServiceGroup {
   readonly config: Readonly<ServiceGroupConfig>;
   readonly networkType: NetworkType;
+  readonly envelope: EnvelopeName;
   readonly services: ServiceRegistry;
   readonly listener: Listener;
   readonly processor: Processor;
@@ -55,7 +62,11 @@ export class ServiceGroup {
   constructor(config: ServiceGroupConfig = {}, budgets: { receive?: ByteBudget; output?: ByteBudget } = {}) {
     this.config = config;
     this.networkType = config.networkType ?? 'tcp';
-    this.services = new ServiceRegistry();
+    this.envelope = envelopeNamed(config.envelope, 'ServiceGroupConfig.envelope').name;
+    if (this.envelope === '3fs' && this.networkType === 'rdma') {
+      throw new InvalidConfigError("envelope '3fs' is not available on rdma groups: ffnet does not speak 3FS's IBConnect handshake");
+    }
+    this.services = new ServiceRegistry(this.envelope);
     const backends = config.backends;
     this.auth = ConnectionAuth.wanted(config) ? new ConnectionAuth(config) : undefined;
     this.listener = new Listener({
@@ -70,6 +81,7 @@ export class ServiceGroup {
     this.processor = new Processor({
       ...config.processor,
       ...(interceptors === undefined ? {} : { interceptors }),
+      envelope: this.envelope,
       lookup: this.services,
       waiter: new Waiter(),
     });

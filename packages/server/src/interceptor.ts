@@ -1,5 +1,5 @@
 import { onAbort } from '@ffnet/common';
-import { errorFromCode, FfnetError, InvalidArgError, type Metadata, StatusCode, TimeoutError } from '@ffnet/serde';
+import { errorFromCode, FfnetError, InvalidArgError, type Metadata, type MethodSchemas, StatusCode, TimeoutError } from '@ffnet/serde';
 import type { ServerHandler, ServerInterceptor } from '@ffnet/worker';
 import type { CallOptions } from './call-options.js';
 
@@ -48,6 +48,8 @@ export class ClientCallState implements ClientCall {
   metadata: Metadata;
   responseMetadata: Metadata;
   attempts = 0;
+  /** @internal the method's schemas, for the 3fs envelope and for checking the request */
+  schemas: MethodSchemas | undefined = undefined;
   constructor(
     readonly service: string,
     readonly method: string,

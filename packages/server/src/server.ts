@@ -6,6 +6,7 @@ import { nonNegativeMsOption, StopControl } from '@ffnet/worker/internal';
 import { type AdminOptions, adminOptions } from './admin.js';
 import { type AuthOptions, ConnectionAuth } from './auth.js';
 import { coreService, echoService } from './builtins.js';
+import { coreService3fs, echoService3fs } from './threefs-builtins.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
 import type { MethodStats, Service } from './service.js';
 import type { ServerStats } from './stats.js';
@@ -150,8 +151,9 @@ export class Server {
         options.admin,
       );
       for (const g of this.groups) {
-        g.addService(echoService);
-        g.addService(core);
+        const threefs = g.envelope === '3fs';
+        g.addService(threefs ? echoService3fs : echoService);
+        g.addService(threefs ? coreService3fs : core);
       }
     }
   }

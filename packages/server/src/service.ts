@@ -1,4 +1,14 @@
-import { type FfnetError, InvalidArgError, type MethodNames, type RequestOf, type ResponseOf, type ServiceDef } from '@ffnet/serde';
+import {
+  type EnvelopeName,
+  type FfnetError,
+  InvalidArgError,
+  InvalidConfigError,
+  type MethodNames,
+  type RequestOf,
+  type ResponseOf,
+  type Schema,
+  type ServiceDef,
+} from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 import { type CallContext, type MethodBinding, MethodPool, type RequestInfo, type ServiceBinding, type ServiceLookup } from '@ffnet/worker';
 import { CANCEL_SERVICE_ID } from '@ffnet/worker/internal';
@@ -64,13 +74,24 @@ class Method implements MethodBinding {
   readonly name: string;
   readonly handler: (ctx: CallContext, req: unknown) => unknown;
   readonly pool: MethodPool | undefined;
+  readonly request: Schema | undefined;
+  readonly response: Schema | undefined;
   calls = 0;
   errors = 0;
-  constructor(name: string, handler: (ctx: CallContext, req: unknown) => unknown, pool: MethodPool | undefined) {
+  constructor(name: string, handler: (ctx: CallContext, req: unknown) => unknown, pool: MethodPool | undefined, schemas: MethodSchemas) {
     this.name = name;
     this.handler = handler;
     this.pool = pool;
+    this.request = schemas.request;
+    this.response = schemas.response;
   }
+}
+
+/** What defineService keeps of a method's schemas (undefined when it was defined without). */
+interface MethodSchemas {
+  readonly id: number;
+  readonly request?: Schema | undefined;
+  readonly response?: Schema | undefined;
 }
 
 class RegisteredService implements ServiceBinding {
@@ -83,7 +104,7 @@ class RegisteredService implements ServiceBinding {
   /** Indexed by method id, like 3FS's MethodExtractor table. */
   readonly #methods: (Method | undefined)[] = [];
 
-  constructor(service: Service) {
+  constructor(service: Service, envelope: EnvelopeName) {
     const { def } = service;
     this.id = def.id;
     this.name = def.name;
@@ -92,12 +113,16 @@ class RegisteredService implements ServiceBinding {
     this.service = service;
     if (service.onError) this.onError = service.onError;
     const handlers = service.handlers as Record<string, (ctx: CallContext, req: unknown) => unknown>;
-    for (const [key, info] of Object.entries(def.methods as Record<string, { id: number }>)) {
+    for (const [key, info] of Object.entries(def.methods as Record<string, MethodSchemas>)) {
       const fn = handlers[key];
       if (typeof fn !== 'function') throw new InvalidArgError(`service ${def.name}: no handler for method ${key}`);
+      // 3FS's MessagePacket carries bare serde bytes: without schemas a request could be neither read nor answered.
+      if (envelope === '3fs' && (info.request === undefined || info.response === undefined)) {
+        throw new InvalidConfigError(`service ${def.name}: method ${key} has no request and response schemas, which the 3fs envelope needs`);
+      }
       const concurrency = (service.methods as Record<string, MethodOptions | undefined> | undefined)?.[key]?.concurrency;
       // Bound once here, so handlers written as object methods keep their `this`.
-      this.#methods[info.id] = new Method(`${def.name}.${key}`, fn.bind(handlers), concurrency === undefined ? undefined : new MethodPool(concurrency));
+      this.#methods[info.id] = new Method(`${def.name}.${key}`, fn.bind(handlers), concurrency === undefined ? undefined : new MethodPool(concurrency), info);
     }
   }
 
@@ -120,13 +145,19 @@ class RegisteredService implements ServiceBinding {
  */
 export class ServiceRegistry implements ServiceLookup {
   readonly #byId = new Map<number, RegisteredService>();
+  /** The envelope of the connections these services answer on; '3fs' refuses methods without schemas. */
+  readonly envelope: EnvelopeName;
+
+  constructor(envelope: EnvelopeName = 'ffnet') {
+    this.envelope = envelope;
+  }
 
   add(service: Service): void {
     const id = service.def.id;
     if (id === CANCEL_SERVICE_ID) throw new InvalidArgError(`service ${service.def.name}: id ${id} is reserved for cancel notices`);
     const taken = this.#byId.get(id);
     if (taken) throw new InvalidArgError(`service ${service.def.name}: id ${id} is already taken by ${taken.name}`);
-    this.#byId.set(id, new RegisteredService(service));
+    this.#byId.set(id, new RegisteredService(service, this.envelope));
   }
 
   remove(id: number): boolean {

@@ -1,5 +1,5 @@
 import type { TimerHandle, TimerTarget, TimerWheel } from '@ffnet/event';
-import { type FfnetError, InvalidArgError, type MessagePacket, type Metadata, type MetadataValue, TimeoutError, type Timestamps } from '@ffnet/serde';
+import { type FfnetError, InvalidArgError, type MessagePacket, type Metadata, type MetadataValue, type Schema, TimeoutError, type Timestamps } from '@ffnet/serde';
 import type { PeerCertificate, PeerCredentials, Principal, Scheme, Transport } from '@ffnet/transport';
 import type { Connection, InFlightCall } from './connection.js';
 import type { Waiter } from './waiter.js';
@@ -28,6 +28,12 @@ export interface MethodBinding {
   calls: number;
   /** Error responses this method produced. */
   errors: number;
+  /**
+   * The method's request and response schemas (defineService with schemas), or undefined. The 3fs envelope
+   * decodes and encodes payloads with them; under ffnet a request and a response are checked against them.
+   */
+  readonly request?: Schema | undefined;
+  readonly response?: Schema | undefined;
 }
 
 /** A service as the Processor sees it: methods by wire id, plus an optional error hook. */
@@ -140,6 +146,8 @@ export class CallContext implements TimerTarget, InFlightCall {
   /** The request's envelope flags (MessageFlags) and version, echoed into the response. */
   readonly flags: number;
   readonly version: number;
+  /** @internal 3fs envelope: the uuid and Version to echo when they do not fit `uuid` and `version`. */
+  readonly echo: Uint8Array | undefined;
   /** The payload, until the handler runs. */
   #payload: unknown;
   /** @internal */
@@ -164,6 +172,7 @@ export class CallContext implements TimerTarget, InFlightCall {
     this.methodId = pkt.methodId;
     this.flags = pkt.flags;
     this.version = pkt.version;
+    this.echo = pkt.echo;
     this.timeoutMs = pkt.timeoutMs;
     this.timestamps = pkt.timestamps;
     this.#payload = pkt.payload;

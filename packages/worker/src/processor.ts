@@ -4,8 +4,12 @@ import {
   CancelledError,
   DEFAULT_MAX_MESSAGE_SIZE,
   decodeMessage,
+  decodeMessage3fs,
   type EncodeOptions,
+  type EnvelopeName,
+  encodeMessage3fs,
   encodeMessageParts,
+  envelopeNamed,
   FfnetError,
   FRAME_HEADER_SIZE,
   type FrameParts,
@@ -40,6 +44,7 @@ import { CANCEL_SERVICE_ID } from './cancel.js';
 import type { Connection } from './connection.js';
 import { connectionLostError, type HandlerErrorHook, HandlerErrors, toFfnetError } from './errors.js';
 import { frameBodySize, frameMessageSize } from './limits.js';
+import { checkResponse, takeRequest } from './payload.js';
 import { sharedTimerWheel } from './timers.js';
 import type { Waiter } from './waiter.js';
 
@@ -66,6 +71,11 @@ export interface ProcessorOptions {
   interceptors?: readonly ServerInterceptor[];
   /** Limits of request metadata received and response metadata sent (default DEFAULT_METADATA_LIMITS). */
   metadataLimits?: MetadataLimits;
+  /**
+   * The envelope of every frame on this processor's connections (default 'ffnet'). '3fs' is 3FS's MessagePacket:
+   * every method needs request and response schemas, and there is no metadata or deadline field.
+   */
+  envelope?: EnvelopeName;
 }
 
 export interface ProcessorStats {
@@ -95,6 +105,7 @@ interface ReplyTo {
   readonly flags: number;
   readonly version: number;
   readonly timestamps?: Timestamps | undefined;
+  readonly echo?: Uint8Array | undefined;
 }
 
 const DEFAULT_MAX_PROCESSING = defaults.MAX_PROCESSING;
@@ -156,6 +167,9 @@ export class Processor {
   /** The interceptors around the handlers, or undefined. */
   readonly #chain: ServerHandler | undefined;
   readonly metadataLimits: MetadataLimits | undefined;
+  readonly envelope: EnvelopeName;
+  /** The 3fs envelope: payloads are bytes until their method is known. */
+  readonly #threefs: boolean;
   #frozen = false;
   #stopping = false;
   #processing = 0;
@@ -191,6 +205,8 @@ export class Processor {
     };
     this.#plain = opts.metadataLimits ? { metadataLimits: opts.metadataLimits } : undefined;
     this.#chain = composeServerInterceptors(opts.interceptors);
+    this.envelope = envelopeNamed(opts.envelope, 'processor envelope').name;
+    this.#threefs = this.envelope === '3fs';
   }
 
   /** Requests running or queued now. */
@@ -256,7 +272,7 @@ export class Processor {
   onFrame(conn: Connection, t: Transport, body: Buffer, compressed: boolean): void {
     let pkt: MessagePacket;
     try {
-      pkt = decodeMessage(body, compressed, conn.decodeOptions(t));
+      pkt = this.#threefs ? decodeMessage3fs(body, compressed, conn.decodeOptions(t)) : decodeMessage(body, compressed, conn.decodeOptions(t));
     } catch (e) {
       this.#badFrames++;
       t.invalidate(toFfnetError(e, t.peer));
@@ -307,6 +323,14 @@ export class Processor {
       const what = service === undefined ? `service ${pkt.serviceId}` : `method ${pkt.methodId} of service ${service.name} (${pkt.serviceId})`;
       this.#sendError(conn, t, pkt, service, new InvalidMethodIDError(`no such method: ${what}`));
       return;
+    }
+    if (this.#threefs || method.request !== undefined) {
+      const refused = takeRequest(pkt, method, this.#threefs, t.peer);
+      if (refused !== undefined) {
+        method.errors++;
+        this.#sendError(conn, t, pkt, service, refused);
+        return;
+      }
     }
     const ctx = new CallContext(this, conn, t, pkt, service!, method, performance.now());
     this.#processing++;
@@ -359,6 +383,15 @@ export class Processor {
     if (ts !== undefined) ts.serverProcessed = nowMicros();
     this.#finish(ctx);
     if (ctx.conn.closed) return;
+    // Under 3fs the encoder itself refuses a response that does not fit, naming the field.
+    if (ctx.method.response !== undefined && !this.#threefs) {
+      const bad = checkResponse(ctx.method, value, ctx.peer);
+      if (bad !== undefined) {
+        ctx.method.errors++;
+        this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, bad);
+        return;
+      }
+    }
     const ok = this.#ok;
     ok.value = value;
     let frame: FrameParts;
@@ -369,7 +402,8 @@ export class Processor {
       ok.value = undefined;
       ctx.method.errors++;
       // Response metadata over its limits is reported as such; other encoder failures are masked like a throw.
-      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, e instanceof MessageTooLargeError));
+      const intended = e instanceof MessageTooLargeError || (this.#threefs && e instanceof InvalidArgError);
+      this.#sendError(ctx.conn, ctx.transport, ctx, ctx.service, this.#handlerFailure(ctx, e, intended));
       return;
     }
     ok.value = undefined;
@@ -485,12 +519,16 @@ export class Processor {
     rsp.version = to.version;
     rsp.payload = payload;
     rsp.timestamps = to.timestamps;
+    const opts = (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : this.#plain;
     try {
-      return encodeMessageParts(rsp, (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : this.#plain);
+      if (!this.#threefs) return encodeMessageParts(rsp, opts);
+      rsp.echo = to.echo;
+      return encodeMessage3fs(rsp, to instanceof CallContext ? to.method.response : undefined, opts);
     } finally {
       rsp.payload = undefined;
       rsp.metadata = undefined;
       rsp.timestamps = undefined;
+      rsp.echo = undefined;
     }
   }
 

@@ -11,6 +11,8 @@ export async function loadPeer(name: PeerName): Promise<Peer> {
       return (await import('./grpc.js')).peer;
     case 'ffnet':
       return (await import('./ffnet.js')).peer;
+    case 'ffnet-3fs':
+      return (await import('./ffnet-3fs.js')).peer;
     case 'ffnet@baseline':
       throw new Error('ffnet@baseline runs the child of the --baseline checkout, which loads it as ffnet');
     case 'ib_write_bw':
