@@ -229,15 +229,16 @@ describe('@ffnet/3fs generated definitions', () => {
       [m.request, kitMethod.request],
       [m.response, kitMethod.response],
     ] as [Schema, NeutralType][]) {
-      const reference = fromNeutral(type, kit.types);
+      const reference = fromNeutral(type, kit.types, { strings: 'bytes' });
       const name = (type as { name: string }).name;
       for (const json of [kitDefault(type), sampleStruct(name, 1), sampleStruct(name, 2)]) {
         const want = encode3fs(reference, fromJson(reference, json));
         const got = encode3fs(schema, fromJson(schema, json));
         expect(hex(got)).toBe(hex(want));
-        // And the readable form reads back to the same value.
+        // And the readable form reads back to the same bytes (bytes, not values: an f32's shortest decimal is
+        // another JS number than the float32 it names until it is rounded to float32 again on encode).
         const value = decode3fs(schema, got);
-        expect(fromJson(schema, toJson(schema, value))).toEqual(value);
+        expect(hex(encode3fs(schema, fromJson(schema, toJson(schema, value))))).toBe(hex(got));
       }
     }
   });

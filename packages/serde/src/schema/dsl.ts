@@ -188,7 +188,8 @@ function struct<F extends Fields, B extends StructSchema | undefined = undefined
   for (const key of Object.keys(fields)) {
     const type = fields[key];
     if (!type || typeof (type as { kind?: unknown }).kind !== 'string') throw new InvalidArgError(`s.struct ${name}: field ${key} is not a schema`);
-    if (seen.has(key)) throw new InvalidArgError(`s.struct ${name}: field ${key} is declared twice (in a base and here?)`);
+    // A derived class may redeclare a base field's name, as C++ allows (3FS's meta RspBase/`dummy`): both stay on
+    // the wire, each in its level's table, and the value has one property for both, like the kit's flattened JSON.
     seen.add(key);
     own.push(makeField(key, type, id++, Object.hasOwn(defaults, key) ? { value: defaults[key] } : undefined));
   }
