@@ -25,7 +25,7 @@ export {
   ENVELOPE_NAMES,
   type Envelope,
   type EnvelopeName,
-  type MethodSchemas,
+  type PayloadSchemas,
   encodeMessage3fs,
   envelopeNamed,
   ffnetEnvelope,

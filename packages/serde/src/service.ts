@@ -1,4 +1,5 @@
 import { InvalidArgError } from './errors.js';
+import type { Infer, Schema } from './schema/types.js';
 
 declare const requestType: unique symbol;
 declare const responseType: unique symbol;
@@ -10,6 +11,10 @@ declare const responseType: unique symbol;
  */
 export interface MethodDef<Req = unknown, Rsp = unknown> {
   readonly id: number;
+  /** Request schema: checked with `validate` and used by the 3fs envelope. Undefined for a types-only method. */
+  readonly request?: Schema<Req> | undefined;
+  /** Response schema (the `T` of `Result<T>` in 3fs mode). */
+  readonly response?: Schema<Rsp> | undefined;
   readonly [requestType]?: Req;
   readonly [responseType]?: Rsp;
 }
@@ -46,9 +51,27 @@ export type RequestOf<S extends ServiceDef, M extends MethodNames<S>> = ReqOf<S[
 /** Response type of method `M` of service `S`. */
 export type ResponseOf<S extends ServiceDef, M extends MethodNames<S>> = RspOf<S['methods'][M]>;
 
-/** A typed method definition: `method<EchoReq, EchoRsp>(1)`. */
-export function method<Req = unknown, Rsp = unknown>(id: number): MethodDef<Req, Rsp> {
-  return { id };
+export interface MethodSchemas<Q extends Schema, P extends Schema> {
+  request: Q;
+  response: P;
+}
+
+/**
+ * A method definition: `method<EchoReq, EchoRsp>(1)` for compile-time types only, or
+ * `method(1, { request: s.struct(...), response: ... })`, whose types are inferred from the schemas and whose
+ * schemas stay on the defined method as `.request` / `.response`.
+ */
+export function method<Q extends Schema, P extends Schema>(id: number, schemas: MethodSchemas<Q, P>): MethodDef<Infer<Q>, Infer<P>>;
+export function method<Req = unknown, Rsp = unknown>(id: number): MethodDef<Req, Rsp>;
+export function method(id: number, schemas?: MethodSchemas<Schema, Schema>): MethodDef {
+  if (schemas === undefined) return { id };
+  const { request, response } = schemas;
+  if (!isSchema(request) || !isSchema(response)) throw new InvalidArgError(`method ${id}: request and response must both be schemas`);
+  return { id, request, response };
+}
+
+function isSchema(v: unknown): v is Schema {
+  return typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string';
 }
 
 function isU16(v: unknown): v is number {
@@ -71,7 +94,8 @@ export function defineService<M extends MethodDefs>(spec: ServiceSpec<M>): Servi
     if (!isU16(mid)) throw new InvalidArgError(`service ${name}: method ${key} id ${String(mid)} is not an integer in 0..65535`);
     const clash = byId.get(mid);
     if (clash) throw new InvalidArgError(`service ${name}: methods ${clash.name} and ${key} both have id ${mid}`);
-    const info: MethodInfo = Object.freeze({ id: mid, name: key });
+    const def = methods[key] as MethodDef;
+    const info: MethodInfo = Object.freeze({ id: mid, name: key, request: def.request, response: def.response });
     byId.set(mid, info);
     out[key] = info;
   }

@@ -22,7 +22,7 @@ import {
   type Metadata,
   type MetadataLimits,
   type MethodNames,
-  type MethodSchemas,
+  type PayloadSchemas,
   nowMicros,
   type RequestOf,
   type ResponseOf,
@@ -124,7 +124,7 @@ class CredentialRetry {
     readonly opts: CallOptions | undefined,
     readonly via: ClientCallState | undefined,
     readonly deadline: number,
-    readonly schemas: MethodSchemas | undefined,
+    readonly schemas: PayloadSchemas | undefined,
   ) {}
 }
 
@@ -139,7 +139,7 @@ class RpcCall extends PendingCall {
   /** Where the response's metadata goes (the caller's responseMetadata or the interceptors' ClientCall). */
   responseMetadata: Metadata | undefined = undefined;
   /** The method's response schema: the 3fs response is decoded with it, an ffnet one checked against it. */
-  responseSchema: MethodSchemas['response'] = undefined;
+  responseSchema: PayloadSchemas['response'] = undefined;
   /** The call went out in the 3fs envelope: the payload is `Result<Rsp>` bytes, and there is no cancel notice. */
   threefs = false;
 
@@ -386,7 +386,7 @@ export class Client {
   stub<D extends ServiceDef>(def: D, address: string): Stub<D> {
     const target = formatAddress(parseAddress(address));
     const stub: Record<string, (req: unknown, opts?: CallOptions) => Promise<unknown>> = {};
-    for (const [name, info] of Object.entries(def.methods as Record<string, { id: number } & MethodSchemas>)) {
+    for (const [name, info] of Object.entries(def.methods as Record<string, { id: number } & PayloadSchemas>)) {
       const label = `${def.name}.${name}`;
       const methodId = info.id;
       stub[name] = (req, opts) => this.#call(target, def.id, methodId, label, req, opts, def.name, name, info);
@@ -402,7 +402,7 @@ export class Client {
     req: RequestOf<D, M>,
     opts?: CallOptions,
   ): Promise<ResponseOf<D, M>> {
-    const info = (def.methods as Record<string, ({ id: number } & MethodSchemas) | undefined>)[method];
+    const info = (def.methods as Record<string, ({ id: number } & PayloadSchemas) | undefined>)[method];
     if (info === undefined) return Promise.reject(new InvalidArgError(`service ${def.name} has no method ${method}`));
     return this.#call(address, def.id, info.id, `${def.name}.${method}`, req, opts, def.name, method, info) as Promise<ResponseOf<D, M>>;
   }
@@ -460,7 +460,7 @@ export class Client {
     opts: CallOptions | undefined,
     service: string,
     method: string,
-    schemas?: MethodSchemas,
+    schemas?: PayloadSchemas,
   ): Promise<unknown> {
     const chain = this.#chain;
     if (chain === undefined) return this.#send(address, serviceId, methodId, label, req, opts, undefined, undefined, schemas);
@@ -495,7 +495,7 @@ export class Client {
     opts: CallOptions | undefined,
     via: ClientCallState | undefined,
     cred?: CredentialState,
-    schemas?: MethodSchemas,
+    schemas?: PayloadSchemas,
   ): Promise<unknown> {
     const creds = this.#credentials;
     if (creds !== undefined && cred?.md === undefined) {

@@ -1,5 +1,5 @@
 import { onAbort } from '@ffnet/common';
-import { errorFromCode, FfnetError, InvalidArgError, type Metadata, type MethodSchemas, StatusCode, TimeoutError } from '@ffnet/serde';
+import { errorFromCode, FfnetError, InvalidArgError, type Metadata, type PayloadSchemas, StatusCode, TimeoutError } from '@ffnet/serde';
 import type { ServerHandler, ServerInterceptor } from '@ffnet/worker';
 import type { CallOptions } from './call-options.js';
 
@@ -49,7 +49,7 @@ export class ClientCallState implements ClientCall {
   responseMetadata: Metadata;
   attempts = 0;
   /** @internal the method's schemas, for the 3fs envelope and for checking the request */
-  schemas: MethodSchemas | undefined = undefined;
+  schemas: PayloadSchemas | undefined = undefined;
   constructor(
     readonly service: string,
     readonly method: string,

@@ -78,7 +78,7 @@ class Method implements MethodBinding {
   readonly response: Schema | undefined;
   calls = 0;
   errors = 0;
-  constructor(name: string, handler: (ctx: CallContext, req: unknown) => unknown, pool: MethodPool | undefined, schemas: MethodSchemas) {
+  constructor(name: string, handler: (ctx: CallContext, req: unknown) => unknown, pool: MethodPool | undefined, schemas: MethodWithSchemas) {
     this.name = name;
     this.handler = handler;
     this.pool = pool;
@@ -88,7 +88,7 @@ class Method implements MethodBinding {
 }
 
 /** What defineService keeps of a method's schemas (undefined when it was defined without). */
-interface MethodSchemas {
+interface MethodWithSchemas {
   readonly id: number;
   readonly request?: Schema | undefined;
   readonly response?: Schema | undefined;
@@ -113,7 +113,7 @@ class RegisteredService implements ServiceBinding {
     this.service = service;
     if (service.onError) this.onError = service.onError;
     const handlers = service.handlers as Record<string, (ctx: CallContext, req: unknown) => unknown>;
-    for (const [key, info] of Object.entries(def.methods as Record<string, MethodSchemas>)) {
+    for (const [key, info] of Object.entries(def.methods as Record<string, MethodWithSchemas>)) {
       const fn = handlers[key];
       if (typeof fn !== 'function') throw new InvalidArgError(`service ${def.name}: no handler for method ${key}`);
       // 3FS's MessagePacket carries bare serde bytes: without schemas a request could be neither read nor answered.

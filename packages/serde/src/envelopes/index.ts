@@ -9,7 +9,7 @@ import { decodeMessage3fs, encodeMessage3fs } from './threefs.js';
 export type EnvelopeName = 'ffnet' | '3fs';
 
 /** A method's schemas as defineService keeps them on MethodInfo (undefined when it was defined without). */
-export interface MethodSchemas {
+export interface PayloadSchemas {
   readonly request?: Schema | undefined;
   readonly response?: Schema | undefined;
 }

@@ -28,7 +28,7 @@ const TIMESTAMP_KEYS = [
   'clientWaked',
 ] as const satisfies readonly (keyof Timestamps)[];
 const TWO_32 = 0x100000000;
-const EMPTY = new Uint8Array(0);
+const EMPTY: Uint8Array = new Uint8Array(0);
 /** Payloads from this size on go out as a part of their own (default of EncodeOptions.zeroCopyThreshold). */
 const ZERO_COPY = 64 * 1024;
 
@@ -97,7 +97,7 @@ function checkUint(name: string, v: number, max: number): void {
  * The payload of a packet as 3FS writes it: a request with the method's request schema, a response as
  * `Result<Rsp>` (u8 hasValue ‖ Rsp, or u8 0 ‖ Status{u16 code ‖ optional<string> message}).
  */
-function payloadBytes(pkt: MessagePacket, schema: Schema | undefined): { head: number; code: number; message: Uint8Array; body: Uint8Array } {
+function payloadBytes(pkt: MessagePacket, schema: Schema | undefined): PayloadScratch {
   const out = payloadScratch;
   const isReq = (pkt.flags & MessageFlags.IsReq) !== 0;
   if (isReq) {
@@ -123,8 +123,14 @@ function payloadBytes(pkt: MessagePacket, schema: Schema | undefined): { head: n
   out.body = EMPTY;
   return out;
 }
+interface PayloadScratch {
+  head: number;
+  code: number;
+  message: Uint8Array;
+  body: Uint8Array;
+}
 // Reused: encoding is synchronous.
-const payloadScratch = { head: -1, code: 0, message: EMPTY, body: EMPTY };
+const payloadScratch: PayloadScratch = { head: -1, code: 0, message: EMPTY, body: EMPTY };
 
 /**
  * A packet as a frame in the 3fs envelope: `schema` is the method's request schema for a request (IsReq set) and
