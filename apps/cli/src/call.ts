@@ -1,4 +1,4 @@
-import { FfnetError, fromJson, toJson as schemaJson } from '@ffnet/serde';
+import { type AnySchema, defaultOf, FfnetError, fromJson, type Schema, toJson as schemaJson } from '@ffnet/serde';
 import { Client } from '@ffnet/server';
 import { allBackends } from './backends.js';
 import { type Command, intFlag, parse, UsageError } from './command.js';
@@ -15,8 +15,8 @@ export const call: Command = {
     const { values, positionals } = parse(argv, { timeout: { type: 'string' }, envelope: { type: 'string' } });
     const [rawAddr, spec, json = '{}', ...extra] = positionals;
     if (rawAddr === undefined || spec === undefined || extra.length > 0) throw new UsageError('expected <addr> <Service.method> [json]');
-    const envelope = values.envelope ?? 'ffnet';
-    if (!(ENVELOPES as readonly string[]).includes(envelope)) throw new UsageError(`--envelope must be ffnet or 3fs, got '${envelope}'`);
+    const envelope = (values.envelope ?? 'ffnet') as (typeof ENVELOPES)[number];
+    if (!ENVELOPES.includes(envelope)) throw new UsageError(`--envelope must be ffnet or 3fs, got '${envelope}'`);
     const threefs = envelope === '3fs';
     const address = normalizeAddress(rawAddr);
     const m = resolveMethod(spec, threefs ? THREEFS_SERVICES : KNOWN_SERVICES);
@@ -51,14 +51,29 @@ export const call: Command = {
 /**
  * The request value: the JSON as is for a method without schemas, else read through the request schema (the kit's
  * JSON conventions: 64-bit integers as decimal strings, `{"$hex"}` for bytes), so a field that does not fit is a
- * command-line mistake naming the field, before anything is sent.
+ * command-line mistake naming the field, before anything is sent. Struct fields left out take their defaults, as a
+ * 3FS decoder keeps the defaults of fields missing from a table (3FS structs run to a dozen nested fields).
  */
 function requestFromJson(m: ResolvedMethod, parsed: unknown): unknown {
   if (m.request === undefined) return parsed;
   try {
-    return fromJson(m.request, parsed);
+    return fromJson(m.request, withDefaults(m.request, schemaJson(m.request, defaultOf(m.request) as never), parsed));
   } catch (e) {
     const why = FfnetError.is(e) ? e.reason : (e as Error).message;
     throw new UsageError(`the request does not fit ${m.label}: ${why}`, { cause: e });
   }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `given` with the struct fields it leaves out taken from `dflt` (both JSON forms), recursively into structs only. */
+function withDefaults(schema: Schema, dflt: unknown, given: unknown): unknown {
+  let sc = schema as AnySchema;
+  while (sc.kind === 'alias' || sc.kind === 'lazy') sc = (sc.kind === 'alias' ? sc.of : sc.resolve()) as AnySchema;
+  if (sc.kind !== 'struct' || !isObject(given) || !isObject(dflt)) return given;
+  const out: Record<string, unknown> = { ...given };
+  for (const f of sc.fields) out[f.name] = f.name in given ? withDefaults(f.type, dflt[f.name], given[f.name]) : dflt[f.name];
+  return out;
 }

@@ -115,7 +115,29 @@ describe('ffnet call --envelope 3fs against the kit peer (peer serve)', () => {
     expect(r.stderr).toMatch(/2009/);
   });
 
+  it("fields left out take their defaults: conformance echo of a mostly default Everything, through 3FS's codec", async () => {
+    const r = await ffnet('call', '--envelope', '3fs', addr, 'SerdeConformance.echo', '{"u32":7,"u64":"18446744073709551615","str":"x","nested":{"s":"in"}}');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(out.u32).toBe(7);
+    expect(out.u64).toBe('18446744073709551615');
+    expect(out.str).toBe('x');
+    // A nested struct given in part keeps its other fields' defaults.
+    expect(out.nested).toEqual({ k: 0, s: 'in' });
+    expect(out.i64).toBe('0');
+    expect(out.vecStr).toEqual([]);
+    expect(out.optEmpty).toBeNull();
+    expect(out.var).toEqual({ tag: 'int', value: 0 });
+  });
+
   it('a request that does not fit the schema is refused before sending, naming the field (exit 2)', async () => {
+    // The issue's complaint: {"wrong":1} used to print {} and exit 0.
+    const wrong = await ffnet('call', '--envelope', '3fs', addr, 'Core.echo', '{"wrong":1}');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/InvalidArg \(3\)/);
+    expect(wrong.stderr).toContain('wrong');
+    expect(wrong.stdout).toBe('');
     const wrongType = await ffnet('call', '--envelope', '3fs', addr, 'Core.echo', '{"str":5}');
     expect(wrongType.code).toBe(2);
     expect(wrongType.stderr).toMatch(/InvalidArg \(3\)/);
