@@ -62,7 +62,8 @@ export function resolveMethod(spec: string, services: readonly ServiceDef[] = KN
       const ci = services.filter((s) => s.name.toLowerCase() === serviceName.toLowerCase());
       return ci.length === 1 ? ci[0] : undefined;
     })();
-  const m = dot > 0 && def ? (def.methods as Record<string, { id: number; name: string; request?: Schema; response?: Schema } | undefined>)[methodName] : undefined;
+  const m =
+    dot > 0 && def ? (def.methods as Record<string, { id: number; name: string; request?: Schema; response?: Schema } | undefined>)[methodName] : undefined;
   if (!def || !m) {
     throw new UsageError(`unknown method '${spec}'; known: ${knownMethods(services).join(', ')} (or raw ids like 10000.1)`);
   }

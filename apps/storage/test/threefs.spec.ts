@@ -98,7 +98,7 @@ describe("3FS Storage over tcp with inline data (envelope '3fs')", () => {
   });
 
   it('refuses a batchRead without SEND_DATA_INLINE (it would need RDMA) with InvalidArg', async () => {
-    const req = {
+    const req: BatchReadReq = {
       payloads: [],
       tag: { clientId: { uuid: new Uint8Array(16), hostname: '' }, requestId: 7n, channel: { id: 0, seqnum: 0n } },
       retryCount: 0,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { decode3fs, encode3fs, fromJson, fromNeutral, type Schema, toJson } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
-import { type NeutralType, loadServices } from '../../serde/test/fixtures/kit.js';
+import { loadServices, type NeutralType } from '../../serde/test/fixtures/kit.js';
 import { generate } from '../scripts/generate.mjs';
 import { BatchReadReq, Core, Echo, IBConnect, Meta, Mgmtd, RDMAControl, SerdeConformance, Storage, services } from '../src/index.js';
 
@@ -186,14 +186,18 @@ describe('@ffnet/3fs generated definitions', () => {
   it('the header names the 3FS commit the kit was dumped from', () => {
     const commit = /@([0-9a-f]{40})$/.exec(kit.source)![1]!;
     for (const file of ['schemas.ts', 'services.ts']) {
-      const head = readFileSync(fileURLToPath(new URL(file, generatedDir)), 'utf8').split('\n', 3).join('\n');
+      const head = readFileSync(fileURLToPath(new URL(file, generatedDir)), 'utf8')
+        .split('\n', 3)
+        .join('\n');
       expect(head).toContain(`github.com/deepseek-ai/3FS@${commit}`);
     }
   });
 
   it('has every kit service with 3FS ids, and every method with its id and schemas', () => {
     expect(services.map((s) => [s.name, s.id])).toEqual(kit.services.map((k) => [EXPORTED[k.name] ?? k.name, k.id]));
-    expect([Echo.id, Core.id, Mgmtd.id, Meta.id, Storage.id, IBConnect.id, RDMAControl.id, SerdeConformance.id]).toEqual([10000, 10001, 217, 4, 3, 11, 10, 12345]);
+    expect([Echo.id, Core.id, Mgmtd.id, Meta.id, Storage.id, IBConnect.id, RDMAControl.id, SerdeConformance.id]).toEqual([
+      10000, 10001, 217, 4, 3, 11, 10, 12345,
+    ]);
     for (const k of kit.services) {
       const svc = services.find((s) => s.name === (EXPORTED[k.name] ?? k.name))!;
       expect(Object.keys(svc.methods)).toEqual(k.methods.map((m) => m.name));

@@ -28,7 +28,10 @@ describe('the real repository', () => {
       const below = chain.slice(0, i).filter((n) => !ruledOut[name]?.includes(n));
       expect(new Set(ALLOWED[name]), name).toEqual(new Set(below));
     });
-    expect(Object.keys(ALLOWED).sort()).toEqual([...chain].sort());
+    // Beside the chain: @ffnet/3fs stands on serde alone, and no package (only apps) may use it.
+    expect(ALLOWED['3fs']).toEqual(['common', 'serde']);
+    for (const name of chain) expect(ALLOWED[name], name).not.toContain('3fs');
+    expect(Object.keys(ALLOWED).sort()).toEqual([...chain, '3fs'].sort());
     // The tcp/unix stack installs without the verbs stack, and only apps choose rdma.
     for (const name of ['transport', 'worker', 'listener', 'server']) {
       expect(NO_INSTALL[name]).toEqual(expect.arrayContaining(['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi']));

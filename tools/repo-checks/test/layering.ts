@@ -8,7 +8,7 @@ import ts from 'typescript';
  * The layer order of packages/*, lowest first. A package may depend on packages before it, never after, minus the
  * exceptions in FORBIDDEN. `rdma` sits on top: it plugs the verbs stack into transport/worker/server from outside.
  */
-export const LAYERS = ['common', 'serde', '3fs', 'event', 'device', 'connect', 'transport', 'worker', 'listener', 'server', 'rdma'] as const;
+export const LAYERS = ['common', 'serde', 'event', 'device', 'connect', 'transport', 'worker', 'listener', 'server', 'rdma'] as const;
 
 /** What the RPC stack must be able to run without: the verbs stack and its FFI. */
 const VERBS = ['connect', 'device'] as const;
@@ -26,10 +26,17 @@ export const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   server: VERBS,
 };
 
-/** Who may depend on whom among packages/*, derived from LAYERS and FORBIDDEN. */
-export const ALLOWED: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
-  LAYERS.map((name, i) => [name, LAYERS.slice(0, i).filter((below) => !FORBIDDEN[name]?.includes(below))]),
-);
+/**
+ * Packages beside the chain: each may use only the packages listed, and no package may use it (apps may). `3fs` is
+ * generated definitions of 3FS's services, on serde alone; nothing in the stack should depend on them.
+ */
+export const LEAVES: Readonly<Record<string, readonly string[]>> = { '3fs': ['common', 'serde'] };
+
+/** Who may depend on whom among packages/*, derived from LAYERS and FORBIDDEN, plus the LEAVES. */
+export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
+  ...Object.fromEntries(LAYERS.map((name, i) => [name, LAYERS.slice(0, i).filter((below) => !FORBIDDEN[name]?.includes(below))])),
+  ...LEAVES,
+};
 
 /**
  * What a package must not make npm install: names that may not be reachable from it through required runtime
