@@ -4,7 +4,20 @@ import { decode3fs, encode3fs, fromJson, fromNeutral, type Schema, toJson } from
 import { describe, expect, it } from 'vitest';
 import { loadServices, type NeutralType } from '../../serde/test/fixtures/kit.js';
 import { generate } from '../scripts/generate.mjs';
-import { BatchReadReq, Core, Echo, IBConnect, Meta, Mgmtd, RDMAControl, SerdeConformance, Storage, services } from '../src/index.js';
+import {
+  BatchReadReq,
+  Core,
+  DropUserCacheRsp,
+  Echo,
+  IBConnect,
+  Meta,
+  Mgmtd,
+  RDMAControl,
+  RenameRsp,
+  SerdeConformance,
+  Storage,
+  services,
+} from '../src/index.js';
 
 const kit = loadServices();
 const generatedDir = new URL('../src/generated/', import.meta.url);
@@ -245,5 +258,15 @@ describe('@ffnet/3fs generated definitions', () => {
         expect(hex(encode3fs(schema, fromJson(schema, toJson(schema, value))))).toBe(hex(got));
       }
     }
+  });
+
+  it('a derived level that redeclares a base field (meta RspBase.dummy) keeps a table per level', () => {
+    // C++ lets DropUserCacheRsp declare `dummy` again over RspBase's: two levels, each a table of one Void field.
+    expect(DropUserCacheRsp.levels.map((l) => l.fields.map((f) => f.name))).toEqual([['dummy'], ['dummy']]);
+    expect(hex(encode3fs(DropUserCacheRsp, { dummy: null }))).toBe('0000');
+    const stat = { dummy: null, stat: null };
+    expect(RenameRsp.levels.map((l) => l.fields.map((f) => f.name))).toEqual([['dummy'], ['dummy', 'stat']]);
+    expect(hex(encode3fs(RenameRsp, stat))).toBe('00' + '0100');
+    expect(decode3fs(RenameRsp, encode3fs(RenameRsp, stat))).toEqual(stat);
   });
 });
