@@ -17,7 +17,8 @@ const INITIAL_SCRATCH = 4096;
 /** Scratch buffers grown past this are dropped after use, so one huge message does not pin its memory. */
 const KEEP_SCRATCH_MAX = 1 << 20;
 
-let buf = Buffer.allocUnsafe(INITIAL_SCRATCH);
+// allocUnsafeSlow: the scratch owns its ArrayBuffer (offset 0), so the result is one ArrayBuffer.slice.
+let buf = Buffer.allocUnsafeSlow(INITIAL_SCRATCH);
 let dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 let pos = 0;
 
@@ -27,7 +28,7 @@ const MISMATCH = Symbol('ffnet.schema.mismatch');
 function grow(need: number): void {
   let size = buf.length * 2;
   while (size < pos + need) size *= 2;
-  const next = Buffer.allocUnsafe(size);
+  const next = Buffer.allocUnsafeSlow(size);
   buf.copy(next, 0, 0, pos);
   buf = next;
   dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -354,11 +355,10 @@ export function encode3fs<S extends Schema>(schema: S, value: Infer<S>): Uint8Ar
     }
     throw e;
   }
-  const out = new Uint8Array(pos);
-  out.set(buf.subarray(0, pos));
+  const out = new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + pos));
   pos = 0;
   if (buf.length > KEEP_SCRATCH_MAX) {
-    buf = Buffer.allocUnsafe(INITIAL_SCRATCH);
+    buf = Buffer.allocUnsafeSlow(INITIAL_SCRATCH);
     dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
   return out;
@@ -371,6 +371,8 @@ export function encode3fs<S extends Schema>(schema: S, value: Infer<S>): Uint8Ar
 
 interface Cursor {
   readonly b: Buffer;
+  /** The same bytes as a plain Uint8Array: its slice() copies (Buffer's does not). */
+  readonly u: Uint8Array;
   readonly v: DataView;
   p: number;
   end: number;
@@ -587,8 +589,7 @@ function dec(c: Cursor, sc: AnySchema): unknown {
     case 'bytes': {
       const n = readLength(c, 'bytes');
       // A copy: the input is usually a pooled frame buffer that is reused after the call.
-      const out = new Uint8Array(n);
-      out.set(c.b.subarray(c.p, c.p + n));
+      const out = c.u.slice(c.p, c.p + n);
       c.p += n;
       return out;
     }
@@ -658,8 +659,7 @@ function dec(c: Cursor, sc: AnySchema): unknown {
       return dec(c, sc.of as AnySchema);
     case 'fixed': {
       need(c, sc.size, sc.name);
-      const out = new Uint8Array(sc.size);
-      out.set(c.b.subarray(c.p, c.p + sc.size));
+      const out = c.u.slice(c.p, c.p + sc.size);
       c.p += sc.size;
       return out;
     }
@@ -688,7 +688,8 @@ function dec(c: Cursor, sc: AnySchema): unknown {
 export function decode3fs<S extends Schema>(schema: S, bytes: Uint8Array): Infer<S> {
   if (!(bytes instanceof Uint8Array)) throw new InvalidArgError('decode3fs: bytes must be a Uint8Array');
   const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const c: Cursor = { b, v: new DataView(b.buffer, b.byteOffset, b.byteLength), p: 0, end: b.length };
+  const u = bytes.constructor === Uint8Array ? bytes : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  const c: Cursor = { b, u, v: new DataView(b.buffer, b.byteOffset, b.byteLength), p: 0, end: b.length };
   try {
     return dec(c, schema as unknown as AnySchema) as Infer<S>;
   } catch (e) {

@@ -19,6 +19,7 @@ import type {
   RdmaRemoteBufValue,
   ResultSchema,
   Schema,
+  Simplify,
   StatusValue,
   StructLevel,
   StructOptions,
@@ -175,7 +176,7 @@ function struct<F extends Fields, B extends StructSchema | undefined = undefined
   name: string,
   fields: F,
   options: StructOptions<B> = {},
-): StructSchema<B extends StructSchema<infer BV> ? FieldValues<F> & BV : FieldValues<F>> {
+): StructSchema<B extends StructSchema<infer BV> ? Simplify<FieldValues<F> & BV> : FieldValues<F>> {
   if (typeof name !== 'string' || name.length === 0) throw new InvalidArgError('s.struct: a struct needs a name');
   if (typeof fields !== 'object' || fields === null) throw new InvalidArgError(`s.struct ${name}: fields must be an object`);
   const base = options.base;

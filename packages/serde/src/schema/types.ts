@@ -186,7 +186,7 @@ export type AnySchema =
 /** Field map given to `s.struct`. */
 export type Fields = Record<string, Schema>;
 
-type Simplify<T> = { [K in keyof T]: T[K] } & {};
+export type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
 export type FieldValues<F extends Fields> = Simplify<{ -readonly [K in keyof F]: Infer<F[K]> }>;
 

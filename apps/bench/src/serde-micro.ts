@@ -1,0 +1,134 @@
+// Micro-benchmark of the 3FS binary codec (issue 14 item 6): encode and decode of one message, in ns/op, next to
+// msgpackr (ffnet's envelope codec, configured as ffnet configures it) for the same value. Separate from the
+// workload bench: `node dist/serde-micro.js [--ms N] [--out FILE]`; prints one JSON document on stdout.
+// The messages come from the 3FS conformance kit (FFNET_3FS_KIT, else shared/3fs-serde above the repo).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decode3fs, encode3fs, fromJson, fromNeutral, type Schema } from '@ffnet/serde';
+import { Packr } from 'msgpackr';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function kitDir(): string {
+  const env = process.env.FFNET_3FS_KIT;
+  if (env) return env;
+  for (let dir = path.resolve(here, '../../..'); ; ) {
+    const c = path.join(dir, 'shared', '3fs-serde');
+    if (existsSync(path.join(c, 'vectors.json'))) return c;
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('serde-micro: the 3FS serde kit was not found; set FFNET_3FS_KIT to its directory');
+    dir = up;
+  }
+}
+
+interface Vector {
+  name: string;
+  type: unknown;
+  value: { payload?: unknown } & Record<string, unknown>;
+}
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : dflt;
+}
+
+const measureMs = Number(arg('--ms', '300'));
+const outFile = arg('--out', '');
+
+const vectors = JSON.parse(readFileSync(path.join(kitDir(), 'vectors.json'), 'utf8')) as Vector[];
+const byName = (n: string): Vector => {
+  const v = vectors.find((x) => x.name === n);
+  if (!v) throw new Error(`serde-micro: vector ${n} is not in the kit`);
+  return v;
+};
+
+function payloadOf(v: Vector): { type: unknown; value: unknown } {
+  const t = v.type as { levels: { name: string; type: { of: unknown } }[][] };
+  const field = t.levels.flat().find((f) => f.name === 'payload');
+  if (!field) throw new Error(`serde-micro: ${v.name} has no payload`);
+  return { type: field.type.of, value: v.value.payload };
+}
+
+const cases: { message: string; type: unknown; value: unknown }[] = [
+  { message: 'EchoMessage', type: byName('svc.core.EchoReq').type, value: byName('svc.core.EchoReq').value },
+  { message: 'storage.BatchReadReq', type: byName('svc.storage.BatchReadReq').type, value: byName('svc.storage.BatchReadReq').value },
+  { message: 'conformance.Everything', ...payloadOf(byName('packet.req.conformance.echo')) },
+];
+
+// As ffnet's envelope codec is set up: plain maps, no records, 64-bit integers read back as bigint.
+const packr = new Packr({ useRecords: false, moreTypes: false, structuredClone: false, int64AsType: 'bigint' } as never);
+
+let sink = 0;
+
+/** Median ns/op over 5 windows of `measureMs / 5`, after a warm-up window. */
+function nsPerOp(fn: () => unknown): number {
+  const windowNs = BigInt(Math.max(1, Math.round(measureMs / 5))) * 1_000_000n;
+  const run = (): number => {
+    let n = 0;
+    const t0 = process.hrtime.bigint();
+    let t = t0;
+    while (t - t0 < windowNs) {
+      for (let i = 0; i < 64; i++) {
+        const r = fn() as { length?: number };
+        sink += r?.length ?? 1;
+      }
+      n += 64;
+      t = process.hrtime.bigint();
+    }
+    return Number(t - t0) / n;
+  };
+  run();
+  const xs = [run(), run(), run(), run(), run()].sort((a, b) => a - b);
+  return Math.round((xs[2] as number) * 10) / 10;
+}
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: here, encoding: 'utf8' }).trim();
+  } catch {
+    return null;
+  }
+}
+
+const loadStart = os.loadavg();
+const results = cases.map(({ message, type, value: json }) => {
+  const schema: Schema = fromNeutral(type, {}, { strings: 'bytes' });
+  const value = fromJson(schema, json);
+  const wire = encode3fs(schema, value);
+  const packed = packr.pack(value);
+  return {
+    message,
+    bytes3fs: wire.length,
+    bytesMsgpack: packed.length,
+    encode3fsNs: nsPerOp(() => encode3fs(schema, value)),
+    decode3fsNs: nsPerOp(() => decode3fs(schema, wire)),
+    encodeMsgpackNs: nsPerOp(() => packr.pack(value)),
+    decodeMsgpackNs: nsPerOp(() => packr.unpack(packed)),
+  };
+});
+
+const doc = {
+  meta: {
+    bench: 'serde-micro',
+    date: new Date().toISOString(),
+    commit: gitCommit(),
+    node: process.version,
+    hostname: os.hostname(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? null,
+    loadavg: { start: loadStart, end: os.loadavg() },
+    measureMs,
+    strings: 'bytes',
+  },
+  results,
+  sink: sink > 0,
+};
+const text = `${JSON.stringify(doc, null, 2)}\n`;
+process.stdout.write(text);
+if (outFile) {
+  mkdirSync(path.dirname(outFile), { recursive: true });
+  writeFileSync(outFile, text);
+}
