@@ -36,6 +36,10 @@ const greeter = implement(Greeter, {
   },
 });
 
+/** Greeter without `free`: every method has schemas, as a 3fs group requires. */
+const Greeter3fs = defineService({ name: 'Greeter', id: 720, methods: { hello: Greeter.methods.hello, wrong: Greeter.methods.wrong } });
+const greeter3fs = implement(Greeter3fs, { hello: greeter.handlers.hello, wrong: greeter.handlers.wrong });
+
 const running: { stop(): Promise<void> }[] = [];
 afterEach(async () => {
   while (running.length > 0) await running.pop()!.stop();
@@ -44,7 +48,7 @@ afterEach(async () => {
 async function serve(envelope: 'ffnet' | '3fs'): Promise<string> {
   const server = new Server({ groups: [{ ...groupConfig('tcp'), envelope }] });
   running.push(server);
-  server.addService(greeter);
+  server.addService(envelope === '3fs' ? greeter3fs : greeter);
   await server.start();
   return server.addresses[0]!;
 }

@@ -39,21 +39,23 @@ function freePort(): Promise<number> {
  * SerdeConformance (12345) from services.json. Its strings are bytes (`bin` in Everything is not UTF-8, and bytes
  * carries arbitrary data), so every neutral "string" is s.bytes here.
  */
-function conformanceDef(extra: Record<string, ReturnType<typeof method>> = {}) {
+function conformanceMethods() {
   const { services, types } = loadServices();
   const svc = services.find((x) => x.name === 'SerdeConformance');
   if (svc === undefined) throw new Error('services.json has no SerdeConformance service');
-  const methods: Record<string, ReturnType<typeof method>> = {};
-  for (const m of svc.methods) {
-    methods[m.name] = method(m.id, {
+  const one = (name: string) => {
+    const m = svc.methods.find((x) => x.name === name);
+    if (m === undefined) throw new Error(`services.json: SerdeConformance has no method ${name}`);
+    return method(m.id, {
       request: fromNeutral(m.request, types, { strings: 'bytes' }),
       response: fromNeutral(m.response, types, { strings: 'bytes' }),
     });
-  }
-  return defineService({ name: 'SerdeConformance', id: svc.id, methods: { ...methods, ...extra } });
+  };
+  return { id: svc.id, methods: { echo: one('echo'), fail: one('fail'), bytes: one('bytes'), fill: one('fill') } };
 }
 
-const Conformance = conformanceDef();
+const conformance = conformanceMethods();
+const Conformance = defineService({ name: 'SerdeConformance', id: conformance.id, methods: conformance.methods });
 type Bytes = Uint8Array;
 
 function schemaOf(name: string): Schema {
@@ -234,7 +236,7 @@ describe('3fs envelope: an ffnet Client against `peer serve`', () => {
 
   it('an unknown method and an unknown service are kInvalidMethodID (2009)', async () => {
     const Msg = schemaOf('fill');
-    const Extra = conformanceDef({ nope: method(99, { request: Msg, response: Msg }) });
+    const Extra = defineService({ name: 'SerdeConformance', id: conformance.id, methods: { nope: method(99, { request: Msg, response: Msg }) } });
     const e1 = await client.stub(Extra, address).nope({ size: 1, seed: 1 }).then(
       () => undefined,
       (e: unknown) => e as FfnetError,
@@ -248,7 +250,7 @@ describe('3fs envelope: an ffnet Client against `peer serve`', () => {
     expect(e2?.code).toBe(2009);
   });
 
-  it('a zstd-compressed request with UseCompress, and the large answer comes back compressed', async () => {
+  it('a zstd-compressed request with UseCompress is answered in full (the peer compresses answers of 128 KiB and more)', async () => {
     const data = new Uint8Array(300_000).fill(0x5a);
     const rsp = (await client.stub(Conformance, address).bytes({ data }, { compression: { level: 1, threshold: 1024 } })) as { data: Bytes; length: number };
     expect(rsp.length).toBe(300_000);
