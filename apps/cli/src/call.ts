@@ -2,7 +2,7 @@ import { type AnySchema, defaultOf, FfnetError, fromJson, type Schema, toJson as
 import { Client } from '@ffnet/server';
 import { allBackends } from './backends.js';
 import { type Command, intFlag, parse, UsageError } from './command.js';
-import { KNOWN_SERVICES, normalizeAddress, type ResolvedMethod, resolveMethod, THREEFS_SERVICES, toJson } from './services.js';
+import { FFNET_SERVICES, normalizeAddress, type ResolvedMethod, resolveMethod, THREEFS_SERVICES, toJson } from './services.js';
 
 const ENVELOPES = ['ffnet', '3fs'] as const;
 
@@ -19,7 +19,7 @@ export const call: Command = {
     if (!ENVELOPES.includes(envelope)) throw new UsageError(`--envelope must be ffnet or 3fs, got '${envelope}'`);
     const threefs = envelope === '3fs';
     const address = normalizeAddress(rawAddr);
-    const m = resolveMethod(spec, threefs ? THREEFS_SERVICES : KNOWN_SERVICES);
+    const m = resolveMethod(spec, threefs ? THREEFS_SERVICES : FFNET_SERVICES);
     if (threefs && (m.request === undefined || m.response === undefined)) {
       // 3FS bodies carry no types: without the method's schemas there is nothing to write the request with.
       throw new UsageError(`--envelope 3fs needs a method with schemas; ${m.label} has none (name one of the 3FS services)`);

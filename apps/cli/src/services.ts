@@ -10,6 +10,15 @@ export const KNOWN_SERVICES: readonly ServiceDef[] = [EchoService, CoreService];
 /** What `ffnet call --envelope 3fs` knows by name: 3FS's own services with their schemas (`@ffnet/3fs`). */
 export const THREEFS_SERVICES: readonly ServiceDef[] = threefsServices;
 
+/**
+ * What `ffnet call` knows under the ffnet envelope: the built-ins, then 3FS's services whose names are not taken
+ * (an ffnet group may serve them in msgpack; their schemas still check the request).
+ */
+export const FFNET_SERVICES: readonly ServiceDef[] = [
+  ...KNOWN_SERVICES,
+  ...THREEFS_SERVICES.filter((t) => !KNOWN_SERVICES.some((k) => k.name === t.name || k.id === t.id)),
+];
+
 export interface ResolvedMethod {
   readonly label: string;
   readonly serviceId: number;

@@ -4,6 +4,9 @@ import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child
 import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { SerdeConformance } from '@ffnet/3fs';
+import { NotImplementedError } from '@ffnet/serde';
+import { implement, Server } from '@ffnet/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kitPaths } from '../../../packages/serde/test/fixtures/kit.js';
 
@@ -156,5 +159,51 @@ describe('ffnet call --envelope 3fs against the kit peer (peer serve)', () => {
     const bad = await ffnet('call', '--envelope', 'grpc', addr, 'Core.echo', '{}');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--envelope must be ffnet or 3fs');
+  });
+});
+
+describe('ffnet call (ffnet envelope) of a service whose definition has schemas', () => {
+  let server: Server;
+  let addr: string;
+  const seen: unknown[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build the CLI first (npx tsc -b)`);
+    // The kit's conformance service, served by ffnet in msgpack: the same definitions, another envelope.
+    const no = () => {
+      throw new NotImplementedError('not in this test');
+    };
+    server = new Server({ groups: [{ networkType: 'tcp', listener: { host: '127.0.0.1', port: 0 } }] });
+    server.addService(
+      implement(SerdeConformance, {
+        echo: no,
+        fail: no,
+        fill: no,
+        bytes: (_ctx, req) => {
+          seen.push(req);
+          return { data: req.data, length: req.data.length };
+        },
+      }),
+    );
+    await server.start();
+    addr = server.addresses[0]!;
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('reads the request with its schema and prints the response in the readable form', async () => {
+    const r = await ffnet('call', addr, 'SerdeConformance.bytes', '{"data":"hi"}');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ data: 'hi', length: 2 });
+  });
+
+  it('{"wrong":1} is refused naming the field, and nothing reaches the server', async () => {
+    const before = seen.length;
+    const r = await ffnet('call', addr, 'SerdeConformance.bytes', '{"wrong":1}');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/InvalidArg \(3\): the request does not fit SerdeConformance\.bytes: value\.wrong/);
+    expect(seen.length).toBe(before);
   });
 });
