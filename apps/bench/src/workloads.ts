@@ -67,8 +67,8 @@ export const WORKLOADS: readonly Workload[] = [
     inflight: 128,
     measureMs: 3000,
     metric: 'callsPerSec',
-    // ffnet-3fs: issue 14 asks the 3fs envelope for at least 0.9x the ffnet envelope, i.e. ffnet / ffnet-3fs <= 1/0.9.
-    targets: { 'raw-net': { ratio: 0.6, op: '>=' }, 'grpc-js': { ratio: 40, op: '>=' }, 'ffnet-3fs': { ratio: 1 / 0.9, op: '<=' } },
+    // ffnet-3fs: issue 14 asks the 3fs envelope for at least 0.9x the ffnet envelope, i.e. ffnet / ffnet-3fs <= 1.11 (1/0.9).
+    targets: { 'raw-net': { ratio: 0.6, op: '>=' }, 'grpc-js': { ratio: 40, op: '>=' }, 'ffnet-3fs': { ratio: 1.11, op: '<=' } },
     tlsTargets: { 'grpc-js': { ratio: 30, op: '>=' } },
   },
   {

@@ -25,10 +25,10 @@ export {
   ENVELOPE_NAMES,
   type Envelope,
   type EnvelopeName,
-  type PayloadSchemas,
   encodeMessage3fs,
   envelopeNamed,
   ffnetEnvelope,
+  type PayloadSchemas,
   threefsEnvelope,
 } from './envelopes/index.js';
 export * from './errors.js';

@@ -114,7 +114,11 @@ describe('3fs envelope: the kit MessagePacket vectors', () => {
         flags: value.flags,
         version: value.version.hash,
         timeoutMs: 0,
-        payload: !isResult ? fromJson(schema, value.payload) : 'ok' in want ? okResult(fromJson(schema, want.ok)) : errResult(want.error!.code, want.error!.message),
+        payload: !isResult
+          ? fromJson(schema, value.payload)
+          : 'ok' in want
+            ? okResult(fromJson(schema, want.ok))
+            : errResult(want.error!.code, want.error!.message),
         echo: decoded.echo,
         timestamps: decoded.timestamps,
       };
@@ -164,7 +168,15 @@ describe('3fs envelope: encoder and decoder', () => {
     const body = frame.subarray(FRAME_HEADER_SIZE);
     // Version table 07 → 09 with two more bytes, and two more bytes at the end of the packet table.
     const v = body.indexOf(7, 1 + 8 + 6);
-    const grown = Buffer.concat([Buffer.from([body[0]! + 4]), body.subarray(1, v), Buffer.from([9]), body.subarray(v + 1, v + 8), Buffer.from([0xaa, 0xbb]), body.subarray(v + 8), Buffer.from([0xcc, 0xdd])]);
+    const grown = Buffer.concat([
+      Buffer.from([body[0]! + 4]),
+      body.subarray(1, v),
+      Buffer.from([9]),
+      body.subarray(v + 1, v + 8),
+      Buffer.from([0xaa, 0xbb]),
+      body.subarray(v + 8),
+      Buffer.from([0xcc, 0xdd]),
+    ]);
     const pkt = decodeMessage3fs(grown, false);
     expect(pkt.uuid).toBe(9);
     expect(Array.from(pkt.echo!.subarray(8, 11))).toEqual([1, 2, 3]);
@@ -229,7 +241,24 @@ describe('3fs envelope: encoder and decoder', () => {
   it('large payloads go out by reference, the CRC computed across the parts', () => {
     const Blob = s.struct('Blob', { data: s.bytes });
     const data = new Uint8Array(200_000).map((_, i) => i & 0xff);
-    const frame = encodeMessage3fs(req({ data }, { timestamps: { clientCalled: 1, clientSerialized: 0, serverReceived: 0, serverWaked: 0, serverProcessed: 0, serverSerialized: 0, clientReceived: 0, clientWaked: 0 } }), Blob);
+    const frame = encodeMessage3fs(
+      req(
+        { data },
+        {
+          timestamps: {
+            clientCalled: 1,
+            clientSerialized: 0,
+            serverReceived: 0,
+            serverWaked: 0,
+            serverProcessed: 0,
+            serverSerialized: 0,
+            clientReceived: 0,
+            clientWaked: 0,
+          },
+        },
+      ),
+      Blob,
+    );
     expect(Array.isArray(frame)).toBe(true);
     const whole = one(frame);
     const body = whole.subarray(FRAME_HEADER_SIZE);

@@ -22,8 +22,8 @@ import {
   type Metadata,
   type MetadataLimits,
   type MethodNames,
-  type PayloadSchemas,
   nowMicros,
+  type PayloadSchemas,
   type RequestOf,
   type ResponseOf,
   type Result,
@@ -216,7 +216,7 @@ function responseResult(call: RpcCall, pkt: MessagePacket, peer: string): Result
   const r = pkt.payload as Result<unknown>;
   if (r.ok) {
     try {
-      validate(call.responseSchema!, r.value);
+      validate(call.responseSchema!, r.value, 'response');
     } catch (e) {
       throw new InvalidArgError(`${call.label} response does not fit its schema: ${FfnetError.is(e) ? e.reason : String(e)}`, { peer, cause: e });
     }
@@ -227,7 +227,7 @@ function responseResult(call: RpcCall, pkt: MessagePacket, peer: string): Result
 /** A request checked against its schema: the InvalidArg naming the field, or undefined. */
 function requestMismatch(schema: Schema, req: unknown, label: string, peer: string): FfnetError | undefined {
   try {
-    validate(schema, req);
+    validate(schema, req, 'request');
     return undefined;
   } catch (e) {
     return new InvalidArgError(`${label} request does not fit its schema: ${FfnetError.is(e) ? e.reason : String(e)}`, { peer, cause: e });

@@ -24,7 +24,6 @@ export {
   MAX_CONFIG_KEY_LENGTH,
   type ShutdownReq,
 } from './builtins.js';
-export { CoreEchoMessage3fs, CoreService3fs, coreService3fs, EchoMessage3fs, EchoService3fs, echoService3fs } from './threefs-builtins.js';
 export { type CallOptions, Client, type ClientOptions, type CompressionOptions, type Stub } from './client.js';
 export { type FetchedToken, staticToken, type TokenCredentialsOptions, tokenCredentials } from './credentials.js';
 export { type NetworkType, ServiceGroup, type ServiceGroupConfig } from './group.js';
@@ -60,4 +59,5 @@ export {
   ServiceRegistry,
 } from './service.js';
 export type { BudgetStats, GroupStats, ServerStats } from './stats.js';
+export { CoreEchoMessage3fs, CoreService3fs, coreService3fs, EchoMessage3fs, EchoService3fs, echoService3fs } from './threefs-builtins.js';
 export { type LatencyBreakdown, latencyBreakdown, newTimestamps } from './timestamps.js';

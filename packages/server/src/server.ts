@@ -6,10 +6,10 @@ import { nonNegativeMsOption, StopControl } from '@ffnet/worker/internal';
 import { type AdminOptions, adminOptions } from './admin.js';
 import { type AuthOptions, ConnectionAuth } from './auth.js';
 import { coreService, echoService } from './builtins.js';
-import { coreService3fs, echoService3fs } from './threefs-builtins.js';
 import { ServiceGroup, type ServiceGroupConfig } from './group.js';
 import type { MethodStats, Service } from './service.js';
 import type { ServerStats } from './stats.js';
+import { coreService3fs, echoService3fs } from './threefs-builtins.js';
 
 export type LifecycleHook = () => void | Promise<void>;
 

@@ -1,7 +1,7 @@
 // Envelopes and schemas end to end between ffnet processes: under 'ffnet' a method with schemas has its request and
 // response checked (InvalidArg naming the field) and a method without is untouched; under '3fs' the payloads are
 // encoded with the schemas, and what 3FS's MessagePacket cannot carry is refused at configuration or call time.
-import { defineService, FfnetError, InvalidArgError, InvalidConfigError, method, s, StatusCode } from '@ffnet/serde';
+import { defineService, FfnetError, InvalidArgError, InvalidConfigError, method, StatusCode, s } from '@ffnet/serde';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, CoreService, CoreService3fs, EchoService3fs, implement, Server, staticToken } from '../src/index.js';
 import { groupConfig } from './helpers.js';
@@ -101,7 +101,11 @@ describe("envelope 'ffnet' with schemas", () => {
 
   it('a method without schemas takes any value, as before', async () => {
     const address = await serve('ffnet');
-    expect(await client('ffnet').stub(Greeter, address).free({ anything: [1, 'two', { three: 3 }] })).toBe('{"anything":[1,"two",{"three":3}]}');
+    expect(
+      await client('ffnet')
+        .stub(Greeter, address)
+        .free({ anything: [1, 'two', { three: 3 }] }),
+    ).toBe('{"anything":[1,"two",{"three":3}]}');
   });
 });
 
@@ -123,7 +127,11 @@ describe("envelope '3fs' between ffnet processes", () => {
 
   it("ffnet's Core methods beyond echo are not offered: kInvalidMethodID (2009), as 3FS answers an unknown method", async () => {
     const address = await serve('3fs');
-    const Stats = defineService({ name: 'Core', id: CoreService.id, methods: { stats: method(CoreService.methods.stats.id, { request: Hello, response: Greeting }) } });
+    const Stats = defineService({
+      name: 'Core',
+      id: CoreService.id,
+      methods: { stats: method(CoreService.methods.stats.id, { request: Hello, response: Greeting }) },
+    });
     const e = await failure(client('3fs').stub(Stats, address).stats({ name: '', times: 0 }));
     expect(e.code).toBe(StatusCode.InvalidMethodID);
   });

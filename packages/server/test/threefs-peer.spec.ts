@@ -3,20 +3,9 @@
 // '3fs' gets 3FS's answers from `peer serve`. The conformance service's schemas come from the kit's services.json.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { decode3fs, defineService, encode3fs, errorFromCode, FfnetError, fromJson, fromNeutral, InvalidArgError, method, type Schema } from '@ffnet/serde';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  decode3fs,
-  defineService,
-  encode3fs,
-  errorFromCode,
-  FfnetError,
-  fromJson,
-  fromNeutral,
-  InvalidArgError,
-  method,
-  type Schema,
-} from '@ffnet/serde';
-import { kitPaths, loadServices, loadVectors, type NeutralStruct, type NeutralType } from '../../serde/test/fixtures/kit.js';
+import { kitPaths, loadServices, loadVectors } from '../../serde/test/fixtures/kit.js';
 import { Client, CoreService3fs, EchoService3fs, implement, Server } from '../src/index.js';
 
 const MiB = 1024 * 1024;
@@ -129,8 +118,25 @@ describe('3fs envelope: an ffnet Server passes `peer call`', () => {
       const failed = lines.filter((l) => !l.startsWith('PASS') && l !== 'ALL PASS');
       expect(failed, `${r.stdout}\n${r.stderr}`).toEqual([]);
       // The checks the kit README lists, each seen passing (not merely absent from the failures).
-      for (const check of ['serde.echo', 'core.echo', 'conformance.echo(Everything sample 0)', 'conformance.fail', 'kInvalidMethodID', 'kVerifyRequestFailed', 'conformance.bytes(16 MiB + 1) -> kInvalidArg', 'conformance.fill', 'zstd-compressed', 'pipelined', 'bad CRC', 'bad magic', '512 MiB']) {
-        expect(lines.some((l) => l.startsWith('PASS') && l.includes(check)), check).toBe(true);
+      for (const check of [
+        'serde.echo',
+        'core.echo',
+        'conformance.echo(Everything sample 0)',
+        'conformance.fail',
+        'kInvalidMethodID',
+        'kVerifyRequestFailed',
+        'conformance.bytes(16 MiB + 1) -> kInvalidArg',
+        'conformance.fill',
+        'zstd-compressed',
+        'pipelined',
+        'bad CRC',
+        'bad magic',
+        '512 MiB',
+      ]) {
+        expect(
+          lines.some((l) => l.startsWith('PASS') && l.includes(check)),
+          check,
+        ).toBe(true);
       }
       expect(lines.length).toBeGreaterThanOrEqual(27);
       expect(r.code).toBe(0);
@@ -199,7 +205,11 @@ describe('3fs envelope: an ffnet Client against `peer serve`', () => {
 
   it('fail with and without a message gives the typed error, code and message as sent', async () => {
     const stub = client.stub(Conformance, address);
-    const caught = async (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as FfnetError);
+    const caught = async (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (e: unknown) => e as FfnetError,
+      );
     const withMessage = await caught(stub.fail({ code: 7007, message: Buffer.from('seven') }));
     expect(withMessage).toBeInstanceOf(FfnetError);
     expect(withMessage?.code).toBe(7007);
@@ -237,16 +247,22 @@ describe('3fs envelope: an ffnet Client against `peer serve`', () => {
   it('an unknown method and an unknown service are kInvalidMethodID (2009)', async () => {
     const Msg = schemaOf('fill');
     const Extra = defineService({ name: 'SerdeConformance', id: conformance.id, methods: { nope: method(99, { request: Msg, response: Msg }) } });
-    const e1 = await client.stub(Extra, address).nope({ size: 1, seed: 1 }).then(
-      () => undefined,
-      (e: unknown) => e as FfnetError,
-    );
+    const e1 = await client
+      .stub(Extra, address)
+      .nope({ size: 1, seed: 1 })
+      .then(
+        () => undefined,
+        (e: unknown) => e as FfnetError,
+      );
     expect(e1?.code).toBe(2009);
     const Other = defineService({ name: 'Other', id: 4321, methods: { echo: method(1, { request: Msg, response: Msg }) } });
-    const e2 = await client.stub(Other, address).echo({ size: 1, seed: 1 }).then(
-      () => undefined,
-      (e: unknown) => e as FfnetError,
-    );
+    const e2 = await client
+      .stub(Other, address)
+      .echo({ size: 1, seed: 1 })
+      .then(
+        () => undefined,
+        (e: unknown) => e as FfnetError,
+      );
     expect(e2?.code).toBe(2009);
   });
 
@@ -264,7 +280,16 @@ describe('3fs envelope: an ffnet Client against `peer serve`', () => {
   });
 
   it('timestamps: the caller asks, the peer fills its hops', async () => {
-    const ts = { clientCalled: 0, clientSerialized: 0, serverReceived: 0, serverWaked: 0, serverProcessed: 0, serverSerialized: 0, clientReceived: 0, clientWaked: 0 };
+    const ts = {
+      clientCalled: 0,
+      clientSerialized: 0,
+      serverReceived: 0,
+      serverWaked: 0,
+      serverProcessed: 0,
+      serverSerialized: 0,
+      clientReceived: 0,
+      clientWaked: 0,
+    };
     await client.stub(EchoService3fs, address).echo({ str: 'when' }, { timestamps: ts });
     expect(ts.clientCalled).toBeGreaterThan(0);
     expect(ts.clientSerialized).toBeGreaterThanOrEqual(ts.clientCalled);

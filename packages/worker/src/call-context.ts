@@ -1,5 +1,14 @@
 import type { TimerHandle, TimerTarget, TimerWheel } from '@ffnet/event';
-import { type FfnetError, InvalidArgError, type MessagePacket, type Metadata, type MetadataValue, type Schema, TimeoutError, type Timestamps } from '@ffnet/serde';
+import {
+  type FfnetError,
+  InvalidArgError,
+  type MessagePacket,
+  type Metadata,
+  type MetadataValue,
+  type Schema,
+  TimeoutError,
+  type Timestamps,
+} from '@ffnet/serde';
 import type { PeerCertificate, PeerCredentials, Principal, Scheme, Transport } from '@ffnet/transport';
 import type { Connection, InFlightCall } from './connection.js';
 import type { Waiter } from './waiter.js';

@@ -1,8 +1,15 @@
 // Where a request's payload meets its method's schemas (issue 14): under the 3fs envelope the payload arrives as
 // bytes and is decoded here once the method is known; under ffnet a method with schemas has its request and
 // response checked, and a method without pays one property read.
-import { type FfnetError, FfnetError as FfnetErrorClass, InvalidArgError, type MessagePacket, type Schema, validate, VerifyRequestFailedError } from '@ffnet/serde';
-import { decodeRequest3fs } from '@ffnet/serde';
+import {
+  decodeRequest3fs,
+  FfnetError,
+  InvalidArgError,
+  type MessagePacket,
+  type Schema,
+  VerifyRequestFailedError,
+  validate,
+} from '@ffnet/serde';
 import type { MethodBinding } from './call-context.js';
 
 /**
@@ -21,21 +28,21 @@ export function takeRequest(pkt: MessagePacket, method: MethodBinding, threefs: 
     }
     return undefined;
   }
-  return schema === undefined ? undefined : mismatch(schema, pkt.payload, `${method.name} request`, peer);
+  return schema === undefined ? undefined : mismatch(schema, pkt.payload, 'request', method.name, peer);
 }
 
 /** The response of a method with a response schema, checked: the InvalidArg naming the field, or undefined. */
 export function checkResponse(method: MethodBinding, value: unknown, peer: string): FfnetError | undefined {
   const schema = method.response;
-  return schema === undefined ? undefined : mismatch(schema, value, `${method.name} response`, peer);
+  return schema === undefined ? undefined : mismatch(schema, value, 'response', method.name, peer);
 }
 
-function mismatch(schema: Schema, value: unknown, what: string, peer: string): FfnetError | undefined {
+function mismatch(schema: Schema, value: unknown, what: 'request' | 'response', name: string, peer: string): FfnetError | undefined {
   try {
-    validate(schema, value);
+    validate(schema, value, what);
     return undefined;
   } catch (e) {
-    const why = FfnetErrorClass.is(e) ? e.reason : String(e);
-    return new InvalidArgError(`${what} does not fit its schema: ${why}`, { peer, cause: e });
+    const why = FfnetError.is(e) ? e.reason : String(e);
+    return new InvalidArgError(`${name} ${what} does not fit its schema: ${why}`, { peer, cause: e });
   }
 }

@@ -1,8 +1,9 @@
 // The envelope seam: how a MessagePacket becomes a frame body and back. Two exist, chosen per service group and per
 // client: `ffnet` (msgpack, the default; README "Wire format") and `3fs` (3FS's own MessagePacket in 3FS binary).
 // The frame around the body (checksum word, size, zstd bit) is the same for both.
-import { InvalidConfigError } from '../errors.js';
+
 import { type DecodeOptions, decodeMessage, type EncodeOptions, encodeMessageParts, type FrameParts, type MessagePacket } from '../envelope.js';
+import { InvalidConfigError } from '../errors.js';
 import type { Schema } from '../schema/index.js';
 import { decodeMessage3fs, encodeMessage3fs } from './threefs.js';
 

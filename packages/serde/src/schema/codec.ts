@@ -355,7 +355,14 @@ export function encode3fs<S extends Schema>(schema: S, value: Infer<S>): Uint8Ar
     }
     throw e;
   }
-  const out = new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + pos));
+  let out: Uint8Array;
+  if (pos <= 64) {
+    // Small typed arrays live on V8's heap and a byte loop beats setting up a view to copy from.
+    out = new Uint8Array(pos);
+    for (let i = 0; i < pos; i++) out[i] = buf[i] as number;
+  } else {
+    out = new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + pos));
+  }
   pos = 0;
   if (buf.length > KEEP_SCRATCH_MAX) {
     buf = Buffer.allocUnsafeSlow(INITIAL_SCRATCH);
