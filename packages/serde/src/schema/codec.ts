@@ -377,12 +377,27 @@ export function encode3fs<S extends Schema>(schema: S, value: Infer<S>): Uint8Ar
 // ---------------------------------------------------------------------------------------------------------------
 
 interface Cursor {
-  readonly b: Buffer;
-  /** The same bytes as a plain Uint8Array: its slice() copies (Buffer's does not). */
+  /** The input; its slice() copies (Buffer's does not, so bytes are sliced from a plain view when needed). */
   readonly u: Uint8Array;
-  readonly v: DataView;
+  /** A Buffer and a DataView over the input, made on first use: a small message often needs neither. */
+  b: Buffer | null;
+  v: DataView | null;
   p: number;
   end: number;
+}
+
+function view(c: Cursor): DataView {
+  if (c.v === null) c.v = new DataView(c.u.buffer, c.u.byteOffset, c.u.byteLength);
+  return c.v;
+}
+
+function bufOf(c: Cursor): Buffer {
+  if (c.b === null) c.b = Buffer.from(c.u.buffer, c.u.byteOffset, c.u.byteLength);
+  return c.b;
+}
+
+function plain(c: Cursor): Uint8Array {
+  return c.u.constructor === Uint8Array ? c.u : new Uint8Array(c.u.buffer, c.u.byteOffset, c.u.byteLength);
 }
 
 function short(c: Cursor, need: number | string, what: string): never {
@@ -399,7 +414,7 @@ function readVarint(c: Cursor, what: string): number {
   let mul = 1;
   for (let i = 0; i < 10; i++) {
     if (c.p >= c.end) short(c, 'a terminated varint of', what);
-    const byte = c.b[c.p++] as number;
+    const byte = c.u[c.p++] as number;
     result += (byte & 0x7f) * mul;
     if (byte < 0x80) return result;
     mul *= 128;
@@ -414,7 +429,7 @@ function readLength(c: Cursor, what: string): number {
 }
 
 function readUtf8(c: Cursor, n: number): string {
-  const b = c.b;
+  const b = c.u;
   const start = c.p;
   if (n < 32) {
     let out = '';
@@ -434,7 +449,7 @@ function readUtf8(c: Cursor, n: number): string {
     throw new InvalidFormatError(`3fs decode: a string of ${n} bytes at offset ${start} is not valid UTF-8 (declare the field s.bytes to keep raw bytes)`);
   }
   c.p = end;
-  return b.toString('utf8', start, end);
+  return bufOf(c).toString('utf8', start, end);
 }
 
 /** Smallest number of bytes one value can take on the wire: caps a count by the bytes left. */
@@ -498,9 +513,9 @@ function readCount(c: Cursor, item: AnySchema, item2: AnySchema | undefined, wha
 
 function readStatus(c: Cursor): StatusValue {
   need(c, 3, 'status');
-  const code = c.v.getUint16(c.p, true);
+  const code = view(c).getUint16(c.p, true);
   c.p += 2;
-  const has = c.b[c.p++];
+  const has = c.u[c.p++];
   if (has === 0) return { code, message: '' };
   const n = readLength(c, 'status message');
   return { code, message: readUtf8(c, n) };
@@ -531,61 +546,61 @@ function dec(c: Cursor, sc: AnySchema): unknown {
   switch (sc.kind) {
     case 'bool':
       need(c, 1, 'bool');
-      return c.b[c.p++] !== 0;
+      return c.u[c.p++] !== 0;
     case 'u8':
       need(c, 1, 'u8');
-      return c.b[c.p++];
+      return c.u[c.p++];
     case 'i8': {
       need(c, 1, 'i8');
-      const x = c.v.getInt8(c.p);
+      const x = view(c).getInt8(c.p);
       c.p += 1;
       return x;
     }
     case 'u16': {
       need(c, 2, 'u16');
-      const x = c.v.getUint16(c.p, true);
+      const x = view(c).getUint16(c.p, true);
       c.p += 2;
       return x;
     }
     case 'i16': {
       need(c, 2, 'i16');
-      const x = c.v.getInt16(c.p, true);
+      const x = view(c).getInt16(c.p, true);
       c.p += 2;
       return x;
     }
     case 'u32': {
       need(c, 4, 'u32');
-      const x = c.v.getUint32(c.p, true);
+      const x = view(c).getUint32(c.p, true);
       c.p += 4;
       return x;
     }
     case 'i32': {
       need(c, 4, 'i32');
-      const x = c.v.getInt32(c.p, true);
+      const x = view(c).getInt32(c.p, true);
       c.p += 4;
       return x;
     }
     case 'u64': {
       need(c, 8, 'u64');
-      const x = c.v.getBigUint64(c.p, true);
+      const x = view(c).getBigUint64(c.p, true);
       c.p += 8;
       return x;
     }
     case 'i64': {
       need(c, 8, 'i64');
-      const x = c.v.getBigInt64(c.p, true);
+      const x = view(c).getBigInt64(c.p, true);
       c.p += 8;
       return x;
     }
     case 'f32': {
       need(c, 4, 'f32');
-      const x = c.v.getFloat32(c.p, true);
+      const x = view(c).getFloat32(c.p, true);
       c.p += 4;
       return x;
     }
     case 'f64': {
       need(c, 8, 'f64');
-      const x = c.v.getFloat64(c.p, true);
+      const x = view(c).getFloat64(c.p, true);
       c.p += 8;
       return x;
     }
@@ -596,7 +611,7 @@ function dec(c: Cursor, sc: AnySchema): unknown {
     case 'bytes': {
       const n = readLength(c, 'bytes');
       // A copy: the input is usually a pooled frame buffer that is reused after the call.
-      const out = c.u.slice(c.p, c.p + n);
+      const out = plain(c).slice(c.p, c.p + n);
       c.p += n;
       return out;
     }
@@ -629,11 +644,11 @@ function dec(c: Cursor, sc: AnySchema): unknown {
     }
     case 'optional':
       need(c, 1, 'optional flag');
-      if (c.b[c.p++] === 0) return null;
+      if (c.u[c.p++] === 0) return null;
       return boxesOptional(sc.of) ? { some: dec(c, sc.of as AnySchema) } : dec(c, sc.of as AnySchema);
     case 'result':
       need(c, 1, 'result flag');
-      return c.b[c.p++] === 0 ? { error: readStatus(c) } : { ok: dec(c, sc.of as AnySchema) };
+      return c.u[c.p++] === 0 ? { error: readStatus(c) } : { ok: dec(c, sc.of as AnySchema) };
     case 'payload': {
       const n = readLength(c, 'payload');
       const outerEnd = c.end;
@@ -646,7 +661,7 @@ function dec(c: Cursor, sc: AnySchema): unknown {
     }
     case 'variant': {
       const n = readLength(c, 'variant tag');
-      const tag = c.b.toString('latin1', c.p, c.p + n);
+      const tag = bufOf(c).toString('latin1', c.p, c.p + n);
       const at = c.p;
       c.p += n;
       for (const a of sc.alternatives) {
@@ -666,20 +681,20 @@ function dec(c: Cursor, sc: AnySchema): unknown {
       return dec(c, sc.of as AnySchema);
     case 'fixed': {
       need(c, sc.size, sc.name);
-      const out = c.u.slice(c.p, c.p + sc.size);
+      const out = plain(c).slice(c.p, c.p + sc.size);
       c.p += sc.size;
       return out;
     }
     case 'rdmaRemoteBuf': {
       need(c, 17, 'RDMARemoteBuf');
-      const addr = c.v.getBigUint64(c.p, true);
-      const size = c.v.getBigUint64(c.p + 8, true);
-      const n = c.b[c.p + 16] as number;
+      const addr = view(c).getBigUint64(c.p, true);
+      const size = view(c).getBigUint64(c.p + 8, true);
+      const n = c.u[c.p + 16] as number;
       c.p += 17;
       need(c, n * 8, 'RDMARemoteBuf rkeys');
       const rkeys: RdmaRemoteKey[] = new Array(n);
       for (let i = 0; i < n; i++) {
-        rkeys[i] = { rkey: c.v.getUint32(c.p, true), devId: c.v.getInt32(c.p + 4, true) };
+        rkeys[i] = { rkey: view(c).getUint32(c.p, true), devId: view(c).getInt32(c.p + 4, true) };
         c.p += 8;
       }
       return { addr, size, rkeys };
@@ -694,9 +709,7 @@ function dec(c: Cursor, sc: AnySchema): unknown {
  */
 export function decode3fs<S extends Schema>(schema: S, bytes: Uint8Array): Infer<S> {
   if (!(bytes instanceof Uint8Array)) throw new InvalidArgError('decode3fs: bytes must be a Uint8Array');
-  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const u = bytes.constructor === Uint8Array ? bytes : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  const c: Cursor = { b, u, v: new DataView(b.buffer, b.byteOffset, b.byteLength), p: 0, end: b.length };
+  const c: Cursor = { u: bytes, b: Buffer.isBuffer(bytes) ? bytes : null, v: null, p: 0, end: bytes.length };
   try {
     return dec(c, schema as unknown as AnySchema) as Infer<S>;
   } catch (e) {
