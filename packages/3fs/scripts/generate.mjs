@@ -150,21 +150,15 @@ function naturalDefault(t, types) {
 function structDefault(st, types) {
   /** @type {Record<string, unknown>} */
   const out = {};
-  for (const level of st.levels) for (const f of level) out[f.name] = 'default' in f ? normalizeDefault(f.default, f.type) : naturalDefault(f.type, types);
+  for (const level of st.levels) for (const f of level) out[f.name] = 'default' in f ? f.default : naturalDefault(f.type, types);
   return out;
 }
 
 /**
- * 3FS's ClientId draws a random Uuid in its default constructor, so the kit's recorded default is one random draw;
- * a generated constant would pretend every client shares it. Uuids default to zero here instead.
+ * Deep equality of two defaults of type `t`, where Uuids always compare equal: 3FS's ClientId draws a random Uuid
+ * in its default constructor, so the kit's recorded default is one random draw, and a generated constant would
+ * pretend every client shares it. Uuids default to zero here instead.
  */
-function normalizeDefault(v, t) {
-  if (typeof t === 'object' && t.kind === 'fixed' && t.name === 'Uuid') return { $hex: '00'.repeat(16) };
-  if (typeof t === 'object' && t.kind === 'ref' && v && typeof v === 'object') return v; // compared structurally below
-  return v;
-}
-
-/** Deep equality of JSON values, where Uuid leaves under `types` compare as zero (see normalizeDefault). */
 function sameDefault(a, b, t, types) {
   if (typeof t === 'object' && t.kind === 'fixed' && t.name === 'Uuid') return true;
   if (typeof t === 'object' && t.kind === 'ref') {
@@ -383,7 +377,6 @@ export function generate(kit) {
   for (const key of order) {
     const n = named.get(key);
     const id = ident.get(key);
-    const cpp = n.kind === 'struct' || n.kind === 'enum' ? n.name : n.name;
     let init;
     if (n.kind === 'alias') init = `s.alias(${quote(n.name)}, ${expr(n.def.of)})`;
     else if (n.kind === 'convert') init = `s.alias(${quote(n.name)}, ${BINARY_CONVERTS.has(n.name) && n.def.as === 'string' ? 's.bytes' : expr(n.def.as)})`;
@@ -429,7 +422,6 @@ export function generate(kit) {
         init = `s.struct(\n  ${quote(n.name)},\n  ${fieldsObj.replace(/\n/g, '\n  ')},\n  ${optsText},\n)`;
       }
     }
-    void cpp;
     body.push(`/** \`${n.name}\` */`, `export const ${id} = ${init};`, `export type ${id} = Infer<typeof ${id}>;`, '');
   }
 

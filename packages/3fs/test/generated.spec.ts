@@ -4,6 +4,7 @@ import { decode3fs, encode3fs, fromJson, fromNeutral, type Schema, toJson } from
 import { describe, expect, it } from 'vitest';
 import { loadServices, type NeutralType } from '../../serde/test/fixtures/kit.js';
 import { generate } from '../scripts/generate.mjs';
+import * as all from '../src/index.js';
 import {
   BatchReadReq,
   Core,
@@ -268,5 +269,27 @@ describe('@ffnet/3fs generated definitions', () => {
     expect(RenameRsp.levels.map((l) => l.fields.map((f) => f.name))).toEqual([['dummy'], ['dummy', 'stat']]);
     expect(hex(encode3fs(RenameRsp, stat))).toBe('00' + '0100');
     expect(decode3fs(RenameRsp, encode3fs(RenameRsp, stat))).toEqual(stat);
+  });
+
+  it('every one of the 214 structs is exported, and decodes empty tables to the kit defaults', () => {
+    const byName = new Map<string, Schema>();
+    for (const v of Object.values(all)) {
+      if (typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'struct') byName.set((v as { name: string }).name, v as Schema);
+    }
+    const names = Object.keys(kit.types);
+    expect(names).toHaveLength(214);
+    // Uuids default to zero here, where 3FS's ClientId draws a random one (the kit recorded one draw).
+    const uuidsZeroed = (v: unknown) =>
+      JSON.stringify(v, (k, x) => (k === 'uuid' && typeof x === 'object' && x !== null && '$hex' in x ? { $hex: '00'.repeat(16) } : x));
+    for (const name of names) {
+      const gen = byName.get(name);
+      expect(gen, name).toBeDefined();
+      const reference = fromNeutral({ kind: 'ref', name }, kit.types, { strings: 'bytes' });
+      // A table per inheritance level, each empty: every field is missing and keeps its default (3FS Serde.h:499-507).
+      const empty = new Uint8Array(kit.types[name]!.levels.length);
+      const got = toJson(gen!, decode3fs(gen!, empty));
+      const want = toJson(reference, decode3fs(reference, empty));
+      expect(uuidsZeroed(got), name).toBe(uuidsZeroed(want));
+    }
   });
 });
