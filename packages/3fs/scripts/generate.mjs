@@ -400,6 +400,11 @@ export function generate(kit) {
       const lines = n.def.fields.map((f) => `  ${propKey(f.name)}: ${f.type === 'string' && BINARY_FIELDS.has(`${n.name}.${f.name}`) ? 's.bytes' : expr(f.type, 2)},`);
       const opts = [];
       if (n.def.base) opts.push(`base: ${ident.get(n.def.base)}`);
+      // C++ lets a derived class hide a base field with one of the same name; the DSL wants that said.
+      const inherited = new Set();
+      for (let b = n.def.base; b !== undefined; b = named.get(b)?.def.base) for (const f of named.get(b)?.def.fields ?? []) inherited.add(f.name);
+      const redeclared = n.def.fields.filter((f) => inherited.has(f.name)).map((f) => quote(f.name));
+      if (redeclared.length > 0) opts.push(`redeclares: [${redeclared.join(', ')}]`);
       if (n.def.tag !== undefined && n.def.tag !== lastSegment(n.name)) opts.push(`tag: ${quote(n.def.tag)}`);
       const fieldsObj = `{\n${lines.join('\n')}\n}`;
       if (opts.length === 0 && defaults.length === 0) {

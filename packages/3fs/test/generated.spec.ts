@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { decode3fs, encode3fs, fromJson, fromNeutral, type Schema, toJson } from '@ffnet/serde';
+import { decode3fs, encode3fs, fromJson, fromNeutral, type Schema, s, toJson } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
 import { loadServices, type NeutralType } from '../../serde/test/fixtures/kit.js';
 import { generate } from '../scripts/generate.mjs';
@@ -269,6 +269,9 @@ describe('@ffnet/3fs generated definitions', () => {
     expect(RenameRsp.levels.map((l) => l.fields.map((f) => f.name))).toEqual([['dummy'], ['dummy', 'stat']]);
     expect(hex(encode3fs(RenameRsp, stat))).toBe('00' + '0100');
     expect(decode3fs(RenameRsp, encode3fs(RenameRsp, stat))).toEqual(stat);
+    // The DSL wants the redeclaration said; unsaid, a repeated name is refused as a likely mistake.
+    expect(() => s.struct('t::Again', { dummy: s.void }, { base: all.RspBase })).toThrow(/declared twice/);
+    expect(s.struct('t::Again', { dummy: s.void }, { base: all.RspBase, redeclares: ['dummy'] }).levels).toHaveLength(2);
   });
 
   it('every one of the 214 structs is exported, and decodes empty tables to the kit defaults', () => {

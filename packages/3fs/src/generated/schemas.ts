@@ -789,7 +789,7 @@ export const DropUserCacheRsp = s.struct(
   {
     dummy: s.void,
   },
-  { base: RspBase },
+  { base: RspBase, redeclares: ['dummy'] },
 );
 export type DropUserCacheRsp = Infer<typeof DropUserCacheRsp>;
 
@@ -878,7 +878,7 @@ export const LockDirectoryRsp = s.struct(
   {
     dummy: s.void,
   },
-  { base: RspBase },
+  { base: RspBase, redeclares: ['dummy'] },
 );
 export type LockDirectoryRsp = Infer<typeof LockDirectoryRsp>;
 
@@ -939,7 +939,7 @@ export const PruneSessionReq = s.struct(
     sessions: s.vector(s.uuid),
     needSync: s.vector(s.bool),
   },
-  { base: ReqBase },
+  { base: ReqBase, redeclares: ['client'] },
 );
 export type PruneSessionReq = Infer<typeof PruneSessionReq>;
 
@@ -949,7 +949,7 @@ export const PruneSessionRsp = s.struct(
   {
     dummy: s.void,
   },
-  { base: RspBase },
+  { base: RspBase, redeclares: ['dummy'] },
 );
 export type PruneSessionRsp = Infer<typeof PruneSessionRsp>;
 
@@ -973,7 +973,7 @@ export const RemoveRsp = s.struct(
   {
     dummy: s.void,
   },
-  { base: RspBase },
+  { base: RspBase, redeclares: ['dummy'] },
 );
 export type RemoveRsp = Infer<typeof RemoveRsp>;
 
@@ -997,7 +997,7 @@ export const RenameRsp = s.struct(
     dummy: s.void,
     stat: s.optional(Inode),
   },
-  { base: RspBase },
+  { base: RspBase, redeclares: ['dummy'] },
 );
 export type RenameRsp = Infer<typeof RenameRsp>;
 
