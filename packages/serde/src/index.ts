@@ -28,6 +28,7 @@ export {
   encodeMessage3fs,
   envelopeNamed,
   ffnetEnvelope,
+  fromMsgpack,
   type PayloadSchemas,
   threefsEnvelope,
 } from './envelopes/index.js';

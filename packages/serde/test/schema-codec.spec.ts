@@ -187,7 +187,16 @@ describe('decode errors are typed and bounded', () => {
   it('a lying count is refused before anything is allocated for it', () => {
     // count = 2^35 u64 items in a 10-byte input
     expect(() => decode3fs(s.vector(s.u64), bytes('8080808080010000'))).toThrow(SerdeInsufficientLengthError);
-    expect(() => decode3fs(s.vector(s.void), bytes('ffffffff0f'))).toThrow(SerdeInsufficientLengthError);
+    // Zero-size items cost no input: a budget per message, so nesting cannot multiply them.
+    expect(decode3fs(s.vector(s.void), bytes('03'))).toEqual([null, null, null]);
+    expect(() => decode3fs(s.vector(s.void), bytes('ffffffff0f'))).toThrow(InvalidFormatError);
+    const nested = s.vector(s.vector(s.void));
+    const wire = [0x40];
+    for (let i = 0; i < 64; i++) wire.push(0x80, 0x08); // 64 inner vectors of 1024 voids each = 65536: at the budget
+    expect((decode3fs(nested, Uint8Array.from(wire)) as unknown[]).length).toBe(64);
+    wire[0] = 0x41;
+    wire.push(0x01); // one more void over the budget
+    expect(() => decode3fs(nested, Uint8Array.from(wire))).toThrow(/zero-size items/);
   });
 });
 

@@ -13,6 +13,7 @@ import {
   errorFromCode,
   FfnetError,
   type FrameParts,
+  fromMsgpack,
   InvalidArgError,
   InvalidConfigError,
   initCompression,
@@ -215,8 +216,10 @@ function responseResult(call: RpcCall, pkt: MessagePacket, peer: string): Result
   if (call.threefs) return decodeResult3fs(call.responseSchema, pkt.payload as Uint8Array, call.label, peer);
   const r = pkt.payload as Result<unknown>;
   if (r.ok) {
+    const schema = call.responseSchema!;
+    r.value = fromMsgpack(schema, r.value);
     try {
-      validate(call.responseSchema!, r.value, 'response');
+      validate(schema, r.value, 'response');
     } catch (e) {
       throw new InvalidArgError(`${call.label} response does not fit its schema: ${FfnetError.is(e) ? e.reason : String(e)}`, { peer, cause: e });
     }

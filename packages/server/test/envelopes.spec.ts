@@ -8,6 +8,14 @@ import { groupConfig } from './helpers.js';
 
 const Hello = s.struct('test::Hello', { name: s.string, times: s.u8 });
 const Greeting = s.struct('test::Greeting', { greeting: s.string });
+/** The shapes msgpack does not keep by itself: 64-bit integers (bigint) and maps (Map with typed keys). */
+const Wide = s.struct('test::Wide', {
+  id: s.u64,
+  delta: s.i64,
+  names: s.map(s.u32, s.string),
+  ids: s.vector(s.u64),
+  maybe: s.optional(s.u64),
+});
 
 const Greeter = defineService({
   name: 'Greeter',
@@ -17,6 +25,7 @@ const Greeter = defineService({
     /** Answers whatever the request says its greeting is, to send a response that does not fit. */
     wrong: method(2, { request: Hello, response: Greeting }),
     free: method<{ anything: unknown }, string>(3),
+    wide: method(4, { request: Wide, response: Wide }),
   },
 });
 
@@ -34,11 +43,41 @@ const greeter = implement(Greeter, {
     handled++;
     return JSON.stringify(req);
   },
+  wide: (_ctx, req) => {
+    // The handler sees the schema's types, whatever the envelope.
+    if (typeof req.id !== 'bigint' || !(req.names instanceof Map)) throw new Error('not in the schema shape');
+    return { ...req, id: req.id + 1n, ids: [...req.ids, req.id] };
+  },
 });
 
 /** Greeter without `free`: every method has schemas, as a 3fs group requires. */
-const Greeter3fs = defineService({ name: 'Greeter', id: 720, methods: { hello: Greeter.methods.hello, wrong: Greeter.methods.wrong } });
-const greeter3fs = implement(Greeter3fs, { hello: greeter.handlers.hello, wrong: greeter.handlers.wrong });
+const Greeter3fs = defineService({
+  name: 'Greeter',
+  id: 720,
+  methods: { hello: Greeter.methods.hello, wrong: Greeter.methods.wrong, wide: Greeter.methods.wide },
+});
+const greeter3fs = implement(Greeter3fs, { hello: greeter.handlers.hello, wrong: greeter.handlers.wrong, wide: greeter.handlers.wide });
+
+const wideReq = {
+  id: 5n,
+  delta: -7n,
+  names: new Map([
+    [1, 'one'],
+    [70000, 'big'],
+  ]),
+  ids: [1n, 2n ** 60n],
+  maybe: 3n,
+};
+const wideRsp = {
+  id: 6n,
+  delta: -7n,
+  names: new Map([
+    [1, 'one'],
+    [70000, 'big'],
+  ]),
+  ids: [1n, 2n ** 60n, 5n],
+  maybe: 3n,
+};
 
 const running: { stop(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -97,6 +136,15 @@ describe("envelope 'ffnet' with schemas", () => {
     expect(e).toBeInstanceOf(InvalidArgError);
     expect(e.reason).toMatch(/Greeter\.wrong response/);
     expect(e.reason).toMatch(/greeting/);
+    // A caller without the schema: the server itself refuses to send it.
+    const raw = await failure(client('ffnet').callRaw(address, Greeter.id, Greeter.methods.wrong.id, { name: 'x', times: 1 }));
+    expect(raw).toBeInstanceOf(InvalidArgError);
+    expect(raw.reason).toMatch(/Greeter\.wrong response does not fit its schema: response\.greeting/);
+  });
+
+  it('64-bit integers and maps arrive in the schema shape (bigint, Map with typed keys), not as msgpack left them', async () => {
+    const address = await serve('ffnet');
+    expect(await client('ffnet').stub(Greeter, address).wide(wideReq)).toEqual(wideRsp);
   });
 
   it('a method without schemas takes any value, as before', async () => {
@@ -116,6 +164,7 @@ describe("envelope '3fs' between ffnet processes", () => {
     expect(await c.stub(Greeter, address).hello({ name: 'bo', times: 7 })).toEqual({ greeting: 'hello bo x7' });
     expect(await c.stub(EchoService3fs, address).echo({ str: 'echo' })).toEqual({ str: 'echo' });
     expect(await c.stub(CoreService3fs, address).echo({ str: 'core' })).toEqual({ str: 'core' });
+    expect(await c.stub(Greeter3fs, address).wide(wideReq)).toEqual(wideRsp);
   });
 
   it('a response that does not fit is InvalidArg naming the field, not a masked internal error', async () => {

@@ -1,15 +1,7 @@
 // Where a request's payload meets its method's schemas (issue 14): under the 3fs envelope the payload arrives as
 // bytes and is decoded here once the method is known; under ffnet a method with schemas has its request and
 // response checked, and a method without pays one property read.
-import {
-  decodeRequest3fs,
-  FfnetError,
-  InvalidArgError,
-  type MessagePacket,
-  type Schema,
-  VerifyRequestFailedError,
-  validate,
-} from '@ffnet/serde';
+import { decodeRequest3fs, FfnetError, fromMsgpack, InvalidArgError, type MessagePacket, type Schema, VerifyRequestFailedError, validate } from '@ffnet/serde';
 import type { MethodBinding } from './call-context.js';
 
 /**
@@ -28,7 +20,10 @@ export function takeRequest(pkt: MessagePacket, method: MethodBinding, threefs: 
     }
     return undefined;
   }
-  return schema === undefined ? undefined : mismatch(schema, pkt.payload, 'request', method.name, peer);
+  if (schema === undefined) return undefined;
+  // msgpack delivers safe 64-bit integers as numbers and maps as objects: back to the schema's shape first.
+  pkt.payload = fromMsgpack(schema, pkt.payload);
+  return mismatch(schema, pkt.payload, 'request', method.name, peer);
 }
 
 /** The response of a method with a response schema, checked: the InvalidArg naming the field, or undefined. */

@@ -9,7 +9,7 @@ import type { DecodeOptions, EncodeOptions, FrameParts, MessagePacket, Result, T
 import { MessageFlags, nowMicros } from '../envelope.js';
 import { InvalidArgError, InvalidFormatError, VerifyRequestFailedError } from '../errors.js';
 import { checksumWord, DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_SIZE, sealFrame } from '../frame.js';
-import { decode3fs, encode3fs, type Schema } from '../schema/index.js';
+import { decode3fs, encode3fsTransient, type Schema } from '../schema/index.js';
 
 /** Bytes of `MessagePacket.echo`: u64 uuid ‖ u8 major ‖ u8 minor ‖ u8 patch ‖ u32 hash, little-endian. */
 export const ECHO_SIZE = 15;
@@ -103,7 +103,7 @@ function payloadBytes(pkt: MessagePacket, schema: Schema | undefined): PayloadSc
   if (isReq) {
     if (schema === undefined) throw new InvalidArgError(`the 3fs envelope needs the request schema of service ${pkt.serviceId} method ${pkt.methodId}`);
     out.head = -1;
-    out.body = encode3fs(schema, pkt.payload);
+    out.body = encode3fsTransient(schema, pkt.payload);
     return out;
   }
   const r = pkt.payload as Result<unknown> | undefined;
@@ -111,7 +111,7 @@ function payloadBytes(pkt: MessagePacket, schema: Schema | undefined): PayloadSc
   if (r.ok) {
     if (schema === undefined) throw new InvalidArgError(`the 3fs envelope needs the response schema of service ${pkt.serviceId} method ${pkt.methodId}`);
     out.head = 1;
-    out.body = encode3fs(schema, r.value);
+    out.body = encode3fsTransient(schema, r.value);
     return out;
   }
   checkUint('payload.code', r.code, 0xffff);
@@ -154,7 +154,8 @@ export function encodeMessage3fs(pkt: MessagePacket, schema: Schema | undefined,
     throw new InvalidArgError(`the 3fs envelope carries no metadata (service ${serviceId} method ${methodId} has ${pkt.metadata.size} entries)`);
   }
   const p = payloadBytes(pkt, schema);
-  const body = p.body;
+  // A view of the codec's scratch: copied into the frame below, or (large) into an array of its own.
+  let body = p.body;
   // head: -1 request (no Result byte), 1 ok, 0 error (Status follows).
   let plen = body.length;
   if (p.head >= 0) plen += 1;
@@ -163,6 +164,7 @@ export function encodeMessage3fs(pkt: MessagePacket, schema: Schema | undefined,
   const tableLen = FIXED_FIELDS + varintSize(plen) + plen + tsSize;
   const bodyLen = varintSize(tableLen) + tableLen;
   const zeroCopy = body.length >= (opts?.zeroCopyThreshold ?? ZERO_COPY);
+  if (zeroCopy) body = body.slice();
   // One buffer, or (a large payload) head ‖ payload ‖ tail with the payload not copied.
   const headLen = FRAME_HEADER_SIZE + bodyLen - (zeroCopy ? body.length + tsSize : 0);
   const b = take(zeroCopy ? headLen : FRAME_HEADER_SIZE + bodyLen);
@@ -245,11 +247,18 @@ function writeTimestamps(b: Uint8Array, at: number, ts: Timestamps | undefined, 
 /** A bounds-checked reader over one table; missing trailing fields read as absent, as 3FS's decoder keeps defaults. */
 class Reader {
   pos = 0;
-  constructor(
-    readonly b: Uint8Array,
-    public end: number,
-    readonly peer: string | undefined,
-  ) {}
+  b: Uint8Array = EMPTY;
+  end = 0;
+  peer: string | undefined = undefined;
+
+  /** Decoding is synchronous: one reader per use site is reset for every message instead of allocated. */
+  reset(b: Uint8Array, end: number, peer: string | undefined): this {
+    this.b = b;
+    this.end = end;
+    this.peer = peer;
+    this.pos = 0;
+    return this;
+  }
 
   bad(why: string): InvalidFormatError {
     return new InvalidFormatError(`malformed 3fs MessagePacket: ${why}`, { peer: this.peer });
@@ -310,6 +319,8 @@ class Reader {
   }
 }
 
+const packetReader = new Reader();
+
 /**
  * Decode a 3fs-envelope frame body into a packet whose `payload` is still bytes (a view into `body` or its
  * decompressed copy): the request, or the response's `Result<Rsp>`, for decodeRequest3fs / decodeResult3fs once the
@@ -321,7 +332,7 @@ class Reader {
 export function decodeMessage3fs(body: Buffer, compressed: boolean, opts?: DecodeOptions): MessagePacket {
   const peer = opts?.peer;
   if (compressed) body = zstdDecompress(body, opts?.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, peer);
-  const r = new Reader(body, body.length, peer);
+  const r = packetReader.reset(body, body.length, peer);
   r.enter('MessagePacket table');
   let uuidLo = 0;
   let uuidHi = 0;
@@ -366,6 +377,7 @@ export function decodeMessage3fs(body: Buffer, compressed: boolean, opts?: Decod
       timestamps = ts;
     }
   }
+  r.b = EMPTY;
   const uuid = uuidLo + uuidHi * TWO_32;
   const pkt: MessagePacket = { uuid, serviceId, methodId, flags, version: hash, timeoutMs: 0, payload };
   if (timestamps !== undefined) pkt.timestamps = timestamps;
@@ -413,7 +425,7 @@ export function decodeResult3fs(schema: Schema | undefined, payload: Uint8Array,
   const code = payload[1]! | (payload[2]! << 8);
   let message = '';
   if (payload.length > 3 && payload[3] === 1) {
-    const r = new Reader(payload, payload.length, peer);
+    const r = new Reader().reset(payload, payload.length, peer);
     r.pos = 4;
     const len = r.varint('Status message length');
     if (len > payload.length - r.pos) throw bad(`Status message of ${len} bytes, ${payload.length - r.pos} left`);

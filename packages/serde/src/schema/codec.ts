@@ -371,6 +371,33 @@ export function encode3fs<S extends Schema>(schema: S, value: Infer<S>): Uint8Ar
   return out;
 }
 
+/**
+ * encode3fs without the copy out, for a writer that copies the bytes into its frame at once (the 3fs envelope): the
+ * result is a view of the encoder's scratch buffer, valid only until the next encode3fs / encode3fsTransient. Saves
+ * the copy's allocation, which for a small message costs more than the encoding itself.
+ */
+export function encode3fsTransient<S extends Schema>(schema: S, value: Infer<S>): Uint8Array {
+  // The view of the previous call is dead by now: a scratch grown by one huge message is dropped here.
+  if (buf.length > KEEP_SCRATCH_MAX) {
+    buf = Buffer.allocUnsafeSlow(INITIAL_SCRATCH);
+    dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  pos = 0;
+  try {
+    enc(schema as unknown as AnySchema, value);
+  } catch (e) {
+    pos = 0;
+    if (e === MISMATCH) {
+      validate(schema, value);
+      throw new InvalidArgError('value does not fit its schema');
+    }
+    throw e;
+  }
+  const out = new Uint8Array(buf.buffer, buf.byteOffset, pos);
+  pos = 0;
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Decoding: a cursor over the input with an end that tables narrow. Every read checks what is left first, so a
 // short input is SerdeInsufficientLength (40) as in 3FS, never a RangeError; counts are capped by the bytes left.
@@ -384,7 +411,12 @@ interface Cursor {
   v: DataView | null;
   p: number;
   end: number;
+  /** Items of zero wire size (vector<Void>) this decode may still create: they cost memory but no input bytes. */
+  zeroItems: number;
 }
+
+/** Per decode: zero-size items are legal 3FS but only a lying writer sends many, and nesting would multiply them. */
+const MAX_ZERO_SIZE_ITEMS = 1 << 16;
 
 function view(c: Cursor): DataView {
   if (c.v === null) c.v = new DataView(c.u.buffer, c.u.byteOffset, c.u.byteLength);
@@ -498,7 +530,7 @@ function minSize(sc: AnySchema, depth = 0): number {
 
 const minSizeCache = new WeakMap<object, number>();
 
-/** Most items a count may announce: by the bytes left, or a fixed cap for zero-size items (vector<Void>). */
+/** Most items a count may announce: by the bytes left, or a per-decode budget for zero-size items (vector<Void>). */
 function readCount(c: Cursor, item: AnySchema, item2: AnySchema | undefined, what: string): number {
   const n = readVarint(c, what);
   let min = minSizeCache.get(item2 ?? item);
@@ -507,7 +539,12 @@ function readCount(c: Cursor, item: AnySchema, item2: AnySchema | undefined, wha
     minSizeCache.set(item2 ?? item, min);
   }
   const left = c.end - c.p;
-  if (min === 0 ? n > 1 << 20 : n > left / min) short(c, n * Math.max(min, 1), `${what} of ${n} items`);
+  if (min === 0) {
+    if (n > c.zeroItems) throw new InvalidFormatError(`3fs decode: ${what} of ${n} zero-size items exceeds the ${MAX_ZERO_SIZE_ITEMS} one message may hold`);
+    c.zeroItems -= n;
+  } else if (n > left / min) {
+    short(c, n * min, `${what} of ${n} items`);
+  }
   return n;
 }
 
@@ -709,7 +746,7 @@ function dec(c: Cursor, sc: AnySchema): unknown {
  */
 export function decode3fs<S extends Schema>(schema: S, bytes: Uint8Array): Infer<S> {
   if (!(bytes instanceof Uint8Array)) throw new InvalidArgError('decode3fs: bytes must be a Uint8Array');
-  const c: Cursor = { u: bytes, b: Buffer.isBuffer(bytes) ? bytes : null, v: null, p: 0, end: bytes.length };
+  const c: Cursor = { u: bytes, b: Buffer.isBuffer(bytes) ? bytes : null, v: null, p: 0, end: bytes.length, zeroItems: MAX_ZERO_SIZE_ITEMS };
   try {
     return dec(c, schema as unknown as AnySchema) as Infer<S>;
   } catch (e) {

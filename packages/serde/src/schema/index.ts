@@ -1,4 +1,4 @@
-export { decode3fs, encode3fs } from './codec.js';
+export { decode3fs, encode3fs, encode3fsTransient } from './codec.js';
 export { defaultOf, s } from './dsl.js';
 export { SerdeInsufficientLengthError, SerdeVariantIndexExceededError } from './errors.js';
 export { fromJson, type JsonValue, toJson } from './json.js';
