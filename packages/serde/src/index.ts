@@ -28,7 +28,6 @@ export {
   encodeMessage3fs,
   envelopeNamed,
   ffnetEnvelope,
-  fromMsgpack,
   type PayloadSchemas,
   threefsEnvelope,
 } from './envelopes/index.js';
@@ -66,6 +65,7 @@ export {
   type FixedSchema,
   type FromNeutralOptions,
   fromJson,
+  fromMsgpack,
   fromNeutral,
   type Infer,
   isValid,
