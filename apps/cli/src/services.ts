@@ -1,4 +1,5 @@
-import type { ServiceDef } from '@ffnet/serde';
+import { services as threefsServices } from '@ffnet/3fs';
+import type { Schema, ServiceDef } from '@ffnet/serde';
 import { CoreService, EchoService } from '@ffnet/server';
 import { formatAddress, parseAddress } from '@ffnet/transport';
 import { UsageError } from './command.js';
@@ -6,10 +7,40 @@ import { UsageError } from './command.js';
 /** Services `ffnet call` knows by name. Another built-in definition is one more entry here. */
 export const KNOWN_SERVICES: readonly ServiceDef[] = [EchoService, CoreService];
 
+/** What `ffnet call --envelope 3fs` knows by name: 3FS's own services with their schemas (`@ffnet/3fs`). */
+export const THREEFS_SERVICES: readonly ServiceDef[] = threefsServices;
+
+/**
+ * What `ffnet call` knows under the ffnet envelope: the built-ins, then 3FS's services whose names are not taken
+ * (an ffnet group may serve them in msgpack; their schemas still check the request).
+ */
+export const FFNET_SERVICES: readonly ServiceDef[] = [
+  ...KNOWN_SERVICES,
+  ...THREEFS_SERVICES.filter((t) => !KNOWN_SERVICES.some((k) => k.name === t.name || k.id === t.id)),
+];
+
 export interface ResolvedMethod {
   readonly label: string;
   readonly serviceId: number;
   readonly methodId: number;
+  /** The definition and method name, when the CLI has one (not for raw ids of an unknown service). */
+  readonly def?: ServiceDef;
+  readonly method?: string;
+  /** The method's schemas, when its definition carries them. */
+  readonly request?: Schema;
+  readonly response?: Schema;
+}
+
+function resolved(def: ServiceDef, m: { id: number; name: string; request?: Schema; response?: Schema }): ResolvedMethod {
+  return {
+    label: `${def.name}.${m.name}`,
+    serviceId: def.id,
+    methodId: m.id,
+    def,
+    method: m.name,
+    ...(m.request === undefined ? {} : { request: m.request }),
+    ...(m.response === undefined ? {} : { response: m.response }),
+  };
 }
 
 /** Every `Service.method` the CLI can name, for help and error messages. */
@@ -29,7 +60,7 @@ export function resolveMethod(spec: string, services: readonly ServiceDef[] = KN
     if (serviceId > 0xffff || methodId > 0xffff) throw new UsageError(`service and method ids are 0..65535, got ${spec}`);
     const def = services.find((s) => s.id === serviceId);
     const m = def?.methodById(methodId);
-    return { label: def && m ? `${def.name}.${m.name}` : spec, serviceId, methodId };
+    return def && m ? resolved(def, m) : { label: spec, serviceId, methodId };
   }
   const dot = spec.lastIndexOf('.');
   const serviceName = spec.slice(0, dot);
@@ -40,11 +71,12 @@ export function resolveMethod(spec: string, services: readonly ServiceDef[] = KN
       const ci = services.filter((s) => s.name.toLowerCase() === serviceName.toLowerCase());
       return ci.length === 1 ? ci[0] : undefined;
     })();
-  const m = dot > 0 && def ? (def.methods as Record<string, { id: number; name: string } | undefined>)[methodName] : undefined;
+  const m =
+    dot > 0 && def ? (def.methods as Record<string, { id: number; name: string; request?: Schema; response?: Schema } | undefined>)[methodName] : undefined;
   if (!def || !m) {
     throw new UsageError(`unknown method '${spec}'; known: ${knownMethods(services).join(', ')} (or raw ids like 10000.1)`);
   }
-  return { label: `${def.name}.${m.name}`, serviceId: def.id, methodId: m.id };
+  return resolved(def, m);
 }
 
 /** `host:port` means tcp and `/path` means unix; full `scheme://` addresses pass through. InvalidAddrError otherwise. */

@@ -4,3 +4,10 @@ export { type StorageCallOptions, StorageClient, type StorageClientOptions } fro
 export { type StorageServiceOptions, storageService } from './server.js';
 export { type BatchReadReq, type BatchReadRsp, type ChunkRange, type ReadResult, StorageService, type WriteReq, type WriteRsp } from './service.js';
 export { ChunkStore, fillChunk } from './store.js';
+export {
+  type ThreeFsChunkRange,
+  ThreeFsStorageClient,
+  type ThreeFsStorageOptions,
+  type ThreeFsStorageService,
+  threefsStorageService,
+} from './threefs.js';

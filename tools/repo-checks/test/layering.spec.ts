@@ -32,7 +32,10 @@ describe('the real repository', () => {
     for (const name of ADAPTERS) {
       expect(new Set(ALLOWED[name]), name).toEqual(new Set(['common', 'serde', 'event', 'transport', 'worker', 'listener', 'server']));
     }
-    expect(Object.keys(ALLOWED).sort()).toEqual([...chain, ...ADAPTERS].sort());
+    // Beside the chain: @ffnet/3fs stands on serde alone, and no package (only apps) may use it.
+    expect(ALLOWED['3fs']).toEqual(['common', 'serde']);
+    for (const name of [...chain, ...ADAPTERS]) expect(ALLOWED[name], name).not.toContain('3fs');
+    expect(Object.keys(ALLOWED).sort()).toEqual([...chain, ...ADAPTERS, '3fs'].sort());
     // The tcp/unix stack installs without the verbs stack, and only apps choose rdma.
     for (const name of ['transport', 'worker', 'listener', 'server']) {
       expect(NO_INSTALL[name]).toEqual(expect.arrayContaining(['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi']));

@@ -34,10 +34,17 @@ export const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
  */
 export const ADAPTERS = ['opentelemetry', 'pino', 'prometheus'] as const;
 
-/** Who may depend on whom among packages/*, derived from LAYERS, FORBIDDEN and ADAPTERS. */
+/**
+ * Packages beside the chain: each may use only the packages listed, and no package may use it (apps may). `3fs` is
+ * generated definitions of 3FS's services, on serde alone; nothing in the stack should depend on them.
+ */
+export const LEAVES: Readonly<Record<string, readonly string[]>> = { '3fs': ['common', 'serde'] };
+
+/** Who may depend on whom among packages/*, derived from LAYERS, FORBIDDEN and ADAPTERS, plus the LEAVES. */
 export const ALLOWED: Readonly<Record<string, readonly string[]>> = Object.fromEntries([
   ...LAYERS.map((name, i) => [name, LAYERS.slice(0, i).filter((below) => !FORBIDDEN[name]?.includes(below))]),
   ...ADAPTERS.map((name) => [name, LAYERS.filter((n) => n !== 'rdma' && !(VERBS as readonly string[]).includes(n))]),
+  ...Object.entries(LEAVES),
 ]);
 
 /**

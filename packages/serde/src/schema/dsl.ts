@@ -189,7 +189,12 @@ function struct<F extends Fields, B extends StructSchema | undefined = undefined
   for (const key of Object.keys(fields)) {
     const type = fields[key];
     if (!type || typeof (type as { kind?: unknown }).kind !== 'string') throw new InvalidArgError(`s.struct ${name}: field ${key} is not a schema`);
-    if (seen.has(key)) throw new InvalidArgError(`s.struct ${name}: field ${key} is declared twice (in a base and here?)`);
+    // A derived class may redeclare a base field's name, as C++ allows (3FS's meta RspBase/`dummy`), when it says so:
+    // both stay on the wire, each in its level's table, and the value has one property for both, like the kit's
+    // flattened JSON. Unsaid, a repeated name is more likely a mistake.
+    if (seen.has(key) && !options.redeclares?.includes(key)) {
+      throw new InvalidArgError(`s.struct ${name}: field ${key} is declared twice (in a base and here?); list it in redeclares if meant`);
+    }
     seen.add(key);
     own.push(makeField(key, type, id++, Object.hasOwn(defaults, key) ? { value: defaults[key] } : undefined));
   }

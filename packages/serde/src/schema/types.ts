@@ -199,4 +199,9 @@ export interface StructOptions<B extends StructSchema | undefined = undefined> {
   defaults?: Record<string, unknown>;
   /** Class name of this level (default: the short name). */
   className?: string;
+  /**
+   * Fields of this level that redeclare a base field's name (C++ name hiding, e.g. 3FS meta's `dummy`): each level
+   * keeps its own field on the wire, and the value has one property for both. Any other repeated name throws.
+   */
+  redeclares?: readonly string[];
 }
