@@ -63,8 +63,9 @@ export function formatReport(r: StatsReport): string {
     m.method,
     String(m.calls),
     String(m.errors),
-    m.latencyMs ? formatMs(m.latencyMs.p50) : '-',
-    m.latencyMs ? formatMs(m.latencyMs.p99) : '-',
+    // A method nobody has called has no latency to show, though its histogram exists.
+    m.latencyMs && m.latencyMs.count > 0 ? formatMs(m.latencyMs.p50) : '-',
+    m.latencyMs && m.latencyMs.count > 0 ? formatMs(m.latencyMs.p99) : '-',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');

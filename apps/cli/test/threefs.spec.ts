@@ -207,3 +207,27 @@ describe('ffnet call (ffnet envelope) of a service whose definition has schemas'
     expect(seen.length).toBe(before);
   });
 });
+
+describe("ffnet call Echo.echo against a plain ffnet server (the issue's complaint)", () => {
+  it('{"wrong":1} and {"str":5} are refused naming the field and exit 2; a fitting request answers', async () => {
+    // The built-in Echo carries 3FS's schema: before, {"wrong":1} printed {} and exited 0.
+    const server = new Server({ groups: [{ networkType: 'tcp', listener: { host: '127.0.0.1', port: 0 } }] });
+    await server.start();
+    try {
+      const addr = server.addresses[0]!;
+      const wrong = await ffnet('call', addr, 'Echo.echo', '{"wrong":1}');
+      expect(wrong.code).toBe(2);
+      expect(wrong.stderr).toMatch(/InvalidArg \(3\): the request does not fit Echo\.echo: value\.wrong/);
+      expect(wrong.stdout).toBe('');
+      const mistyped = await ffnet('call', addr, 'Echo.echo', '{"str":5}');
+      expect(mistyped.code).toBe(2);
+      expect(mistyped.stderr).toMatch(/value\.str: expected string/);
+      const ok = await ffnet('call', addr, 'Echo.echo', '{"str":"hi"}');
+      expect(ok.code).toBe(0);
+      expect(JSON.parse(ok.stdout)).toEqual({ str: 'hi' });
+      expect(server.stats().methods['Echo.echo']!.calls).toBe(1);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -14,10 +14,12 @@ export {
   DEFAULT_MAX_AUTH_FAILURES,
 } from './auth.js';
 export {
+  CoreEchoMessageSchema,
   type CoreHost,
   CoreService,
   coreService,
   type EchoMessage,
+  EchoMessageSchema,
   EchoService,
   echoService,
   type GetConfigReq,

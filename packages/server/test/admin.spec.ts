@@ -156,14 +156,14 @@ describe('built-ins check their requests', () => {
   it('answers InvalidArg, not a crash message, to nil and mistyped requests', async () => {
     const { address, client } = await serve('unix', { admin: { shutdown: 'local', inspect: 'local' } });
     const cases: [number, number, unknown, RegExp][] = [
-      [EchoService.id, 1, null, /^Echo\.echo expects a request \{str: string\}, got null/],
-      [EchoService.id, 1, undefined, /^Echo\.echo expects a request \{str: string\}, got undefined/],
-      [EchoService.id, 1, [1, 2], /got an array/],
-      [EchoService.id, 1, 'hi', /got string/],
-      [EchoService.id, 1, { str: 5 }, /str is number/],
-      [EchoService.id, 1, {}, /str is undefined/],
-      [CoreService.id, 1, null, /^Core\.echo expects a request \{str: string\}, got null/],
-      [CoreService.id, 1, { str: Buffer.from('x') }, /str is binary data/],
+      [EchoService.id, 1, null, /^Echo\.echo request does not fit its schema: request: expected hf3fs::serde::echo::Message \(object\), got null/],
+      [EchoService.id, 1, undefined, /^Echo\.echo request does not fit its schema: request: expected hf3fs::serde::echo::Message \(object\), got undefined/],
+      [EchoService.id, 1, [1, 2], /request: expected hf3fs::serde::echo::Message \(object\), got/],
+      [EchoService.id, 1, 'hi', /request: expected hf3fs::serde::echo::Message \(object\), got/],
+      [EchoService.id, 1, { str: 5 }, /request\.str: expected string, got/],
+      [EchoService.id, 1, {}, /request\.str: expected string \(field missing\)/],
+      [CoreService.id, 1, null, /^Core\.echo request does not fit its schema: request: expected hf3fs::core::EchoMessage \(object\), got null/],
+      [CoreService.id, 1, { str: Buffer.from('x') }, /request\.str: expected string, got/],
       [CoreService.id, 2, null, /^Core\.getConfig expects a request \{configKey: string\}, got null/],
       [CoreService.id, 2, { configKey: 7 }, /configKey must be a string, got number/],
       [
