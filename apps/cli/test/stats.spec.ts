@@ -155,7 +155,8 @@ describe('ffnet stats against servers it does not control', () => {
             return [k, m];
           }),
         );
-        return { ...s, methods };
+        // What a server from before per-method latency answers for getConfig: the type no longer allows it.
+        return { ...s, methods } as unknown as ServerStats;
       },
     });
     server.addService(echo);
