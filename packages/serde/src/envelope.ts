@@ -281,21 +281,24 @@ function encode(pkt: MessagePacket, opts: EncodeOptions | undefined, zeroCopyThr
   }
 
   const threshold = opts?.compressionThreshold ?? Infinity;
-  if (threshold !== Infinity) {
-    const head = Array.isArray(frame) ? frame[0]! : frame;
-    const size = (head[4]! | (head[5]! << 8) | (head[6]! << 16) | (head[7]! << 24)) >>> 0;
-    if (size >= threshold) {
-      const body = Array.isArray(frame) ? Buffer.concat(frame).subarray(FRAME_HEADER_SIZE) : frame.subarray(FRAME_HEADER_SIZE);
-      const packed = zstdCompress(body, opts?.compressionLevel ?? 1);
-      if (packed && packed.length < body.length) {
-        const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + packed.length);
-        out.set(packed, FRAME_HEADER_SIZE);
-        sealFrame(out, true);
-        return out;
-      }
-    }
-  }
-  return frame;
+  if (threshold === Infinity) return frame;
+  const head = Array.isArray(frame) ? frame[0]! : frame;
+  return compressFrame(frame, (head[4]! | (head[5]! << 8) | (head[6]! << 16) | (head[7]! << 24)) >>> 0, opts);
+}
+
+/**
+ * A sealed frame whose body of `bodyLen` bytes is replaced by its zstd form (bit 0 set) when it is at least
+ * `opts.compressionThreshold` and compression shrinks it; otherwise the frame as it was. Both envelopes use it.
+ */
+export function compressFrame(frame: FrameParts, bodyLen: number, opts: EncodeOptions | undefined): FrameParts {
+  if (bodyLen < (opts?.compressionThreshold ?? Infinity)) return frame;
+  const body = Array.isArray(frame) ? Buffer.concat(frame).subarray(FRAME_HEADER_SIZE) : frame.subarray(FRAME_HEADER_SIZE);
+  const packed = zstdCompress(body, opts?.compressionLevel ?? 1);
+  if (!packed || packed.length >= body.length) return frame;
+  const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + packed.length);
+  out.set(packed, FRAME_HEADER_SIZE);
+  sealFrame(out, true);
+  return out;
 }
 
 /** The frame from ffnet's own writer, or undefined when the payload holds a type it leaves to msgpackr. */

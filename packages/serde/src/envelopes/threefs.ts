@@ -3,10 +3,10 @@
 //           optional<Timestamp{8 × i64 µs}> }
 // The envelope fields are written and read here; the payload is the method's schema at work (encode3fs/decode3fs),
 // so a received packet keeps its payload as bytes until the Processor or the Client knows which method it is for.
-import { zstdCompress, zstdDecompress } from '../compress.js';
+import { zstdDecompress } from '../compress.js';
 import { crc32c, crc32cRange } from '../crc.js';
 import type { DecodeOptions, EncodeOptions, FrameParts, MessagePacket, Result, Timestamps } from '../envelope.js';
-import { MessageFlags, nowMicros } from '../envelope.js';
+import { compressFrame, MessageFlags, nowMicros } from '../envelope.js';
 import { InvalidArgError, InvalidFormatError, VerifyRequestFailedError } from '../errors.js';
 import { checksumWord, DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_SIZE, sealFrame } from '../frame.js';
 import { decode3fs, encode3fsTransient, type Schema } from '../schema/index.js';
@@ -219,18 +219,7 @@ export function encodeMessage3fs(pkt: MessagePacket, schema: Schema | undefined,
     writeU32(b, 4, bodyLen);
     frame = [b, body, tail];
   }
-  const threshold = opts?.compressionThreshold ?? Number.POSITIVE_INFINITY;
-  if (bodyLen >= threshold) {
-    const raw = Array.isArray(frame) ? Buffer.concat(frame).subarray(FRAME_HEADER_SIZE) : frame.subarray(FRAME_HEADER_SIZE);
-    const packed = zstdCompress(raw, opts?.compressionLevel ?? 1);
-    if (packed && packed.length < raw.length) {
-      const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + packed.length);
-      out.set(packed, FRAME_HEADER_SIZE);
-      sealFrame(out, true);
-      return out;
-    }
-  }
-  return frame;
+  return compressFrame(frame, bodyLen, opts);
 }
 
 function writeTimestamps(b: Uint8Array, at: number, ts: Timestamps | undefined, isReq: boolean): void {
