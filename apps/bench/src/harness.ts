@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync 
 import * as os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type CpuSample, type OtherCpu, otherCpu, readCpuSample, readPidTicks, TICKS_PER_SEC } from './machine.js';
 import { BASELINE_PEER } from './names.js';
 import type { Endpoint } from './peers/types.js';
 import type { ChildConfig, ChildMessage } from './protocol.js';
@@ -120,6 +121,10 @@ class Child {
     });
   }
 
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
   send(m: { t: 'mark' } | { t: 'report' }): void {
     if (this.proc.connected) this.proc.send(m);
   }
@@ -174,6 +179,48 @@ function tlsEnv(): NodeJS.ProcessEnv {
   return { ...process.env, [TLS_DIR_ENV]: tlsDir };
 }
 
+/**
+ * The machine's CPU over the measuring window as the harness sees it: /proc/stat and both children's
+ * /proc/PID/stat when the client starts measuring, and again when its window ends (a timer of the same
+ * length, since the client reports only after draining and closing, which is not measured). Reading the
+ * children's own ticks at the same instants keeps their CPU and the machine's on one clock.
+ */
+class WindowSampler {
+  private readonly start: CpuSample | null;
+  private readonly pidsStart: (number | null)[];
+  private readonly self0 = process.cpuUsage();
+  private end: { sample: CpuSample | null; pids: (number | null)[]; self: NodeJS.CpuUsage } | null = null;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pids: (number | undefined)[],
+    measureMs: number,
+  ) {
+    this.start = readCpuSample();
+    this.pidsStart = pids.map(readPidTicks);
+    this.timer = setTimeout(() => this.take(), measureMs);
+  }
+
+  private take(): void {
+    if (this.end === null) this.end = { sample: readCpuSample(), pids: this.pids.map(readPidTicks), self: process.cpuUsage(this.self0) };
+  }
+
+  /** null when /proc is missing or a child's ticks could not be read (nothing is then judged). */
+  finish(): OtherCpu | null {
+    clearTimeout(this.timer);
+    this.take();
+    const end = this.end!;
+    if (this.start === null || end.sample === null) return null;
+    let ours = ((end.self.user + end.self.system) / 1e6) * TICKS_PER_SEC;
+    for (const [i, t0] of this.pidsStart.entries()) {
+      const t1 = end.pids[i];
+      if (t0 === null || t1 === null || t1 === undefined) return null;
+      ours += t1 - t0;
+    }
+    return otherCpu(this.start, end.sample, ours);
+  }
+}
+
 /** rdma:// needs an address on the interface rxe0 sits on: the VM's dummy0 (tools/rxe-vm/init). */
 export const RDMA_HOST = process.env.FFNET_RDMA_HOST ?? '10.0.2.15';
 
@@ -207,7 +254,9 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
     client = new Child('client', { ...base, role: 'client', endpoint: ready.endpoint }, o.pin?.client, flags('client'), script, env);
     await client.expect('mark', START_TIMEOUT_MS + o.warmupMs);
     server.send({ t: 'mark' });
+    const window = new WindowSampler([server.pid, client.pid], o.measureMs);
     const res = await client.expect('result', o.measureMs + SLACK_MS);
+    const other = window.finish();
     server.send({ t: 'report' });
     const srv = await server.expect('report', SLACK_MS);
     await Promise.all([client.exited, server.exited]);
@@ -229,7 +278,13 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
       cpu: { client: res.cpu, server: srv.cpu },
       rssPeakMB: { client: res.rssPeakMB, server: srv.rssPeakMB },
       pin: o.pin,
+      machine: o.machineId,
+      attempt: o.attempt,
     };
+    if (other !== null) {
+      result.otherCpu = other.otherCpu;
+      result.busyPerCore = other.busyPerCore;
+    }
     if (payloadBytes > 0) result.mbPerSec = round((res.calls * payloadBytes) / res.seconds / 1e6, 1);
     return result;
   } finally {

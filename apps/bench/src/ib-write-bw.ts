@@ -80,6 +80,8 @@ export async function runIbWriteBw(o: RunOptions): Promise<RunResult> {
       cpu: { client: zero, server: zero },
       rssPeakMB: { client: Number.NaN, server: Number.NaN },
       pin: null,
+      machine: o.machineId,
+      attempt: o.attempt,
     };
   } finally {
     for (const p of [client, server]) if (p !== null && p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');

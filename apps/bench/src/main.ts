@@ -5,9 +5,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type RunResult, runOne } from './harness.js';
+import { machine, machineLine } from './machine.js';
 import type { PeerName, TransportName } from './names.js';
 import { type Options, parseOptions, rdmaRefusal, repOrder, USAGE } from './options.js';
 import { formatSummary, summarize } from './summary.js';
+import { judge, shouldRerun } from './trust.js';
 import { type RpcWorkload, skipReason } from './workloads.js';
 
 /** Process start-up, connect and teardown per run, on top of warm-up and measuring (measured ~0.5-1 s). */
@@ -90,6 +92,8 @@ async function main(): Promise<number> {
       (o.baselineDir === undefined ? '' : `; baseline ${o.baselineDir} (${gitCommit(o.baselineDir) ?? 'commit unknown'})`),
   );
 
+  const host = machine();
+  console.error(`bench: ${machineLine(host)}`);
   const started = Date.now();
   const loadStart = os.loadavg();
   const runs: RunResult[] = [];
@@ -97,24 +101,38 @@ async function main(): Promise<number> {
   for (const { w, transport, peers } of plan) {
     for (let rep = 1; rep <= o.reps; rep++) {
       for (const peer of repOrder(peers, rep)) {
-        try {
-          const r = await runOne({
-            peer,
-            workload: w,
-            transport,
-            rep,
-            warmupMs: o.warmupMs,
-            measureMs: measureMs(o, w.measureMs),
-            pin: o.pin,
-            ...(o.profileDir === undefined ? {} : { profileDir: o.profileDir }),
-            ...(o.baselineDir === undefined ? {} : { baselineDir: o.baselineDir }),
-          });
+        for (let attempt = 1; ; attempt++) {
+          let r: RunResult;
+          try {
+            r = await runOne({
+              peer,
+              workload: w,
+              transport,
+              rep,
+              attempt,
+              machineId: host.id,
+              warmupMs: o.warmupMs,
+              measureMs: measureMs(o, w.measureMs),
+              pin: o.pin,
+              ...(o.profileDir === undefined ? {} : { profileDir: o.profileDir }),
+              ...(o.baselineDir === undefined ? {} : { baselineDir: o.baselineDir }),
+            });
+          } catch (err) {
+            const error = (err as Error).message;
+            failures.push({ peer, workload: w.name, transport, rep, error });
+            console.error(`bench: ${peer} ${w.name} ${transport} rep ${rep} failed: ${error}`);
+            break;
+          }
+          judge(r, o.maxOtherCpu);
           runs.push(r);
           console.log(JSON.stringify(r));
-        } catch (err) {
-          const error = (err as Error).message;
-          failures.push({ peer, workload: w.name, transport, rep, error });
-          console.error(`bench: ${peer} ${w.name} ${transport} rep ${rep} failed: ${error}`);
+          if (!r.contaminated) break;
+          const again = shouldRerun(r, o.retries);
+          console.error(
+            `bench: ${peer} ${w.name} ${transport} rep ${rep} attempt ${attempt} contaminated: other processes kept ${r.otherCpu} cores busy ` +
+              `(limit ${o.maxOtherCpu}); ${again ? 'rerunning' : 'no retries left, the repetition stays contaminated'}`,
+          );
+          if (!again) break;
         }
       }
     }
@@ -122,7 +140,10 @@ async function main(): Promise<number> {
 
   const summary = summarize(o.workloads, runs);
   const elapsedS = Math.round((Date.now() - started) / 1000);
-  console.log(`\n${formatSummary(summary)}`);
+  console.log(`\n${machineLine(host)}\n\n${formatSummary(summary)}`);
+  const contaminated = runs.filter((r) => r.contaminated === true).length;
+  if (contaminated > 0)
+    console.log(`\n${contaminated} of ${runs.length} runs contaminated (other processes above ${o.maxOtherCpu} cores), left out of the medians`);
   console.log(
     `\n${runs.length} runs in ${elapsedS} s (estimated ${Math.round(est / 1000)} s); load average ${os
       .loadavg()
@@ -137,6 +158,9 @@ async function main(): Promise<number> {
     node: process.version,
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? null,
+    machine: host,
+    maxOtherCpu: o.maxOtherCpu,
+    retries: o.retries,
     loadavg: { start: loadStart, end: os.loadavg() },
     pin: o.pin,
     quick: o.quick,

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { verbsAvailable } from '@ffnet/device';
 import { baselineChild, defaultPinning, type Pinning } from './harness.js';
 import { BASELINE_PEER, DEFAULT_PEERS, DEFAULT_TRANSPORTS, PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './names.js';
+import { DEFAULT_MAX_OTHER_CPU, DEFAULT_RETRIES } from './trust.js';
 import { type RpcWorkload, WORKLOADS, workload } from './workloads.js';
 
 export interface Options {
@@ -21,6 +22,10 @@ export interface Options {
   profileDir?: string;
   /** A built checkout whose ffnet runs as the `ffnet@baseline` peer. */
   baselineDir?: string;
+  /** Cores of other work above which a run is contaminated; null: never judged (`--max-other-cpu off`). */
+  maxOtherCpu: number | null;
+  /** Reruns of a contaminated run before its repetition is left contaminated. */
+  retries: number;
 }
 
 export const USAGE = `usage: node dist/main.js [options]
@@ -28,15 +33,18 @@ export const USAGE = `usage: node dist/main.js [options]
   --workloads W1,W2     workloads to run (default: W1,W2,W3,W4, and W5 with --transports rdma)
   --transports tcp,unix,tls,rdma  transports (default: tcp,unix; tls makes a throw-away CA with openssl;
                         rdma needs a verbs device: pnpm bench:rdma)
-  --peers ffnet,raw-net,raw-tls,grpc-js,ib_write_bw,ffnet-3fs   peers, alternated in this order (default: the
-                        first four; raw-net runs over tcp and unix, raw-tls over tls; ffnet-3fs is ffnet with
-                        envelope '3fs', run on W2)
+  --peers ffnet,raw-net,raw-tls,grpc-js,zeromq,ib_write_bw,ffnet-3fs   peers, alternated in this order
+                        (default: the first five; raw-net and zeromq run over tcp and unix, raw-tls over tls;
+                        ffnet-3fs is ffnet with envelope '3fs', run on W2)
   --reps N              repetitions per workload x transport (default 3)
   --warmup S            warm-up seconds (default 1)
   --measure S           measuring seconds for every workload (default: W1 5, others 3)
   --pin S,C | off       taskset CPU for server and client (default 0,1 when taskset works)
   --out FILE            results file (default apps/bench/results/latest.json)
   --profile DIR         run both children under --cpu-prof, profiles written to DIR
+  --max-other-cpu X | off   a run during which other processes kept more than X cores busy is contaminated:
+                        rerun, kept in the results, left out of the medians (default ${DEFAULT_MAX_OTHER_CPU})
+  --retries N           reruns of a contaminated run (default ${DEFAULT_RETRIES})
   --baseline DIR        also run ffnet from DIR (a built checkout of another commit) as peer ffnet@baseline,
                         alternated with ffnet, and print current/baseline ratios
   --help`;
@@ -77,6 +85,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
       out: { type: 'string' },
       profile: { type: 'string' },
       baseline: { type: 'string' },
+      'max-other-cpu': { type: 'string' },
+      retries: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -115,6 +125,18 @@ export function parseOptions(argv: string[]): Options | 'help' {
     throw new Error(`peer ${BASELINE_PEER} needs --baseline DIR`);
   }
 
+  let maxOtherCpu: number | null = DEFAULT_MAX_OTHER_CPU;
+  const rawMax = values['max-other-cpu'];
+  if (rawMax === 'off') maxOtherCpu = null;
+  else if (rawMax !== undefined) {
+    maxOtherCpu = Number(rawMax);
+    if (rawMax.trim() === '' || !Number.isFinite(maxOtherCpu) || maxOtherCpu < 0) {
+      throw new Error(`--max-other-cpu needs a number of cores (e.g. 0.15) or 'off', got '${rawMax}'`);
+    }
+  }
+  const retries = values.retries === undefined ? DEFAULT_RETRIES : Number(values.retries);
+  if (!Number.isInteger(retries) || retries < 0) throw new Error(`--retries needs a whole number >= 0, got '${values.retries}'`);
+
   const opts: Options = {
     quick,
     workloads,
@@ -125,6 +147,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
     measureMs: seconds(values.measure, 'measure') ?? (quick ? 1000 : null),
     pin,
     out: values.out ?? fileURLToPath(new URL('../results/latest.json', import.meta.url)),
+    maxOtherCpu,
+    retries,
   };
   if (values.profile !== undefined) opts.profileDir = values.profile;
   if (baselineDir !== undefined) opts.baselineDir = baselineDir;

@@ -18,6 +18,10 @@ export interface RunOptions {
   measureMs: number;
   pin: Pinning | null;
   rep: number;
+  /** 1 for the first try of this (peer, workload, transport, rep), 2 and up for reruns of a contaminated one. */
+  attempt: number;
+  /** Machine id (machine.ts) written into every result line. */
+  machineId: string;
   /** When set, both children run with --cpu-prof and write their profiles here. */
   profileDir?: string;
   /** Root of the built checkout whose own bench child runs the `ffnet@baseline` peer. */
@@ -41,4 +45,16 @@ export interface RunResult {
   cpu: { client: CpuMs; server: CpuMs };
   rssPeakMB: { client: number; server: number };
   pin: Pinning | null;
+  /** machine.ts's id of the host the run happened on. */
+  machine: string;
+  attempt: number;
+  /**
+   * Cores kept busy by other processes during the measuring window, on average; absent where it cannot be
+   * read (no /proc, ib_write_bw's own processes).
+   */
+  otherCpu?: number;
+  /** Busy share of each core over the window, the run's own processes included. */
+  busyPerCore?: number[];
+  /** otherCpu above `--max-other-cpu`: kept in the results, left out of the medians. */
+  contaminated?: boolean;
 }

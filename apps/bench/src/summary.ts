@@ -3,21 +3,57 @@
 import { BASELINE_PEER, PEER_NAMES, type PeerName, PROM_PEER, TRANSPORT_NAMES, type TransportName } from './names.js';
 import type { RunResult } from './run.js';
 import { median, round } from './stats.js';
+import { type Counted, countReps } from './trust.js';
 import { type Metric, type RpcWorkload, type Target, targetsFor } from './workloads.js';
 
 export interface MedianRow {
   workload: RpcWorkload['name'];
   transport: TransportName;
   peer: PeerName;
+  /** Repetitions the medians count: the clean ones (all of them when none stayed clean, see `untrusted`). */
   runs: number;
+  /** Repetitions run, clean or not. */
+  reps: number;
+  /** Fewer than a majority of the repetitions clean (trust.ts): the figures are shown, they judge nothing. */
+  untrusted: boolean;
   callsPerSec: number;
   mbPerSec?: number;
   p50Us: number;
   p99Us: number;
+  /** Lowest and highest value over the counted repetitions, for throughput and p50. */
+  spread: { callsPerSec: MinMax; mbPerSec?: MinMax; p50Us: MinMax };
   /** CPU ms (user + sys) per 1000 calls: cost, independent of how long the run was. */
   clientCpuMsPerKCall: number;
   serverCpuMsPerKCall: number;
+  /** Median cores of other processes' work during the counted windows; absent when it could not be read. */
+  otherCpu?: number;
   rssPeakMB: { client: number; server: number };
+}
+
+export interface MinMax {
+  min: number;
+  max: number;
+}
+
+/** CPU µs per call (the same number as CPU ms per 1000 calls), client and server. */
+export interface CallCpu {
+  client: number;
+  server: number;
+}
+
+export interface Against {
+  peer: Exclude<PeerName, 'ffnet'>;
+  /** The peer's transport: the row's own, or another one for a cross-transport target (shm against unix). */
+  transport: TransportName;
+  value: number;
+  ratio: number;
+  target: Target;
+  met: boolean;
+  /** met / NOT MET, or UNTRUSTED when ffnet's row or the peer's has no clean majority of repetitions. */
+  status: 'met' | 'NOT MET' | 'UNTRUSTED';
+  /** The peer's CPU µs per call, and ffnet's over it (above 1 costs ffnet more). */
+  cpu: CallCpu;
+  cpuRatio: CallCpu;
 }
 
 export interface RatioRow {
@@ -25,7 +61,9 @@ export interface RatioRow {
   transport: TransportName;
   metric: Metric;
   ffnet: number;
-  against: { peer: Exclude<PeerName, 'ffnet'>; value: number; ratio: number; target: Target; met: boolean }[];
+  /** ffnet's CPU µs per call over this transport. */
+  ffnetCpu: CallCpu;
+  against: Against[];
 }
 
 /** The current build against the baseline build (`--baseline`), on the workload's metric and on CPU per call. */
@@ -85,83 +123,136 @@ function perKCall(r: RunResult, side: 'client' | 'server'): number {
   return r.calls > 0 ? ((c.userMs + c.sysMs) * 1000) / r.calls : Number.NaN;
 }
 
+function minMax(values: number[]): MinMax {
+  const v = values.filter((x) => Number.isFinite(x));
+  return v.length === 0 ? { min: Number.NaN, max: Number.NaN } : { min: Math.min(...v), max: Math.max(...v) };
+}
+
+function metricValue(w: RpcWorkload, r: MedianRow): number {
+  return w.metric === 'mbPerSec' ? (r.mbPerSec ?? Number.NaN) : r[w.metric];
+}
+
+/** The transports in `runs`, known ones first in their usual order, then any other (a backend added later). */
+function transportsOf(runs: readonly RunResult[]): TransportName[] {
+  const seen = new Set(runs.map((r) => r.transport));
+  return [...TRANSPORT_NAMES.filter((t) => seen.has(t)), ...[...seen].filter((t) => !TRANSPORT_NAMES.includes(t))];
+}
+
+function medianRow(w: RpcWorkload, transport: TransportName, peer: PeerName, c: Counted): MedianRow {
+  const rs = c.clean.length > 0 ? c.clean : c.runs;
+  const m = (f: (r: RunResult) => number) => median(rs.map(f));
+  const row: MedianRow = {
+    workload: w.name,
+    transport,
+    peer,
+    runs: rs.length,
+    reps: c.reps,
+    untrusted: c.untrusted,
+    callsPerSec: Math.round(m((r) => r.callsPerSec)),
+    p50Us: round(
+      m((r) => r.p50Us),
+      1,
+    ),
+    p99Us: round(
+      m((r) => r.p99Us),
+      1,
+    ),
+    spread: { callsPerSec: minMax(rs.map((r) => r.callsPerSec)), p50Us: minMax(rs.map((r) => r.p50Us)) },
+    clientCpuMsPerKCall: round(
+      m((r) => perKCall(r, 'client')),
+      2,
+    ),
+    serverCpuMsPerKCall: round(
+      m((r) => perKCall(r, 'server')),
+      2,
+    ),
+    rssPeakMB: {
+      client: round(
+        m((r) => r.rssPeakMB.client),
+        1,
+      ),
+      server: round(
+        m((r) => r.rssPeakMB.server),
+        1,
+      ),
+    },
+  };
+  const other = m((r) => r.otherCpu ?? Number.NaN);
+  if (Number.isFinite(other)) row.otherCpu = round(other, 3);
+  if (w.payload !== undefined) {
+    row.mbPerSec = round(
+      m((r) => r.mbPerSec ?? Number.NaN),
+      1,
+    );
+    row.spread.mbPerSec = minMax(rs.map((r) => r.mbPerSec ?? Number.NaN));
+  }
+  return row;
+}
+
+/** ffnet's row against one target's peer row: the ratio on the workload's metric, its status and the CPU per call. */
+export function judgeTarget(w: RpcWorkload, ff: MedianRow, other: MedianRow, target: Target): Against {
+  const x = metricValue(w, ff) / metricValue(w, other);
+  const met = target.op === '<=' ? x <= target.ratio : x >= target.ratio;
+  const cpu = { client: other.clientCpuMsPerKCall, server: other.serverCpuMsPerKCall };
+  return {
+    peer: target.vs,
+    transport: other.transport,
+    value: metricValue(w, other),
+    ratio: round(x, 3),
+    target,
+    met,
+    status: ff.untrusted || other.untrusted ? 'UNTRUSTED' : met ? 'met' : 'NOT MET',
+    cpu,
+    cpuRatio: { client: round(ff.clientCpuMsPerKCall / cpu.client, 3), server: round(ff.serverCpuMsPerKCall / cpu.server, 3) },
+  };
+}
+
 export function summarize(workloads: RpcWorkload[], runs: RunResult[]): Summary {
   const medians: MedianRow[] = [];
   const ratios: RatioRow[] = [];
   const baseline: BaselineRow[] = [];
   const observability: ObservabilityRow[] = [];
+  const transports = transportsOf(runs);
+  // What the medians count, per row; the baseline and observability comparisons pair repetitions from it.
+  const counted: RunResult[] = [];
+  const rowsOf = new Map<string, Map<PeerName, MedianRow>>();
   for (const w of workloads) {
-    for (const transport of TRANSPORT_NAMES) {
+    for (const transport of transports) {
       const rows = new Map<PeerName, MedianRow>();
       for (const peer of PEER_NAMES) {
-        const rs = runs.filter((r) => r.workload === w.name && r.transport === transport && r.peer === peer);
-        if (rs.length === 0) continue;
-        const m = (f: (r: RunResult) => number) => median(rs.map(f));
-        const row: MedianRow = {
-          workload: w.name,
-          transport,
-          peer,
-          runs: rs.length,
-          callsPerSec: Math.round(m((r) => r.callsPerSec)),
-          p50Us: round(
-            m((r) => r.p50Us),
-            1,
-          ),
-          p99Us: round(
-            m((r) => r.p99Us),
-            1,
-          ),
-          clientCpuMsPerKCall: round(
-            m((r) => perKCall(r, 'client')),
-            2,
-          ),
-          serverCpuMsPerKCall: round(
-            m((r) => perKCall(r, 'server')),
-            2,
-          ),
-          rssPeakMB: {
-            client: round(
-              m((r) => r.rssPeakMB.client),
-              1,
-            ),
-            server: round(
-              m((r) => r.rssPeakMB.server),
-              1,
-            ),
-          },
-        };
-        if (w.payload !== undefined)
-          row.mbPerSec = round(
-            m((r) => r.mbPerSec ?? Number.NaN),
-            1,
-          );
+        const attempts = runs.filter((r) => r.workload === w.name && r.transport === transport && r.peer === peer);
+        if (attempts.length === 0) continue;
+        const c = countReps(attempts);
+        counted.push(...(c.clean.length > 0 ? c.clean : c.runs));
+        const row = medianRow(w, transport, peer, c);
         rows.set(peer, row);
         medians.push(row);
       }
+      rowsOf.set(`${w.name}/${transport}`, rows);
+    }
+  }
+  for (const w of workloads) {
+    for (const transport of transports) {
+      const rows = rowsOf.get(`${w.name}/${transport}`)!;
       const ff = rows.get('ffnet');
       if (ff === undefined) continue;
-      const value = (r: MedianRow) => (w.metric === 'mbPerSec' ? (r.mbPerSec ?? Number.NaN) : r[w.metric]);
-      const ratio: RatioRow = { workload: w.name, transport, metric: w.metric, ffnet: value(ff), against: [] };
-      const targets = targetsFor(w, transport);
-      for (const peer of PEER_NAMES) {
-        if (peer === 'ffnet') continue;
-        const other = rows.get(peer);
-        const target = targets[peer];
-        if (other === undefined || target === undefined) continue;
-        const x = value(ff) / value(other);
-        ratio.against.push({
-          peer,
-          value: value(other),
-          ratio: round(x, 3),
-          target,
-          met: target.op === '<=' ? x <= target.ratio : x >= target.ratio,
-        });
+      const ratio: RatioRow = {
+        workload: w.name,
+        transport,
+        metric: w.metric,
+        ffnet: metricValue(w, ff),
+        ffnetCpu: { client: ff.clientCpuMsPerKCall, server: ff.serverCpuMsPerKCall },
+        against: [],
+      };
+      for (const target of targetsFor(w, transport)) {
+        const other = rowsOf.get(`${w.name}/${target.vsTransport ?? transport}`)?.get(target.vs);
+        if (other !== undefined) ratio.against.push(judgeTarget(w, ff, other, target));
       }
       ratios.push(ratio);
       const base = rows.get(BASELINE_PEER);
-      if (base !== undefined) baseline.push(compareBaseline(w, transport, ff, base, runs));
+      if (base !== undefined) baseline.push(compareBaseline(w, transport, ff, base, counted));
       const prom = rows.get(PROM_PEER);
-      if (prom !== undefined) observability.push(compareObserved(w, transport, ff, prom, runs));
+      if (prom !== undefined) observability.push(compareObserved(w, transport, ff, prom, counted));
     }
   }
   const out: Summary = { medians, ratios };
@@ -247,41 +338,92 @@ function table(head: string[], rows: string[][]): string {
 const fmt = (x: number | undefined, digits = 0) =>
   x === undefined || !Number.isFinite(x) ? '-' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+/** Lowest and highest as shares of the median ("0.95-1.04x"): how far single repetitions strayed. */
+function spreadText(mm: MinMax | undefined, mid: number | undefined): string {
+  if (mm === undefined || mid === undefined || !Number.isFinite(mm.min) || !(mid > 0)) return '-';
+  return `${fmt(mm.min / mid, 2)}-${fmt(mm.max / mid, 2)}x`;
+}
+
+const pair = (c: CallCpu, digits = 2) => `${fmt(c.client, digits)}/${fmt(c.server, digits)}`;
+
 export function formatSummary(s: Summary): string {
   const medians = table(
-    ['workload', 'transport', 'peer', 'runs', 'calls/s', 'MB/s', 'p50 µs', 'p99 µs', 'cli cpu ms/kcall', 'srv cpu ms/kcall', 'rss cli/srv MB'],
+    [
+      'workload',
+      'transport',
+      'peer',
+      'reps',
+      'calls/s',
+      'MB/s',
+      'tput spread',
+      'p50 µs',
+      'p50 spread',
+      'p99 µs',
+      'cli cpu ms/kcall',
+      'srv cpu ms/kcall',
+      'other cpu',
+      'rss cli/srv MB',
+      'trust',
+    ],
     s.medians.map((r) => [
       r.workload,
       r.transport,
       r.peer,
-      String(r.runs),
+      `${r.runs}/${r.reps}`,
       fmt(r.callsPerSec),
       fmt(r.mbPerSec),
+      r.mbPerSec === undefined ? spreadText(r.spread.callsPerSec, r.callsPerSec) : spreadText(r.spread.mbPerSec, r.mbPerSec),
       fmt(r.p50Us, 1),
+      spreadText(r.spread.p50Us, r.p50Us),
       fmt(r.p99Us, 1),
       fmt(r.clientCpuMsPerKCall, 2),
       fmt(r.serverCpuMsPerKCall, 2),
+      fmt(r.otherCpu, 2),
       `${fmt(r.rssPeakMB.client)}/${fmt(r.rssPeakMB.server)}`,
+      r.untrusted ? 'UNTRUSTED' : 'ok',
     ]),
   );
   const ratioRows = s.ratios.flatMap((r) =>
     r.against.map((a) => [
       r.workload,
       r.transport,
-      a.peer,
+      a.transport === r.transport ? a.peer : `${a.peer}@${a.transport}`,
       r.metric,
       fmt(r.ffnet, r.metric === 'p50Us' ? 1 : 0),
       fmt(a.value, r.metric === 'p50Us' ? 1 : 0),
       `${fmt(a.ratio, 3)}x`,
       `${a.target.op} ${a.target.ratio}x`,
-      a.met ? 'met' : 'NOT MET',
+      a.status,
+      pair(r.ffnetCpu),
+      pair(a.cpu),
+      `${fmt(a.cpuRatio.client, 2)}/${fmt(a.cpuRatio.server, 2)}x`,
+      a.target.source,
     ]),
   );
   const ratios =
     ratioRows.length === 0
       ? '(no ratios: ffnet and at least one other peer must both run)'
-      : table(['workload', 'transport', 'vs', 'metric', 'ffnet', 'peer', 'ffnet/peer', 'target', 'status'], ratioRows);
-  let text = `Medians\n${medians}\n\nffnet against its peers (targets from shared/bench/WORKLOADS.md)\n${ratios}`;
+      : table(
+          [
+            'workload',
+            'transport',
+            'vs',
+            'metric',
+            'ffnet',
+            'peer',
+            'ffnet/peer',
+            'target',
+            'status',
+            'ffnet µs/call cli/srv',
+            'peer µs/call cli/srv',
+            'cpu ffnet/peer',
+            'source',
+          ],
+          ratioRows,
+        );
+  let text =
+    `Medians of the clean repetitions (reps: counted/run; spread: lowest-highest repetition over the median; other cpu: cores of other work)\n${medians}` +
+    `\n\nffnet against its peers (targets: issue 15, issue 12, issue 14, WORKLOADS.md; cpu: µs per call, client/server)\n${ratios}`;
   if (s.baseline !== undefined) {
     const rows = s.baseline.map((b) => {
       const digits = b.metric === 'p50Us' ? 1 : 0;

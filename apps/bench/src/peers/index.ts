@@ -9,6 +9,8 @@ export async function loadPeer(name: PeerName): Promise<Peer> {
       return (await import('./raw-tls.js')).peer;
     case 'grpc-js':
       return (await import('./grpc.js')).peer;
+    case 'zeromq':
+      return (await import('./zeromq.js')).peer;
     case 'ffnet':
       return (await import('./ffnet.js')).peer;
     case 'ffnet+prom':
