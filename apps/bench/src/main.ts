@@ -9,7 +9,7 @@ import { machine, machineLine } from './machine.js';
 import type { PeerName, TransportName } from './names.js';
 import { type Options, parseOptions, rdmaRefusal, repOrder, USAGE } from './options.js';
 import { formatSummary, summarize } from './summary.js';
-import { judge, shouldRerun } from './trust.js';
+import { attemptUntilClean } from './trust.js';
 import { type RpcWorkload, skipReason } from './workloads.js';
 
 /** Process start-up, connect and teardown per run, on top of warm-up and measuring (measured ~0.5-1 s). */
@@ -101,38 +101,38 @@ async function main(): Promise<number> {
   for (const { w, transport, peers } of plan) {
     for (let rep = 1; rep <= o.reps; rep++) {
       for (const peer of repOrder(peers, rep)) {
-        for (let attempt = 1; ; attempt++) {
-          let r: RunResult;
-          try {
-            r = await runOne({
-              peer,
-              workload: w,
-              transport,
-              rep,
-              attempt,
-              machineId: host.id,
-              warmupMs: o.warmupMs,
-              measureMs: measureMs(o, w.measureMs),
-              pin: o.pin,
-              ...(o.profileDir === undefined ? {} : { profileDir: o.profileDir }),
-              ...(o.baselineDir === undefined ? {} : { baselineDir: o.baselineDir }),
-            });
-          } catch (err) {
-            const error = (err as Error).message;
-            failures.push({ peer, workload: w.name, transport, rep, error });
-            console.error(`bench: ${peer} ${w.name} ${transport} rep ${rep} failed: ${error}`);
-            break;
-          }
-          judge(r, o.maxOtherCpu);
-          runs.push(r);
-          console.log(JSON.stringify(r));
-          if (!r.contaminated) break;
-          const again = shouldRerun(r, o.retries);
-          console.error(
-            `bench: ${peer} ${w.name} ${transport} rep ${rep} attempt ${attempt} contaminated: other processes kept ${r.otherCpu} cores busy ` +
-              `(limit ${o.maxOtherCpu}); ${again ? 'rerunning' : 'no retries left, the repetition stays contaminated'}`,
+        try {
+          await attemptUntilClean(
+            (attempt) =>
+              runOne({
+                peer,
+                workload: w,
+                transport,
+                rep,
+                attempt,
+                machineId: host.id,
+                warmupMs: o.warmupMs,
+                measureMs: measureMs(o, w.measureMs),
+                pin: o.pin,
+                ...(o.profileDir === undefined ? {} : { profileDir: o.profileDir }),
+                ...(o.baselineDir === undefined ? {} : { baselineDir: o.baselineDir }),
+              }),
+            o,
+            (r, again) => {
+              runs.push(r);
+              console.log(JSON.stringify(r));
+              if (r.contaminated !== true) return;
+              console.error(
+                `bench: ${peer} ${w.name} ${transport} rep ${rep} attempt ${r.attempt} contaminated: other processes kept ${r.otherCpu} cores busy ` +
+                  `(limit ${o.maxOtherCpu}); ${again ? 'rerunning' : 'no retries left, the repetition stays contaminated'}`,
+              );
+            },
           );
-          if (!again) break;
+        } catch (err) {
+          // A failed attempt ends the repetition (it is not retried): the earlier attempts stay in the results.
+          const error = (err as Error).message;
+          failures.push({ peer, workload: w.name, transport, rep, error });
+          console.error(`bench: ${peer} ${w.name} ${transport} rep ${rep} failed: ${error}`);
         }
       }
     }

@@ -55,3 +55,22 @@ export function countReps(attempts: readonly RunResult[]): Counted {
   const reps = runs.length;
   return { runs, clean, reps, untrusted: reps > 0 && clean.length * 2 <= reps };
 }
+
+/**
+ * Runs one repetition: `attempt(n)` until it comes back clean, cannot be judged, or has used up `retries`
+ * reruns. Every attempt is returned (and reported through `onRun`), the contaminated ones included.
+ */
+export async function attemptUntilClean(
+  attempt: (n: number) => Promise<RunResult>,
+  o: { maxOtherCpu: number | null; retries: number },
+  onRun: (r: RunResult, rerun: boolean) => void,
+): Promise<RunResult[]> {
+  const out: RunResult[] = [];
+  for (let n = 1; ; n++) {
+    const r = judge(await attempt(n), o.maxOtherCpu);
+    out.push(r);
+    const again = shouldRerun(r, o.retries);
+    onRun(r, again);
+    if (!again) return out;
+  }
+}

@@ -2,10 +2,17 @@
 // what it reports. Functional only: no assertion on how fast anything is.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+
+/**
+ * These runs count their result lines exactly, so contaminated runs must not be rerun here: the shared test
+ * machine would add lines. Contamination and reruns have their own tests (trust.spec.ts, and the zeromq smoke
+ * below, which judges every run).
+ */
+const EXACT = ['--max-other-cpu', 'off'];
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'ffnet-bench-test-'));
@@ -49,12 +56,17 @@ function expectRunShape(r: Record<string, unknown>, workload: string, transport:
   expect(rss.client).toBeGreaterThan(10);
   expect(rss.server).toBeGreaterThan(10);
   expect('pin' in r).toBe(true);
+  // Where it ran and what else ran: a line read alone names its machine.
+  expect(r.machine).toMatch(/^[0-9a-f]{8}$/);
+  expect(r.attempt).toBe(1);
+  expect(r.otherCpu as number).toBeGreaterThanOrEqual(0);
+  expect((r.busyPerCore as number[]).length).toBe(cpus().length);
 }
 
 describe('bench CLI', () => {
   it('W1 over tcp: one JSON line per peer, a summary with ratios and a results file', async () => {
     const peers = ['ffnet', 'raw-net'];
-    const r = await cli(['--quick', '--workloads', 'W1', '--transports', 'tcp', '--peers', peers.join(',')]);
+    const r = await cli(['--quick', '--workloads', 'W1', '--transports', 'tcp', '--peers', peers.join(','), ...EXACT]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.lines.map((l) => l.peer)).toEqual(peers);
     for (const line of r.lines) {
@@ -67,16 +79,35 @@ describe('bench CLI', () => {
     const file = JSON.parse(readFileSync(r.out, 'utf8'));
     expect(file.runs).toEqual(r.lines);
     expect(file.failures).toEqual([]);
-    expect(file.meta).toMatchObject({ quick: true, reps: 1, warmupMs: 300, measureMs: { W1: 1000 } });
+    expect(file.meta).toMatchObject({ quick: true, reps: 1, warmupMs: 300, measureMs: { W1: 1000 }, maxOtherCpu: null, retries: 2 });
+    expect(file.meta.machine).toMatchObject({ id: r.lines[0]!.machine, cpus: cpus().length, kernel: expect.any(String), hostname: expect.any(String) });
+    expect(file.meta.machine.totalMemMB).toBeGreaterThan(0);
+    expect(r.stdout).toContain(`machine: ${file.meta.machine.id} = `);
+    // Not judged (--max-other-cpu off): no run is marked either way, and none was rerun.
+    for (const line of r.lines) expect('contaminated' in line).toBe(false);
     expect(file.summary.medians.map((m: { peer: string }) => m.peer)).toEqual(peers);
     // ffnet ran next to raw-net, so there is exactly one ratio row, judged against the W1 target.
     expect(file.summary.ratios).toHaveLength(1);
-    expect(file.summary.ratios[0].against[0]).toMatchObject({ peer: 'raw-net', target: { ratio: 1.15, op: '<=' } });
+    expect(file.summary.ratios[0].against[0]).toMatchObject({ peer: 'raw-net', target: { ratio: 1.1, op: '<=', source: 'issue 15' } });
     expect(r.stdout).toMatch(/W1\s+tcp\s+raw-net\s+p50Us/);
   });
 
   it('W4 over unix reports MB/s of the 1 MiB responses', async () => {
-    const r = await cli(['--workloads', 'W4', '--transports', 'unix', '--peers', 'ffnet,raw-net', '--reps', '1', '--warmup', '0.1', '--measure', '0.6']);
+    const r = await cli([
+      '--workloads',
+      'W4',
+      '--transports',
+      'unix',
+      '--peers',
+      'ffnet,raw-net',
+      '--reps',
+      '1',
+      '--warmup',
+      '0.1',
+      '--measure',
+      '0.6',
+      ...EXACT,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.lines.map((l) => l.peer)).toEqual(['ffnet', 'raw-net']);
     for (const line of r.lines) {
@@ -90,7 +121,7 @@ describe('bench CLI', () => {
     // This checkout is built (dist/ is what the suite runs), so it serves as its own baseline: the mechanism
     // (the other checkout's child, its own packages, the comparison table) is what is under test, not a speed.
     const self = fileURLToPath(new URL('../../..', import.meta.url));
-    const r = await cli(['--quick', '--workloads', 'W2', '--transports', 'tcp', '--peers', 'ffnet', '--baseline', self, '--reps', '2']);
+    const r = await cli(['--quick', '--workloads', 'W2', '--transports', 'tcp', '--peers', 'ffnet', '--baseline', self, '--reps', '2', ...EXACT]);
     expect(r.code, r.stderr).toBe(0);
     // ABBA: the second repetition runs the baseline first.
     expect(r.lines.map((l) => `${l.peer}#${l.rep}`)).toEqual(['ffnet#1', 'ffnet@baseline#1', 'ffnet@baseline#2', 'ffnet#2']);
@@ -106,7 +137,7 @@ describe('bench CLI', () => {
   it('W2 and W4 over tls: ffnet, raw-tls and grpc-js with one throw-away CA, judged by the tls targets', async () => {
     const tlsDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith('ffnet-bench-tls-'));
     const before = new Set(tlsDirs());
-    const r = await cli(['--workloads', 'W2,W4', '--transports', 'tls', '--reps', '1', '--warmup', '0.3', '--measure', '1.5']);
+    const r = await cli(['--workloads', 'W2,W4', '--transports', 'tls', '--reps', '1', '--warmup', '0.3', '--measure', '1.5', ...EXACT]);
     expect(r.code, r.stderr).toBe(0);
     // raw-net is a default peer but not a tls one: it is skipped with a note, never run.
     expect(r.stderr).toMatch(/skipping raw-net W2 tls: over tls the raw peer is raw-tls/);
@@ -119,21 +150,43 @@ describe('bench CLI', () => {
     const file = JSON.parse(readFileSync(r.out, 'utf8'));
     expect(file.failures).toEqual([]);
     const against = (w: string) => file.summary.ratios.find((x: { workload: string }) => x.workload === w).against;
-    expect(against('W2')).toEqual([expect.objectContaining({ peer: 'grpc-js', target: { ratio: 30, op: '>=' } })]);
-    expect(against('W4')).toEqual([expect.objectContaining({ peer: 'raw-tls', target: { ratio: 0.8, op: '>=' } })]);
+    expect(against('W2')).toEqual([expect.objectContaining({ peer: 'grpc-js', target: expect.objectContaining({ ratio: 30, op: '>=' }) })]);
+    expect(against('W4')).toEqual([expect.objectContaining({ peer: 'raw-tls', target: expect.objectContaining({ ratio: 0.8, op: '>=' }) })]);
     // The certificates (keys included) are gone once the harness has exited.
     expect(tlsDirs().filter((d) => !before.has(d))).toEqual([]);
   });
 
   it("--baseline over tls runs this harness's child with the other checkout's @ffnet packages", async () => {
     const self = fileURLToPath(new URL('../../..', import.meta.url));
-    const r = await cli(['--quick', '--workloads', 'W1', '--transports', 'tls', '--peers', 'ffnet', '--baseline', self, '--reps', '2']);
+    const r = await cli(['--quick', '--workloads', 'W1', '--transports', 'tls', '--peers', 'ffnet', '--baseline', self, '--reps', '2', ...EXACT]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.lines.map((l) => `${l.peer}#${l.rep}`)).toEqual(['ffnet#1', 'ffnet@baseline#1', 'ffnet@baseline#2', 'ffnet#2']);
     for (const line of r.lines) expectRunShape(line, 'W1', 'tls');
     const file = JSON.parse(readFileSync(r.out, 'utf8'));
     expect(file.summary.baseline[0]).toMatchObject({ workload: 'W1', transport: 'tls', metric: 'p50Us', reps: 2 });
     expect(readdirSync(tmpdir()).filter((n) => n.startsWith('ffnet-bench-baseline-'))).toEqual([]);
+  });
+
+  it('zeromq W2 over tcp and unix: every run judged for contamination, replies checked, calls counted', async () => {
+    const r = await cli(['--quick', '--workloads', 'W2', '--transports', 'tcp,unix', '--peers', 'zeromq', '--retries', '0']);
+    // A reply of the wrong size fails the run, which would show as FAILED and exit status 1.
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('FAILED');
+    expect(r.lines.map((l) => `${l.peer}:${l.transport}`)).toEqual(['zeromq:tcp', 'zeromq:unix']);
+    for (const line of r.lines) {
+      expectRunShape(line, 'W2', line.transport as string);
+      expect(line).toMatchObject({ inflight: 128, reqBytes: 64, rspBytes: 64 });
+      expect(typeof line.contaminated).toBe('boolean');
+      expect(line.contaminated).toBe((line.otherCpu as number) > 0.15);
+    }
+    expect(r.stdout).toMatch(/W2\s+tcp\s+zeromq\s+\d\/1\s/);
+    expect(r.stdout).toMatch(/W2\s+unix\s+zeromq\s+\d\/1\s/);
+  });
+
+  it('zeromq runs over tcp and unix only', async () => {
+    const r = await cli(['--quick', '--workloads', 'W1', '--transports', 'tls', '--peers', 'zeromq', ...EXACT]);
+    expect(r.stderr).toMatch(/skipping zeromq W1 tls: zeromq runs over tcp and unix \(ipc:\/\/\) only/);
+    expect(r.lines).toHaveLength(0);
   });
 
   it('refuses W5 and rdma:// without a verbs device instead of faking them, and rejects unknown flags', async () => {
