@@ -198,7 +198,8 @@ class WindowSampler {
   ) {
     this.start = readCpuSample();
     this.pidsStart = pids.map(readPidTicks);
-    this.timer = setTimeout(() => this.take(), measureMs);
+    // Unref'd: a run that fails before its window ends must not keep the harness waiting for this timer.
+    this.timer = setTimeout(() => this.take(), measureMs).unref();
   }
 
   private take(): void {
