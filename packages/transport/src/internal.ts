@@ -7,3 +7,5 @@ export { noBackendError } from './backend.js';
 export { isPrincipal, principalFresh } from './identity.js';
 export { BackendSocketBase } from './socket-base.js';
 export { socketOf } from './transport.js';
+export { abortReason, acceptedNetSocket, describe, type Errno, NetSocket, netSocketFd, socketError } from './net-backend.js';
+export { checkUnixOwner } from './unix-owner.js';
