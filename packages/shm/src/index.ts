@@ -6,3 +6,4 @@ export {
   type ShmBackendOptions,
   shm,
 } from './backend.js';
+export type { ShmSocket, ShmSocketStats } from './socket.js';

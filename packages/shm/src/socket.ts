@@ -29,6 +29,13 @@ const MIN_RING_PIECE = 16 * 1024;
 const UNTARGETED_PIECE = 64 * 1024;
 const SLAB_BYTES = 16 * 1024;
 
+export interface ShmSocketStats {
+  readonly ringBytesSent: number;
+  readonly inlineBytesSent: number;
+  readonly ringBytesReceived: number;
+  readonly inlineBytesReceived: number;
+}
+
 export interface ShmSocketParts {
   inner: BackendSocket;
   remote: Address;
@@ -76,6 +83,7 @@ export class ShmSocket extends BackendSocketBase {
   private ringLen = 0;
   private credit = 0;
   private failure: FfnetError | undefined;
+  private readonly counts = { ringBytesSent: 0, inlineBytesSent: 0, ringBytesReceived: 0, inlineBytesReceived: 0 };
   /** Nothing more is read or delivered (destroyed, or a protocol error). */
   private dead = false;
   /** The unix socket has closed: held bytes are still delivered, then the close is reported. */
@@ -96,6 +104,11 @@ export class ShmSocket extends BackendSocketBase {
     const b = this.header(REC_ACK);
     b[1] = status;
     this.controlWrite([b]);
+  }
+
+  /** Stream bytes this connection moved through the rings and inline on the socket, each way. */
+  stats(): ShmSocketStats {
+    return { ...this.counts };
   }
 
   override peerCredentials(): PeerCredentials | undefined {
@@ -144,6 +157,7 @@ export class ShmSocket extends BackendSocketBase {
       if (len > 0) {
         const h = this.header(REC_INLINE);
         h.writeUInt32LE(len, 1);
+        this.counts.inlineBytesSent += len;
         out.push(h);
         for (let k = i; k < j; k++) if (bufs[k]!.length > 0) out.push(bufs[k]!);
       }
@@ -179,12 +193,14 @@ export class ShmSocket extends BackendSocketBase {
       h.writeUInt32LE(k, 5);
       out.push(h);
       this.txTail += k;
+      this.counts.ringBytesSent += k;
       at += k;
       left -= k;
     }
     if (left > 0) {
       const h = this.header(REC_INLINE);
       h.writeUInt32LE(left, 1);
+      this.counts.inlineBytesSent += left;
       out.push(h, at === 0 ? b : b.subarray(at));
     }
   }
@@ -248,6 +264,7 @@ export class ShmSocket extends BackendSocketBase {
         const piece = this.heldAt === 0 && k === c.length ? c : c.subarray(this.heldAt, this.heldAt + k);
         this.consume(k);
         this.inlineLeft -= k;
+        this.counts.inlineBytesReceived += k;
         h.data(piece);
         continue;
       }
@@ -325,6 +342,7 @@ export class ShmSocket extends BackendSocketBase {
       ring.copy(into, 0, off, off + k);
       this.ringOff += k;
       this.ringLeft -= k;
+      this.counts.ringBytesReceived += k;
       if (this.ringLeft === 0) this.credit += this.ringLen;
       h.data(k === into.length ? into : into.subarray(0, k));
     }
