@@ -25,7 +25,18 @@ import {
   unixAddress,
 } from '@ffnet/transport';
 import { abortReason, acceptedNetSocket, describe, type Errno, netSocketFd } from '@ffnet/transport/internal';
-import { closeFd, createSegment, type Mapping, mapSegment, NativeError, REQUIRED_SEALS, recvWithFds, sealsOf, sendWithFds, unavailableReason } from './native.js';
+import {
+  closeFd,
+  createSegment,
+  type Mapping,
+  mapSegment,
+  NativeError,
+  REQUIRED_SEALS,
+  recvWithFds,
+  sealsOf,
+  sendWithFds,
+  unavailableReason,
+} from './native.js';
 import { ACK_ACCEPTED, ACK_REFUSED, ShmSocket } from './socket.js';
 
 /** Options of shm(). */
@@ -171,9 +182,13 @@ class ShmBackend implements Backend {
         rx,
         thresholdBytes: this.thresholdBytes,
         onAck: (status) => {
-          if (status === ACK_ACCEPTED) return done(undefined);
+          if (status === ACK_ACCEPTED) {
+            done(undefined);
+            return;
+          }
           if (typeof status === 'number') {
-            return done(new ConnectFailedError(`the server refused the shm hello: ${ACK_REFUSED[status] ?? `status ${status}`}`, { peer }));
+            done(new ConnectFailedError(`the server refused the shm hello: ${ACK_REFUSED[status] ?? `status ${status}`}`, { peer }));
+            return;
           }
           done(
             new ConnectFailedError(`the connection closed during the shm hello (is ${addr.path} an shm:// listener?)${status ? `: ${status.message}` : ''}`, {
@@ -257,7 +272,10 @@ class ShmBackend implements Backend {
   /** Polls the paused socket with non-blocking recvmsg until the hello is in or the deadline passes. */
   private handshake(accepted: net.Socket, addr: Address, peer: string, onSocket: (s: BackendSocket) => void, refuse: (e: FfnetError) => void): void {
     const fd = (accepted as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-    if (typeof fd !== 'number' || fd < 0) return refuse(new InvalidFormatError('accepted socket has no file descriptor', { peer }));
+    if (typeof fd !== 'number' || fd < 0) {
+      refuse(new InvalidFormatError('accepted socket has no file descriptor', { peer }));
+      return;
+    }
     const deadline = Date.now() + this.handshakeTimeoutMs;
     let wait = 0;
     let gone = false;
@@ -270,10 +288,14 @@ class ShmBackend implements Backend {
       try {
         got = recvWithFds(fd, HELLO_BYTES);
       } catch (e) {
-        return refuse(new InvalidFormatError(`shm hello: ${(e as Error).message}`, { peer, cause: e }));
+        refuse(new InvalidFormatError(`shm hello: ${(e as Error).message}`, { peer, cause: e }));
+        return;
       }
       if (got === null) {
-        if (Date.now() >= deadline) return refuse(new TimeoutError(`no shm hello within ${this.handshakeTimeoutMs} ms`, { peer }));
+        if (Date.now() >= deadline) {
+          refuse(new TimeoutError(`no shm hello within ${this.handshakeTimeoutMs} ms`, { peer }));
+          return;
+        }
         // Usually the hello is already there; a slow client is polled ever less often, up to every 20 ms.
         wait = Math.min(20, wait === 0 ? 1 : wait * 2);
         setTimeout(poll, wait);
@@ -303,12 +325,17 @@ class ShmBackend implements Backend {
       refuse(e);
     };
     try {
-      if (data.length === 0) return refuse(new InvalidFormatError('the peer closed before its shm hello', { peer }));
+      if (data.length === 0) {
+        refuse(new InvalidFormatError('the peer closed before its shm hello', { peer }));
+        return;
+      }
       if (data.length !== HELLO_BYTES || data.readUInt32LE(0) !== HELLO_MAGIC || data.readUInt16LE(4) !== HELLO_VERSION) {
-        return answer(1, new InvalidFormatError(`bad shm hello (${data.length} bytes, not an ffnet shm client of version ${HELLO_VERSION})`, { peer }));
+        answer(1, new InvalidFormatError(`bad shm hello (${data.length} bytes, not an ffnet shm client of version ${HELLO_VERSION})`, { peer }));
+        return;
       }
       if (got.truncated || fds.length !== 2) {
-        return answer(1, new InvalidFormatError(`the shm hello carried ${fds.length} file descriptors${got.truncated ? ' (truncated)' : ''}, expected 2`, { peer }));
+        answer(1, new InvalidFormatError(`the shm hello carried ${fds.length} file descriptors${got.truncated ? ' (truncated)' : ''}, expected 2`, { peer }));
+        return;
       }
       const sizes = [data.readUInt32LE(8), data.readUInt32LE(12)];
       for (let i = 0; i < 2; i++) {
@@ -317,28 +344,38 @@ class ShmBackend implements Backend {
         let actual: number;
         try {
           const st = fstat(fd);
-          if (!st.isFile()) return answer(1, new InvalidFormatError(`shm segment ${i} is not a memory file`, { peer }));
+          if (!st.isFile()) {
+            answer(1, new InvalidFormatError(`shm segment ${i} is not a memory file`, { peer }));
+            return;
+          }
           actual = st.size;
         } catch (e) {
-          return answer(1, new InvalidFormatError(`shm segment ${i} cannot be examined: ${(e as Error).message}`, { peer, cause: e }));
+          answer(1, new InvalidFormatError(`shm segment ${i} cannot be examined: ${(e as Error).message}`, { peer, cause: e }));
+          return;
         }
         if (actual > this.maxSegmentBytes || size > this.maxSegmentBytes) {
-          return answer(
+          answer(
             2,
             new ResourceExhaustedError(`shm segment ${i} of ${Math.max(actual, size)} bytes exceeds maxSegmentBytes ${this.maxSegmentBytes}`, { peer }),
           );
+          return;
         }
         if (actual !== size || size < MIN_RING_BYTES) {
-          return answer(1, new InvalidFormatError(`shm segment ${i} is ${actual} bytes, the hello says ${size} (at least ${MIN_RING_BYTES})`, { peer }));
+          answer(1, new InvalidFormatError(`shm segment ${i} is ${actual} bytes, the hello says ${size} (at least ${MIN_RING_BYTES})`, { peer }));
+          return;
         }
         const seals = sealsOf(fd);
         if (seals < 0 || (seals & REQUIRED_SEALS) !== REQUIRED_SEALS) {
-          return answer(
+          answer(
             3,
-            new PermissionDeniedError(`shm segment ${i} is not sealed against shrinking, growing and unsealing (seals ${seals}): the peer could truncate it under us`, {
-              peer,
-            }),
+            new PermissionDeniedError(
+              `shm segment ${i} is not sealed against shrinking, growing and unsealing (seals ${seals}): the peer could truncate it under us`,
+              {
+                peer,
+              },
+            ),
           );
+          return;
         }
       }
       try {
@@ -346,7 +383,8 @@ class ShmBackend implements Backend {
         rx = mapSegment(fds[0]!, sizes[0]!, false);
         tx = mapSegment(fds[1]!, sizes[1]!, true);
       } catch (e) {
-        return answer(4, new ResourceExhaustedError(`cannot map the shm segments: ${(e as Error).message}`, { peer, cause: e }));
+        answer(4, new ResourceExhaustedError(`cannot map the shm segments: ${(e as Error).message}`, { peer, cause: e }));
+        return;
       }
     } finally {
       // Mappings keep the memory; the fds are not needed past this point, whatever the outcome.

@@ -61,13 +61,20 @@ let state: { libc: Libc } | { reason: string } | undefined;
 
 function load(): { libc: Libc } | { reason: string } {
   if (state !== undefined) return state;
-  if (process.platform !== 'linux') return (state = { reason: `not Linux (${process.platform})` });
-  if (process.arch !== 'x64' && process.arch !== 'arm64') return (state = { reason: `unsupported architecture ${process.arch} (x64 or arm64)` });
+  if (process.platform !== 'linux') {
+    state = { reason: `not Linux (${process.platform})` };
+    return state;
+  }
+  if (process.arch !== 'x64' && process.arch !== 'arm64') {
+    state = { reason: `unsupported architecture ${process.arch} (x64 or arm64)` };
+    return state;
+  }
   let k: Koffi;
   try {
     k = createRequire(import.meta.url)('koffi') as Koffi;
   } catch (e) {
-    return (state = { reason: `koffi, an optional peer dependency of @ffnet/shm, cannot be loaded (${e instanceof Error ? e.message : String(e)})` });
+    state = { reason: `koffi, an optional peer dependency of @ffnet/shm, cannot be loaded (${e instanceof Error ? e.message : String(e)})` };
+    return state;
   }
   try {
     const lib = k.load('libc.so.6');
@@ -89,7 +96,10 @@ function load(): { libc: Libc } | { reason: string } {
     };
     // memfd_create appeared in Linux 3.17 / glibc 2.27: try it once so available() can say so.
     const probe = libc.memfd_create('ffnet-shm-probe', MFD_CLOEXEC | MFD_ALLOW_SEALING) as number;
-    if (probe < 0) return (state = { reason: `memfd_create failed: ${errnoText(k.errno())}` });
+    if (probe < 0) {
+      state = { reason: `memfd_create failed: ${errnoText(k.errno())}` };
+      return state;
+    }
     libc.close(probe);
     state = { libc };
   } catch (e) {

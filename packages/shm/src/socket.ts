@@ -240,7 +240,10 @@ export class ShmSocket extends BackendSocketBase {
       if (this.onAck !== undefined) {
         // Client, before the server's answer: nothing but the ACK may come first.
         if (!this.readHeader()) return;
-        if (this.hdr[0] !== REC_ACK) return this.fail('the server did not answer the shm hello');
+        if (this.hdr[0] !== REC_ACK) {
+          this.fail('the server did not answer the shm hello');
+          return;
+        }
         const ack = this.onAck;
         this.onAck = undefined;
         ack(this.hdr[1]!);
@@ -276,7 +279,8 @@ export class ShmSocket extends BackendSocketBase {
         const off = this.hdr.readUInt32LE(1);
         const len = this.hdr.readUInt32LE(5);
         if (len === 0 || off + len > this.rx.size) {
-          return this.fail(`bad ring descriptor: ${len} bytes at offset ${off} of a ${this.rx.size}-byte segment`);
+          this.fail(`bad ring descriptor: ${len} bytes at offset ${off} of a ${this.rx.size}-byte segment`);
+          return;
         }
         this.ringOff = off;
         this.ringLeft = len;
@@ -284,11 +288,13 @@ export class ShmSocket extends BackendSocketBase {
       } else if (type === REC_CREDIT) {
         const n = this.hdr.readUInt32LE(1);
         if (n > this.txTail - this.txHead) {
-          return this.fail(`credit of ${n} bytes, but only ${this.txTail - this.txHead} are outstanding in our ring`);
+          this.fail(`credit of ${n} bytes, but only ${this.txTail - this.txHead} are outstanding in our ring`);
+          return;
         }
         this.txHead += n;
       } else {
-        return this.fail(`unexpected record type ${type}`);
+        this.fail(`unexpected record type ${type}`);
+        return;
       }
     }
   }

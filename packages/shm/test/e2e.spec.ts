@@ -66,6 +66,6 @@ describe('Server and Client over shm://', () => {
     const stub = client.stub(BlobService, address);
     const datas = Array.from({ length: 12 }, (_, i) => Buffer.alloc(700 * 1024 + i, i + 1));
     const res = await Promise.all(datas.map((data) => stub.echo({ data })));
-    res.forEach((r, i) => expect(Buffer.compare(Buffer.from(r.data), datas[i]!)).toBe(0));
+    for (const [i, r] of res.entries()) expect(Buffer.compare(Buffer.from(r.data), datas[i]!)).toBe(0);
   });
 });

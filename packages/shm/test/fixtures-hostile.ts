@@ -1,8 +1,9 @@
 // Raw clients for the hostile-peer cases: they speak the hello by hand, with segments made (or misconfigured) here.
-import { connect, type Socket } from 'node:net';
-import { closeFd, MFD_ALLOW_SEALING, MFD_CLOEXEC, REQUIRED_SEALS, sendWithFds } from '../src/native.js';
-import { HELLO_BYTES, HELLO_MAGIC, HELLO_VERSION } from '../src/backend.js';
+
 import { createRequire } from 'node:module';
+import { connect, type Socket } from 'node:net';
+import { HELLO_BYTES, HELLO_MAGIC, HELLO_VERSION } from '../src/backend.js';
+import { closeFd, MFD_ALLOW_SEALING, MFD_CLOEXEC, REQUIRED_SEALS, sendWithFds } from '../src/native.js';
 
 const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
 const libc = koffi.load('libc.so.6');

@@ -27,7 +27,14 @@ describe('releasing segments', () => {
     const accepted: { sock: BackendSocket; closed: boolean }[] = [];
     const l = await backend.listen(shmAddress(join(dir, 'a.sock')), {}, (sock) => {
       const a = { sock, closed: false };
-      sock.setHandlers({ data() {}, drain() {}, written() {}, close: () => (a.closed = true) });
+      sock.setHandlers({
+        data() {},
+        drain() {},
+        written() {},
+        close: () => {
+          a.closed = true;
+        },
+      });
       accepted.push(a);
     });
     const mapsBefore = shmMappings();
@@ -55,7 +62,9 @@ describe('releasing segments', () => {
     const l2 = await backend.listen(shmAddress(join(dir, 'k2.sock')), {}, (sock) => {
       Transport.adopt(sock, {
         onFrame: (_t, body) => void frames.push(body.length),
-        onClose: () => void (closed = true),
+        onClose: () => {
+          closed = true;
+        },
       });
     });
     const before = shmMappings();

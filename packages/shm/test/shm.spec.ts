@@ -10,6 +10,7 @@ import {
   InvalidFormatError,
   PermissionDeniedError,
   ResourceExhaustedError,
+  SocketClosedError,
   TimeoutError,
 } from '@ffnet/serde';
 import { type BackendListener, type BackendSocket, shmAddress, Transport, type TransportHandler } from '@ffnet/transport';
@@ -93,18 +94,18 @@ describe('shm()', () => {
     const serverSocks: ShmSocket[] = [];
     const l = await b.listen(addr(), {}, (s) => {
       serverSocks.push(s as ShmSocket);
-      cleanups.push(() => t2.invalidate());
+      cleanups.push(() => t2.invalidate(new SocketClosedError('test cleanup')));
       const t2 = Transport.adopt(s, server);
     });
     cleanups.push(() => l.close());
     const client = new Frames();
     const t = Transport.connect(l.address, client, { backends: [b] });
-    cleanups.push(() => t.invalidate());
+    cleanups.push(() => t.invalidate(new SocketClosedError('test cleanup')));
     await t.ready;
     const bodies = [Buffer.from('small'), ...[1, 2, 3].map((i) => Buffer.alloc(1024 * 1024 + i).fill(i * 37))];
     for (const body of bodies) t.send(encodeFrame(body));
     await until(() => client.frames.length === bodies.length, 'echoes');
-    client.frames.forEach((f, i) => expect(Buffer.compare(f, bodies[i]!)).toBe(0));
+    for (const [i, f] of client.frames.entries()) expect(Buffer.compare(f, bodies[i]!)).toBe(0);
     const cs = (t as unknown as { sock: ShmSocket }).sock.stats();
     const ss = serverSocks[0]!.stats();
     // The three large bodies crossed the rings each way; the unix socket carried headers and the small frame only.
@@ -120,13 +121,20 @@ describe('shm()', () => {
     const b = shm();
     const l = await b.listen(addr(), {}, (s) => {
       const t2 = Transport.adopt(s, server);
-      cleanups.push(() => t2.invalidate());
+      cleanups.push(() => t2.invalidate(new SocketClosedError('test cleanup')));
     });
     cleanups.push(() => l.close());
     const sock = (await b.connect(l.address)) as ShmSocket;
     cleanups.push(() => sock.destroy());
     let closed = false;
-    sock.setHandlers({ data() {}, drain() {}, written() {}, close: () => (closed = true) });
+    sock.setHandlers({
+      data() {},
+      drain() {},
+      written() {},
+      close: () => {
+        closed = true;
+      },
+    });
     const frame = encodeFrame(Buffer.alloc(256 * 1024, 7));
     frame[frame.length - 10]! ^= 1;
     sock.write([frame]);
@@ -143,14 +151,16 @@ describe('shm()', () => {
       cleanups.push(() => s.destroy());
     });
     cleanups.push(() => l.close());
-    const err = await shm({ handshakeTimeoutMs: 300 }).connect(shmAddress(path)).catch((e: FfnetError) => e);
+    const err = await shm({ handshakeTimeoutMs: 300 })
+      .connect(shmAddress(path))
+      .catch((e: FfnetError) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     expect((err as FfnetError).peer).toBe(`shm://${path}`);
   });
 });
 
 describe('hostile peers', () => {
-  async function refused(server: Awaited<ReturnType<typeof listen>>, log: CaptureLogger) {
+  async function refused(log: CaptureLogger) {
     const rec = await log.waitFor('shm hello refused');
     return rec.fields.err as FfnetError;
   }
@@ -182,7 +192,7 @@ describe('hostile peers', () => {
       sendHello(p, data, fds);
       await p.closed;
       expect(Buffer.concat(p.got)).toEqual(Buffer.from([4, status]));
-      const err = await refused(server, log);
+      const err = await refused(log);
       expect(err).toBeInstanceOf(Err);
       expect(err.peer).toBe(`shm://${server.listener.address.path}`);
       expect(server.accepted).toHaveLength(0);
@@ -205,7 +215,7 @@ describe('hostile peers', () => {
     const p = await rawPeer(server.listener.address.path);
     cleanups.push(() => p.sock.destroy());
     await p.closed;
-    expect(await refused(server, log)).toBeInstanceOf(TimeoutError);
+    expect(await refused(log)).toBeInstanceOf(TimeoutError);
   });
 
   const afterHello: [string, (size: number) => Buffer][] = [
