@@ -51,6 +51,8 @@ export interface ShmBackendOptions {
   handshakeTimeoutMs?: number;
   /** Connect timeout when the caller gives none. Default 1000 ms (as unix). */
   connectTimeoutMs?: number;
+  /** Accepted connections whose hello is still awaited, per listener; more are closed at once. Default 64. */
+  maxPendingHandshakes?: number;
 }
 
 export const DEFAULT_THRESHOLD_BYTES = 64 * 1024;
@@ -84,6 +86,7 @@ class ShmBackend implements Backend {
   readonly ringBytes: number;
   readonly maxSegmentBytes: number;
   readonly handshakeTimeoutMs: number;
+  readonly maxPendingHandshakes: number;
   private readonly unix: Backend;
 
   constructor(o: ShmBackendOptions) {
@@ -91,6 +94,7 @@ class ShmBackend implements Backend {
     this.ringBytes = positiveInt('ringBytes', o.ringBytes ?? DEFAULT_RING_BYTES, MIN_RING_BYTES, MAX_RING_BYTES);
     this.maxSegmentBytes = positiveInt('maxSegmentBytes', o.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES, MIN_RING_BYTES, MAX_RING_BYTES);
     this.handshakeTimeoutMs = positiveInt('handshakeTimeoutMs', o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 1, 600_000);
+    this.maxPendingHandshakes = positiveInt('maxPendingHandshakes', o.maxPendingHandshakes ?? 64, 1, 1_000_000);
     const t = o.connectTimeoutMs ?? 1000;
     if (!(Number.isFinite(t) && t >= 0)) throw new InvalidArgError(`shm() connectTimeoutMs must be a non-negative number, got ${t}`);
     this.connectTimeoutMs = t;
@@ -232,13 +236,36 @@ class ShmBackend implements Backend {
         const hint = err.code === 'EADDRINUSE' ? ' (a stale socket file? remove it first)' : '';
         fail(new ListenFailedError(`listen on ${where} failed: ${describe(err)}${hint}`, { cause: err }));
       });
+      let pending = 0;
       server.on('connection', (accepted: net.Socket) => {
         accepted.on('error', () => {});
+        if (pending >= this.maxPendingHandshakes) {
+          // Hellos in progress are bounded like rdma's handshakes: past the cap new connections close at once.
+          if (log.isLevelEnabled('debug')) log.debug({ listener: where, pending }, 'too many shm hellos in progress: connection closed');
+          accepted.destroy();
+          return;
+        }
+        pending++;
+        let counted = true;
+        const settled = (): void => {
+          if (counted) pending--;
+          counted = false;
+        };
+        accepted.once('close', settled);
         const refuse = (e: FfnetError): void => {
           if (log.isLevelEnabled('warn')) log.warn({ listener: where, peer: where, err: e }, 'shm hello refused');
           accepted.destroy();
         };
-        this.handshake(accepted, addr, where, onSocket, refuse);
+        this.handshake(
+          accepted,
+          addr,
+          where,
+          (s) => {
+            settled();
+            onSocket(s);
+          },
+          refuse,
+        );
       });
       offAbort = onAbort(signal, (cause) => fail(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal!)}`, { cause })));
       server.listen({ path: addr.path, backlog: opts.backlog ?? 511 }, () => {

@@ -218,6 +218,32 @@ describe('hostile peers', () => {
     expect(await refused(log)).toBeInstanceOf(TimeoutError);
   });
 
+  it('bounds hellos in progress: past maxPendingHandshakes new connections close at once, and a slot frees when one ends', async () => {
+    const server = await listen({ maxPendingHandshakes: 2, handshakeTimeoutMs: 20_000 });
+    const silent = [await rawPeer(server.listener.address.path), await rawPeer(server.listener.address.path)];
+    for (const p of silent) cleanups.push(() => p.sock.destroy());
+    const third = await rawPeer(server.listener.address.path);
+    cleanups.push(() => third.sock.destroy());
+    // Closed by the cap, long before the 20 s hello deadline would close it.
+    const early = await Promise.race([third.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+    expect(early).toBe(true);
+    silent[0]!.sock.destroy();
+    await silent[0]!.closed;
+    // One slot is free again: a real client gets through.
+    let ok = false;
+    for (let i = 0; i < 50 && !ok; i++) {
+      ok = await shm({ ringBytes: 65536 })
+        .connect(server.listener.address)
+        .then((s) => {
+          s.destroy();
+          return true;
+        })
+        .catch(() => false);
+      if (!ok) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(ok).toBe(true);
+  });
+
   const afterHello: [string, (size: number) => Buffer][] = [
     ['a ring descriptor past the end of the segment', (size) => rec(2, size - 10, 100)],
     ['a zero-length ring descriptor', () => rec(2, 0, 0)],
