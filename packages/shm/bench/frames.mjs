@@ -1,9 +1,10 @@
-// CPU per 1 MiB frame, unix vs shm, in one process (both ends): `node bench/frames.mjs [rounds] [frames]`.
+// CPU per 1 MiB frame, unix vs shm, in one process (both ends): `node bench/frames.mjs [rounds] [frames] [bytes]`
+// (KINDS=shm for one kind only, e.g. under --cpu-prof or valgrind).
 // Wall time is noise on a shared machine; process CPU (user + sys) per frame round trip is the figure.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeFrame } from '@ffnet/serde';
+import { encodeFrame, SocketClosedError } from '@ffnet/serde';
 import { shm } from '@ffnet/shm';
 import { shmAddress, Transport, unix, unixAddress } from '@ffnet/transport';
 
@@ -38,16 +39,14 @@ async function one(kind) {
     onClose() {},
   }, { backends: [backend] });
   await t.ready;
-  // warm-up
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (; sent < inflight; sent++) t.send(encodeFrame(body));
   await finished;
   const wall = Number(process.hrtime.bigint() - t0) / 1e6;
   const cpu = process.cpuUsage(cpu0);
-  t.close?.();
-  t.invalidate?.(new Error('done'));
-  for (const s of servers) s.invalidate?.(new Error('done'));
+  t.invalidate(new SocketClosedError('done'));
+  for (const s of servers) s.invalidate(new SocketClosedError('done'));
   await listener.close();
   return { kind, cpuUsPerFrame: (cpu.user + cpu.system) / frames, userUs: cpu.user / frames, sysUs: cpu.system / frames, mbps: (frames * size * 2) / (wall / 1000) / 1e6 };
 }
