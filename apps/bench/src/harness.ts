@@ -229,10 +229,10 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
   if (o.peer === 'ib_write_bw') return (await import('./ib-write-bw.js')).runIbWriteBw(o);
   const w = o.workload;
   const listen: Endpoint =
-    o.transport === 'unix'
-      ? { transport: 'unix', path: socketPath() }
+    o.transport === 'unix' || o.transport === 'shm'
+      ? { transport: o.transport, path: socketPath() }
       : { transport: o.transport, host: o.transport === 'rdma' ? RDMA_HOST : '127.0.0.1', port: 0 };
-  if (listen.transport === 'unix') rmSync(listen.path, { force: true });
+  if ('path' in listen) rmSync(listen.path, { force: true });
   let script = CHILD;
   if (o.peer === BASELINE_PEER) {
     if (o.baselineDir === undefined) throw new Error(`${BASELINE_PEER} needs --baseline DIR`);
@@ -291,6 +291,6 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
   } finally {
     client?.kill();
     server.kill();
-    if (listen.transport === 'unix') rmSync(listen.path, { force: true });
+    if ('path' in listen) rmSync(listen.path, { force: true });
   }
 }

@@ -17,7 +17,7 @@ export const PROM_PEER = 'ffnet+prom' satisfies PeerName;
 export const DEFAULT_PEERS: readonly PeerName[] = ['ffnet', 'raw-net', 'raw-tls', 'grpc-js', 'zeromq'];
 export const BASELINE_PEER = 'ffnet@baseline' satisfies PeerName;
 
-export type TransportName = 'tcp' | 'unix' | 'tls' | 'rdma';
-export const TRANSPORT_NAMES: readonly TransportName[] = ['tcp', 'unix', 'tls', 'rdma'];
+export type TransportName = 'tcp' | 'unix' | 'tls' | 'rdma' | 'shm';
+export const TRANSPORT_NAMES: readonly TransportName[] = ['tcp', 'unix', 'tls', 'rdma', 'shm'];
 /** What runs without --transports: rdma needs a verbs device (the rxe VM, `pnpm bench:rdma`). */
 export const DEFAULT_TRANSPORTS: readonly TransportName[] = ['tcp', 'unix'];

@@ -31,8 +31,8 @@ export interface Options {
 export const USAGE = `usage: node dist/main.js [options]
   --quick               smoke run: 0.3 s warm-up, 1 s measure, 1 repetition (unless --reps)
   --workloads W1,W2     workloads to run (default: W1,W2,W3,W4, and W5 with --transports rdma)
-  --transports tcp,unix,tls,rdma  transports (default: tcp,unix; tls makes a throw-away CA with openssl;
-                        rdma needs a verbs device: pnpm bench:rdma)
+  --transports tcp,unix,tls,rdma,shm  transports (default: tcp,unix; tls makes a throw-away CA with openssl;
+                        rdma needs a verbs device: pnpm bench:rdma; shm is @ffnet/shm, ffnet only)
   --peers ffnet,raw-net,raw-tls,grpc-js,zeromq,ib_write_bw,ffnet-3fs   peers, alternated in this order
                         (default: the first five; raw-net and zeromq run over tcp and unix, raw-tls over tls;
                         ffnet-3fs is ffnet with envelope '3fs', run on W2)

@@ -152,6 +152,8 @@ export function skipReason(peer: PeerName, w: RpcWorkload, transport: TransportN
   if (w.transports !== undefined && !w.transports.includes(transport)) return `${w.name} runs over ${w.transports.join(',')} only`;
   if (peer === 'ib_write_bw') return w.name === 'W5' ? undefined : 'ib_write_bw is the W5 reference only';
   if (transport === 'rdma' && peer !== 'ffnet' && peer !== 'ffnet@baseline') return `${peer} has no rdma transport`;
+  // Same-host shared memory is @ffnet/shm's: the other peers (and a baseline from before it) have no shm transport.
+  if (transport === 'shm' && peer !== 'ffnet') return `${peer} has no shm transport`;
   if (peer === 'ffnet-3fs' && w.name !== 'W2') return 'ffnet-3fs is measured on W2 (issue 14)';
   if (peer === 'raw-tls' && transport !== 'tls') return 'raw-tls runs over tls only (raw-net is the raw peer of tcp and unix)';
   if (peer === 'raw-net' && transport === 'tls') return 'over tls the raw peer is raw-tls';

@@ -300,6 +300,14 @@ describe('rdma plan and the ib_write_bw report', () => {
     expect(skipReason('raw-net', w('W1'), 'unix')).toBeUndefined();
   });
 
+  it('runs shm (same-host shared memory, @ffnet/shm) for ffnet only, with a note for the others', () => {
+    for (const name of ['W1', 'W2', 'W3', 'W4']) expect(skipReason('ffnet', w(name), 'shm')).toBeUndefined();
+    for (const peer of ['raw-net', 'grpc-js', 'raw-tls', 'ffnet-3fs', 'ffnet@baseline'] as const) {
+      expect(skipReason(peer, w('W3'), 'shm')).toMatch(/no shm transport/);
+    }
+    expect(skipReason('ffnet', w('W5'), 'shm')).toMatch(/rdma only/);
+  });
+
   it('runs raw-tls over tls only and raw-net never over tls; ffnet and grpc-js over all of them', () => {
     for (const name of ['W1', 'W2', 'W3', 'W4']) {
       expect(skipReason('raw-tls', w(name), 'tls')).toBeUndefined();

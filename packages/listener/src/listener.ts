@@ -10,6 +10,7 @@ import {
   findBackend,
   formatAddress,
   rdmaAddress,
+  shmAddress,
   tcpAddress,
   tlsAddress,
   unixAddress,
@@ -17,7 +18,7 @@ import {
 import { findInterfaceOf, type InterfaceAddress, type InterfaceKind, selectInterfaceAddresses } from './interfaces.js';
 import { clearStaleSocket, defaultUnixPath, prepareSocketDirectory } from './unix.js';
 
-export type ListenerNetworkType = 'tcp' | 'tls' | 'unix' | 'rdma';
+export type ListenerNetworkType = 'tcp' | 'tls' | 'unix' | 'rdma' | 'shm';
 
 export interface ListenerConfig {
   /**
@@ -125,8 +126,8 @@ export interface ResolvedListenerConfig {
 
 function resolve(c: ListenerConfig): ResolvedListenerConfig {
   const networkType = c.networkType ?? 'tcp';
-  if (networkType !== 'tcp' && networkType !== 'tls' && networkType !== 'unix' && networkType !== 'rdma') {
-    throw new InvalidConfigError(`listener networkType must be 'tcp', 'tls', 'unix' or 'rdma', got '${String(networkType)}'`);
+  if (networkType !== 'tcp' && networkType !== 'tls' && networkType !== 'unix' && networkType !== 'rdma' && networkType !== 'shm') {
+    throw new InvalidConfigError(`listener networkType must be 'tcp', 'tls', 'unix', 'rdma' or 'shm', got '${String(networkType)}'`);
   }
   const port = c.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -141,14 +142,16 @@ function resolve(c: ListenerConfig): ResolvedListenerConfig {
     throw new InvalidConfigError(`listener mode must be a file mode like 0o600, got ${mode}`);
   }
   const reusePort = c.reusePort ?? false;
+  // shm listens on a unix socket (its control channel): everything about the path applies to it as to unix.
+  const pathed = networkType === 'unix' || networkType === 'shm';
   if (reusePort) {
-    if (networkType === 'unix') throw new InvalidConfigError('reusePort applies to tcp listeners, not unix sockets');
+    if (pathed) throw new InvalidConfigError('reusePort applies to tcp listeners, not unix sockets');
     if (!nodeSupportsReusePort()) {
       throw new InvalidConfigError(`reusePort needs Node >= 22.12 (22.x) or >= 23.1, but this is Node ${process.versions.node}, whose net.Server ignores it`);
     }
   }
   const host = c.host === undefined || c.host === '' || c.host === '0.0.0.0' ? undefined : c.host;
-  const kinds = c.interfaceKinds ?? (networkType === 'unix' ? [] : DEFAULT_KINDS[networkType]);
+  const kinds = c.interfaceKinds ?? (pathed ? [] : DEFAULT_KINDS[networkType]);
   return {
     networkType,
     port,
@@ -159,13 +162,13 @@ function resolve(c: ListenerConfig): ResolvedListenerConfig {
     reusePort,
     backlog,
     // Fixed once, so a listener that is stopped and set up again comes back on the same path.
-    path: networkType === 'unix' ? (c.path ?? defaultUnixPath(port)) : c.path,
+    path: pathed ? (c.path ?? defaultUnixPath(port)) : c.path,
     backends: c.backends ?? DEFAULT_BACKENDS,
     mode,
     allowSharedDirectory: c.allowSharedDirectory ?? false,
     authenticate: c.authenticate,
     logger: c.logger,
-    defaultPath: networkType === 'unix' && c.path === undefined,
+    defaultPath: pathed && c.path === undefined,
   };
 }
 
@@ -258,14 +261,14 @@ export class Listener {
     const opts = {
       backlog: c.backlog,
       reusePort: c.reusePort,
-      ...(c.networkType === 'unix' ? { mode: c.mode } : {}),
+      ...(c.networkType === 'unix' || c.networkType === 'shm' ? { mode: c.mode } : {}),
       // An RDMA group's port also serves tcp:// callers; the IBConnect handshake arrives on it too (3FS).
       ...(c.networkType === 'rdma' ? { acceptTcp: true } : {}),
       ...(c.authenticate === undefined ? {} : { authenticate: c.authenticate }),
       ...(c.logger === undefined ? {} : { logger: c.logger }),
       ...(signal ? { signal } : {}),
     };
-    if (c.networkType === 'unix') {
+    if (c.networkType === 'unix' || c.networkType === 'shm') {
       const t = targets[0]!;
       await prepareSocketDirectory(t.address.path, { create: c.defaultPath, allowShared: c.allowSharedDirectory });
       await clearStaleSocket(t.address.path, signal);
@@ -310,6 +313,9 @@ export class Listener {
     const c = this.config;
     if (c.networkType === 'unix') {
       return [{ address: unixAddress(c.path!), kind: 'unix', iface: undefined }];
+    }
+    if (c.networkType === 'shm') {
+      return [{ address: shmAddress(c.path!), kind: 'unix', iface: undefined }];
     }
     const make = c.networkType === 'rdma' ? rdmaAddress : c.networkType === 'tls' ? tlsAddress : tcpAddress;
     if (c.host !== undefined) {

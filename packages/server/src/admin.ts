@@ -49,13 +49,13 @@ loopback.addSubnet('127.0.0.0', 8, 'ipv4');
 loopback.addAddress('::1', 'ipv6');
 
 /**
- * Whether the peer of `t` runs on this host: a unix:// peer whose uid (SO_PEERCRED) is ours, or a tcp:// peer on
+ * Whether the peer of `t` runs on this host: a unix:// (or shm://) peer whose uid (SO_PEERCRED) is ours, or a tcp:// peer on
  * a loopback address. Anything that cannot be established, credentials that cannot be read included, and every
  * rdma:// peer, counts as remote.
  */
 export function isLocalPeer(t: Transport): boolean {
   const a = t.address;
-  if (a.scheme === 'unix') {
+  if (a.scheme === 'unix' || a.scheme === 'shm') {
     const creds = t.peerCredentials();
     return creds !== undefined && typeof process.getuid === 'function' && creds.uid === process.getuid();
   }

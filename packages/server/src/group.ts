@@ -8,7 +8,7 @@ import { Observer } from './observe.js';
 import { type Service, ServiceRegistry } from './service.js';
 import type { GroupStats } from './stats.js';
 
-export type NetworkType = 'tcp' | 'tls' | 'unix' | 'rdma';
+export type NetworkType = 'tcp' | 'tls' | 'unix' | 'rdma' | 'shm';
 
 /** Counters of a group without authentication or authorization. */
 const NO_AUTH: AuthStats = Object.freeze({ authenticated: 0, refused: 0, denied: 0, closed: 0 });

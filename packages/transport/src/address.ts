@@ -1,7 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidAddrError } from '@ffnet/serde';
 
-export type Scheme = 'tcp' | 'tls' | 'unix' | 'rdma';
+export type Scheme = 'tcp' | 'tls' | 'unix' | 'rdma' | 'shm';
 
 /**
  * Where a transport connects or listens. `host`/`port` are used by tcp, tls and rdma, `path` by unix; the unused
@@ -13,7 +13,7 @@ export interface Address {
   readonly host: string;
   /** 0..65535; 0 asks the OS for a port when listening. 0 for unix. */
   readonly port: number;
-  /** Absolute socket path for unix, '' otherwise. */
+  /** Absolute socket path for unix and shm, '' otherwise. */
   readonly path: string;
 }
 
@@ -80,21 +80,28 @@ export function unixAddress(path: string): Address {
   return { scheme: 'unix', host: '', port: 0, path };
 }
 
+/** `shm:///path`: a unix socket that carries the control bytes of @ffnet/shm's shared-memory backend. */
+export function shmAddress(path: string): Address {
+  checkPath(`shm://${path}`, path);
+  return { scheme: 'shm', host: '', port: 0, path };
+}
+
 /**
- * `tcp://host:port`, `tls://host:port`, `rdma://host:port` (host: IPv4, hostname or `[IPv6]`) or `unix:///abs/path.sock`.
+ * `tcp://host:port`, `tls://host:port`, `rdma://host:port` (host: IPv4, hostname or `[IPv6]`), `unix:///abs/path.sock`
+ * or `shm:///abs/path.sock`.
  * The scheme is matched case-insensitively, as 3FS does; there is no default scheme.
  */
 export function parseAddress(s: string): Address {
   if (typeof s !== 'string') throw new InvalidAddrError(`invalid address ${String(s)}: not a string`);
   const sep = s.indexOf('://');
-  if (sep < 0) bad(s, 'missing scheme (expected tcp://, tls://, unix:// or rdma://)');
+  if (sep < 0) bad(s, 'missing scheme (expected tcp://, tls://, unix://, rdma:// or shm://)');
   const scheme = s.slice(0, sep).toLowerCase();
   const rest = s.slice(sep + 3);
-  if (scheme === 'unix') {
+  if (scheme === 'unix' || scheme === 'shm') {
     checkPath(s, rest);
-    return { scheme: 'unix', host: '', port: 0, path: rest };
+    return { scheme, host: '', port: 0, path: rest };
   }
-  if (scheme !== 'tcp' && scheme !== 'tls' && scheme !== 'rdma') bad(s, `unknown scheme '${scheme}' (expected tcp, tls, unix or rdma)`);
+  if (scheme !== 'tcp' && scheme !== 'tls' && scheme !== 'rdma') bad(s, `unknown scheme '${scheme}' (expected tcp, tls, unix, rdma or shm)`);
   let host: string;
   let portText: string;
   if (rest.startsWith('[')) {
@@ -116,7 +123,7 @@ export function parseAddress(s: string): Address {
 }
 
 export function formatAddress(a: Address): string {
-  if (a.scheme === 'unix') return `unix://${a.path}`;
+  if (a.scheme === 'unix' || a.scheme === 'shm') return `${a.scheme}://${a.path}`;
   return a.host.includes(':') ? `${a.scheme}://[${a.host}]:${a.port}` : `${a.scheme}://${a.host}:${a.port}`;
 }
 
@@ -125,6 +132,7 @@ export function toAddress(a: Address | string): Address {
   if (typeof a === 'string') return parseAddress(a);
   if (a === null || typeof a !== 'object') throw new InvalidAddrError(`invalid address ${String(a)}: not an Address or string`);
   if (a.scheme === 'unix') return unixAddress(a.path);
+  if (a.scheme === 'shm') return shmAddress(a.path);
   if (a.scheme === 'tcp' || a.scheme === 'tls' || a.scheme === 'rdma') return hostPort(a.scheme, a.host, a.port, formatAddress(a));
-  throw new InvalidAddrError(`invalid address: unknown scheme '${String((a as { scheme: unknown }).scheme)}' (expected tcp, tls, unix or rdma)`);
+  throw new InvalidAddrError(`invalid address: unknown scheme '${String((a as { scheme: unknown }).scheme)}' (expected tcp, tls, unix, rdma or shm)`);
 }

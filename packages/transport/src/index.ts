@@ -1,4 +1,4 @@
-export { type Address, formatAddress, parseAddress, rdmaAddress, type Scheme, tcpAddress, tlsAddress, toAddress, unixAddress } from './address.js';
+export { type Address, formatAddress, parseAddress, rdmaAddress, type Scheme, shmAddress, tcpAddress, tlsAddress, toAddress, unixAddress } from './address.js';
 export {
   type Backend,
   type BackendCapabilities,

@@ -192,6 +192,11 @@ export class NetSocket extends BackendSocketBase {
     sock.on('close', () => this.reportClose(this.error ? this.closeError(this.error) : undefined));
   }
 
+  /** The node:net socket, for sibling packages that need its fd (netSocketFd). */
+  get rawSocket(): net.Socket {
+    return this.sock;
+  }
+
   /** The error a close is reported with; tls() names certificate refusals here. */
   protected closeError(err: Errno): FfnetError {
     return socketError(err, this.peer);
@@ -253,6 +258,24 @@ export class NetSocket extends BackendSocketBase {
   destroy(): void {
     this.sock.destroy();
   }
+}
+
+/**
+ * An accepted socket (from a server made with pauseOnConnect, nothing read yet) as a NetSocket with direct reads
+ * where possible. Exported for @ffnet/shm, whose listener reads its hello with recvmsg before handing over.
+ */
+export function acceptedNetSocket(scheme: Scheme, accepted: net.Socket, remote: Address, peer: string, local: string): NetSocket {
+  const direct = new DirectReads();
+  const sock = reopenWithDirectReads(accepted, direct);
+  sock.setNoDelay(true);
+  return new NetSocket(scheme, sock, remote, peer, local, sock === accepted ? undefined : direct);
+}
+
+/** The OS file descriptor under a NetSocket (for @ffnet/shm's sendmsg before any libuv write), if it has one. */
+export function netSocketFd(s: BackendSocket): number | undefined {
+  if (!(s instanceof NetSocket)) return undefined;
+  const fd = (s.rawSocket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 export function abortReason(signal: AbortSignal): string {
@@ -392,11 +415,7 @@ class NetBackend implements Backend {
       });
       server.on('connection', (accepted: net.Socket) => {
         const { remote, peer } = naming.accepted(accepted, bound);
-        const local = naming.localName(accepted, bound);
-        const direct = new DirectReads();
-        const sock = reopenWithDirectReads(accepted, direct);
-        sock.setNoDelay(true);
-        onSocket(new NetSocket(scheme, sock, remote, peer, local, sock === accepted ? undefined : direct));
+        onSocket(acceptedNetSocket(scheme, accepted, remote, peer, naming.localName(accepted, bound)));
       });
       offAbort = onAbort(signal, (cause) => fail(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal!)}`, { cause })));
       server.listen({ ...naming.listenTarget(addr), backlog: opts.backlog ?? 511, ...(opts.reusePort ? { reusePort: true } : {}) }, () => {

@@ -1,6 +1,6 @@
 import { InvalidAddrError, StatusCode } from '@ffnet/serde';
 import { describe, expect, it } from 'vitest';
-import { formatAddress, parseAddress, rdmaAddress, tcpAddress, toAddress, unixAddress } from '../src/index.js';
+import { formatAddress, parseAddress, rdmaAddress, shmAddress, tcpAddress, toAddress, unixAddress } from '../src/index.js';
 
 describe('parseAddress / formatAddress', () => {
   it.each([
@@ -12,11 +12,13 @@ describe('parseAddress / formatAddress', () => {
     ['rdma://10.0.0.1:8000', { scheme: 'rdma', host: '10.0.0.1', port: 8000, path: '' }],
     ['unix:///tmp/a.sock', { scheme: 'unix', host: '', port: 0, path: '/tmp/a.sock' }],
     ['unix:///run/ffnet dir/x.sock', { scheme: 'unix', host: '', port: 0, path: '/run/ffnet dir/x.sock' }],
+    ['shm:///tmp/a.sock', { scheme: 'shm', host: '', port: 0, path: '/tmp/a.sock' }],
+    ['SHM:///tmp/a.sock', { scheme: 'shm', host: '', port: 0, path: '/tmp/a.sock' }],
   ])('parses %s', (input, want) => {
     expect(parseAddress(input)).toEqual(want);
   });
 
-  it.each([['tcp://127.0.0.1:8000'], ['tcp://localhost:1'], ['tcp://[::1]:9'], ['rdma://[fe80::1:2]:8000'], ['unix:///tmp/a.sock']])(
+  it.each([['tcp://127.0.0.1:8000'], ['tcp://localhost:1'], ['tcp://[::1]:9'], ['rdma://[fe80::1:2]:8000'], ['unix:///tmp/a.sock'], ['shm:///tmp/a.sock']])(
     'formats %s back to itself',
     (s) => {
       expect(formatAddress(parseAddress(s))).toBe(s);
@@ -46,6 +48,8 @@ describe('parseAddress / formatAddress', () => {
     ['tcp://bad_host:80', /'bad_host' is not a valid hostname/],
     ['tcp://-bad.com:80', /not a valid hostname/],
     ['unix://relative.sock', /must be absolute/],
+    ['shm://relative.sock', /must be absolute/],
+    [`shm:///${'x'.repeat(120)}`, /is 121 bytes, the limit is 107/],
     ['unix://', /must be absolute/],
     ['unix:///tmp/', /names a directory/],
     [`unix:///${'x'.repeat(120)}`, /is 121 bytes, the limit is 107/],
@@ -69,6 +73,9 @@ describe('address constructors and toAddress', () => {
     expect(formatAddress(tcpAddress('::1', 5))).toBe('tcp://[::1]:5');
     expect(rdmaAddress('10.1.1.1', 7).scheme).toBe('rdma');
     expect(unixAddress('/tmp/x.sock').path).toBe('/tmp/x.sock');
+    expect(shmAddress('/tmp/x.sock')).toEqual({ scheme: 'shm', host: '', port: 0, path: '/tmp/x.sock' });
+    expect(toAddress({ scheme: 'shm', host: '', port: 0, path: '/tmp/y.sock' })).toEqual(shmAddress('/tmp/y.sock'));
+    expect(() => shmAddress('x.sock')).toThrow(/absolute/);
     expect(() => tcpAddress('1.2.3.4', 70000)).toThrow(InvalidAddrError);
     expect(() => tcpAddress('1.2.3.4', 1.5)).toThrow(/not an integer/);
     expect(() => unixAddress('x.sock')).toThrow(/absolute/);

@@ -35,9 +35,12 @@ describe('the real repository', () => {
     // Beside the chain: @ffnet/3fs stands on serde alone, and no package (only apps) may use it.
     expect(ALLOWED['3fs']).toEqual(['common', 'serde']);
     for (const name of [...chain, ...ADAPTERS]) expect(ALLOWED[name], name).not.toContain('3fs');
-    expect(Object.keys(ALLOWED).sort()).toEqual([...chain, ...ADAPTERS, '3fs'].sort());
+    // @ffnet/shm: beside the chain like 3fs, on the tcp/unix stack (server for its tests), never the verbs packages.
+    expect(new Set(ALLOWED.shm)).toEqual(new Set(['common', 'serde', 'event', 'transport', 'worker', 'listener', 'server']));
+    for (const name of [...chain, ...ADAPTERS, '3fs']) expect(ALLOWED[name], name).not.toContain('shm');
+    expect(Object.keys(ALLOWED).sort()).toEqual([...chain, ...ADAPTERS, '3fs', 'shm'].sort());
     // The tcp/unix stack installs without the verbs stack, and only apps choose rdma.
-    for (const name of ['transport', 'worker', 'listener', 'server']) {
+    for (const name of ['transport', 'worker', 'listener', 'server', 'shm']) {
       expect(NO_INSTALL[name]).toEqual(expect.arrayContaining(['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi']));
     }
     expect(APPS_ONLY).toEqual(['@ffnet/rdma']);

@@ -38,7 +38,12 @@ export const ADAPTERS = ['opentelemetry', 'pino', 'prometheus'] as const;
  * Packages beside the chain: each may use only the packages listed, and no package may use it (apps may). `3fs` is
  * generated definitions of 3FS's services, on serde alone; nothing in the stack should depend on them.
  */
-export const LEAVES: Readonly<Record<string, readonly string[]>> = { '3fs': ['common', 'serde'] };
+export const LEAVES: Readonly<Record<string, readonly string[]>> = {
+  '3fs': ['common', 'serde'],
+  // The same-host shared-memory backend: at run time it needs common, serde and transport only (koffi is an optional
+  // peer, loaded lazily); its tests run a Server and Client over it (devDependency). Like rdma, only apps choose it.
+  shm: ['common', 'serde', 'event', 'transport', 'worker', 'listener', 'server'],
+};
 
 /** Who may depend on whom among packages/*, derived from LAYERS, FORBIDDEN and ADAPTERS, plus the LEAVES. */
 export const ALLOWED: Readonly<Record<string, readonly string[]>> = Object.fromEntries([
@@ -54,7 +59,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = Object.fromE
  * This is what lets a tcp-only user install transport, worker, listener and server without koffi (11 MB).
  */
 export const NO_INSTALL: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
-  ['transport', 'worker', 'listener', 'server', ...ADAPTERS].map((name) => [name, ['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi']]),
+  ['transport', 'worker', 'listener', 'server', 'shm', ...ADAPTERS].map((name) => [name, ['@ffnet/connect', '@ffnet/device', '@ffnet/rdma', 'koffi']]),
 );
 
 /** Packages that only apps may depend on: the plug-ins a deployment chooses, never a library's own choice. */

@@ -23,7 +23,7 @@ export const BenchService3fs = defineService({
 const CALL_TIMEOUT_MS = 10_000;
 
 function parse(addr: string, listen: Endpoint): Endpoint {
-  if (listen.transport === 'unix') return listen;
+  if ('path' in listen) return listen;
   const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
   return { transport: listen.transport, host: listen.host, port };
 }
@@ -68,7 +68,7 @@ export const peer: Peer = {
     const server = new Server({
       backends,
       groups: [
-        listen.transport === 'unix'
+        'path' in listen
           ? { networkType: 'unix', envelope: '3fs', listener: { path: listen.path } }
           : { networkType: listen.transport, envelope: '3fs', listener: { host: listen.host, port: listen.port } },
       ],

@@ -7,6 +7,7 @@ import type { Metrics } from '@ffnet/common';
 import { rdma } from '@ffnet/rdma';
 import { defineService, method } from '@ffnet/serde';
 import { Client, implement, Server, type Stub } from '@ffnet/server';
+import { shm } from '@ffnet/shm';
 import { type Backend, tcp, tls, unix } from '@ffnet/transport';
 import { readTlsMaterial } from '../tls-certs.js';
 import type { RpcWorkload } from '../workloads.js';
@@ -34,7 +35,7 @@ export const BenchService = defineService({
 const CALL_TIMEOUT_MS = 10_000;
 
 function parse(addr: string, listen: Endpoint): Endpoint {
-  if (listen.transport === 'unix') return listen;
+  if ('path' in listen) return listen;
   const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
   return { transport: listen.transport, host: listen.host, port };
 }
@@ -81,7 +82,7 @@ export function ffnetPeer(name: Peer['name'], instrument?: () => { metrics: Metr
 export const peer: Peer = ffnetPeer('ffnet');
 
 async function serve(listen: Endpoint, w: RpcWorkload, instrumented?: { metrics: Metrics; stop(): void }): Promise<PeerServer> {
-  const backends: Backend[] = [tcp(), unix(), rdma()];
+  const backends: Backend[] = [tcp(), unix(), rdma(), shm()];
   if (listen.transport === 'tls') {
     const { cert, key } = readTlsMaterial();
     backends.push(tls({ cert, key, minVersion: 'TLSv1.3' }));
@@ -90,8 +91,8 @@ async function serve(listen: Endpoint, w: RpcWorkload, instrumented?: { metrics:
     backends,
     ...(instrumented === undefined ? {} : { metrics: instrumented.metrics }),
     groups: [
-      listen.transport === 'unix'
-        ? { networkType: 'unix', listener: { path: listen.path } }
+      'path' in listen
+        ? { networkType: listen.transport, listener: { path: listen.path } }
         : { networkType: listen.transport, listener: { host: listen.host, port: listen.port } },
     ],
   });
@@ -125,7 +126,7 @@ async function connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn, instrum
   // RDMAControl (the server asks this client for a slot before each one-sided write) is off, as 3FS's
   // enable_rdma_control defaults to false; FFNET_BENCH_RDMA_CONTROL=1 turns it on to measure what it costs.
   const control = endpoint.transport === 'rdma' && process.env.FFNET_BENCH_RDMA_CONTROL === '1';
-  const backends: Backend[] = [tcp(), unix(), rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {})];
+  const backends: Backend[] = [tcp(), unix(), rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {}), shm()];
   if (endpoint.transport === 'tls') backends.push(tls({ ca: readTlsMaterial().ca, minVersion: 'TLSv1.3' }));
   const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, backends, ...(instrumented === undefined ? {} : { metrics: instrumented.metrics }) });
   if (w.payload === 'rdma') {

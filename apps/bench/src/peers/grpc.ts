@@ -36,7 +36,7 @@ const options: grpc.ChannelOptions = {
 const tlsOptions: grpc.ChannelOptions = { ...options, 'grpc.ssl_target_name_override': TLS_SERVER_NAME, 'grpc.default_authority': TLS_SERVER_NAME };
 
 function target(ep: Endpoint): string {
-  return ep.transport === 'unix' ? `unix://${ep.path}` : `ipv4:${ep.host}:${ep.port}`;
+  return 'path' in ep ? `unix://${ep.path}` : `ipv4:${ep.host}:${ep.port}`;
 }
 
 class Client implements PeerClient {
@@ -83,7 +83,7 @@ export const peer: Peer = {
     server.addService(service, {
       call: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, respond(call.request)),
     });
-    const addr = listen.transport === 'unix' ? `unix://${listen.path}` : `${listen.host}:${listen.port}`;
+    const addr = 'path' in listen ? `unix://${listen.path}` : `${listen.host}:${listen.port}`;
     return new Promise((resolve, reject) => {
       server.bindAsync(addr, creds, (err, port) => {
         if (err) {
@@ -91,7 +91,7 @@ export const peer: Peer = {
           return;
         }
         resolve({
-          endpoint: listen.transport === 'unix' ? listen : { ...listen, port },
+          endpoint: 'path' in listen ? listen : { ...listen, port },
           close: () => new Promise<void>((res) => server.tryShutdown(() => res())),
         });
       });

@@ -125,7 +125,7 @@ function writeFrame(sock: net.Socket, id: number, body: Buffer): void {
 }
 
 function listenOptions(ep: Endpoint): net.ListenOptions {
-  return ep.transport === 'unix' ? { path: ep.path } : { host: ep.host, port: ep.port };
+  return 'path' in ep ? { path: ep.path } : { host: ep.host, port: ep.port };
 }
 
 /** One accepted connection; also raw-tls's, whose TLS sockets are net.Sockets. */
@@ -246,7 +246,7 @@ export const peer: Peer = {
 
   connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn): Promise<PeerClient> {
     return new Promise((resolve, reject) => {
-      const sock = endpoint.transport === 'unix' ? net.connect({ path: endpoint.path }) : net.connect({ host: endpoint.host, port: endpoint.port });
+      const sock = 'path' in endpoint ? net.connect({ path: endpoint.path }) : net.connect({ host: endpoint.host, port: endpoint.port });
       sock.once('error', reject);
       sock.once('connect', () => {
         sock.off('error', reject);

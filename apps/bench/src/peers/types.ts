@@ -12,7 +12,7 @@ export {
 } from '../names.js';
 
 /** Where a server listens; a tcp or rdma server asked for port 0 reports the port it got. */
-export type Endpoint = { transport: 'tcp' | 'tls' | 'rdma'; host: string; port: number } | { transport: 'unix'; path: string };
+export type Endpoint = { transport: 'tcp' | 'tls' | 'rdma'; host: string; port: number } | { transport: 'unix' | 'shm'; path: string };
 
 /**
  * Called by a peer's client for every finished call. `slot` is the in-flight slot the call was
@@ -42,5 +42,5 @@ export function sizeError(peer: PeerName, got: number, want: number): Error {
 }
 
 export function describe(ep: Endpoint): string {
-  return ep.transport === 'unix' ? `unix://${ep.path}` : `${ep.transport}://${ep.host}:${ep.port}`;
+  return 'path' in ep ? `${ep.transport}://${ep.path}` : `${ep.transport}://${ep.host}:${ep.port}`;
 }
