@@ -372,6 +372,35 @@ describe('Transport: holding frames and memory caps', () => {
     expect(got).toEqual(Array.from({ length: 11 }, (_, i) => `f${i}`));
   });
 
+  it('readCount is the same for the frames of one read and moves on with the next read and with resume()', async () => {
+    const seen: { f: string; read: number }[] = [];
+    let srv: Transport | undefined;
+    const h: TransportHandler = {
+      onFrame(t, body) {
+        seen.push({ f: body.toString(), read: t.readCount });
+        if (seen.length === 2) t.pause();
+      },
+      onClose() {},
+    };
+    const a = await server(h, (t) => (srv = t));
+    const t = connect(a, new Rec());
+    await t.ready;
+    // One write of four frames, one read on the other side: two delivered, two held by pause().
+    t.send(Buffer.concat(Array.from({ length: 4 }, (_, i) => frame(`a${i}`))));
+    await until(() => seen.length === 2, 'first read');
+    const first = seen[0]!.read;
+    expect(seen[1]!.read).toBe(first);
+    srv!.resume();
+    await until(() => seen.length === 4, 'held frames');
+    // Held frames are delivered later, in a delivery of their own.
+    expect(seen[2]!.read).toBeGreaterThan(first);
+    expect(seen[3]!.read).toBe(seen[2]!.read);
+    t.send(frame('b0'));
+    await until(() => seen.length === 5, 'second read');
+    expect(seen[4]!.read).toBeGreaterThan(seen[3]!.read);
+    expect(srv!.readCount).toBe(seen[4]!.read);
+  });
+
   it('an output budget refuses a frame behind others, but always lets an empty queue take one', async () => {
     const { ByteBudget } = await import('../src/index.js');
     const out = new ByteBudget(1000, 'test output budget');
