@@ -13,6 +13,7 @@ import {
   unix,
   unixAddress,
 } from '../src/index.js';
+import { socketOf } from '../src/internal.js';
 import { until } from './compliance.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ffnet-t-'));
@@ -294,6 +295,30 @@ describe('Transport', () => {
     await until(() => cli.frames.length === 10, 'replies');
     expect(cli.frames.map(String)).toEqual(Array.from({ length: 10 }, (_, i) => `r${i}`));
     expect(writes).toEqual([{ bytes: 10 * frame('r0').length, tickRan: false }]);
+  });
+
+  it('send(frame, tag, alone) writes the queue at once; without it the queue waits for the tick', async () => {
+    const srv = new Rec();
+    const a = await server(srv);
+    const t = connect(a, new Rec());
+    await t.ready;
+    const sock = socketOf(t)!;
+    const writes: number[] = [];
+    const write = sock.write.bind(sock);
+    sock.write = (bufs) => {
+      writes.push(bufs.reduce((sum, b) => sum + b.length, 0));
+      return write(bufs);
+    };
+    t.send(frame('x0'));
+    expect(writes).toEqual([]);
+    // The frame queued before goes out with it, first.
+    t.send(frame('x1'), 'tag', true);
+    expect(writes).toEqual([2 * frame('x0').length]);
+    await until(() => srv.frames.length === 2, 'both frames');
+    expect(srv.frames.map(String)).toEqual(['x0', 'x1']);
+    t.send(frame('x2'));
+    expect(writes.length).toBe(1);
+    await until(() => writes.length === 2, 'the tick flush');
   });
 
   it('frames that lie back to back in one buffer are written as one buffer, others as they are', async () => {
