@@ -723,7 +723,8 @@ export class Client {
       signal.addEventListener('abort', call);
     }
     if (this.#bytes !== undefined) this.#bytes.requestBytes(address, frameBodySize(frame) + FRAME_HEADER_SIZE);
-    this.ioWorker.sendAsync(address, frame, call);
+    // The only call in flight has nothing to wait for: written at once, without the flush tick (W1's latency).
+    this.ioWorker.sendAsync(address, frame, call, this.waiter.size === 1);
     return promise;
   }
 }

@@ -46,6 +46,13 @@ export class TransportPool {
   private readonly keyOf = new Map<Transport, string>();
   /** Address string as given → canonical key, so a hot get('tcp://…') does not re-parse. */
   private readonly keys = new Map<string, { key: string; address: Address }>();
+  /**
+   * With one connection per address, the address string of the last get() and its slots: a client calling one
+   * server skips both Map lookups. A slots object dropped from `outgoing` only ever empties, so a stale one
+   * fails the usable() check and the lookup runs as usual.
+   */
+  private lastAddr: string | undefined = undefined;
+  private lastSlots: Slots | undefined = undefined;
 
   constructor(opts: TransportPoolOptions = {}) {
     const n = opts.connectionsPerAddress ?? 1;
@@ -64,6 +71,10 @@ export class TransportPool {
    * create(addr) when a factory was given; without one, any live transport of the address is returned.
    */
   get(addr: Address | string): Transport | undefined {
+    if (addr === this.lastAddr) {
+      const t = this.lastSlots!.list[0];
+      if (usable(t)) return t;
+    }
     const { key, address } = this.resolve(addr);
     let slots = this.outgoing.get(key);
     if (!slots) {
@@ -74,6 +85,10 @@ export class TransportPool {
     const i = slots.next;
     slots.next = i + 1 === this.perAddress ? 0 : i + 1;
     const t = slots.list[i];
+    if (this.perAddress === 1 && typeof addr === 'string') {
+      this.lastAddr = addr;
+      this.lastSlots = slots;
+    }
     if (usable(t)) return t;
     if (this.create) {
       if (t) this.keyOf.delete(t);
@@ -196,6 +211,8 @@ export class TransportPool {
   async close(opts: { signal?: AbortSignal } = {}): Promise<void> {
     const list = this.all();
     this.outgoing.clear();
+    this.lastAddr = undefined;
+    this.lastSlots = undefined;
     this.incoming.clear();
     this.keyOf.clear();
     await Promise.all(list.map((t) => t.close(opts)));

@@ -103,6 +103,33 @@ describe('TransportPool', () => {
     expect(pool.all()).toEqual([b]);
   });
 
+  it('hands out the last string address its transport only while that one is usable', async () => {
+    const pool = new TransportPool({ create });
+    const s = `unix://${addr.path}`;
+    const a = pool.get(s)!;
+    expect(pool.get(s)).toBe(a);
+    // Closed but not yet removed from its slot: a fresh one is dialled, not the dead one handed out.
+    a.invalidate(new SocketClosedError('gone'));
+    const b = pool.get(s)!;
+    expect(b).not.toBe(a);
+    expect(pool.get(s)).toBe(b);
+    // Dropped: its slots leave the pool, and the next get() dials again.
+    expect(pool.drop(s)).toBe(1);
+    const c = pool.get(s)!;
+    expect([a, b]).not.toContain(c);
+    expect(c.state).not.toBe('closed');
+    expect(pool.all()).toEqual([c]);
+    await pool.close();
+    const d = pool.get(s)!;
+    expect([a, b, c]).not.toContain(d);
+    expect(pool.all()).toEqual([d]);
+    // Another address in between does not confuse the two.
+    const t = pool.get(`tcp://127.0.0.1:${tcpAddr.port}`)!;
+    expect(pool.get(s)).toBe(d);
+    expect(pool.get(`tcp://127.0.0.1:${tcpAddr.port}`)).toBe(t);
+    expect(t).not.toBe(d);
+  });
+
   it('spreads over N connections round robin', async () => {
     const pool = new TransportPool({ connectionsPerAddress: 3, create });
     const first = [pool.get(addr), pool.get(addr), pool.get(addr)];

@@ -13,6 +13,7 @@ import {
   unix,
   unixAddress,
 } from '../src/index.js';
+import { socketOf } from '../src/internal.js';
 import { until } from './compliance.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ffnet-t-'));
@@ -296,6 +297,30 @@ describe('Transport', () => {
     expect(writes).toEqual([{ bytes: 10 * frame('r0').length, tickRan: false }]);
   });
 
+  it('send(frame, tag, alone) writes the queue at once; without it the queue waits for the tick', async () => {
+    const srv = new Rec();
+    const a = await server(srv);
+    const t = connect(a, new Rec());
+    await t.ready;
+    const sock = socketOf(t)!;
+    const writes: number[] = [];
+    const write = sock.write.bind(sock);
+    sock.write = (bufs) => {
+      writes.push(bufs.reduce((sum, b) => sum + b.length, 0));
+      return write(bufs);
+    };
+    t.send(frame('x0'));
+    expect(writes).toEqual([]);
+    // The frame queued before goes out with it, first.
+    t.send(frame('x1'), 'tag', true);
+    expect(writes).toEqual([2 * frame('x0').length]);
+    await until(() => srv.frames.length === 2, 'both frames');
+    expect(srv.frames.map(String)).toEqual(['x0', 'x1']);
+    t.send(frame('x2'));
+    expect(writes.length).toBe(1);
+    await until(() => writes.length === 2, 'the tick flush');
+  });
+
   it('frames that lie back to back in one buffer are written as one buffer, others as they are', async () => {
     const srv = new Rec();
     const bufs: Uint8Array[][] = [];
@@ -370,6 +395,35 @@ describe('Transport: holding frames and memory caps', () => {
     srv!.resume();
     await until(() => got.length === 11, 'all frames');
     expect(got).toEqual(Array.from({ length: 11 }, (_, i) => `f${i}`));
+  });
+
+  it('readCount is the same for the frames of one read and moves on with the next read and with resume()', async () => {
+    const seen: { f: string; read: number }[] = [];
+    let srv: Transport | undefined;
+    const h: TransportHandler = {
+      onFrame(t, body) {
+        seen.push({ f: body.toString(), read: t.readCount });
+        if (seen.length === 2) t.pause();
+      },
+      onClose() {},
+    };
+    const a = await server(h, (t) => (srv = t));
+    const t = connect(a, new Rec());
+    await t.ready;
+    // One write of four frames, one read on the other side: two delivered, two held by pause().
+    t.send(Buffer.concat(Array.from({ length: 4 }, (_, i) => frame(`a${i}`))));
+    await until(() => seen.length === 2, 'first read');
+    const first = seen[0]!.read;
+    expect(seen[1]!.read).toBe(first);
+    srv!.resume();
+    await until(() => seen.length === 4, 'held frames');
+    // Held frames are delivered later, in a delivery of their own.
+    expect(seen[2]!.read).toBeGreaterThan(first);
+    expect(seen[3]!.read).toBe(seen[2]!.read);
+    t.send(frame('b0'));
+    await until(() => seen.length === 5, 'second read');
+    expect(seen[4]!.read).toBeGreaterThan(seen[3]!.read);
+    expect(srv!.readCount).toBe(seen[4]!.read);
   });
 
   it('an output budget refuses a frame behind others, but always lets an empty queue take one', async () => {

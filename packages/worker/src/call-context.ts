@@ -148,7 +148,7 @@ export class CallContext implements TimerTarget, InFlightCall {
   readonly timestamps: Timestamps | undefined;
   /** The caller's deadline in ms from when the request arrived; 0 = none. */
   readonly timeoutMs: number;
-  /** performance.now() when the request was decoded. */
+  /** performance.now() when the read that brought the request was handled (one clock read per read). */
   readonly receivedAt: number;
   /** performance.now() when the handler was started; set only when the processor measures slow calls. */
   invokedAt = 0;

@@ -241,9 +241,10 @@ export class IOWorker {
   /**
    * Queues `frame` (one buffer or its parts, as Transport.send) for `address`, dialling if no connection
    * exists. With `item` (a request), the frame is retried as described on the class and every failure settles
-   * the item; without one (a response or a notice), a failure throws here or is dropped later.
+   * the item; without one (a response or a notice), a failure throws here or is dropped later. `alone`: see
+   * Transport.send (the caller's only request in flight is written at once).
    */
-  sendAsync(address: Address | string, frame: Uint8Array | readonly Uint8Array[], item?: PendingCall): void {
+  sendAsync(address: Address | string, frame: Uint8Array | readonly Uint8Array[], item?: PendingCall, alone = false): void {
     if (item !== undefined) {
       if (item.settled) return;
       item[ATTEMPT](typeof address === 'string' ? address : formatAddress(address), frame);
@@ -273,7 +274,7 @@ export class IOWorker {
     }
     item[BIND](t);
     try {
-      t.send(frame, item);
+      t.send(frame, item, alone);
     } catch (e) {
       item[BIND](undefined);
       this.#retry(item, toFfnetError(e));

@@ -212,6 +212,11 @@ export class Processor {
   readonly #ok: { ok: true; value: unknown } = { ok: true, value: undefined };
   readonly #err: { ok: false; code: number; message: string } = { ok: false, code: 0, message: '' };
   readonly #rsp: MessagePacket = { uuid: 0, serviceId: 0, methodId: 0, flags: 0, version: 0, timeoutMs: 0, payload: undefined };
+  // The clock read for the last read's requests (receivedAt): every frame of one read arrived at once, so a batch
+  // of pipelined requests pays for one performance.now() instead of one each.
+  #clockTransport: Transport | undefined = undefined;
+  #clockRead = -1;
+  #clockAt = 0;
 
   constructor(opts: ProcessorOptions = {}) {
     const max = opts.maxProcessingRequests ?? DEFAULT_MAX_PROCESSING;
@@ -333,6 +338,7 @@ export class Processor {
 
   /** The connection died: abort its handlers' signals and fail the calls waiting on it (called by the IOWorker). */
   onConnectionClosed(conn: Connection, t: Transport, err: FfnetError | undefined): void {
+    if (t === this.#clockTransport) this.#clockTransport = undefined;
     this.observer?.connectionClosed(conn, t, err);
     const lost = connectionLostError(t.peer, err);
     for (let c = conn.head; c !== undefined; c = c.next) c.abort(lost);
@@ -383,7 +389,7 @@ export class Processor {
         return;
       }
     }
-    const ctx = new CallContext(this, conn, t, pkt, service!, method, performance.now());
+    const ctx = new CallContext(this, conn, t, pkt, service!, method, this.#receivedAt(t));
     this.#processing++;
     this.#requests++;
     method.calls++;
@@ -395,6 +401,18 @@ export class Processor {
       pool.running++;
       this.#invoke(ctx);
     } else pool.push(ctx);
+  }
+
+  /** When the read that brought this request was handled (performance.now()), read once per read. */
+  #receivedAt(t: Transport): number {
+    const read = t.readCount;
+    if (t === this.#clockTransport && read === this.#clockRead) return this.#clockAt;
+    const now = performance.now();
+    this.#clockTransport = t;
+    // A transport without a count (a stand-in) reads the clock every time.
+    this.#clockRead = read ?? -1;
+    this.#clockAt = now;
+    return now;
   }
 
   #invoke(ctx: CallContext): void {

@@ -198,6 +198,34 @@ describe('Processor', () => {
     expect(p.server.processor.stats.cancelNotices).toBe(1);
   });
 
+  it('requests of one read share the clock reading of that read (receivedAt, hence their deadlines)', async () => {
+    const seen: { receivedAt: number; read: number; deadline: number; at: number }[] = [];
+    const svc = new TestService({
+      1: (ctx: CallContext) => {
+        seen.push({ receivedAt: ctx.receivedAt, read: ctx.transport.readCount, deadline: ctx.deadline, at: performance.now() });
+        // Each handler takes a while, so a clock read per request would tell them apart.
+        const until = performance.now() + 3;
+        while (performance.now() < until) {}
+        return null;
+      },
+    });
+    p = await pair(svc);
+    // Sent in one turn: one write, so (loopback, a few bytes) one read on the server.
+    const calls = [p.call(7, 1, 0, { timeoutMs: 5000 }), p.call(7, 1, 1, { timeoutMs: 5000 }), p.call(7, 1, 2, { timeoutMs: 5000 })];
+    await Promise.all(calls.map((c) => c.result));
+    expect(new Set(seen.map((s) => s.read)).size).toBe(1);
+    expect(new Set(seen.map((s) => s.receivedAt)).size).toBe(1);
+    for (const s of seen) {
+      expect(s.receivedAt).toBeLessThanOrEqual(s.at);
+      expect(s.deadline).toBe(s.receivedAt + 5000);
+    }
+    expect(seen[2]!.at - seen[0]!.receivedAt).toBeGreaterThanOrEqual(6);
+    // A later read reads the clock again.
+    await p.call(7, 1, 3).result;
+    expect(seen[3]!.read).toBeGreaterThan(seen[0]!.read);
+    expect(seen[3]!.receivedAt).toBeGreaterThan(seen[2]!.at);
+  });
+
   it("aborts ctx.signal at the caller's deadline", async () => {
     let reason: FfnetError | undefined;
     const svc = new TestService({
