@@ -122,7 +122,7 @@ export type FrameHandler = (body: Buffer, compressed: boolean) => void;
  *
  * Memory: a frame that lies inside one chunk is handed out as a view of that chunk (no copy). A small frame
  * that spans chunks is kept as the received chunks themselves and joined once its last byte has arrived. A
- * large one (body >= LARGE_FRAME) is checksummed chunk by chunk as it arrives, and gets its contiguous body
+ * large one (body >= LARGE_FRAME) is checksummed as it arrives (in CRC_SPAN spans of its body), and gets its contiguous body
  * buffer once a fraction of it has arrived (`allocateLargeBodyAt`, 1/8 by default); from then on chunks are
  * copied into it, or read straight into it (readTarget), as they come. So a header that claims 500 MiB and then
  * stalls makes the decoder allocate at most 8 times the bytes actually received, and the work of a large
