@@ -15,7 +15,7 @@ export {
 export { type BudgetWaiter, ByteBudget, type ByteBudgetStats } from './budget.js';
 export { DEFAULT_BACKENDS } from './defaults.js';
 export type { AuthRequest, ConnectionAuthenticator, Credentials, Principal } from './identity.js';
-export { DEFAULT_TCP_CONNECT_TIMEOUT_MS, type NetBackendOptions, tcp, unix } from './net-backend.js';
+export { DEFAULT_TCP_CONNECT_TIMEOUT_MS, DEFAULT_UNIX_SEND_BUFFER_BYTES, type NetBackendOptions, tcp, unix } from './net-backend.js';
 export { TransportPool, type TransportPoolOptions } from './pool.js';
 export { TLS_ALPN_PROTOCOL, type TlsBackend, type TlsBackendOptions, type TlsBackendSocket, type TlsCredentials, tls } from './tls-backend.js';
 export { RECEIVE_ALLOWANCE, Transport, type TransportConnectOptions, type TransportHandler, type TransportOptions, type TransportState } from './transport.js';

@@ -87,6 +87,10 @@ interface FdCalls {
   close(fd: number): number;
   /** getsockopt(fd, SOL_SOCKET, SO_PEERCRED) into a 12-byte `struct ucred`; 0 on success. */
   peerCred(fd: number, ucred: Buffer, len: Buffer): number;
+  /** setsockopt(fd, SOL_SOCKET, SO_SNDBUF) with a 4-byte int; 0 on success. */
+  setSendBuffer(fd: number, value: Buffer): number;
+  /** getsockopt(fd, SOL_SOCKET, SO_SNDBUF) into a 4-byte int; 0 on success. */
+  getSendBuffer(fd: number, value: Buffer, len: Buffer): number;
 }
 let fdState: FdCalls | null | undefined;
 /** Why fdCalls() is null, for errors that must say why a check could not be made. */
@@ -95,6 +99,7 @@ let fdMissing = '';
 // Linux values (SO_PEERCRED differs on ppc and mips); fdCalls() is null elsewhere.
 const SOL_SOCKET = 1;
 const SO_PEERCRED = process.arch === 'ppc64' || process.arch === 'ppc' ? 21 : process.arch === 'mips' || process.arch === 'mipsel' ? 18 : 17;
+const SO_SNDBUF = process.arch === 'mips' || process.arch === 'mipsel' ? 0x1001 : 7;
 /** struct ucred { pid_t pid; uid_t uid; gid_t gid; }: three 32-bit integers. */
 const UCRED_BYTES = 12;
 
@@ -110,10 +115,13 @@ function fdCalls(): FdCalls | null {
         const dup = libc.func('int dup(int oldfd)');
         const close = libc.func('int close(int fd)');
         const getsockopt = libc.func('int getsockopt(int sockfd, int level, int optname, void *optval, void *optlen)');
+        const setsockopt = libc.func('int setsockopt(int sockfd, int level, int optname, void *optval, uint32_t optlen)');
         fdState = {
           dup: (fd) => dup(fd) as number,
           close: (fd) => close(fd) as number,
           peerCred: (fd, ucred, len) => getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, len) as number,
+          setSendBuffer: (fd, value) => setsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, value.length) as number,
+          getSendBuffer: (fd, value, len) => getsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, len) as number,
         };
       } catch (e) {
         // koffi is an optional peer dependency: without it (or its binary for this platform) accepted sockets keep
@@ -139,6 +147,32 @@ function readPeerCredentials(sock: net.Socket): PeerCredentials | undefined {
   len.writeUInt32LE(UCRED_BYTES, 0);
   if (calls.peerCred(fd, ucred, len) !== 0 || len.readUInt32LE(0) !== UCRED_BYTES) return undefined;
   return Object.freeze({ pid: ucred.readInt32LE(0), uid: ucred.readUInt32LE(4), gid: ucred.readUInt32LE(8) });
+}
+
+/**
+ * Asks the kernel for a send buffer of `bytes` (SO_SNDBUF; Linux doubles the value for its bookkeeping and caps
+ * it at net.core.wmem_max). Returns false, leaving the socket as it is, when it cannot be set (no koffi, no fd).
+ */
+export function setSendBufferSize(sock: net.Socket, bytes: number): boolean {
+  const fd = (sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return false;
+  const calls = fdCalls();
+  if (calls === null) return false;
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(bytes, 0);
+  return calls.setSendBuffer(fd, v) === 0;
+}
+
+/** SO_SNDBUF as the kernel reports it (twice what was asked, see setSendBufferSize), or undefined. */
+export function sendBufferSize(sock: net.Socket): number | undefined {
+  const fd = (sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return undefined;
+  const calls = fdCalls();
+  if (calls === null) return undefined;
+  const v = Buffer.alloc(4);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(4, 0);
+  return calls.getSendBuffer(fd, v, len) === 0 ? v.readInt32LE(0) : undefined;
 }
 
 /**
@@ -264,10 +298,18 @@ export class NetSocket extends BackendSocketBase {
  * An accepted socket (from a server made with pauseOnConnect, nothing read yet) as a NetSocket with direct reads
  * where possible. Exported for @ffnet/shm, whose listener reads its hello with recvmsg before handing over.
  */
-export function acceptedNetSocket(scheme: Scheme, accepted: net.Socket, remote: Address, peer: string, local: string): NetSocket {
+export function acceptedNetSocket(
+  scheme: Scheme,
+  accepted: net.Socket,
+  remote: Address,
+  peer: string,
+  local: string,
+  sendBufferBytes = 0,
+): NetSocket {
   const direct = new DirectReads();
   const sock = reopenWithDirectReads(accepted, direct);
   sock.setNoDelay(true);
+  if (sendBufferBytes > 0) setSendBufferSize(sock, sendBufferBytes);
   return new NetSocket(scheme, sock, remote, peer, local, sock === accepted ? undefined : direct);
 }
 
@@ -299,7 +341,21 @@ interface Naming {
 export interface NetBackendOptions {
   /** Connect timeout when the caller gives none (default 1000 ms, 3FS tcp_connect_timeout); 0 = none. */
   connectTimeoutMs?: number;
+  /**
+   * SO_SNDBUF asked for every socket, dialled and accepted, in bytes; 0 leaves the kernel's default. Default: 0 for
+   * tcp (Linux grows a TCP send buffer by itself, up to net.ipv4.tcp_wmem's maximum) and DEFAULT_UNIX_SEND_BUFFER_BYTES
+   * for unix, whose sockets never grow past net.core.wmem_default (~208 KiB): a 1 MiB frame then leaves in five or
+   * more writes, each a wake-up of the receiver, and arrives in as many reads. The kernel caps the value at
+   * net.core.wmem_max; it bounds the kernel memory a connection's unread bytes can hold.
+   */
+  sendBufferBytes?: number;
 }
+
+/**
+ * Default SO_SNDBUF of unix sockets: 1 MiB (the kernel accounts twice that, including its own overhead), so that
+ * a 1 MiB frame goes out in about one write and is read in about one read. See NetBackendOptions.sendBufferBytes.
+ */
+export const DEFAULT_UNIX_SEND_BUFFER_BYTES = 1024 * 1024;
 
 /** 3FS tcp_connect_timeout. */
 export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 1000;
@@ -307,6 +363,8 @@ export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 1000;
 class NetBackend implements Backend {
   readonly scheme: Scheme;
   readonly connectTimeoutMs: number;
+  /** SO_SNDBUF asked for each socket; 0 = the kernel's default. */
+  readonly sendBufferBytes: number;
   private readonly naming: Naming;
 
   constructor(naming: Naming, opts: NetBackendOptions) {
@@ -315,6 +373,12 @@ class NetBackend implements Backend {
     const t = opts.connectTimeoutMs ?? DEFAULT_TCP_CONNECT_TIMEOUT_MS;
     if (!(Number.isFinite(t) && t >= 0)) throw new InvalidArgError(`${naming.scheme}() connectTimeoutMs must be a non-negative number, got ${t}`);
     this.connectTimeoutMs = t;
+    const b = opts.sendBufferBytes ?? (naming.scheme === 'unix' ? DEFAULT_UNIX_SEND_BUFFER_BYTES : 0);
+    // setsockopt takes an int, and the kernel doubles it.
+    if (!(Number.isSafeInteger(b) && b >= 0 && b <= 0x3fffffff)) {
+      throw new InvalidArgError(`${naming.scheme}() sendBufferBytes must be an integer from 0 to ${0x3fffffff}, got ${b}`);
+    }
+    this.sendBufferBytes = b;
   }
 
   available(): { ok: true } {
@@ -372,6 +436,7 @@ class NetBackend implements Backend {
         }
         settle();
         sock.setNoDelay(true);
+        if (this.sendBufferBytes > 0) setSendBufferSize(sock, this.sendBufferBytes);
         resolve(new NetSocket(this.scheme, sock, addr, peer, this.naming.localName(sock, addr), direct));
       };
       sock.once('error', onError);
@@ -415,7 +480,7 @@ class NetBackend implements Backend {
       });
       server.on('connection', (accepted: net.Socket) => {
         const { remote, peer } = naming.accepted(accepted, bound);
-        onSocket(acceptedNetSocket(scheme, accepted, remote, peer, naming.localName(accepted, bound)));
+        onSocket(acceptedNetSocket(scheme, accepted, remote, peer, naming.localName(accepted, bound), this.sendBufferBytes));
       });
       offAbort = onAbort(signal, (cause) => fail(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal!)}`, { cause })));
       server.listen({ ...naming.listenTarget(addr), backlog: opts.backlog ?? 511, ...(opts.reusePort ? { reusePort: true } : {}) }, () => {

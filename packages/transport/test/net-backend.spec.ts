@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import {
   type BackendListener,
   type BackendSocket,
   DEFAULT_BACKENDS,
+  DEFAULT_UNIX_SEND_BUFFER_BYTES,
   findBackend,
   formatAddress,
   parseAddress,
@@ -29,6 +30,7 @@ import {
   unix,
   unixAddress,
 } from '../src/index.js';
+import { sendBufferSize } from '../src/net-backend.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ffnet-nb-'));
 const listeners: BackendListener[] = [];
@@ -362,6 +364,33 @@ describe('unix specifics', () => {
     listeners.push(lt);
     const ct = noHandlers(await tcp().connect(lt.address));
     expect(ct.peerCredentials?.()).toBeUndefined();
+  });
+
+  it('asks for a 1 MiB send buffer (SO_SNDBUF) on dialled and accepted sockets; sendBufferBytes sets or disables it', async () => {
+    // What the kernel reports: twice the value asked for, capped at net.core.wmem_max; untouched, wmem_default.
+    const sysctl = (name: string): number => Number(readFileSync(`/proc/sys/net/core/${name}`, 'utf8').trim());
+    const reported = (asked: number): number => 2 * Math.min(asked, sysctl('wmem_max'));
+    const underlying = (s: BackendSocket): net.Socket => (s as unknown as { sock: net.Socket }).sock;
+    async function pair(b: Backend, name: string): Promise<[number | undefined, number | undefined]> {
+      const accepted: BackendSocket[] = [];
+      const l = await b.listen(unixAddress(join(dir, name)), {}, (s) => accepted.push(noHandlers(s)));
+      listeners.push(l);
+      const c = noHandlers(await b.connect(l.address));
+      const deadline = Date.now() + 5000;
+      while (accepted.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+      return [sendBufferSize(underlying(c)), sendBufferSize(underlying(accepted[0]!))];
+    }
+    expect(DEFAULT_UNIX_SEND_BUFFER_BYTES).toBe(1024 * 1024);
+    const want = reported(DEFAULT_UNIX_SEND_BUFFER_BYTES);
+    expect(await pair(unix(), 'sndbuf-default.sock')).toEqual([want, want]);
+    const asked = 300_000;
+    expect(await pair(unix({ sendBufferBytes: asked }), 'sndbuf-set.sock')).toEqual([reported(asked), reported(asked)]);
+    const untouched = sysctl('wmem_default');
+    expect(await pair(unix({ sendBufferBytes: 0 }), 'sndbuf-off.sock')).toEqual([untouched, untouched]);
+    for (const bad of [-1, 1.5, 2 ** 31, Number.NaN]) {
+      expect(() => unix({ sendBufferBytes: bad })).toThrow(InvalidArgError);
+      expect(() => tcp({ sendBufferBytes: bad })).toThrow(/tcp\(\) sendBufferBytes must be an integer/);
+    }
   });
 
   it('hints at a stale socket file', async () => {
