@@ -25,6 +25,7 @@ export {
   ENVELOPE_NAMES,
   type Envelope,
   type EnvelopeName,
+  type HeaderSchemas3fs,
   encodeMessage3fs,
   envelopeNamed,
   ffnetEnvelope,

@@ -9,6 +9,8 @@ import type { DecodeOptions, EncodeOptions, FrameParts, MessagePacket, Result, T
 import { compressFrame, MessageFlags, nowMicros } from '../envelope.js';
 import { InvalidArgError, InvalidFormatError, VerifyRequestFailedError } from '../errors.js';
 import { checksumWord, DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_SIZE, sealFrame } from '../frame.js';
+import { decodeRange } from '../schema/codec.js';
+import { unwrap } from '../schema/dsl.js';
 import { decode3fs, encode3fsTransient, type Schema } from '../schema/index.js';
 
 /** Bytes of `MessagePacket.echo`: u64 uuid ‖ u8 major ‖ u8 minor ‖ u8 patch ‖ u32 hash, little-endian. */
@@ -311,14 +313,78 @@ class Reader {
 const packetReader = new Reader();
 
 /**
+ * What the receiver knows from a packet's header, so that decodeMessage3fs can decode the payload in its pass over
+ * the frame (the ids and the uuid come before the payload): no view of the payload, no second pass once the
+ * method is known. Called synchronously inside decodeMessage3fs.
+ */
+export interface HeaderSchemas3fs {
+  /** The request schema of method `methodId` of service `serviceId`, or undefined to leave the payload as bytes. */
+  requestSchema(serviceId: number, methodId: number): Schema | undefined;
+  /** The response schema of the call waiting for `uuid`, or undefined to leave the payload as bytes. */
+  responseSchema(uuid: number): Schema | undefined;
+}
+
+const NOT_DECODED: unknown = Symbol('ffnet.3fs.notDecoded');
+
+/** Request schemas whose value may itself be a Uint8Array: decoded later, so that bytes always mean "not decoded yet". */
+const valueMayBeBytes = new WeakMap<Schema, boolean>();
+
+function mayBeBytes(schema: Schema): boolean {
+  let out = valueMayBeBytes.get(schema);
+  if (out === undefined) {
+    let sc = unwrap(schema);
+    while (sc.kind === 'optional') sc = unwrap(sc.of);
+    out = sc.kind === 'bytes' || sc.kind === 'fixed';
+    valueMayBeBytes.set(schema, out);
+  }
+  return out;
+}
+
+/**
+ * The payload `body[start, end)` decoded with the schema the header points at: a request's value, or an ok
+ * response's `Result`. NOT_DECODED (the caller keeps the bytes) when there is no schema, for an error Result, and
+ * when it does not decode: the later decodeRequest3fs / decodeResult3fs then makes the error it always made.
+ */
+function inHeaderPass(
+  schemas: HeaderSchemas3fs,
+  body: Uint8Array,
+  start: number,
+  end: number,
+  flags: number,
+  serviceId: number,
+  methodId: number,
+  uuid: number,
+): unknown {
+  if ((flags & MessageFlags.IsReq) !== 0) {
+    const schema = schemas.requestSchema(serviceId, methodId);
+    if (schema === undefined || mayBeBytes(schema)) return NOT_DECODED;
+    try {
+      return decodeRange(schema, body, start, end);
+    } catch {
+      return NOT_DECODED;
+    }
+  }
+  if (end === start || body[start] !== 1) return NOT_DECODED;
+  const schema = schemas.responseSchema(uuid);
+  if (schema === undefined) return NOT_DECODED;
+  try {
+    return { ok: true, value: decodeRange(schema, body, start + 1, end) };
+  } catch {
+    return NOT_DECODED;
+  }
+}
+
+/**
  * Decode a 3fs-envelope frame body into a packet whose `payload` is still bytes (a view into `body` or its
  * decompressed copy): the request, or the response's `Result<Rsp>`, for decodeRequest3fs / decodeResult3fs once the
  * method is known. Missing trailing fields take their defaults and extra trailing bytes are ignored, as in 3FS; a
  * field that starts but does not fit, or a length beyond the body, is an InvalidFormatError. `timeoutMs` is 0
  * (3FS has no deadline field). `echo` is set when the uuid is beyond 2^53 or the Version has major/minor/patch,
- * so that a response can echo them exactly.
+ * so that a response can echo them exactly. With `schemas`, a payload whose schema the header points at is
+ * decoded in the same pass instead: a request's value (never a Uint8Array then: schemas whose value could be
+ * one are left as bytes), an ok response's `Result`; bytes still mean "decode me later".
  */
-export function decodeMessage3fs(body: Buffer, compressed: boolean, opts?: DecodeOptions): MessagePacket {
+export function decodeMessage3fs(body: Buffer, compressed: boolean, opts?: DecodeOptions, schemas?: HeaderSchemas3fs): MessagePacket {
   const peer = opts?.peer;
   if (compressed) body = zstdDecompress(body, opts?.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, peer);
   const r = packetReader.reset(body, body.length, peer);
@@ -332,7 +398,7 @@ export function decodeMessage3fs(body: Buffer, compressed: boolean, opts?: Decod
   let minor = 0;
   let patch = 0;
   let hash = 0;
-  let payload: Uint8Array = EMPTY;
+  let payload: unknown = EMPTY;
   let timestamps: Timestamps | undefined;
   if (r.has(8, 'uuid')) {
     uuidLo = r.u32();
@@ -353,8 +419,10 @@ export function decodeMessage3fs(body: Buffer, compressed: boolean, opts?: Decod
   if (r.has(1, 'payload')) {
     const len = r.varint('payload length');
     if (len > r.end - r.pos) throw r.bad(`payload of ${len} bytes, ${r.end - r.pos} left`);
-    payload = body.subarray(r.pos, r.pos + len);
+    const start = r.pos;
     r.pos += len;
+    payload = schemas === undefined ? NOT_DECODED : inHeaderPass(schemas, body, start, r.pos, flags, serviceId, methodId, uuidLo + uuidHi * TWO_32);
+    if (payload === NOT_DECODED) payload = body.subarray(start, r.pos);
   }
   if (r.has(1, 'timestamp')) {
     const present = r.u8();
