@@ -25,10 +25,10 @@ export {
   ENVELOPE_NAMES,
   type Envelope,
   type EnvelopeName,
-  type HeaderSchemas3fs,
   encodeMessage3fs,
   envelopeNamed,
   ffnetEnvelope,
+  type HeaderSchemas3fs,
   type PayloadSchemas,
   threefsEnvelope,
 } from './envelopes/index.js';
