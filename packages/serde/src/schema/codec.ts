@@ -17,7 +17,7 @@ const INITIAL_SCRATCH = 4096;
 /** Scratch buffers grown past this are dropped after use, so one huge message does not pin its memory. */
 const KEEP_SCRATCH_MAX = 1 << 20;
 
-// allocUnsafeSlow: the scratch owns its ArrayBuffer (offset 0), so the result is one ArrayBuffer.slice.
+// allocUnsafeSlow: the scratch owns its ArrayBuffer (offset 0), not a slab shared with other Buffers.
 let buf = Buffer.allocUnsafeSlow(INITIAL_SCRATCH);
 let dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 let pos = 0;
@@ -371,7 +371,9 @@ function encodeWith(compiled: Enc | null, schema: Schema, value: unknown): Uint8
     out = new Uint8Array(pos);
     for (let i = 0; i < pos; i++) out[i] = buf[i] as number;
   } else {
-    out = new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + pos));
+    // Not ArrayBuffer.slice: that costs 1.5-2× a fresh array and one set() (measured at 66 B and at 1 KiB).
+    out = new Uint8Array(pos);
+    out.set(new Uint8Array(buf.buffer, buf.byteOffset, pos));
   }
   pos = 0;
   if (buf.length > KEEP_SCRATCH_MAX) {
