@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeMessage3fs,
   decodeRequest3fs,
+  encode3fs,
   encodeMessage3fs,
   errResult,
   FRAME_HEADER_SIZE,
@@ -106,4 +107,24 @@ describe('decodeMessage3fs in one pass', () => {
     }
     expect(decoded).toBeGreaterThan(0);
   });
+});
+
+describe('encodeMessage3fs takes the payload straight from the codec scratch', () => {
+  const Blob = s.struct('t::Blob', { data: s.bytes });
+  for (const size of [0, 10, 62, 63, 200, 70_000]) {
+    it(`a ${size}-byte payload: the frame carries exactly encode3fs's bytes and decodes back`, () => {
+      const data = new Uint8Array(size).map((_, i) => (i * 7 + 3) & 0xff);
+      const pkt: MessagePacket = { uuid: 5, serviceId: 1, methodId: 2, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: { data } };
+      const frame = encodeMessage3fs(pkt, Blob);
+      // From 64 KiB on the payload is a part of its own (zero copy), not copied into the head.
+      expect(Array.isArray(frame)).toBe(size >= 64 * 1024);
+      const b = body(frame);
+      const raw = decodeMessage3fs(b, false);
+      expect(Buffer.from(raw.payload as Uint8Array)).toEqual(Buffer.from(encode3fs(Blob, { data })));
+      // The scratch is reused by the next encode: the frame must not change with it.
+      encodeMessage3fs({ ...pkt, payload: { data: new Uint8Array(size).fill(0xff) } }, Blob);
+      expect(decodeMessage3fs(b, false, undefined, schemas(Blob, undefined)).payload).toEqual({ data });
+      expect(Buffer.from(body(frame))).toEqual(b);
+    });
+  }
 });

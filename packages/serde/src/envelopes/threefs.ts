@@ -9,9 +9,9 @@ import type { DecodeOptions, EncodeOptions, FrameParts, MessagePacket, Result, T
 import { compressFrame, MessageFlags, nowMicros } from '../envelope.js';
 import { InvalidArgError, InvalidFormatError, VerifyRequestFailedError } from '../errors.js';
 import { checksumWord, DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_SIZE, sealFrame } from '../frame.js';
-import { decodeRange } from '../schema/codec.js';
+import { copyScratch, decodeRange, encode3fsScratch, scratchCopy } from '../schema/codec.js';
 import { unwrap } from '../schema/dsl.js';
-import { decode3fs, encode3fsTransient, type Schema } from '../schema/index.js';
+import { decode3fs, type Schema } from '../schema/index.js';
 
 /** Bytes of `MessagePacket.echo`: u64 uuid ‖ u8 major ‖ u8 minor ‖ u8 patch ‖ u32 hash, little-endian. */
 export const ECHO_SIZE = 15;
@@ -105,7 +105,7 @@ function payloadBytes(pkt: MessagePacket, schema: Schema | undefined): PayloadSc
   if (isReq) {
     if (schema === undefined) throw new InvalidArgError(`the 3fs envelope needs the request schema of service ${pkt.serviceId} method ${pkt.methodId}`);
     out.head = -1;
-    out.body = encode3fsTransient(schema, pkt.payload);
+    out.bodyLen = encode3fsScratch(schema, pkt.payload);
     return out;
   }
   const r = pkt.payload as Result<unknown> | undefined;
@@ -113,7 +113,7 @@ function payloadBytes(pkt: MessagePacket, schema: Schema | undefined): PayloadSc
   if (r.ok) {
     if (schema === undefined) throw new InvalidArgError(`the 3fs envelope needs the response schema of service ${pkt.serviceId} method ${pkt.methodId}`);
     out.head = 1;
-    out.body = encode3fsTransient(schema, r.value);
+    out.bodyLen = encode3fsScratch(schema, r.value);
     return out;
   }
   checkUint('payload.code', r.code, 0xffff);
@@ -122,17 +122,18 @@ function payloadBytes(pkt: MessagePacket, schema: Schema | undefined): PayloadSc
   out.head = 0;
   out.code = r.code;
   out.message = r.message.length === 0 ? EMPTY : Buffer.from(r.message, 'utf8');
-  out.body = EMPTY;
+  out.bodyLen = 0;
   return out;
 }
 interface PayloadScratch {
   head: number;
   code: number;
   message: Uint8Array;
-  body: Uint8Array;
+  /** Bytes of the encoded value, left in the codec's scratch (encode3fsScratch) until copied out. */
+  bodyLen: number;
 }
 // Reused: encoding is synchronous.
-const payloadScratch: PayloadScratch = { head: -1, code: 0, message: EMPTY, body: EMPTY };
+const payloadScratch: PayloadScratch = { head: -1, code: 0, message: EMPTY, bodyLen: 0 };
 
 /**
  * A packet as a frame in the 3fs envelope: `schema` is the method's request schema for a request (IsReq set) and
@@ -156,20 +157,20 @@ export function encodeMessage3fs(pkt: MessagePacket, schema: Schema | undefined,
     throw new InvalidArgError(`the 3fs envelope carries no metadata (service ${serviceId} method ${methodId} has ${pkt.metadata.size} entries)`);
   }
   const p = payloadBytes(pkt, schema);
-  // A view of the codec's scratch: copied into the frame below, or (large) into an array of its own.
-  let body = p.body;
+  // In the codec's scratch: copied into the frame below, or (large) into an array of its own.
+  const bodyLen = p.bodyLen;
   // head: -1 request (no Result byte), 1 ok, 0 error (Status follows).
-  let plen = body.length;
+  let plen = bodyLen;
   if (p.head >= 0) plen += 1;
   if (p.head === 0) plen += 2 + (p.message.length === 0 ? 1 : 1 + varintSize(p.message.length) + p.message.length);
   const tsSize = timestamps === undefined ? 1 : TIMESTAMP_SIZE;
   const tableLen = FIXED_FIELDS + varintSize(plen) + plen + tsSize;
-  const bodyLen = varintSize(tableLen) + tableLen;
-  const zeroCopy = body.length >= (opts?.zeroCopyThreshold ?? ZERO_COPY);
-  if (zeroCopy) body = body.slice();
+  const frameBodyLen = varintSize(tableLen) + tableLen;
+  const zeroCopy = bodyLen >= (opts?.zeroCopyThreshold ?? ZERO_COPY);
+  const body = zeroCopy ? scratchCopy(bodyLen) : EMPTY;
   // One buffer, or (a large payload) head ‖ payload ‖ tail with the payload not copied.
-  const headLen = FRAME_HEADER_SIZE + bodyLen - (zeroCopy ? body.length + tsSize : 0);
-  const b = take(zeroCopy ? headLen : FRAME_HEADER_SIZE + bodyLen);
+  const headLen = FRAME_HEADER_SIZE + frameBodyLen - (zeroCopy ? bodyLen + tsSize : 0);
+  const b = take(zeroCopy ? headLen : FRAME_HEADER_SIZE + frameBodyLen);
   let at = writeVarint(b, FRAME_HEADER_SIZE, tableLen);
   if (echo === undefined) {
     at = writeU32(b, at, uuid);
@@ -204,11 +205,11 @@ export function encodeMessage3fs(pkt: MessagePacket, schema: Schema | undefined,
     }
     p.message = EMPTY;
   }
-  p.body = EMPTY;
+  p.bodyLen = 0;
   let frame: FrameParts;
   if (!zeroCopy) {
-    b.set(body, at);
-    at += body.length;
+    copyScratch(b, at, bodyLen);
+    at += bodyLen;
     writeTimestamps(b, at, timestamps, (flags & MessageFlags.IsReq) !== 0);
     sealFrame(b, false);
     frame = b;
@@ -218,10 +219,10 @@ export function encodeMessage3fs(pkt: MessagePacket, schema: Schema | undefined,
     const crc = crc32c(tail, crc32c(body, crc32cRange(b, FRAME_HEADER_SIZE, headLen)));
     const word = checksumWord(crc, false);
     writeU32(b, 0, word);
-    writeU32(b, 4, bodyLen);
+    writeU32(b, 4, frameBodyLen);
     frame = [b, body, tail];
   }
-  return compressFrame(frame, bodyLen, opts);
+  return compressFrame(frame, frameBodyLen, opts);
 }
 
 function writeTimestamps(b: Uint8Array, at: number, ts: Timestamps | undefined, isReq: boolean): void {

@@ -389,6 +389,16 @@ function encodeWith(compiled: Enc | null, schema: Schema, value: unknown): Uint8
  * the copy's allocation, which for a small message costs more than the encoding itself.
  */
 export function encode3fsTransient<S extends Schema>(schema: S, value: Infer<S>): Uint8Array {
+  const n = encode3fsScratch(schema, value);
+  return new Uint8Array(buf.buffer, buf.byteOffset, n);
+}
+
+/**
+ * encode3fs into the encoder's scratch only: returns the length, for copyScratch / scratchCopy to take the bytes
+ * before the next encode. The 3fs envelope copies a small payload straight into its frame this way, without
+ * making a view of the scratch first (a typed array per message).
+ */
+export function encode3fsScratch(schema: Schema, value: unknown): number {
   // The view of the previous call is dead by now: a scratch grown by one huge message is dropped here.
   if (buf.length > KEEP_SCRATCH_MAX) {
     buf = Buffer.allocUnsafeSlow(INITIAL_SCRATCH);
@@ -405,8 +415,24 @@ export function encode3fsTransient<S extends Schema>(schema: S, value: Infer<S>)
     }
     throw e;
   }
-  const out = new Uint8Array(buf.buffer, buf.byteOffset, pos);
+  const n = pos;
   pos = 0;
+  return n;
+}
+
+/** Copies the first `n` bytes of the scratch (from encode3fsScratch) into `dst` at `at`. */
+export function copyScratch(dst: Uint8Array, at: number, n: number): void {
+  if (n <= 64) {
+    for (let i = 0; i < n; i++) dst[at + i] = buf[i] as number;
+  } else {
+    dst.set(new Uint8Array(buf.buffer, buf.byteOffset, n), at);
+  }
+}
+
+/** The first `n` bytes of the scratch (from encode3fsScratch) as an array of their own. */
+export function scratchCopy(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  copyScratch(out, 0, n);
   return out;
 }
 
@@ -1124,7 +1150,16 @@ const decString: Dec = (c) => readUtf8(c, readLength(c, 'string'));
 const decBytes: Dec = (c) => {
   const n = readLength(c, 'bytes');
   // A copy: the input is usually a pooled frame buffer that is reused after the call.
-  const out = plain(c).slice(c.p, c.p + n);
+  let out: Uint8Array;
+  if (n <= 64) {
+    // Small arrays live on V8's heap: a byte loop beats making a view of the input to slice from.
+    out = new Uint8Array(n);
+    const u = c.u;
+    const p = c.p;
+    for (let i = 0; i < n; i++) out[i] = u[p + i] as number;
+  } else {
+    out = plain(c).slice(c.p, c.p + n);
+  }
   c.p += n;
   return out;
 };
