@@ -56,6 +56,18 @@ const cases: { message: string; type: unknown; value: unknown }[] = [
   { message: 'EchoMessage', type: byName('svc.core.EchoReq').type, value: byName('svc.core.EchoReq').value },
   { message: 'storage.BatchReadReq', type: byName('svc.storage.BatchReadReq').type, value: byName('svc.storage.BatchReadReq').value },
   { message: 'conformance.Everything', ...payloadOf(byName('packet.req.conformance.echo')) },
+  // The W2 message of the ffnet-3fs peer (`BenchMessage3fs`): one 64-byte bytes field.
+  {
+    message: 'bench.BenchMessage',
+    type: {
+      kind: 'struct',
+      name: 'ffnet::bench::BenchMessage',
+      tag: 'BenchMessage',
+      levelClasses: ['BenchMessage'],
+      levels: [[{ name: 'data', id: 0, type: 'string' }]],
+    },
+    value: { data: { $hex: '61'.repeat(64) } },
+  },
 ];
 
 // As ffnet's envelope codec is set up: plain maps, no records, 64-bit integers read back as bigint.

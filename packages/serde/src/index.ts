@@ -28,6 +28,7 @@ export {
   encodeMessage3fs,
   envelopeNamed,
   ffnetEnvelope,
+  type HeaderSchemas3fs,
   type PayloadSchemas,
   threefsEnvelope,
 } from './envelopes/index.js';

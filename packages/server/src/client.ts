@@ -158,8 +158,6 @@ class RpcCall extends PendingCall {
   signal: AbortSignal | undefined = undefined;
   /** Where the response's metadata goes (the caller's responseMetadata or the interceptors' ClientCall). */
   responseMetadata: Metadata | undefined = undefined;
-  /** The method's response schema: the 3fs response is decoded with it, an ffnet one checked against it. */
-  responseSchema: PayloadSchemas['response'] = undefined;
   /** The call went out in the 3fs envelope: the payload is `Result<Rsp>` bytes, and there is no cancel notice. */
   threefs = false;
   /** The client's slow-call log, when its threshold is on. */
@@ -239,7 +237,11 @@ class RpcCall extends PendingCall {
 
 /** A response as a Result: 3fs bytes decoded with the response schema, an ffnet value checked against it. */
 function responseResult(call: RpcCall, pkt: MessagePacket, peer: string): Result<unknown> {
-  if (call.threefs) return decodeResult3fs(call.responseSchema, pkt.payload as Uint8Array, call.label, peer);
+  if (call.threefs) {
+    // Decoded by the Processor in the pass over the frame's header (PendingCall.responseSchema), else still bytes.
+    const p = pkt.payload;
+    return p instanceof Uint8Array ? decodeResult3fs(call.responseSchema, p, call.label, peer) : (p as Result<unknown>);
+  }
   const r = pkt.payload as Result<unknown>;
   if (r.ok) {
     const schema = call.responseSchema!;

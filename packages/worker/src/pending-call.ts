@@ -1,4 +1,4 @@
-import type { FfnetError, MessagePacket } from '@ffnet/serde';
+import type { FfnetError, MessagePacket, Schema } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
 
 /** What settles a registered call: the Waiter. */
@@ -54,6 +54,11 @@ export abstract class PendingCall {
   prev: PendingCall | undefined = undefined;
   /** @internal */
   next: PendingCall | undefined = undefined;
+  /**
+   * The schema of the response's value: a 3fs response is decoded with it in the pass over its frame's header
+   * (the Processor finds the call by uuid there), an ffnet one is checked against it by the caller.
+   */
+  responseSchema: Schema | undefined = undefined;
 
   constructor(label: string, maxRetries?: number) {
     this.label = label;

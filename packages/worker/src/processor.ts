@@ -45,7 +45,7 @@ import type { Connection } from './connection.js';
 import { connectionLostError, type HandlerErrorHook, HandlerErrors, toFfnetError } from './errors.js';
 import { frameBodySize, frameMessageSize } from './limits.js';
 import type { CallObserver } from './observer.js';
-import { checkResponse, takeRequest } from './payload.js';
+import { checkResponse, HeaderSchemas, takeRequest } from './payload.js';
 import { sharedTimerWheel } from './timers.js';
 import type { Waiter } from './waiter.js';
 
@@ -191,6 +191,8 @@ export class Processor {
   readonly envelope: EnvelopeName;
   /** The 3fs envelope: payloads are bytes until their method is known. */
   readonly #threefs: boolean;
+  /** 3fs only: lets the frame decoder decode a payload in its pass over the header. */
+  readonly #headerSchemas: HeaderSchemas | undefined;
   /** 0: slow calls are not measured. */
   readonly slowCallMs: number;
   readonly #log: Logger;
@@ -242,6 +244,7 @@ export class Processor {
     this.#chain = composeServerInterceptors(opts.interceptors);
     this.envelope = envelopeNamed(opts.envelope, 'processor envelope').name;
     this.#threefs = this.envelope === '3fs';
+    this.#headerSchemas = this.#threefs ? new HeaderSchemas(this) : undefined;
   }
 
   /** Requests running or queued now. */
@@ -308,7 +311,10 @@ export class Processor {
     if (this.#bytes !== undefined) this.#bytes.bytesIn(conn, t, body.byteLength + FRAME_HEADER_SIZE);
     let pkt: MessagePacket;
     try {
-      pkt = this.#threefs ? decodeMessage3fs(body, compressed, conn.decodeOptions(t)) : decodeMessage(body, compressed, conn.decodeOptions(t));
+      pkt =
+        this.#headerSchemas !== undefined
+          ? decodeMessage3fs(body, compressed, conn.decodeOptions(t), this.#headerSchemas.at(t))
+          : decodeMessage(body, compressed, conn.decodeOptions(t));
     } catch (e) {
       this.#badFrames++;
       const err = toFfnetError(e, t.peer);

@@ -53,4 +53,4 @@ export function envelopeNamed(name: unknown, where = 'envelope'): Envelope {
   throw new InvalidConfigError(`${where} must be 'ffnet' or '3fs', got ${JSON.stringify(name)}`);
 }
 
-export { decodeMessage3fs, decodeRequest3fs, decodeResult3fs, ECHO_SIZE, encodeMessage3fs } from './threefs.js';
+export { decodeMessage3fs, decodeRequest3fs, decodeResult3fs, ECHO_SIZE, encodeMessage3fs, type HeaderSchemas3fs } from './threefs.js';

@@ -9,7 +9,9 @@ import type { DecodeOptions, EncodeOptions, FrameParts, MessagePacket, Result, T
 import { compressFrame, MessageFlags, nowMicros } from '../envelope.js';
 import { InvalidArgError, InvalidFormatError, VerifyRequestFailedError } from '../errors.js';
 import { checksumWord, DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_SIZE, sealFrame } from '../frame.js';
-import { decode3fs, encode3fsTransient, type Schema } from '../schema/index.js';
+import { copyScratch, decodeRange, encode3fsScratch, scratchCopy } from '../schema/codec.js';
+import { unwrap } from '../schema/dsl.js';
+import { decode3fs, type Schema } from '../schema/index.js';
 
 /** Bytes of `MessagePacket.echo`: u64 uuid ‖ u8 major ‖ u8 minor ‖ u8 patch ‖ u32 hash, little-endian. */
 export const ECHO_SIZE = 15;
@@ -103,7 +105,7 @@ function payloadBytes(pkt: MessagePacket, schema: Schema | undefined): PayloadSc
   if (isReq) {
     if (schema === undefined) throw new InvalidArgError(`the 3fs envelope needs the request schema of service ${pkt.serviceId} method ${pkt.methodId}`);
     out.head = -1;
-    out.body = encode3fsTransient(schema, pkt.payload);
+    out.bodyLen = encode3fsScratch(schema, pkt.payload);
     return out;
   }
   const r = pkt.payload as Result<unknown> | undefined;
@@ -111,7 +113,7 @@ function payloadBytes(pkt: MessagePacket, schema: Schema | undefined): PayloadSc
   if (r.ok) {
     if (schema === undefined) throw new InvalidArgError(`the 3fs envelope needs the response schema of service ${pkt.serviceId} method ${pkt.methodId}`);
     out.head = 1;
-    out.body = encode3fsTransient(schema, r.value);
+    out.bodyLen = encode3fsScratch(schema, r.value);
     return out;
   }
   checkUint('payload.code', r.code, 0xffff);
@@ -120,17 +122,18 @@ function payloadBytes(pkt: MessagePacket, schema: Schema | undefined): PayloadSc
   out.head = 0;
   out.code = r.code;
   out.message = r.message.length === 0 ? EMPTY : Buffer.from(r.message, 'utf8');
-  out.body = EMPTY;
+  out.bodyLen = 0;
   return out;
 }
 interface PayloadScratch {
   head: number;
   code: number;
   message: Uint8Array;
-  body: Uint8Array;
+  /** Bytes of the encoded value, left in the codec's scratch (encode3fsScratch) until copied out. */
+  bodyLen: number;
 }
 // Reused: encoding is synchronous.
-const payloadScratch: PayloadScratch = { head: -1, code: 0, message: EMPTY, body: EMPTY };
+const payloadScratch: PayloadScratch = { head: -1, code: 0, message: EMPTY, bodyLen: 0 };
 
 /**
  * A packet as a frame in the 3fs envelope: `schema` is the method's request schema for a request (IsReq set) and
@@ -154,20 +157,20 @@ export function encodeMessage3fs(pkt: MessagePacket, schema: Schema | undefined,
     throw new InvalidArgError(`the 3fs envelope carries no metadata (service ${serviceId} method ${methodId} has ${pkt.metadata.size} entries)`);
   }
   const p = payloadBytes(pkt, schema);
-  // A view of the codec's scratch: copied into the frame below, or (large) into an array of its own.
-  let body = p.body;
+  // In the codec's scratch: copied into the frame below, or (large) into an array of its own.
+  const bodyLen = p.bodyLen;
   // head: -1 request (no Result byte), 1 ok, 0 error (Status follows).
-  let plen = body.length;
+  let plen = bodyLen;
   if (p.head >= 0) plen += 1;
   if (p.head === 0) plen += 2 + (p.message.length === 0 ? 1 : 1 + varintSize(p.message.length) + p.message.length);
   const tsSize = timestamps === undefined ? 1 : TIMESTAMP_SIZE;
   const tableLen = FIXED_FIELDS + varintSize(plen) + plen + tsSize;
-  const bodyLen = varintSize(tableLen) + tableLen;
-  const zeroCopy = body.length >= (opts?.zeroCopyThreshold ?? ZERO_COPY);
-  if (zeroCopy) body = body.slice();
+  const frameBodyLen = varintSize(tableLen) + tableLen;
+  const zeroCopy = bodyLen >= (opts?.zeroCopyThreshold ?? ZERO_COPY);
+  const body = zeroCopy ? scratchCopy(bodyLen) : EMPTY;
   // One buffer, or (a large payload) head ‖ payload ‖ tail with the payload not copied.
-  const headLen = FRAME_HEADER_SIZE + bodyLen - (zeroCopy ? body.length + tsSize : 0);
-  const b = take(zeroCopy ? headLen : FRAME_HEADER_SIZE + bodyLen);
+  const headLen = FRAME_HEADER_SIZE + frameBodyLen - (zeroCopy ? bodyLen + tsSize : 0);
+  const b = take(zeroCopy ? headLen : FRAME_HEADER_SIZE + frameBodyLen);
   let at = writeVarint(b, FRAME_HEADER_SIZE, tableLen);
   if (echo === undefined) {
     at = writeU32(b, at, uuid);
@@ -202,11 +205,11 @@ export function encodeMessage3fs(pkt: MessagePacket, schema: Schema | undefined,
     }
     p.message = EMPTY;
   }
-  p.body = EMPTY;
+  p.bodyLen = 0;
   let frame: FrameParts;
   if (!zeroCopy) {
-    b.set(body, at);
-    at += body.length;
+    copyScratch(b, at, bodyLen);
+    at += bodyLen;
     writeTimestamps(b, at, timestamps, (flags & MessageFlags.IsReq) !== 0);
     sealFrame(b, false);
     frame = b;
@@ -216,10 +219,10 @@ export function encodeMessage3fs(pkt: MessagePacket, schema: Schema | undefined,
     const crc = crc32c(tail, crc32c(body, crc32cRange(b, FRAME_HEADER_SIZE, headLen)));
     const word = checksumWord(crc, false);
     writeU32(b, 0, word);
-    writeU32(b, 4, bodyLen);
+    writeU32(b, 4, frameBodyLen);
     frame = [b, body, tail];
   }
-  return compressFrame(frame, bodyLen, opts);
+  return compressFrame(frame, frameBodyLen, opts);
 }
 
 function writeTimestamps(b: Uint8Array, at: number, ts: Timestamps | undefined, isReq: boolean): void {
@@ -311,14 +314,78 @@ class Reader {
 const packetReader = new Reader();
 
 /**
+ * What the receiver knows from a packet's header, so that decodeMessage3fs can decode the payload in its pass over
+ * the frame (the ids and the uuid come before the payload): no view of the payload, no second pass once the
+ * method is known. Called synchronously inside decodeMessage3fs.
+ */
+export interface HeaderSchemas3fs {
+  /** The request schema of method `methodId` of service `serviceId`, or undefined to leave the payload as bytes. */
+  requestSchema(serviceId: number, methodId: number): Schema | undefined;
+  /** The response schema of the call waiting for `uuid`, or undefined to leave the payload as bytes. */
+  responseSchema(uuid: number): Schema | undefined;
+}
+
+const NOT_DECODED: unknown = Symbol('ffnet.3fs.notDecoded');
+
+/** Request schemas whose value may itself be a Uint8Array: decoded later, so that bytes always mean "not decoded yet". */
+const valueMayBeBytes = new WeakMap<Schema, boolean>();
+
+function mayBeBytes(schema: Schema): boolean {
+  let out = valueMayBeBytes.get(schema);
+  if (out === undefined) {
+    let sc = unwrap(schema);
+    while (sc.kind === 'optional') sc = unwrap(sc.of);
+    out = sc.kind === 'bytes' || sc.kind === 'fixed';
+    valueMayBeBytes.set(schema, out);
+  }
+  return out;
+}
+
+/**
+ * The payload `body[start, end)` decoded with the schema the header points at: a request's value, or an ok
+ * response's `Result`. NOT_DECODED (the caller keeps the bytes) when there is no schema, for an error Result, and
+ * when it does not decode: the later decodeRequest3fs / decodeResult3fs then makes the error it always made.
+ */
+function inHeaderPass(
+  schemas: HeaderSchemas3fs,
+  body: Uint8Array,
+  start: number,
+  end: number,
+  flags: number,
+  serviceId: number,
+  methodId: number,
+  uuid: number,
+): unknown {
+  if ((flags & MessageFlags.IsReq) !== 0) {
+    const schema = schemas.requestSchema(serviceId, methodId);
+    if (schema === undefined || mayBeBytes(schema)) return NOT_DECODED;
+    try {
+      return decodeRange(schema, body, start, end);
+    } catch {
+      return NOT_DECODED;
+    }
+  }
+  if (end === start || body[start] !== 1) return NOT_DECODED;
+  const schema = schemas.responseSchema(uuid);
+  if (schema === undefined) return NOT_DECODED;
+  try {
+    return { ok: true, value: decodeRange(schema, body, start + 1, end) };
+  } catch {
+    return NOT_DECODED;
+  }
+}
+
+/**
  * Decode a 3fs-envelope frame body into a packet whose `payload` is still bytes (a view into `body` or its
  * decompressed copy): the request, or the response's `Result<Rsp>`, for decodeRequest3fs / decodeResult3fs once the
  * method is known. Missing trailing fields take their defaults and extra trailing bytes are ignored, as in 3FS; a
  * field that starts but does not fit, or a length beyond the body, is an InvalidFormatError. `timeoutMs` is 0
  * (3FS has no deadline field). `echo` is set when the uuid is beyond 2^53 or the Version has major/minor/patch,
- * so that a response can echo them exactly.
+ * so that a response can echo them exactly. With `schemas`, a payload whose schema the header points at is
+ * decoded in the same pass instead: a request's value (never a Uint8Array then: schemas whose value could be
+ * one are left as bytes), an ok response's `Result`; bytes still mean "decode me later".
  */
-export function decodeMessage3fs(body: Buffer, compressed: boolean, opts?: DecodeOptions): MessagePacket {
+export function decodeMessage3fs(body: Buffer, compressed: boolean, opts?: DecodeOptions, schemas?: HeaderSchemas3fs): MessagePacket {
   const peer = opts?.peer;
   if (compressed) body = zstdDecompress(body, opts?.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, peer);
   const r = packetReader.reset(body, body.length, peer);
@@ -332,7 +399,7 @@ export function decodeMessage3fs(body: Buffer, compressed: boolean, opts?: Decod
   let minor = 0;
   let patch = 0;
   let hash = 0;
-  let payload: Uint8Array = EMPTY;
+  let payload: unknown = EMPTY;
   let timestamps: Timestamps | undefined;
   if (r.has(8, 'uuid')) {
     uuidLo = r.u32();
@@ -353,8 +420,10 @@ export function decodeMessage3fs(body: Buffer, compressed: boolean, opts?: Decod
   if (r.has(1, 'payload')) {
     const len = r.varint('payload length');
     if (len > r.end - r.pos) throw r.bad(`payload of ${len} bytes, ${r.end - r.pos} left`);
-    payload = body.subarray(r.pos, r.pos + len);
+    const start = r.pos;
     r.pos += len;
+    payload = schemas === undefined ? NOT_DECODED : inHeaderPass(schemas, body, start, r.pos, flags, serviceId, methodId, uuidLo + uuidHi * TWO_32);
+    if (payload === NOT_DECODED) payload = body.subarray(start, r.pos);
   }
   if (r.has(1, 'timestamp')) {
     const present = r.u8();
