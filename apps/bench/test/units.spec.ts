@@ -329,3 +329,23 @@ describe('rdma plan and the ib_write_bw report', () => {
     expect(() => parseIbWriteBw(" Couldn't connect to 127.0.0.1:18516")).toThrow(/no result row/);
   });
 });
+
+describe('W5 batching (FFNET_BENCH_W5_BATCH)', () => {
+  it('groups the slots by a divisor of the in-flight count, 1 by default, and refuses anything else', async () => {
+    const { w5Batch } = await import('../src/peers/ffnet-w5.js');
+    const saved = process.env.FFNET_BENCH_W5_BATCH;
+    try {
+      delete process.env.FFNET_BENCH_W5_BATCH;
+      expect(w5Batch(8)).toBe(1);
+      process.env.FFNET_BENCH_W5_BATCH = '4';
+      expect(w5Batch(8)).toBe(4);
+      for (const bad of ['3', '0', '-2', '2.5', 'x', '64']) {
+        process.env.FFNET_BENCH_W5_BATCH = bad;
+        expect(() => w5Batch(8)).toThrow(/FFNET_BENCH_W5_BATCH/);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.FFNET_BENCH_W5_BATCH;
+      else process.env.FFNET_BENCH_W5_BATCH = saved;
+    }
+  });
+});

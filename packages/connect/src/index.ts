@@ -39,7 +39,7 @@ export {
   parseConnectRsp,
   parseQueryRsp,
 } from './messages.js';
-export { RDMAReqBatch } from './rdma.js';
+export { type RDMAPostOptions, RDMAReqBatch } from './rdma.js';
 export { type DeviceSelection, type LocalPortCandidate, localPortCandidates, type SelectOptions, selectDevice } from './select.js';
 export {
   type IBConnectCall,

@@ -2,7 +2,7 @@
  * RDMAReqBatch (3FS §4.6): one-sided READs or WRITEs collected into work requests, posted by the socket.
  */
 import type { RDMABuf, RDMARemoteBuf } from '@ffnet/device';
-import { InvalidArgError } from '@ffnet/serde';
+import { type FfnetError, InvalidArgError } from '@ffnet/serde';
 
 /** What a batch needs to know about its socket when work requests are built. */
 export interface RdmaContext {
@@ -12,8 +12,26 @@ export interface RdmaContext {
   maxMsgSz: number;
 }
 
+/** Options of RDMAReqBatch.post(). */
+export interface RDMAPostOptions {
+  /** Drops the work requests still waiting for the socket's semaphore; posted ones cannot be recalled. */
+  signal?: AbortSignal;
+  /**
+   * When the promise resolves. `'completed'` (default): every work request has completed, so the remote memory
+   * holds the data (WRITE) or the local one does (READ), and the local buffers may be reused. `'posted'`: every
+   * work request has been handed to ibv_post_send; anything posted on the connection afterwards (a response SEND)
+   * executes behind them, since an RC queue pair executes in order, and the peer sees the written data before it.
+   * A failed completion then no longer reaches this promise: it fails the connection (as always), so what was posted
+   * behind it is flushed, never delivered, and the peer sees the connection fail. Local buffers must stay unchanged
+   * until `onCompleted` has been called.
+   */
+  until?: 'completed' | 'posted';
+  /** Called once, when every work request has completed (err null) or never will (the error). */
+  onCompleted?: (err: FfnetError | null) => void;
+}
+
 /** The socket-side poster, installed once by IBSocket (which owns the QP, the semaphore and the completions). */
-type Poster = (sock: object, req: RDMAReqBatch, opts: { signal?: AbortSignal }) => Promise<void>;
+type Poster = (sock: object, req: RDMAReqBatch, opts: RDMAPostOptions) => Promise<void>;
 let poster: Poster;
 
 /** @internal */
@@ -101,8 +119,11 @@ export class RDMAReqBatch {
     return this;
   }
 
-  /** Posts everything added; resolves when all of it has completed. Aborting drops what is not yet posted. */
-  post(opts: { signal?: AbortSignal } = {}): Promise<void> {
+  /**
+   * Posts everything added; resolves when all of it has completed (or, with `until: 'posted'`, has been posted).
+   * Aborting drops what is not yet posted.
+   */
+  post(opts: RDMAPostOptions = {}): Promise<void> {
     if (this.#posted) return Promise.reject(new InvalidArgError('RDMAReqBatch posted twice'));
     this.#posted = true;
     return poster(this.#sock, this, opts);

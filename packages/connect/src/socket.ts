@@ -46,7 +46,7 @@ import {
 } from '@ffnet/serde';
 import { checkIBSocketConfig, connectConfigOf, type IBSocketConfig, type IBSocketSizes, ibSocketSizes, resolveIBSocketConfig } from './config.js';
 import { type IBConnectInfo, type IBConnectMethod, type IBConnectReq, type IBConnectRequests, parseConnectRsp, parseQueryRsp } from './messages.js';
-import { bindRdmaPost, RDMAReqBatch, type RdmaContext } from './rdma.js';
+import { bindRdmaPost, type RDMAPostOptions, RDMAReqBatch, type RdmaContext } from './rdma.js';
 import { localPortCandidates, type SelectOptions, selectDevice } from './select.js';
 import { asFfnet, CHECK_ID, type CoreTimer, type IBCoreOutput, IBSocketCore, IBSocketState, type RdmaWork } from './socket-core.js';
 import { WrType, wrId, wrIdType, wrIdValue } from './wire.js';
@@ -168,11 +168,15 @@ interface Resources {
 
 interface BatchState {
   pending: number;
+  /** Posts not yet handed to ibv_post_send; with `until: 'posted'` the promise resolves when this reaches 0. */
+  unposted: number;
+  readonly untilPosted: boolean;
   error: FfnetError | null;
   resolve(): void;
   reject(e: FfnetError): void;
-  /** Undoes the abort registration once the batch settles. */
+  /** Undoes the abort registration once nothing is left to drop (all posted, or settled). */
   offAbort: Disposer | null;
+  readonly onCompleted: ((err: FfnetError | null) => void) | undefined;
 }
 
 interface RdmaChunk extends RdmaWork {
@@ -921,7 +925,7 @@ export class IBSocket {
     return { devId: r.dev.id, peerDev: p.dev, maxSge: this.config.maxSge, maxMsgSz: r.port.attr.maxMsgSz };
   }
 
-  #postRdma(req: RDMAReqBatch, opts: { signal?: AbortSignal }): Promise<void> {
+  #postRdma(req: RDMAReqBatch, opts: RDMAPostOptions): Promise<void> {
     const core = this.#core;
     if (core.closing || core.state !== IBSocketState.READY)
       return Promise.reject(core.closing ? core.stateError('RDMA') : new SocketError(`RDMA in state ${core.state}`, { peer: this.peer }));
@@ -931,7 +935,17 @@ export class IBSocket {
     if (signal?.aborted) return Promise.reject(abortError(signal.reason, 'RDMA'));
     const per = this.config.maxRdmaWrPerPost;
     return new Promise<void>((resolve, reject) => {
-      const batch: BatchState = { pending: Math.ceil(n / per), error: null, resolve, reject, offAbort: null };
+      const posts = Math.ceil(n / per);
+      const batch: BatchState = {
+        pending: posts,
+        unposted: posts,
+        untilPosted: opts.until === 'posted',
+        error: null,
+        resolve,
+        reject,
+        offAbort: null,
+        onCompleted: opts.onCompleted,
+      };
       const chunks: RdmaChunk[] = [];
       for (let start = 0; start < n; start += per) {
         chunks.push({ req, batch, start, count: Math.min(per, n - start), id: core.nextRdmaId() });
@@ -958,6 +972,14 @@ export class IBSocket {
     }
     // A refused post throws (the device layer sets `posted`); the core settles the chunk and decides what follows.
     wrs.post(r.qp);
+    const b = c.batch;
+    if (--b.unposted === 0 && b.untilPosted && b.error === null) {
+      // Everything is on the send queue: work posted after this on the QP executes behind it (RC order). A failed
+      // completion still fails the socket, which is what the peer sees instead of anything posted behind it.
+      b.offAbort?.();
+      b.offAbort = null;
+      b.resolve();
+    }
   }
 
   #chunkDone(c: RdmaChunk, err: FfnetError | null): void {
@@ -965,6 +987,8 @@ export class IBSocket {
     if (err) b.error ??= err;
     if (--b.pending > 0) return;
     b.offAbort?.();
+    b.onCompleted?.(b.error);
+    // With `until: 'posted'` the promise may have resolved already; settling it again is a no-op.
     if (b.error) b.reject(b.error);
     else b.resolve();
   }

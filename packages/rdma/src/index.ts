@@ -1,5 +1,5 @@
 // What a caller of exposeOn / ibSocketTo handles, so it needs no direct dependency on @ffnet/connect.
-export type { IBSocket, RDMAExposeAccess, RDMAExposeOptions, RDMAWindow } from '@ffnet/connect';
+export type { IBSocket, RDMAExposeAccess, RDMAExposeOptions, RDMAPostOptions, RDMAWindow } from '@ffnet/connect';
 export {
   DEFAULT_MAX_PENDING_HANDSHAKES,
   DEFAULT_RDMA_CONNECT_TIMEOUT_MS,

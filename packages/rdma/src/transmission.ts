@@ -3,7 +3,7 @@
  * of RDMAControl: before writing into a client's memory the server asks that client, over the same connection,
  * for a transmission slot.
  */
-import type { IBSocket, RDMAReqBatch } from '@ffnet/connect';
+import type { IBSocket, RDMAPostOptions, RDMAReqBatch } from '@ffnet/connect';
 import type { RDMABuf, RDMARemoteBuf } from '@ffnet/device';
 import { CancelledError, encodeMessageParts, type FfnetError, type FrameParts, MessageFlags, type MessagePacket, NotImplementedError } from '@ffnet/serde';
 import type { Transport } from '@ffnet/transport';
@@ -98,8 +98,12 @@ export class RDMATransmission {
     return this;
   }
 
-  /** Posts everything added and resolves when it has completed. */
-  post(opts: { signal?: AbortSignal } = {}): Promise<void> {
+  /**
+   * Posts everything added and resolves when it has completed, or with `until: 'posted'` as soon as it is on the
+   * queue pair (see the package README, "Response behind the WRITE": the response a handler returns then travels
+   * behind the WRITEs, and a WRITE that fails fails the connection instead of letting that response through).
+   */
+  post(opts: RDMAPostOptions = {}): Promise<void> {
     return this.batch.post(opts);
   }
 }

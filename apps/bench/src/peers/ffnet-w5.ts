@@ -1,9 +1,19 @@
 // W5 for ffnet, the 3FS batchRead pattern: the client registers one 1 MiB RDMABuf per in-flight slot and, per call,
 // exposes it through a memory window bound to its connection (write access only), sends that descriptor, and revokes
-// the window once the answer is in, before the slot's next call (issue 12's rkey scoping); the server applies for a transmission slot (a no-op unless the client opted into RDMAControl,
-// as in 3FS), RDMA-writes 1 MiB from its own registered
-// buffer into it, and answers with the length and crc32c. Every SAMPLE_EVERY-th call per slot the client zeroes
-// its buffer first and checks the crc32c of what landed, so a run that posts a number has also moved real data.
+// the window once the answer is in, before the slot's next call (issue 12's rkey scoping); the server applies for a
+// transmission slot (a no-op unless the client opted into RDMAControl, as in 3FS), RDMA-writes 1 MiB from its own
+// registered buffer into each descriptor, and answers with the length and crc32c. Every SAMPLE_EVERY-th call per slot
+// the client zeroes its buffer first and checks the crc32c of what landed, so a run that posts a number has also
+// moved real data.
+//
+// The server posts its response right behind the WRITEs (`post({ until: 'posted' })`): the queue pair executes in
+// order, so the client still finds the data in place when the response arrives, and a failed WRITE fails the
+// connection instead. FFNET_BENCH_W5_UNTIL=completed waits for the WRITEs' completion first, as before issue 15.
+//
+// FFNET_BENCH_W5_BATCH=k (a divisor of the 8 slots, default 1) groups the slots k at a time into one request that
+// carries k descriptors, as 3FS's batchRead carries several IOs; the server adds them to one transmission, posted as
+// one chain of k WRITEs. The workload stays the same: 8 buffers of 1 MiB in flight, 1 MiB per WRITE, and a "call"
+// in the tables is still one 1 MiB buffer written and checked (8/k requests in flight, k calls each).
 import { IBManager, RDMABuf, RDMARemoteBuf } from '@ffnet/device';
 import type { IBSocket, RDMAWindow } from '@ffnet/rdma';
 // A namespace import: `--baseline` over tls runs this child against an older checkout's packages, which may lack
@@ -16,7 +26,7 @@ import { payload } from '../workloads.js';
 import type { DoneFn, PeerClient } from './types.js';
 
 export interface FillReq {
-  buf: RDMARemoteBuf;
+  bufs: RDMARemoteBuf[];
 }
 
 export interface FillRsp {
@@ -36,6 +46,26 @@ export const OneSidedService = defineService({
 const SAMPLE_EVERY = 16;
 /** How long a write waits for the client's RDMAControl go-ahead; TCG emulation is slow. */
 const APPLY_TIMEOUT_MS = 10_000;
+/** Descriptors one request may carry: a chain of at most this many WRITEs (connect's maxRdmaWrPerPost is 32). */
+const MAX_BATCH = 32;
+
+/** Slots per request (FFNET_BENCH_W5_BATCH); must divide the workload's in-flight count. */
+export function w5Batch(inflight: number): number {
+  const raw = process.env.FFNET_BENCH_W5_BATCH;
+  const k = raw === undefined || raw === '' ? 1 : Number(raw);
+  if (!Number.isInteger(k) || k < 1 || k > MAX_BATCH || inflight % k !== 0) {
+    throw new InvalidArgError(`FFNET_BENCH_W5_BATCH=${raw}: needs an integer from 1 to ${MAX_BATCH} dividing ${inflight}`);
+  }
+  return k;
+}
+
+/** The post's resolution: 'posted' unless FFNET_BENCH_W5_UNTIL=completed. */
+function postOptions(): { until: 'posted' | 'completed' } {
+  const raw = process.env.FFNET_BENCH_W5_UNTIL;
+  if (raw === undefined || raw === '' || raw === 'posted') return { until: 'posted' };
+  if (raw === 'completed') return { until: 'completed' };
+  throw new InvalidArgError(`FFNET_BENCH_W5_UNTIL=${raw}: 'posted' or 'completed'`);
+}
 
 function startDevices(): void {
   // Registered memory carries keys only for IBManager's devices.
@@ -49,15 +79,22 @@ export function oneSidedService(w: RpcWorkload) {
   const src = RDMABuf.allocate(size);
   src.buffer.set(payload(size));
   const crc = crc32c(src.buffer);
+  // One object for every post: no allocation per call. The source buffer is never changed, so nothing waits for
+  // the WRITEs' completion before reusing it.
+  const post = postOptions();
   const service = implement(OneSidedService, {
     fill: async (ctx, req) => {
-      if (!(req?.buf instanceof RDMARemoteBuf) || req.buf.length < size) {
-        throw new InvalidArgError(`W5: the request needs an RDMARemoteBuf of at least ${size} bytes`);
+      const bufs = req?.bufs;
+      if (!Array.isArray(bufs) || bufs.length === 0 || bufs.length > MAX_BATCH) {
+        throw new InvalidArgError(`W5: the request needs 1 to ${MAX_BATCH} RDMARemoteBufs`);
       }
       const tx = ffnetRdma.writeTransmission(ctx);
-      tx.add(req.buf.first(size)!, src);
+      for (const b of bufs) {
+        if (!(b instanceof RDMARemoteBuf) || b.length < size) throw new InvalidArgError(`W5: every RDMARemoteBuf needs at least ${size} bytes`);
+        tx.add(b.first(size)!, src);
+      }
       await tx.applyTransmission(APPLY_TIMEOUT_MS);
-      await tx.post();
+      await tx.post(post);
       return { length: size, crc };
     },
   });
@@ -67,9 +104,12 @@ export function oneSidedService(w: RpcWorkload) {
 export class OneSidedClient implements PeerClient {
   private readonly bufs: RDMABuf[] = [];
   private readonly windows: (RDMAWindow | null)[] = [];
+  private readonly seq: number[] = [];
+  /** Per group of `batch` slots: how many have been asked for since its last request, and its callbacks. */
+  private readonly ready: number[] = [];
   private readonly ok: ((rsp: FillRsp) => void)[] = [];
   private readonly err: ((e: unknown) => void)[] = [];
-  private readonly seq: number[] = [];
+  private readonly batch: number;
   private sock: IBSocket | undefined;
 
   constructor(
@@ -77,18 +117,20 @@ export class OneSidedClient implements PeerClient {
     private readonly stub: Stub<typeof OneSidedService>,
     private readonly address: string,
     w: RpcWorkload,
-    done: DoneFn,
+    private readonly done: DoneFn,
   ) {
     startDevices();
     const size = w.rdmaSize ?? 0;
+    this.batch = w5Batch(w.inflight);
     for (let slot = 0; slot < w.inflight; slot++) {
-      const buf = RDMABuf.allocate(size);
-      this.bufs.push(buf);
+      this.bufs.push(RDMABuf.allocate(size));
       this.windows.push(null);
       this.seq.push(0);
-      // The window is revoked before the slot is reported done, so its next call never finds the buffer exposed.
-      this.ok.push((rsp) => this.settle(slot, () => done(slot, this.check(slot, rsp, size))));
-      this.err.push((e) => this.settle(slot, () => done(slot, e instanceof Error ? e : new Error(String(e)))));
+    }
+    for (let g = 0; g < w.inflight / this.batch; g++) {
+      this.ready.push(0);
+      this.ok.push((rsp) => this.settle(g, rsp, undefined, size));
+      this.err.push((e) => this.settle(g, undefined, e instanceof Error ? e : new Error(String(e)), size));
     }
   }
 
@@ -99,7 +141,7 @@ export class OneSidedClient implements PeerClient {
     this.sock = await ffnetRdma.ibSocketTo(this.client, this.address);
     const win = await this.sock.expose(buf, { access: 'write' });
     try {
-      const rsp = await this.stub.fill({ buf: win.remote });
+      const rsp = await this.stub.fill({ bufs: [win.remote] });
       const e = this.verify(buf, rsp, buf.buffer.length);
       if (e !== undefined) throw e;
     } finally {
@@ -110,24 +152,48 @@ export class OneSidedClient implements PeerClient {
   call(slot: number): void {
     // Zeroed before a sampled call, so the check proves this call's write landed.
     if (this.seq[slot]! % SAMPLE_EVERY === 0) this.bufs[slot]!.buffer.fill(0);
+    const g = Math.floor(slot / this.batch);
     let win: RDMAWindow | null;
     try {
       // At most `inflight` windows at once, below the socket's 64: never waits.
       win = this.sock!.tryExpose(this.bufs[slot]!, 'write');
       if (win === null) throw new InvalidArgError('W5: no memory window free');
     } catch (e) {
-      this.err[slot]!(e);
+      this.windows[slot] = null;
+      this.done(slot, e instanceof Error ? e : new Error(String(e)));
       return;
     }
     this.windows[slot] = win;
-    this.stub.fill({ buf: win.remote }).then(this.ok[slot], this.err[slot]);
+    // The load generator asks again for every slot of a group as its response is handled, in one go: the group's
+    // request leaves once all of its slots are in.
+    if (++this.ready[g]! < this.batch) return;
+    this.ready[g] = 0;
+    const remotes: RDMARemoteBuf[] = [];
+    for (let s = g * this.batch; s < (g + 1) * this.batch; s++) remotes.push(this.windows[s]!.remote);
+    this.stub.fill({ bufs: remotes }).then(this.ok[g], this.err[g]);
   }
 
-  private settle(slot: number, report: () => void): void {
-    const win = this.windows[slot];
-    this.windows[slot] = null;
-    if (win === null || win === undefined) report();
-    else win.revoke().then(report);
+  /** Revokes the group's windows before its slots are reported done, so their next calls never find a buffer exposed. */
+  private settle(g: number, rsp: FillRsp | undefined, e: Error | undefined, size: number): void {
+    const first = g * this.batch;
+    const end = first + this.batch;
+    const report = () => {
+      for (let s = first; s < end; s++) this.done(s, e ?? this.check(s, rsp!, size));
+    };
+    if (this.batch === 1) {
+      const win = this.windows[first];
+      this.windows[first] = null;
+      if (win === null || win === undefined) report();
+      else win.revoke().then(report);
+      return;
+    }
+    const revokes: Promise<void>[] = [];
+    for (let s = first; s < end; s++) {
+      const win = this.windows[s];
+      this.windows[s] = null;
+      if (win !== null && win !== undefined) revokes.push(win.revoke());
+    }
+    Promise.all(revokes).then(report);
   }
 
   private check(slot: number, rsp: FillRsp, size: number): Error | undefined {
