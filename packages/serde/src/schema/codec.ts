@@ -817,21 +817,34 @@ type Dec = (c: Cursor) => unknown;
 const encoders = new WeakMap<object, Enc>();
 const decoders = new WeakMap<object, Dec>();
 
+// One entry in front of each WeakMap: a connection mostly sends one message type after another, and a WeakMap
+// lookup per message costs about as much as encoding a small struct.
+let lastEncSchema: object | undefined;
+let lastEnc: Enc | undefined;
+let lastDecSchema: object | undefined;
+let lastDec: Dec | undefined;
+
 function encoderOf(sc: AnySchema): Enc {
+  if (sc === lastEncSchema) return lastEnc as Enc;
   let e = encoders.get(sc);
   if (e === undefined) {
     e = compileEnc(sc);
     encoders.set(sc, e);
   }
+  lastEncSchema = sc;
+  lastEnc = e;
   return e;
 }
 
 function decoderOf(sc: AnySchema): Dec {
+  if (sc === lastDecSchema) return lastDec as Dec;
   let d = decoders.get(sc);
   if (d === undefined) {
     d = compileDec(sc);
     decoders.set(sc, d);
   }
+  lastDecSchema = sc;
+  lastDec = d;
   return d;
 }
 
