@@ -298,14 +298,7 @@ export class NetSocket extends BackendSocketBase {
  * An accepted socket (from a server made with pauseOnConnect, nothing read yet) as a NetSocket with direct reads
  * where possible. Exported for @ffnet/shm, whose listener reads its hello with recvmsg before handing over.
  */
-export function acceptedNetSocket(
-  scheme: Scheme,
-  accepted: net.Socket,
-  remote: Address,
-  peer: string,
-  local: string,
-  sendBufferBytes = 0,
-): NetSocket {
+export function acceptedNetSocket(scheme: Scheme, accepted: net.Socket, remote: Address, peer: string, local: string, sendBufferBytes = 0): NetSocket {
   const direct = new DirectReads();
   const sock = reopenWithDirectReads(accepted, direct);
   sock.setNoDelay(true);
