@@ -63,13 +63,6 @@ const MIN_READ_TARGET = 16 * 1024;
  */
 export const DEFAULT_ALLOCATE_LARGE_BODY_AT = 1 / 8;
 /**
- * A large body is checksummed in spans of this many bytes once it is in its buffer, not piece by piece: tls
- * hands over at most 16 KiB a read, and the native CRC costs ~90-117 µs a MiB in 16 KiB calls against ~50 in
- * 128 KiB ones and more (its fixed cost per call and the three-stream set-up). The span is still small enough
- * to be in cache after the read that wrote it, and to spread the CRC over the body's reads.
- */
-const CRC_SPAN = 128 * 1024;
-/**
  * Received pieces shorter than this are copied into a small staging buffer instead of being kept as views: a
  * peer that trickles a byte per read would otherwise cost one Buffer object (about 80 bytes of heap) per byte,
  * and pin the read buffer each view points into.
@@ -82,11 +75,9 @@ const STAGE_MAX = 4096;
 interface LargeFrame {
   readonly word: number;
   readonly size: number;
-  /** Body bytes received so far. */
+  /** Body bytes received so far, and their running CRC. */
   have: number;
-  /** The running CRC of the body's first `crcAt` bytes (the rest is checksummed in spans, see CRC_SPAN). */
   crc: number;
-  crcAt: number;
   /** The received pieces until `body` exists. */
   parts: Buffer[];
   body: Buffer | undefined;
@@ -122,7 +113,7 @@ export type FrameHandler = (body: Buffer, compressed: boolean) => void;
  *
  * Memory: a frame that lies inside one chunk is handed out as a view of that chunk (no copy). A small frame
  * that spans chunks is kept as the received chunks themselves and joined once its last byte has arrived. A
- * large one (body >= LARGE_FRAME) is checksummed as it arrives (in CRC_SPAN spans of its body), and gets its contiguous body
+ * large one (body >= LARGE_FRAME) is checksummed chunk by chunk as it arrives, and gets its contiguous body
  * buffer once a fraction of it has arrived (`allocateLargeBodyAt`, 1/8 by default); from then on chunks are
  * copied into it, or read straight into it (readTarget), as they come. So a header that claims 500 MiB and then
  * stalls makes the decoder allocate at most 8 times the bytes actually received, and the work of a large
@@ -427,14 +418,15 @@ export class FrameDecoder {
 
   /** Enters large-frame mode once its header is consumed; `first` is what already arrived of the body. */
   private startLarge(word: number, size: number, first: Buffer | undefined): void {
-    this.large = { word, size, have: 0, crc: 0, crcAt: 0, parts: [], body: undefined };
+    this.large = { word, size, have: 0, crc: 0, parts: [], body: undefined };
     if (first !== undefined && first.length > 0) this.feedLarge(this.large, first);
   }
 
   private feedLarge(large: LargeFrame, chunk: Buffer): void {
     const want = large.size - large.have;
     const piece = chunk.length <= want ? chunk : chunk.subarray(0, want);
-    let body = large.body;
+    large.crc = crc32c(piece, large.crc);
+    const body = large.body;
     if (body !== undefined) {
       // Read straight into place through readTarget(): nothing to copy.
       if (piece.buffer !== body.buffer || piece.byteOffset !== body.byteOffset + large.have) body.set(piece, large.have);
@@ -456,13 +448,8 @@ export class FrameDecoder {
           at += p.length;
         }
         large.parts = [];
-        large.body = body = whole;
+        large.body = whole;
       }
-    }
-    // Pieces kept before the body exists are checksummed once they are in it, in one call.
-    if (body !== undefined && (large.have - large.crcAt >= CRC_SPAN || large.have === large.size)) {
-      large.crc = crc32cRange(body, large.crcAt, large.have, large.crc);
-      large.crcAt = large.have;
     }
     if (large.have < large.size) return;
     this.large = undefined;

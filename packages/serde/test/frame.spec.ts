@@ -333,9 +333,9 @@ describe('FrameDecoder', () => {
       expect(dec.readTarget()).toBeUndefined();
     });
 
-    it('a body read in place in 16 KiB pieces (as tls hands them over) is checksummed whole, spans and all', () => {
-      // Not a multiple of any span: the last span is short. Flipped bytes lie before the body exists (the copied
-      // first eighth), inside spans, on a span's first byte and in the last short span.
+    it('a body read in place in 16 KiB pieces (as tls hands them over) is checksummed whole: a flipped byte anywhere fails it', () => {
+      // Flipped bytes lie before the body exists (the copied first eighth), in the middle of the part read in
+      // place, and in its last bytes; the size is a multiple of nothing in particular.
       const body = randomBytes(rng(15), 1024 * 1024 + 12_345);
       const f = encodeFrame(body);
       const feed = (frame: Buffer): { delivered: Buffer[]; err: unknown } => {
