@@ -161,13 +161,16 @@ describe('bench CLI', { timeout: 2 * CLI_TIMEOUT_MS }, () => {
 
   it("--baseline over tls runs this harness's child with the other checkout's @ffnet packages", async () => {
     const self = fileURLToPath(new URL('../../..', import.meta.url));
+    // Only this run's own directories count: other runs on the machine may hold theirs meanwhile.
+    const baselineDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith('ffnet-bench-baseline-'));
+    const before = new Set(baselineDirs());
     const r = await cli(['--quick', '--workloads', 'W1', '--transports', 'tls', '--peers', 'ffnet', '--baseline', self, '--reps', '2', ...EXACT]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.lines.map((l) => `${l.peer}#${l.rep}`)).toEqual(['ffnet#1', 'ffnet@baseline#1', 'ffnet@baseline#2', 'ffnet#2']);
     for (const line of r.lines) expectRunShape(line, 'W1', 'tls');
     const file = JSON.parse(readFileSync(r.out, 'utf8'));
     expect(file.summary.baseline[0]).toMatchObject({ workload: 'W1', transport: 'tls', metric: 'p50Us', reps: 2 });
-    expect(readdirSync(tmpdir()).filter((n) => n.startsWith('ffnet-bench-baseline-'))).toEqual([]);
+    expect(baselineDirs().filter((d) => !before.has(d))).toEqual([]);
   });
 
   it('zeromq W2 over tcp and unix: every run judged for contamination, replies checked, calls counted', async () => {

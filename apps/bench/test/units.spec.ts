@@ -262,7 +262,7 @@ describe('summarize', () => {
 });
 
 describe('--baseline', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ffnet-bench-baseline-'));
+  const dir = mkdtempSync(join(tmpdir(), 'ffnet-bench-units-'));
   const built = join(dir, 'built');
   mkdirSync(join(built, 'apps', 'bench', 'dist'), { recursive: true });
   writeFileSync(join(built, 'apps', 'bench', 'dist', 'child.js'), '');
