@@ -36,7 +36,7 @@ for ((i = 0; i < ${#ARGS[@]}; i++)); do
     SHARES+=(--share "${ARGS[$((i + 1))]}")
   fi
 done
-GUEST_ENV="PATH=$PT/root/usr/bin:\$PATH LD_LIBRARY_PATH=$PT/lib FFNET_BENCH_RDMA_CONTROL=${FFNET_BENCH_RDMA_CONTROL:-0} FFNET_BENCH_W5_BATCH=${FFNET_BENCH_W5_BATCH:-1} FFNET_BENCH_W5_UNTIL=${FFNET_BENCH_W5_UNTIL:-posted} FFNET_BENCH_START_TIMEOUT_MS=${FFNET_BENCH_START_TIMEOUT_MS:-120000}"
+GUEST_ENV="PATH=$PT/root/usr/bin:\$PATH LD_LIBRARY_PATH=$PT/lib FFNET_BENCH_RDMA_CONTROL=${FFNET_BENCH_RDMA_CONTROL:-0} FFNET_BENCH_W5_BATCH=${FFNET_BENCH_W5_BATCH:-1} FFNET_BENCH_W5_UNTIL=${FFNET_BENCH_W5_UNTIL:-completed} FFNET_BENCH_START_TIMEOUT_MS=${FFNET_BENCH_START_TIMEOUT_MS:-120000}"
 # One VM boot; the pinning is off because both ends share the guest's CPUs and one rxe0 anyway.
 bash "$REPO/tools/rxe-vm/run.sh" "${SHARES[@]}" --timeout "${FFNET_BENCH_RDMA_TIMEOUT:-3600}" \
   --cmd "cd $REPO/apps/bench && $GUEST_ENV node dist/main.js --pin off --out $OUT ${ARGS[*]}"
