@@ -36,7 +36,9 @@ for ((i = 0; i < ${#ARGS[@]}; i++)); do
     SHARES+=(--share "${ARGS[$((i + 1))]}")
   fi
 done
-GUEST_ENV="PATH=$PT/root/usr/bin:\$PATH LD_LIBRARY_PATH=$PT/lib FFNET_BENCH_RDMA_CONTROL=${FFNET_BENCH_RDMA_CONTROL:-0} FFNET_BENCH_W5_BATCH=${FFNET_BENCH_W5_BATCH:-1} FFNET_BENCH_W5_UNTIL=${FFNET_BENCH_W5_UNTIL:-posted} FFNET_BENCH_START_TIMEOUT_MS=${FFNET_BENCH_START_TIMEOUT_MS:-120000}"
+# W5 runs batched, 4 descriptors per request with the answer posted behind its WRITEs (README "Issue 15: the
+# response behind the WRITE, and batching"); FFNET_BENCH_W5_BATCH=1 FFNET_BENCH_W5_UNTIL=completed is the unbatched form.
+GUEST_ENV="PATH=$PT/root/usr/bin:\$PATH LD_LIBRARY_PATH=$PT/lib FFNET_BENCH_RDMA_CONTROL=${FFNET_BENCH_RDMA_CONTROL:-0} FFNET_BENCH_W5_BATCH=${FFNET_BENCH_W5_BATCH:-4} FFNET_BENCH_W5_UNTIL=${FFNET_BENCH_W5_UNTIL:-posted} FFNET_BENCH_START_TIMEOUT_MS=${FFNET_BENCH_START_TIMEOUT_MS:-120000}"
 # One VM boot; the pinning is off because both ends share the guest's CPUs and one rxe0 anyway. Nothing but the
 # bench runs in the guest, so what it would count as other processes' CPU is rxe's own kernel work for the run
 # (and the host's load never shows: TCG reports no steal): otherCpu is recorded but judges nothing here unless

@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync 
 import * as os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CpuSample, type OtherCpu, otherCpu, readCpuSample, readPidTicks, TICKS_PER_SEC } from './machine.js';
+import { type CpuSample, type OtherCpu, otherCpu, otherTaskCpu, readCpuSample, readPidTicks, readTaskTicks, stealCpu, TICKS_PER_SEC } from './machine.js';
 import { BASELINE_PEER } from './names.js';
 import type { Endpoint } from './peers/types.js';
 import type { ChildConfig, ChildMessage } from './protocol.js';
@@ -189,14 +189,25 @@ function tlsEnv(): NodeJS.ProcessEnv {
 class WindowSampler {
   private readonly start: CpuSample | null;
   private readonly pidsStart: (number | null)[];
+  private readonly ours: Set<number>;
+  private readonly tasksStart: Map<number, number> | null;
+  private readonly t0 = performance.now();
   private readonly self0 = process.cpuUsage();
-  private end: { sample: CpuSample | null; pids: (number | null)[]; self: NodeJS.CpuUsage } | null = null;
+  private end: {
+    sample: CpuSample | null;
+    pids: (number | null)[];
+    self: NodeJS.CpuUsage;
+    tasks: Map<number, number> | null;
+    seconds: number;
+  } | null = null;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly pids: (number | undefined)[],
     measureMs: number,
   ) {
+    this.ours = new Set([process.pid, ...pids.filter((p): p is number => p !== undefined)]);
+    this.tasksStart = readTaskTicks(this.ours);
     this.start = readCpuSample();
     this.pidsStart = pids.map(readPidTicks);
     // Unref'd: a run that fails before its window ends must not keep the harness waiting for this timer.
@@ -204,7 +215,12 @@ class WindowSampler {
   }
 
   private take(): void {
-    if (this.end === null) this.end = { sample: readCpuSample(), pids: this.pids.map(readPidTicks), self: process.cpuUsage(this.self0) };
+    if (this.end !== null) return;
+    const sample = readCpuSample();
+    const pids = this.pids.map(readPidTicks);
+    const self = process.cpuUsage(this.self0);
+    const seconds = (performance.now() - this.t0) / 1000;
+    this.end = { sample, pids, self, seconds, tasks: readTaskTicks(this.ours) };
   }
 
   /** null when /proc is missing or a child's ticks could not be read (nothing is then judged). */
@@ -219,7 +235,13 @@ class WindowSampler {
       if (t0 === null || t1 === null || t1 === undefined) return null;
       ours += t1 - t0;
     }
-    return otherCpu(this.start, end.sample, ours);
+    const machineWide = otherCpu(this.start, end.sample, ours);
+    if (this.tasksStart === null || end.tasks === null) return machineWide;
+    return {
+      otherCpu: Math.round((otherTaskCpu(this.tasksStart, end.tasks, end.seconds) + stealCpu(this.start, end.sample)) * 1000) / 1000,
+      machineOtherCpu: machineWide.otherCpu,
+      busyPerCore: machineWide.busyPerCore,
+    };
   }
 }
 
@@ -285,6 +307,7 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
     };
     if (other !== null) {
       result.otherCpu = other.otherCpu;
+      if (other.machineOtherCpu !== undefined) result.machineOtherCpu = other.machineOtherCpu;
       result.busyPerCore = other.busyPerCore;
     }
     if (payloadBytes > 0) result.mbPerSec = round((res.calls * payloadBytes) / res.seconds / 1e6, 1);

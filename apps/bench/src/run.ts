@@ -55,6 +55,8 @@ export interface RunResult {
   otherCpu?: number;
   /** Busy share of each core over the window, the run's own processes included. */
   busyPerCore?: number[];
+  /** The machine-wide /proc/stat estimate of otherCpu, kept for reference (tick-sampled: see readTaskTicks). */
+  machineOtherCpu?: number;
   /** otherCpu above `--max-other-cpu`: kept in the results, left out of the medians. */
   contaminated?: boolean;
 }

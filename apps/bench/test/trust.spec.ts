@@ -1,7 +1,7 @@
 // The pure logic behind "can this run be trusted": other processes' CPU from /proc samples, the
 // contamination and rerun decisions, spread, and targets that compare two transports.
 import { describe, expect, it } from 'vitest';
-import { machineId, otherCpu, parsePidStat, parseProcStat } from '../src/machine.js';
+import { machineId, otherCpu, otherTaskCpu, parsePidStat, parseProcStat, readTaskTicks, stealCpu } from '../src/machine.js';
 import { parseOptions } from '../src/options.js';
 import type { RunResult } from '../src/run.js';
 import { formatSummary, summarize } from '../src/summary.js';
@@ -57,6 +57,46 @@ describe('other processes’ CPU from two /proc/stat samples', () => {
       ]),
     );
     expect(otherCpu(before, stolen, 0).otherCpu).toBe(0.2);
+  });
+
+  it('steal between two samples, in cores', () => {
+    const before = parseProcStat(
+      procStat([
+        [1000, 0, 500, 8100, 0, 0, 0, 0, 0, 0],
+        [1000, 0, 500, 8100, 0, 0, 0, 0, 0, 0],
+      ]),
+    );
+    const after = parseProcStat(
+      procStat([
+        [1000, 0, 500, 8160, 0, 0, 0, 40, 0, 0],
+        [1000, 0, 500, 8200, 0, 0, 0, 0, 0, 0],
+      ]),
+    );
+    expect(stealCpu(before, after)).toBe(0.4);
+    expect(stealCpu(before, before)).toBe(0);
+  });
+
+  it("other tasks' CPU from their own times: deltas, newcomers whole, the run's own processes left out", () => {
+    const before = new Map([
+      [10, 500],
+      [11, 40],
+      [12, 7],
+    ]);
+    // Task 10 used 30 ticks, 11 none, 12 exited (its last part is lost), 13 started in the window and used 20.
+    const after = new Map([
+      [10, 530],
+      [11, 40],
+      [13, 20],
+    ]);
+    expect(otherTaskCpu(before, after, 2)).toBe(0.25);
+    expect(otherTaskCpu(before, before, 2)).toBe(0);
+    expect(otherTaskCpu(before, after, 0)).toBe(0);
+    // Against this machine's /proc: this process is excluded when asked, and listed otherwise.
+    const all = readTaskTicks(new Set());
+    const others = readTaskTicks(new Set([process.pid]));
+    expect(all?.has(process.pid)).toBe(true);
+    expect(others?.has(process.pid)).toBe(false);
+    expect((others?.size ?? 0) + 1).toBeGreaterThanOrEqual(all?.size ?? 0);
   });
 
   it('reads utime + stime of a process, whatever its command name holds', () => {
