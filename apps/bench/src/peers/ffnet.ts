@@ -7,7 +7,6 @@ import type { Metrics } from '@ffnet/common';
 import { rdma } from '@ffnet/rdma';
 import { defineService, method } from '@ffnet/serde';
 import { Client, implement, Server, type Stub } from '@ffnet/server';
-import { shm } from '@ffnet/shm';
 import { type Backend, tcp, tls, unix } from '@ffnet/transport';
 import { readTlsMaterial } from '../tls-certs.js';
 import type { RpcWorkload } from '../workloads.js';
@@ -81,8 +80,18 @@ export function ffnetPeer(name: Peer['name'], instrument?: () => { metrics: Metr
 
 export const peer: Peer = ffnetPeer('ffnet');
 
+/**
+ * shm() only when the run is over shm: loaded on demand, so that this file also runs against a baseline checkout
+ * built before @ffnet/shm existed (`--baseline` over tls runs this peer with the baseline's packages).
+ */
+async function shmBackends(transport: Endpoint['transport']): Promise<Backend[]> {
+  if (transport !== 'shm') return [];
+  const { shm } = await import('@ffnet/shm');
+  return [shm()];
+}
+
 async function serve(listen: Endpoint, w: RpcWorkload, instrumented?: { metrics: Metrics; stop(): void }): Promise<PeerServer> {
-  const backends: Backend[] = [tcp(), unix(), rdma(), shm()];
+  const backends: Backend[] = [tcp(), unix(), rdma(), ...(await shmBackends(listen.transport))];
   if (listen.transport === 'tls') {
     const { cert, key } = readTlsMaterial();
     backends.push(tls({ cert, key, minVersion: 'TLSv1.3' }));
@@ -126,7 +135,7 @@ async function connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn, instrum
   // RDMAControl (the server asks this client for a slot before each one-sided write) is off, as 3FS's
   // enable_rdma_control defaults to false; FFNET_BENCH_RDMA_CONTROL=1 turns it on to measure what it costs.
   const control = endpoint.transport === 'rdma' && process.env.FFNET_BENCH_RDMA_CONTROL === '1';
-  const backends: Backend[] = [tcp(), unix(), rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {}), shm()];
+  const backends: Backend[] = [tcp(), unix(), rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {}), ...(await shmBackends(endpoint.transport))];
   if (endpoint.transport === 'tls') backends.push(tls({ ca: readTlsMaterial().ca, minVersion: 'TLSv1.3' }));
   const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, backends, ...(instrumented === undefined ? {} : { metrics: instrumented.metrics }) });
   if (w.payload === 'rdma') {
