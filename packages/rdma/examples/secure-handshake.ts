@@ -22,7 +22,8 @@ export async function secureRdmaEcho(pki: Pki, host: string): Promise<unknown> {
 
   // Client: verifies the server's certificate against the rdma:// host and sends its token on the handshake.
   const credentials: Credentials = { metadata: () => new Map([['authorization', 'Bearer batch-7f3a']]) };
-  const client = new Client({ backends: [tcp(), rdma({ channel: tls({ ...pki.client, ca: pki.ca }), credentials })] });
+  // The first call waits for the TLS and IBConnect handshakes: allow more than the 1 s default for it.
+  const client = new Client({ timeoutMs: 10_000, backends: [tcp(), rdma({ channel: tls({ ...pki.client, ca: pki.ca }), credentials })] });
   try {
     return await client.stub(EchoService, server.addresses[0]!).echo({ str: 'over a verified handshake' });
   } finally {

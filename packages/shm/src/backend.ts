@@ -98,7 +98,9 @@ class ShmBackend implements Backend {
     const t = o.connectTimeoutMs ?? 1000;
     if (!(Number.isFinite(t) && t >= 0)) throw new InvalidArgError(`shm() connectTimeoutMs must be a non-negative number, got ${t}`);
     this.connectTimeoutMs = t;
-    this.unix = unix({ connectTimeoutMs: t });
+    // The socket carries records and small frames; large payloads go through the rings, so the kernel's default
+    // send buffer is enough (unix() would otherwise ask for 1 MiB).
+    this.unix = unix({ connectTimeoutMs: t, sendBufferBytes: 0 });
   }
 
   available(): { ok: true } | { ok: false; reason: string } {
