@@ -88,6 +88,23 @@ export interface BaselineRow {
   verdict: 'within spread' | 'faster' | 'slower' | 'one rep';
 }
 
+/** The cells the two same-run comparisons (against the baseline build, against ffnet+prom) share. */
+function pairCells(r: BaselineRow | ObservabilityRow, a: number, b: number): string[] {
+  const digits = r.metric === 'p50Us' ? 1 : 0;
+  return [
+    r.workload,
+    r.transport,
+    r.metric,
+    String(r.reps),
+    fmt(a, digits),
+    fmt(b, digits),
+    `${fmt(r.ratio, 3)}x`,
+    `${fmt(r.spread.min, 3)}-${fmt(r.spread.max, 3)}x`,
+    `${fmt(r.cpuRatio.client, 3)}x`,
+    `${fmt(r.cpuRatio.server, 3)}x`,
+  ];
+}
+
 /** ffnet with @ffnet/prometheus on both sides against plain ffnet, in the same run (issue 13's cost target). */
 export interface ObservabilityRow {
   workload: RpcWorkload['name'];
@@ -425,43 +442,12 @@ export function formatSummary(s: Summary): string {
     `Medians of the clean repetitions (reps: counted/run; spread: lowest-highest repetition over the median; other cpu: cores of other work)\n${medians}` +
     `\n\nffnet against its peers (targets: issue 15, issue 12, issue 14, WORKLOADS.md; cpu: µs per call, client/server)\n${ratios}`;
   if (s.baseline !== undefined) {
-    const rows = s.baseline.map((b) => {
-      const digits = b.metric === 'p50Us' ? 1 : 0;
-      return [
-        b.workload,
-        b.transport,
-        b.metric,
-        String(b.reps),
-        fmt(b.ffnet, digits),
-        fmt(b.baseline, digits),
-        `${fmt(b.ratio, 3)}x`,
-        `${fmt(b.spread.min, 3)}-${fmt(b.spread.max, 3)}x`,
-        `${fmt(b.cpuRatio.client, 3)}x`,
-        `${fmt(b.cpuRatio.server, 3)}x`,
-        b.verdict,
-      ];
-    });
+    const rows = s.baseline.map((b) => [...pairCells(b, b.ffnet, b.baseline), b.verdict]);
     const head = ['workload', 'transport', 'metric', 'reps', 'ffnet', 'baseline', 'ffnet/base', 'per-rep', 'cli cpu/call', 'srv cpu/call', 'verdict'];
     text += `\n\nffnet against ffnet@baseline, alternated in the same run (p50Us and cpu: above 1x is slower; throughput: below 1x is slower)\n${table(head, rows)}`;
   }
   if (s.observability !== undefined) {
-    const rows = s.observability.map((o) => {
-      const digits = o.metric === 'p50Us' ? 1 : 0;
-      return [
-        o.workload,
-        o.transport,
-        o.metric,
-        String(o.reps),
-        fmt(o.ffnet, digits),
-        fmt(o.prom, digits),
-        `${fmt(o.ratio, 3)}x`,
-        `${fmt(o.spread.min, 3)}-${fmt(o.spread.max, 3)}x`,
-        `${fmt(o.cpuRatio.client, 3)}x`,
-        `${fmt(o.cpuRatio.server, 3)}x`,
-        `>= ${o.target}x`,
-        o.met ? 'met' : 'NOT MET',
-      ];
-    });
+    const rows = s.observability.map((o) => [...pairCells(o, o.ffnet, o.prom), `>= ${o.target}x`, o.met ? 'met' : 'NOT MET']);
     const head = ['workload', 'transport', 'metric', 'reps', 'ffnet', 'ffnet+prom', 'share', 'per-rep', 'cli cpu/call', 'srv cpu/call', 'target', 'status'];
     text += `\n\nObservability cost: ffnet with @ffnet/prometheus on both sides against plain ffnet, same run (share: above 1x is no cost)\n${table(head, rows)}`;
   }

@@ -115,18 +115,23 @@ export function clientTracing(opts?: TracingOptions): ClientInterceptor {
       span.end();
       throw e;
     }
-    return pending.then(
-      (value) => {
-        span.end();
-        return value;
-      },
-      (e: unknown) => {
-        fail(span, e);
-        span.end();
-        throw e;
-      },
-    );
+    return endOnSettle(span, pending);
   };
+}
+
+/** Ends `span` when `p` settles, marking it failed on a rejection; the caller sees p's own outcome. */
+function endOnSettle<T>(span: Span, p: PromiseLike<T>): Promise<T> {
+  return Promise.resolve(p).then(
+    (value) => {
+      span.end();
+      return value;
+    },
+    (e: unknown) => {
+      fail(span, e);
+      span.end();
+      throw e;
+    },
+  );
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -163,16 +168,6 @@ export function serverTracing(opts?: TracingOptions): ServerInterceptor {
       span.end();
       return result;
     }
-    return Promise.resolve(result).then(
-      (value) => {
-        span.end();
-        return value;
-      },
-      (e: unknown) => {
-        fail(span, e);
-        span.end();
-        throw e;
-      },
-    );
+    return endOnSettle(span, result);
   };
 }

@@ -99,7 +99,8 @@ export function nowMicros(): number {
 const ENVELOPE_FIELDS = 8;
 /** With metadata: the payload slot is always written (undefined as msgpackr's fixext), the map after it. */
 const METADATA_FIELDS = 9;
-const TIMESTAMP_KEYS = [
+/** The order both envelopes carry a call's timestamps in (3FS's MessagePacket::Timestamp fields). */
+export const TIMESTAMP_KEYS = [
   'clientCalled',
   'clientSerialized',
   'serverReceived',

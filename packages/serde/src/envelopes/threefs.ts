@@ -6,7 +6,7 @@
 import { zstdDecompress } from '../compress.js';
 import { crc32c, crc32cRange } from '../crc.js';
 import type { DecodeOptions, EncodeOptions, FrameParts, MessagePacket, Result, Timestamps } from '../envelope.js';
-import { compressFrame, MessageFlags, nowMicros } from '../envelope.js';
+import { compressFrame, MessageFlags, nowMicros, TIMESTAMP_KEYS } from '../envelope.js';
 import { InvalidArgError, InvalidFormatError, VerifyRequestFailedError } from '../errors.js';
 import { checksumWord, DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_SIZE, sealFrame } from '../frame.js';
 import { copyScratch, decodeRange, encode3fsScratch, scratchCopy } from '../schema/codec.js';
@@ -19,16 +19,6 @@ export const ECHO_SIZE = 15;
 const FIXED_FIELDS = 8 + 6 + 8;
 /** optional flag + table length (64 fits one varint byte) + 8 × i64. */
 const TIMESTAMP_SIZE = 1 + 1 + 64;
-const TIMESTAMP_KEYS = [
-  'clientCalled',
-  'clientSerialized',
-  'serverReceived',
-  'serverWaked',
-  'serverProcessed',
-  'serverSerialized',
-  'clientReceived',
-  'clientWaked',
-] as const satisfies readonly (keyof Timestamps)[];
 const TWO_32 = 0x100000000;
 const EMPTY: Uint8Array = new Uint8Array(0);
 /** Payloads from this size on go out as a part of their own (default of EncodeOptions.zeroCopyThreshold). */
