@@ -6,8 +6,9 @@
 import type { Metrics } from '@ffnet/common';
 import { rdma } from '@ffnet/rdma';
 import { defineService, method } from '@ffnet/serde';
-import { Client, implement, Server, type Stub } from '@ffnet/server';
+import { Client, implement, Server } from '@ffnet/server';
 import { type Backend, tcp, tls, unix } from '@ffnet/transport';
+import type { PeerName } from '../names.js';
 import { readTlsMaterial } from '../tls-certs.js';
 import type { RpcWorkload } from '../workloads.js';
 import { payload, responder } from '../workloads.js';
@@ -31,30 +32,37 @@ export const BenchService = defineService({
  * Longer than the 1 s default only so that a stall of the shared 2-core machine does not fail a whole
  * run; the deadline is still armed and enforced for every call.
  */
-const CALL_TIMEOUT_MS = 10_000;
+export const CALL_TIMEOUT_MS = 10_000;
 
-function parse(addr: string, listen: Endpoint): Endpoint {
+export function parse(addr: string, listen: Endpoint): Endpoint {
   if ('path' in listen) return listen;
   const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
   return { transport: listen.transport, host: listen.host, port };
 }
 
-class BenchClient implements PeerClient {
+/** The Bench service's `call` under either envelope (ffnet's stub and ffnet-3fs's have this shape). */
+export interface BenchStub {
+  call(req: BenchMessage): PromiseLike<BenchMessage>;
+}
+
+/** The client side of the Bench peers (ffnet, ffnet+prom, ffnet-3fs): `name` is the peer its size errors name. */
+export class BenchClient implements PeerClient {
   private readonly req: BenchMessage;
   private readonly ok: ((rsp: BenchMessage) => void)[] = [];
   private readonly err: ((e: unknown) => void)[] = [];
 
   constructor(
     private readonly client: Client,
-    private readonly stub: Stub<typeof BenchService>,
+    private readonly stub: BenchStub,
     w: RpcWorkload,
     done: DoneFn,
     private readonly instrumented?: { stop(): void },
+    name: PeerName = 'ffnet',
   ) {
     this.req = { data: payload(w.reqSize) };
     // Settle callbacks made once per slot: what a call allocates is ffnet's own doing.
     for (let slot = 0; slot < w.inflight; slot++) {
-      this.ok.push((rsp) => done(slot, rsp.data.length === w.rspSize ? undefined : sizeError('ffnet', rsp.data.length, w.rspSize)));
+      this.ok.push((rsp) => done(slot, rsp.data.length === w.rspSize ? undefined : sizeError(name, rsp.data.length, w.rspSize)));
       this.err.push((e) => done(slot, e instanceof Error ? e : new Error(String(e))));
     }
   }
