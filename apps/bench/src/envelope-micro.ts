@@ -22,6 +22,7 @@ import {
   type Result,
   s,
 } from '@ffnet/serde';
+import { nsPerOp } from './cpu-time.js';
 
 const i = process.argv.indexOf('--ms');
 const measureMs = i >= 0 ? Number(process.argv[i + 1]) : 300;
@@ -67,28 +68,9 @@ function clientFfnet(): void {
   sink += (pkt.payload as Result<Body> & { ok: true }).value.data.length + (f as Uint8Array).length;
 }
 
-function cpuMicros(): number {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-}
-
 /** Median ns/op over 5 windows of `measureMs / 5` of process CPU time, after a warm-up window. */
-function nsPerOp(fn: () => void): number {
-  const windowUs = Math.max(1, Math.round(measureMs / 5)) * 1000;
-  const run = (): number => {
-    let n = 0;
-    const t0 = cpuMicros();
-    let t = t0;
-    while (t - t0 < windowUs) {
-      for (let k = 0; k < 512; k++) fn();
-      n += 512;
-      t = cpuMicros();
-    }
-    return ((t - t0) * 1000) / n;
-  };
-  run();
-  const xs = [run(), run(), run(), run(), run()].sort((a, b) => a - b);
-  return Math.round(xs[2] as number);
+function micro(fn: () => void): number {
+  return Math.round(nsPerOp(fn, measureMs, 512));
 }
 
 const result = {
@@ -97,7 +79,7 @@ const result = {
   node: process.version,
   loadavg: os.loadavg(),
   measureMs,
-  nsPerCall: { server3fs: nsPerOp(server3fs), serverFfnet: nsPerOp(serverFfnet), client3fs: nsPerOp(client3fs), clientFfnet: nsPerOp(clientFfnet) },
+  nsPerCall: { server3fs: micro(server3fs), serverFfnet: micro(serverFfnet), client3fs: micro(client3fs), clientFfnet: micro(clientFfnet) },
   sink: sink > 0,
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type AnySchema, decode3fs, encode3fs, fromJson, fromNeutral, isValid, type Schema } from '@ffnet/serde';
 import { Packr } from 'msgpackr';
+import { nsPerOp } from './cpu-time.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -170,34 +171,13 @@ function sizeOf(sc: AnySchema, v: unknown): number {
   }
 }
 
-function cpuMicros(): number {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-}
-
-/**
- * Median ns/op over 5 windows of `measureMs / 5` of this process's CPU time, after a warm-up window. CPU time, not
- * wall time: on a shared, loaded machine wall time mostly measures how long the scheduler kept us off a core.
- */
-function nsPerOp(fn: () => unknown): number {
-  const windowUs = Math.max(1, Math.round(measureMs / 5)) * 1000;
-  const run = (): number => {
-    let n = 0;
-    const t0 = cpuMicros();
-    let t = t0;
-    while (t - t0 < windowUs) {
-      for (let i = 0; i < 256; i++) {
-        const r = fn() as { length?: number };
-        sink += r?.length ?? 1;
-      }
-      n += 256;
-      t = cpuMicros();
-    }
-    return ((t - t0) * 1000) / n;
+/** Median ns/op of `fn` in this process's CPU time (cpu-time.ts); what it returns is consumed so it is not optimised away. */
+function micro(fn: () => unknown): number {
+  const consume = (): void => {
+    const r = fn() as { length?: number };
+    sink += r?.length ?? 1;
   };
-  run();
-  const xs = [run(), run(), run(), run(), run()].sort((a, b) => a - b);
-  return Math.round((xs[2] as number) * 10) / 10;
+  return Math.round(nsPerOp(consume, measureMs, 256) * 10) / 10;
 }
 
 function gitCommit(): string | null {
@@ -220,12 +200,12 @@ const results = cases.map(({ message, type, value: json }) => {
     message,
     bytes3fs: wire.length,
     bytesMsgpack: packed.length,
-    encode3fsNs: nsPerOp(() => encode3fs(schema, value)),
-    decode3fsNs: nsPerOp(() => decode3fs(schema, wire)),
-    validateNs: nsPerOp(() => isValid(schema, value)),
-    sizePassNs: nsPerOp(() => sizeOf(schema as AnySchema, value)),
-    encodeMsgpackNs: nsPerOp(() => packr.pack(value)),
-    decodeMsgpackNs: nsPerOp(() => packr.unpack(packed)),
+    encode3fsNs: micro(() => encode3fs(schema, value)),
+    decode3fsNs: micro(() => decode3fs(schema, wire)),
+    validateNs: micro(() => isValid(schema, value)),
+    sizePassNs: micro(() => sizeOf(schema as AnySchema, value)),
+    encodeMsgpackNs: micro(() => packr.pack(value)),
+    decodeMsgpackNs: micro(() => packr.unpack(packed)),
   };
 });
 
