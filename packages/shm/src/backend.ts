@@ -1,13 +1,11 @@
 import { fstatSync as fstat } from 'node:fs';
-import { chmod } from 'node:fs/promises';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { componentLogger, type Disposer, onAbort } from '@ffnet/common';
 import {
   ConnectFailedError,
   FfnetError,
   InvalidArgError,
   InvalidFormatError,
-  ListenFailedError,
   NotImplementedError,
   PermissionDeniedError,
   ResourceExhaustedError,
@@ -24,7 +22,7 @@ import {
   unix,
   unixAddress,
 } from '@ffnet/transport';
-import { abortReason, acceptedNetSocket, describe, type Errno, netSocketFd } from '@ffnet/transport/internal';
+import { abortReason, acceptedNetSocket, listenPaused, netSocketFd } from '@ffnet/transport/internal';
 import {
   closeFd,
   createSegment,
@@ -214,32 +212,18 @@ class ShmBackend implements Backend {
   listen(addr: Address, opts: ListenOptions, onSocket: (s: BackendSocket) => void): Promise<BackendListener> {
     const where = formatAddress(addr);
     this.check(where);
-    const { signal } = opts;
     const log = componentLogger('shm', opts.logger);
-    return new Promise<BackendListener>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal)}`, { cause: signal.reason }));
-        return;
-      }
-      // pauseOnConnect: libuv must not read an accepted socket before recvmsg has taken the hello and its fds.
-      const server = net.createServer({ allowHalfOpen: false, pauseOnConnect: true });
-      let listening = false;
-      let offAbort: Disposer | undefined;
-      const fail = (e: FfnetError): void => {
-        offAbort?.();
-        server.close();
-        reject(e);
-      };
-      server.on('error', (err: Errno) => {
-        if (listening) {
-          if (log.isLevelEnabled('debug')) log.debug({ listener: where, err }, 'accept failed');
-          return;
-        }
-        const hint = err.code === 'EADDRINUSE' ? ' (a stale socket file? remove it first)' : '';
-        fail(new ListenFailedError(`listen on ${where} failed: ${describe(err)}${hint}`, { cause: err }));
-      });
-      let pending = 0;
-      server.on('connection', (accepted: net.Socket) => {
+    let pending = 0;
+    // pauseOnConnect (listenPaused): libuv must not read an accepted socket before recvmsg has taken the hello and its fds.
+    return listenPaused({
+      where,
+      target: { path: addr.path },
+      path: addr.path,
+      addr,
+      bound: () => addr,
+      opts,
+      log,
+      onConnection: (accepted) => {
         accepted.on('error', () => {});
         if (pending >= this.maxPendingHandshakes) {
           // Hellos in progress are bounded like rdma's handshakes: past the cap new connections close at once.
@@ -268,33 +252,7 @@ class ShmBackend implements Backend {
           },
           refuse,
         );
-      });
-      offAbort = onAbort(signal, (cause) => fail(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal!)}`, { cause })));
-      server.listen({ path: addr.path, backlog: opts.backlog ?? 511 }, () => {
-        offAbort?.();
-        listening = true;
-        const done = (): void => {
-          let closing: Promise<void> | undefined;
-          resolve({
-            address: addr,
-            close(): Promise<void> {
-              if (!closing) {
-                server.close();
-                closing = Promise.resolve();
-              }
-              return closing;
-            },
-          });
-        };
-        if (opts.mode !== undefined) {
-          chmod(addr.path, opts.mode).then(done, (err: Errno) => {
-            listening = false;
-            fail(new ListenFailedError(`chmod ${opts.mode!.toString(8)} of ${where} failed: ${describe(err)}`, { cause: err }));
-          });
-        } else {
-          done();
-        }
-      });
+      },
     });
   }
 

@@ -5,7 +5,17 @@
 
 export { noBackendError } from './backend.js';
 export { isPrincipal, principalFresh } from './identity.js';
-export { abortReason, acceptedNetSocket, describe, type Errno, NetSocket, netSocketFd, socketError } from './net-backend.js';
+export {
+  abortReason,
+  acceptedNetSocket,
+  describe,
+  type Errno,
+  listenPaused,
+  NetSocket,
+  netSocketFd,
+  type PausedListen,
+  socketError,
+} from './net-backend.js';
 export { BackendSocketBase } from './socket-base.js';
 export { socketOf } from './transport.js';
 export { checkUnixOwner } from './unix-owner.js';

@@ -1,7 +1,7 @@
 import { chmod } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import * as net from 'node:net';
-import { componentLogger, type Disposer, onAbort } from '@ffnet/common';
+import { componentLogger, type Disposer, type Logger, onAbort } from '@ffnet/common';
 import {
   ConnectFailedError,
   type FfnetError,
@@ -442,70 +442,101 @@ class NetBackend implements Backend {
   }
 
   listen(addr: Address, opts: ListenOptions, onSocket: (s: BackendSocket) => void): Promise<BackendListener> {
-    const where = formatAddress(addr);
-    const { signal } = opts;
     const naming = this.naming;
     const scheme = this.scheme;
-    return new Promise<BackendListener>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal)}`, { cause: signal.reason }));
-        return;
-      }
-      // pauseOnConnect: accepted sockets read nothing until their owner attaches handlers.
-      const server = net.createServer({ allowHalfOpen: false, pauseOnConnect: true });
-      let listening = false;
-      let bound = addr;
-      let offAbort: Disposer | undefined;
-      const fail = (e: FfnetError): void => {
-        offAbort?.();
-        server.close();
-        reject(e);
-      };
-      const log = componentLogger('transport', opts.logger);
-      server.on('error', (err: Errno) => {
-        if (listening) {
-          // accept() failures (EMFILE…) are transient; libuv keeps accepting.
-          if (log.isLevelEnabled('debug')) log.debug({ listener: where, err }, 'accept failed');
-          return;
-        }
-        const hint = err.code === 'EADDRINUSE' && scheme === 'unix' ? ' (a stale socket file? remove it first)' : '';
-        fail(new ListenFailedError(`listen on ${where} failed: ${describe(err)}${hint}`, { cause: err }));
-      });
-      server.on('connection', (accepted: net.Socket) => {
+    return listenPaused({
+      where: formatAddress(addr),
+      target: { ...naming.listenTarget(addr), ...(opts.reusePort ? { reusePort: true } : {}) },
+      ...(scheme === 'unix' && addr.scheme === 'unix' ? { path: addr.path } : {}),
+      addr,
+      bound: (server) => naming.bound(addr, server),
+      opts,
+      log: componentLogger('transport', opts.logger),
+      onConnection: (accepted, bound) => {
         const { remote, peer } = naming.accepted(accepted, bound);
         onSocket(acceptedNetSocket(scheme, accepted, remote, peer, naming.localName(accepted, bound), this.sendBufferBytes));
-      });
-      offAbort = onAbort(signal, (cause) => fail(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal!)}`, { cause })));
-      server.listen({ ...naming.listenTarget(addr), backlog: opts.backlog ?? 511, ...(opts.reusePort ? { reusePort: true } : {}) }, () => {
-        offAbort?.();
-        listening = true;
-        bound = naming.bound(addr, server);
-        const done = (): void => {
-          let closing: Promise<void> | undefined;
-          resolve({
-            address: bound,
-            close(): Promise<void> {
-              // server.close() releases the listening fd (and unlinks a unix path) synchronously; its callback
-              // would wait for every accepted socket, which the listener does not own.
-              if (!closing) {
-                server.close();
-                closing = Promise.resolve();
-              }
-              return closing;
-            },
-          });
-        };
-        if (scheme === 'unix' && opts.mode !== undefined) {
-          chmod(addr.path, opts.mode).then(done, (err: Errno) => {
-            listening = false;
-            fail(new ListenFailedError(`chmod ${opts.mode!.toString(8)} of ${where} failed: ${describe(err)}`, { cause: err }));
-          });
-        } else {
-          done();
-        }
-      });
+      },
     });
   }
+}
+
+/** What listenPaused needs to know about one listener. */
+export interface PausedListen {
+  /** The address as messages name it. */
+  readonly where: string;
+  readonly target: net.ListenOptions;
+  /** A socket path: EADDRINUSE gets the stale-file hint, and opts.mode is applied to it. */
+  readonly path?: string;
+  /** The address asked for; what connections see as the bound address until listening has resolved it. */
+  readonly addr: Address;
+  readonly bound: (server: net.Server) => Address;
+  readonly opts: ListenOptions;
+  readonly log: Logger;
+  readonly onConnection: (accepted: net.Socket, bound: Address) => void;
+}
+
+/**
+ * A node:net listener made with pauseOnConnect (accepted sockets read nothing until their owner says so), behind
+ * BackendListener: abortable, typed failures naming the address, socket-file mode, and a close that releases the
+ * listening fd at once. Shared by tcp(), unix() and @ffnet/shm, which differ only in what they do per connection.
+ */
+export function listenPaused(o: PausedListen): Promise<BackendListener> {
+  const { where, opts, log } = o;
+  const { signal } = opts;
+  return new Promise<BackendListener>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal)}`, { cause: signal.reason }));
+      return;
+    }
+    const server = net.createServer({ allowHalfOpen: false, pauseOnConnect: true });
+    let listening = false;
+    let bound = o.addr;
+    let offAbort: Disposer | undefined;
+    const fail = (e: FfnetError): void => {
+      offAbort?.();
+      server.close();
+      reject(e);
+    };
+    server.on('error', (err: Errno) => {
+      if (listening) {
+        // accept() failures (EMFILE…) are transient; libuv keeps accepting.
+        if (log.isLevelEnabled('debug')) log.debug({ listener: where, err }, 'accept failed');
+        return;
+      }
+      const hint = err.code === 'EADDRINUSE' && o.path !== undefined ? ' (a stale socket file? remove it first)' : '';
+      fail(new ListenFailedError(`listen on ${where} failed: ${describe(err)}${hint}`, { cause: err }));
+    });
+    server.on('connection', (accepted: net.Socket) => o.onConnection(accepted, bound));
+    offAbort = onAbort(signal, (cause) => fail(new ListenFailedError(`listen on ${where} aborted: ${abortReason(signal!)}`, { cause })));
+    server.listen({ ...o.target, backlog: opts.backlog ?? 511 }, () => {
+      offAbort?.();
+      listening = true;
+      bound = o.bound(server);
+      const done = (): void => {
+        let closing: Promise<void> | undefined;
+        resolve({
+          address: bound,
+          close(): Promise<void> {
+            // server.close() releases the listening fd (and unlinks a unix path) synchronously; its callback
+            // would wait for every accepted socket, which the listener does not own.
+            if (!closing) {
+              server.close();
+              closing = Promise.resolve();
+            }
+            return closing;
+          },
+        });
+      };
+      if (o.path !== undefined && opts.mode !== undefined) {
+        chmod(o.path, opts.mode).then(done, (err: Errno) => {
+          listening = false;
+          fail(new ListenFailedError(`chmod ${opts.mode!.toString(8)} of ${where} failed: ${describe(err)}`, { cause: err }));
+        });
+      } else {
+        done();
+      }
+    });
+  });
 }
 
 const tcpNaming: Naming = {
