@@ -76,6 +76,23 @@ export function beginFrame(room: number, zeroCopyThreshold: number, attempt: num
   zeroCopyMin = zeroCopyThreshold;
 }
 
+/**
+ * `n` bytes of the slab for a frame written by hand (the 3fs envelope), claimed at once. Frames of both envelopes
+ * then lie back to back in one slab, so a batch of them leaves as one write instead of a writev of many pieces.
+ * Not for use while a frame is in progress (encoding is synchronous, so it never is).
+ */
+export function claim(n: number): Uint8Array {
+  // A big frame gets its own memory rather than a slab it would mostly fill and then pin.
+  if (n > SLAB_SIZE / 4) return Buffer.allocUnsafeSlow(n);
+  if (slab.length - pos < n) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    pos = 0;
+  }
+  const v = new Uint8Array(slab.buffer, slab.byteOffset + pos, n);
+  pos += n;
+  return v;
+}
+
 /** The slab and offset of the frame in progress, for the envelope fields written by hand. */
 export function target(): Buffer {
   return buf;

@@ -8,6 +8,7 @@ import {
   decodeResult3fs,
   encode3fs,
   encodeMessage3fs,
+  encodeMessageParts,
   envelopeNamed,
   errResult,
   FRAME_HEADER_SIZE,
@@ -285,6 +286,54 @@ describe('3fs envelope: encoder and decoder', () => {
     expect(envelopeNamed('3fs')).toBe(threefsEnvelope);
     expect(() => envelopeNamed('json', 'ClientOptions.envelope')).toThrow(InvalidConfigError);
     expect(() => envelopeNamed('json', 'ClientOptions.envelope')).toThrow(/ClientOptions.envelope/);
+  });
+
+  it('consecutive small frames of both envelopes lie back to back in one slab, so a batch is one write', () => {
+    // Each frame written alone is a writev of one piece per frame: the transport merges only adjacent views.
+    const single = (f: FrameParts): Uint8Array => {
+      if (Array.isArray(f)) throw new Error('a small frame came out in parts');
+      return f;
+    };
+    const frames = [
+      single(encodeMessage3fs(req({ str: 'a' }), Msg)),
+      single(encodeMessage3fs(req({ str: 'bcd' }, { uuid: 10 }), Msg)),
+      single(encodeMessageParts(req({ str: 'ffnet' }, { uuid: 11 }))),
+      single(encodeMessage3fs(req({ str: 'efghi' }, { uuid: 12 }), Msg)),
+    ];
+    for (let i = 1; i < frames.length; i++) {
+      expect(frames[i]!.buffer).toBe(frames[0]!.buffer);
+      expect(frames[i]!.byteOffset).toBe(frames[i - 1]!.byteOffset + frames[i - 1]!.byteLength);
+    }
+    expect(decodeMessage3fs(Buffer.from(frames[3]!.subarray(FRAME_HEADER_SIZE)), false).uuid).toBe(12);
+  });
+
+  it('reads a full timestamp table, and a shorter one with the missing fields as 0', () => {
+    const ts = {
+      clientCalled: 1,
+      clientSerialized: 2,
+      serverReceived: 3,
+      serverWaked: 4,
+      serverProcessed: 5,
+      serverSerialized: 6,
+      clientReceived: 7,
+      clientWaked: 8,
+    };
+    const body = Buffer.from(one(encodeMessage3fs(req({ str: 'x' }, { timestamps: ts }), Msg)).subarray(FRAME_HEADER_SIZE));
+    const full = decodeMessage3fs(body, false).timestamps!;
+    // The sender stamps clientSerialized as it encodes; the rest travel as given.
+    expect({ ...full, clientSerialized: 2 }).toEqual(ts);
+    // Drop the last two i64s: the table and the packet shrink by 16 bytes.
+    const tsAt = body.length - 64 - 2;
+    expect(body[tsAt]).toBe(1);
+    expect(body[tsAt + 1]).toBe(64);
+    const short = Buffer.concat([Buffer.from([body[0]! - 16]), body.subarray(1, tsAt + 1), Buffer.from([48]), body.subarray(tsAt + 2, body.length - 16)]);
+    const got = decodeMessage3fs(short, false).timestamps!;
+    expect(got.clientReceived).toBe(0);
+    expect(got.clientWaked).toBe(0);
+    expect(got.serverSerialized).toBe(6);
+    // A field cut short is refused.
+    const cut = Buffer.concat([Buffer.from([body[0]! - 12]), body.subarray(1, tsAt + 1), Buffer.from([52]), body.subarray(tsAt + 2, body.length - 12)]);
+    expect(() => decodeMessage3fs(cut, false)).toThrow(InvalidFormatError);
   });
 
   it('encode3fs of the payload is what lands after the length prefix', () => {

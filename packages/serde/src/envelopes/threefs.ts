@@ -12,6 +12,7 @@ import { checksumWord, DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_SIZE, sealFrame } 
 import { copyScratch, decodeRange, encode3fsScratch, scratchCopy } from '../schema/codec.js';
 import { unwrap } from '../schema/dsl.js';
 import { decode3fs, type Schema } from '../schema/index.js';
+import { claim as take } from '../writer.js';
 
 /** Bytes of `MessagePacket.echo`: u64 uuid ‖ u8 major ‖ u8 minor ‖ u8 patch ‖ u32 hash, little-endian. */
 export const ECHO_SIZE = 15;
@@ -23,23 +24,6 @@ const TWO_32 = 0x100000000;
 const EMPTY: Uint8Array = new Uint8Array(0);
 /** Payloads from this size on go out as a part of their own (default of EncodeOptions.zeroCopyThreshold). */
 const ZERO_COPY = 64 * 1024;
-
-// Frames are carved from a shared slab, as ffnet's writer does: a small message costs no allocation of its own.
-const SLAB_SIZE = 64 * 1024;
-let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-let slabUsed = 0;
-
-function take(n: number): Uint8Array {
-  if (n > SLAB_SIZE / 4) return Buffer.allocUnsafeSlow(n);
-  if (slabUsed + n > SLAB_SIZE) {
-    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  const v = new Uint8Array(slab.buffer, slab.byteOffset + slabUsed, n);
-  // 8-byte steps keep the next frame's u64 stores aligned; never written twice, so a frame stays valid.
-  slabUsed += (n + 7) & ~7;
-  return v;
-}
 
 function varintSize(v: number): number {
   let n = 1;
@@ -303,6 +287,43 @@ class Reader {
 
 const packetReader = new Reader();
 
+/** The whole table, as 3FS always writes it: one object of one shape, no per-field checks. */
+function readAllTimestamps(r: Reader): Timestamps {
+  // Properties are evaluated in order, which is the table's order (TIMESTAMP_KEYS).
+  return {
+    clientCalled: r.i64(),
+    clientSerialized: r.i64(),
+    serverReceived: r.i64(),
+    serverWaked: r.i64(),
+    serverProcessed: r.i64(),
+    serverSerialized: r.i64(),
+    clientReceived: r.i64(),
+    clientWaked: r.i64(),
+  };
+}
+
+const TIMESTAMP_LABELS = TIMESTAMP_KEYS.map((k) => `timestamp.${k}`);
+
+/** A shorter table (an older writer): missing trailing fields read as 0, a field cut short is an error. */
+function readSomeTimestamps(r: Reader): Timestamps {
+  const ts = zeroTimestamps();
+  for (let i = 0; i < TIMESTAMP_KEYS.length; i++) if (r.has(8, TIMESTAMP_LABELS[i]!)) ts[TIMESTAMP_KEYS[i]!] = r.i64();
+  return ts;
+}
+
+function zeroTimestamps(): Timestamps {
+  return {
+    clientCalled: 0,
+    clientSerialized: 0,
+    serverReceived: 0,
+    serverWaked: 0,
+    serverProcessed: 0,
+    serverSerialized: 0,
+    clientReceived: 0,
+    clientWaked: 0,
+  };
+}
+
 /**
  * What the receiver knows from a packet's header, so that decodeMessage3fs can decode the payload in its pass over
  * the frame (the ids and the uuid come before the payload): no view of the payload, no second pass once the
@@ -420,9 +441,7 @@ export function decodeMessage3fs(body: Buffer, compressed: boolean, opts?: Decod
     if (present > 1) throw r.bad(`optional timestamp flag ${present}`);
     if (present === 1) {
       r.enter('Timestamp table');
-      const ts = {} as Timestamps;
-      for (const k of TIMESTAMP_KEYS) ts[k] = r.has(8, `timestamp.${k}`) ? r.i64() : 0;
-      timestamps = ts;
+      timestamps = r.end - r.pos >= 64 ? readAllTimestamps(r) : readSomeTimestamps(r);
     }
   }
   r.b = EMPTY;
