@@ -1,4 +1,5 @@
 export { type Address, formatAddress, parseAddress, rdmaAddress, type Scheme, shmAddress, tcpAddress, tlsAddress, toAddress, unixAddress } from './address.js';
+export { type AllocatorState, type AllocatorTuning, allocatorState, DEFAULT_ALLOCATOR_TUNING, tuneAllocator } from './allocator.js';
 export {
   type Backend,
   type BackendCapabilities,

@@ -1,5 +1,4 @@
 import { chmod } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import { componentLogger, type Disposer, type Logger, onAbort } from '@ffnet/common';
 import {
@@ -14,6 +13,7 @@ import {
 } from '@ffnet/serde';
 import { type Address, formatAddress, type Scheme, tcpAddress } from './address.js';
 import type { Backend, BackendHandlers, BackendListener, BackendSocket, ConnectOptions, ListenOptions, PeerCredentials } from './backend.js';
+import { libc } from './libc.js';
 import { BackendSocketBase } from './socket-base.js';
 import { checkUnixOwner } from './unix-owner.js';
 
@@ -107,27 +107,23 @@ const UCRED_BYTES = 12;
 function fdCalls(): FdCalls | null {
   if (fdState === undefined) {
     fdState = null;
-    fdMissing = `not Linux (${process.platform})`;
-    if (process.platform === 'linux') {
-      try {
-        const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-        const libc = koffi.load('libc.so.6');
-        const dup = libc.func('int dup(int oldfd)');
-        const close = libc.func('int close(int fd)');
-        const getsockopt = libc.func('int getsockopt(int sockfd, int level, int optname, void *optval, void *optlen)');
-        const setsockopt = libc.func('int setsockopt(int sockfd, int level, int optname, void *optval, uint32_t optlen)');
-        fdState = {
-          dup: (fd) => dup(fd) as number,
-          close: (fd) => close(fd) as number,
-          peerCred: (fd, ucred, len) => getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, len) as number,
-          setSendBuffer: (fd, value) => setsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, value.length) as number,
-          getSendBuffer: (fd, value, len) => getsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, len) as number,
-        };
-      } catch (e) {
-        // koffi is an optional peer dependency: without it (or its binary for this platform) accepted sockets keep
-        // the 'data' path and have no peer credentials, which every check treats as an unknown peer.
-        fdMissing = `koffi, an optional peer dependency of @ffnet/transport, cannot be loaded (${e instanceof Error ? e.message : String(e)})`;
-      }
+    const c = libc();
+    if (typeof c === 'string') {
+      // Without koffi (or its binary for this platform) accepted sockets keep the 'data' path and have no peer
+      // credentials, which every check treats as an unknown peer.
+      fdMissing = c;
+    } else {
+      const dup = c.lib.func('int dup(int oldfd)');
+      const close = c.lib.func('int close(int fd)');
+      const getsockopt = c.lib.func('int getsockopt(int sockfd, int level, int optname, void *optval, void *optlen)');
+      const setsockopt = c.lib.func('int setsockopt(int sockfd, int level, int optname, void *optval, uint32_t optlen)');
+      fdState = {
+        dup: (fd) => dup(fd) as number,
+        close: (fd) => close(fd) as number,
+        peerCred: (fd, ucred, len) => getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, len) as number,
+        setSendBuffer: (fd, value) => setsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, value.length) as number,
+        getSendBuffer: (fd, value, len) => getsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, len) as number,
+      };
     }
   }
   return fdState;

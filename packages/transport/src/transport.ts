@@ -13,6 +13,7 @@ import {
   TimeoutError,
 } from '@ffnet/serde';
 import { type Address, formatAddress, toAddress } from './address.js';
+import { autoTuneAllocator } from './allocator.js';
 import {
   type Backend,
   type BackendCapabilities,
@@ -221,6 +222,8 @@ export class Transport {
   }
 
   private constructor(address: Address, peer: string, incoming: boolean, capabilities: BackendCapabilities, handler: TransportHandler, opts: TransportOptions) {
+    // Large frames arrive in fresh allocations: the first connection keeps freed memory in the process (allocator.ts).
+    autoTuneAllocator();
     this.id = nextId++;
     this.address = address;
     this.peer = peer;

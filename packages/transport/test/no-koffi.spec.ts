@@ -20,6 +20,9 @@ describe('without koffi', () => {
   it('unix works, peer credentials are unknown, and an owner check fails closed saying why', async () => {
     const out = await run();
     expect(out.echoed).toBe('no koffi');
+    // malloc stays glibc's, and the state says why (allocator.ts).
+    expect(out.allocator).toMatchObject({ tuned: false });
+    expect((out.allocator as { reason: string }).reason).toMatch(/^koffi, an optional peer dependency of @ffnet\/transport, cannot be loaded/);
     // Unknown, never "local": code granting trust by credentials sees undefined.
     expect(out.peerCredentials).toBeNull();
     expect(out.ownerCheck).toMatchObject({ name: 'PermissionDeniedError', code: StatusCode.PermissionDenied });

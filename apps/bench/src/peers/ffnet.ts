@@ -4,7 +4,6 @@
 // ffnet), TLS 1.3 required as for the other tls peers, no client certificate.
 
 import type { Metrics } from '@ffnet/common';
-import { rdma } from '@ffnet/rdma';
 import { defineService, method } from '@ffnet/serde';
 import { Client, implement, Server } from '@ffnet/server';
 import { type Backend, tcp, tls, unix } from '@ffnet/transport';
@@ -12,7 +11,6 @@ import type { PeerName } from '../names.js';
 import { readTlsMaterial } from '../tls-certs.js';
 import type { RpcWorkload } from '../workloads.js';
 import { payload, responder } from '../workloads.js';
-import { OneSidedClient, OneSidedService, oneSidedService } from './ffnet-w5.js';
 import type { DoneFn, Endpoint, Peer, PeerClient, PeerServer } from './types.js';
 import { describe, sizeError } from './types.js';
 
@@ -98,8 +96,20 @@ async function shmBackends(transport: Endpoint['transport']): Promise<Backend[]>
   return [shm()];
 }
 
+/**
+ * rdma() only when the run is over rdma, as a program that speaks tcp or unix never loads @ffnet/rdma. Loaded
+ * always, it (koffi and the verbs bindings) grew the child's old generation, and every full GC that received 1 MiB
+ * bodies trigger (V8 collects once enough external memory is allocated) scans it: W4's client spent about 3× the
+ * CPU per call with it loaded (apps/bench README, "What mattered").
+ */
+async function rdmaBackends(transport: Endpoint['transport'], control: boolean): Promise<Backend[]> {
+  if (transport !== 'rdma') return [];
+  const { rdma } = await import('@ffnet/rdma');
+  return [rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {})];
+}
+
 async function serve(listen: Endpoint, w: RpcWorkload, instrumented?: { metrics: Metrics; stop(): void }): Promise<PeerServer> {
-  const backends: Backend[] = [tcp(), unix(), rdma(), ...(await shmBackends(listen.transport))];
+  const backends: Backend[] = [tcp(), unix(), ...(await rdmaBackends(listen.transport, false)), ...(await shmBackends(listen.transport))];
   if (listen.transport === 'tls') {
     const { cert, key } = readTlsMaterial();
     backends.push(tls({ cert, key, minVersion: 'TLSv1.3' }));
@@ -115,7 +125,7 @@ async function serve(listen: Endpoint, w: RpcWorkload, instrumented?: { metrics:
   });
   let release = () => {};
   if (w.payload === 'rdma') {
-    const one = oneSidedService(w);
+    const one = (await import('./ffnet-w5.js')).oneSidedService(w);
     server.addService(one.service);
     release = one.close;
   } else {
@@ -143,10 +153,11 @@ async function connect(endpoint: Endpoint, w: RpcWorkload, done: DoneFn, instrum
   // RDMAControl (the server asks this client for a slot before each one-sided write) is off, as 3FS's
   // enable_rdma_control defaults to false; FFNET_BENCH_RDMA_CONTROL=1 turns it on to measure what it costs.
   const control = endpoint.transport === 'rdma' && process.env.FFNET_BENCH_RDMA_CONTROL === '1';
-  const backends: Backend[] = [tcp(), unix(), rdma(control ? { control: { maxConcurrentTransmission: 64 } } : {}), ...(await shmBackends(endpoint.transport))];
+  const backends: Backend[] = [tcp(), unix(), ...(await rdmaBackends(endpoint.transport, control)), ...(await shmBackends(endpoint.transport))];
   if (endpoint.transport === 'tls') backends.push(tls({ ca: readTlsMaterial().ca, minVersion: 'TLSv1.3' }));
   const client = new Client({ timeoutMs: CALL_TIMEOUT_MS, backends, ...(instrumented === undefined ? {} : { metrics: instrumented.metrics }) });
   if (w.payload === 'rdma') {
+    const { OneSidedClient, OneSidedService } = await import('./ffnet-w5.js');
     const c = new OneSidedClient(client, client.stub(OneSidedService, describe(endpoint)), describe(endpoint), w, done);
     await c.first();
     return c;
