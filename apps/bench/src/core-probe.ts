@@ -17,10 +17,13 @@ const PROBE_CHILD = fileURLToPath(new URL('./core-probe-child.js', import.meta.u
  * the read, so it is good to about 1 µs, 0.3 % of a sample. Measured with 100 samples pinned to one core: 32-42
  * distinct values of 330-350 µs, the median within 3 % of the lowest. Wall time would not do: a sample the pinned
  * child preempts reads slow although the core is not (with a busy loop on the same core and a 20 ms loop, wall
- * time read 2.3x the CPU time, CPU time 1.04x its quiet figure).
+ * time read 2.0-2.3x the CPU time, CPU time 1.00-1.04x its quiet figure).
  */
 export const PROBE_ITERATIONS = 200_000;
-/** ~10 samples a second: 0.33 ms of CPU per 100 ms is ~0.35 % of the core the run's child is pinned to. */
+/**
+ * 5 samples a second (15 in a 3 s window). Each costs the loop (~0.33 ms) and a wake-up of the Node process (~0.3 ms
+ * of CPU on this VM): ~10 ms per 3 s window, 0.34 % of the core the run's child is pinned to; every 100 ms cost twice that.
+ */
 export const PROBE_INTERVAL_MS = 200;
 /** Samples at probe start, before the first run, so the first window already has a reference. */
 export const CALIBRATION_SAMPLES = 20;

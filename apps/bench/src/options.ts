@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { verbsAvailable } from '@ffnet/device';
+import { PROBE_INTERVAL_MS } from './core-probe.js';
 import { baselineChild, defaultPinning, type Pinning } from './harness.js';
 import { BASELINE_PEER, DEFAULT_PEERS, DEFAULT_TRANSPORTS, PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './names.js';
 import { DEFAULT_MAX_OTHER_CPU, DEFAULT_MAX_SLOWDOWN, DEFAULT_RETRIES } from './trust.js';
@@ -48,7 +49,7 @@ export const USAGE = `usage: node dist/main.js [options]
                         rerun, kept in the results, left out of the medians (default ${DEFAULT_MAX_OTHER_CPU})
   --max-slowdown X | off    a pinned run during which the server's or the client's core ran more than X times
                         slower than its best in this bench (a probe pinned to each core times a fixed loop in its
-                        own CPU time every 100 ms) is contaminated, as above (default ${DEFAULT_MAX_SLOWDOWN})
+                        own CPU time every ${PROBE_INTERVAL_MS} ms) is contaminated, as above (default ${DEFAULT_MAX_SLOWDOWN})
   --retries N           reruns of a contaminated run (default ${DEFAULT_RETRIES})
   --baseline DIR        also run ffnet from DIR (a built checkout of another commit) as peer ffnet@baseline,
                         alternated with ffnet, and print current/baseline ratios

@@ -6,7 +6,10 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bestOf, CALIBRATION_SAMPLES, CoreProbe, coreProbes, PROBE_INTERVAL_MS, slowdownOf } from '../src/core-probe.js';
+// The real probes come from dist/ (built before the tests, as for harness.spec.ts): the probe's process is
+// dist/core-probe-child.js, found next to the module that starts it.
+import { CALIBRATION_SAMPLES, CoreProbe, coreProbes, PROBE_INTERVAL_MS } from '../dist/core-probe.js';
+import { bestOf, slowdownOf } from '../src/core-probe.js';
 import { median } from '../src/stats.js';
 
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' }).status === 0;
