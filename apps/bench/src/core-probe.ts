@@ -129,6 +129,11 @@ export class CoreProbe {
     return this.proc.pid;
   }
 
+  /** Running and answering: a probe that died is no longer the run's own process, and judges nothing. */
+  get alive(): boolean {
+    return this.failure === null && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
   /** The best (lowest) ns per iteration seen on this core so far. */
   get reference(): number | undefined {
     return this.best;
@@ -176,14 +181,15 @@ export interface CoreSpeed {
 }
 
 export interface CoreProbes {
-  /** Probe processes, to count as the run's own in WindowSampler. */
-  pids: number[];
+  /** Live probe processes, to count as the run's own in WindowSampler (a dead pid would leave otherCpu unread). */
+  readonly pids: number[];
   /** Samples both pinned CPUs over the next `ms`; null when a probe failed (the run is then not judged by it). */
   window(ms: number): Promise<CoreSpeed | null>;
 }
 
 const started = new Map<string, Promise<CoreProbe | null>>();
 const live = new Set<CoreProbe>();
+const lost = new Set<CoreProbe>();
 let exitHook = false;
 
 function probeFor(cpu: string): Promise<CoreProbe | null> {
@@ -220,7 +226,9 @@ export async function coreProbes(pin: Pinning): Promise<CoreProbes | null> {
   if (server === null || client === null) return null;
   const probes = server === client ? [server] : [server, client];
   return {
-    pids: probes.map((p) => p.pid).filter((p): p is number => p !== undefined),
+    get pids() {
+      return probes.filter((p) => p.alive && p.pid !== undefined).map((p) => p.pid!);
+    },
     async window(ms) {
       const got = await Promise.all(probes.map((p) => p.window(ms)));
       const of = (probe: CoreProbe) => {
@@ -229,7 +237,15 @@ export async function coreProbes(pin: Pinning): Promise<CoreProbes | null> {
       };
       const srv = of(server);
       const cli = of(client);
-      if (srv === null || cli === null) return null;
+      if (srv === null || cli === null) {
+        for (const p of probes) {
+          if (!p.alive && !lost.has(p)) {
+            lost.add(p);
+            console.error(`bench: the core probe on CPU ${p.cpu} is gone; runs there are no longer judged by core speed`);
+          }
+        }
+        return null;
+      }
       const cpuUs = got.reduce((sum, s) => sum + (s?.probeCpuUs ?? 0), 0);
       return {
         coreSlowdown: { server: srv.median, client: cli.median },

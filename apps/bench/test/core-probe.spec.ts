@@ -109,6 +109,18 @@ describe.skipIf(!hasTaskset)('a real probe pinned with taskset', { timeout: 60_0
     expect(slowdownOf(shared!.cpuNs, probe.reference)!.median).toBeLessThan(1.3);
   });
 
+  it('a probe that died answers no window and is no longer alive', async () => {
+    const probe = await CoreProbe.start('0', { iterations: 200_000, intervalMs: 100, calibration: 3 });
+    started.push(probe);
+    expect(probe.alive).toBe(true);
+    const pending = probe.window(2000);
+    probe.kill();
+    expect(await pending).toBeNull();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(probe.alive).toBe(false);
+    expect(await probe.window(200)).toBeNull();
+  });
+
   it.skipIf(availableParallelism() < 2)('probes a pinning per side, sharing one probe when both sides share a CPU', async () => {
     const probes = await coreProbes({ server: '0', client: '1' });
     expect(probes).not.toBeNull();
