@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync 
 import * as os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { coreProbes } from './core-probe.js';
 import { type CpuSample, type OtherCpu, otherCpu, otherTaskCpu, readCpuSample, readPidTicks, readTaskTicks, stealCpu, TICKS_PER_SEC } from './machine.js';
 import { BASELINE_PEER } from './names.js';
 import type { Endpoint } from './peers/types.js';
@@ -184,7 +185,8 @@ function tlsEnv(): NodeJS.ProcessEnv {
  * The machine's CPU over the measuring window as the harness sees it: /proc/stat and both children's
  * /proc/PID/stat when the client starts measuring, and again when its window ends (a timer of the same
  * length, since the client reports only after draining and closing, which is not measured). Reading the
- * children's own ticks at the same instants keeps their CPU and the machine's on one clock.
+ * children's own ticks at the same instants keeps their CPU and the machine's on one clock. The core-speed probes
+ * (core-probe.ts) are passed in with the children: their CPU is the run's own, not other work.
  */
 class WindowSampler {
   private readonly start: CpuSample | null;
@@ -271,6 +273,8 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
       ? []
       : ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=${profileName}-${w.name}-${o.transport}-${o.rep}-${role}.cpuprofile`];
 
+  // Started (once) before the server, so their calibration does not compete with it.
+  const probes = o.pin === null ? null : await coreProbes(o.pin);
   const server = new Child('server', { ...base, role: 'server', endpoint: listen }, o.pin?.server, flags('server'), script, env);
   let client: Child | null = null;
   try {
@@ -278,9 +282,11 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
     client = new Child('client', { ...base, role: 'client', endpoint: ready.endpoint }, o.pin?.client, flags('client'), script, env);
     await client.expect('mark', START_TIMEOUT_MS + o.warmupMs);
     server.send({ t: 'mark' });
-    const window = new WindowSampler([server.pid, client.pid], o.measureMs);
+    const window = new WindowSampler([server.pid, client.pid, ...(probes?.pids ?? [])], o.measureMs);
+    const speed = probes?.window(o.measureMs);
     const res = await client.expect('result', o.measureMs + SLACK_MS);
     const other = window.finish();
+    const slow = (await speed) ?? null;
     server.send({ t: 'report' });
     const srv = await server.expect('report', SLACK_MS);
     await Promise.all([client.exited, server.exited]);
@@ -310,6 +316,7 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
       if (other.machineOtherCpu !== undefined) result.machineOtherCpu = other.machineOtherCpu;
       result.busyPerCore = other.busyPerCore;
     }
+    if (slow !== null) Object.assign(result, slow);
     if (payloadBytes > 0) result.mbPerSec = round((res.calls * payloadBytes) / res.seconds / 1e6, 1);
     return result;
   } finally {

@@ -8,6 +8,7 @@ import { type RunResult, runOne } from './harness.js';
 import { machine, machineLine } from './machine.js';
 import type { PeerName, TransportName } from './names.js';
 import { type Options, parseOptions, rdmaRefusal, repOrder, USAGE } from './options.js';
+import type { ContaminationReason } from './run.js';
 import { formatSummary, summarize } from './summary.js';
 import { attemptUntilClean } from './trust.js';
 import { type RpcWorkload, skipReason } from './workloads.js';
@@ -122,9 +123,15 @@ async function main(): Promise<number> {
               runs.push(r);
               console.log(JSON.stringify(r));
               if (r.contaminated !== true) return;
+              const why = [
+                ...(r.contaminatedBy?.includes('otherCpu') ? [`other processes kept ${r.otherCpu} cores busy (limit ${o.maxOtherCpu})`] : []),
+                ...(r.contaminatedBy?.includes('slowCore') && r.coreSlowdown !== undefined
+                  ? [`cores ran ${r.coreSlowdown.server}x/${r.coreSlowdown.client}x their best, server/client (limit ${o.maxSlowdown}x)`]
+                  : []),
+              ];
               console.error(
-                `bench: ${peer} ${w.name} ${transport} rep ${rep} attempt ${r.attempt} contaminated: other processes kept ${r.otherCpu} cores busy ` +
-                  `(limit ${o.maxOtherCpu}); ${again ? 'rerunning' : 'no retries left, the repetition stays contaminated'}`,
+                `bench: ${peer} ${w.name} ${transport} rep ${rep} attempt ${r.attempt} contaminated: ${why.join('; ')}; ` +
+                  `${again ? 'rerunning' : 'no retries left, the repetition stays contaminated'}`,
               );
             },
           );
@@ -142,8 +149,13 @@ async function main(): Promise<number> {
   const elapsedS = Math.round((Date.now() - started) / 1000);
   console.log(`\n${machineLine(host)}\n\n${formatSummary(summary)}`);
   const contaminated = runs.filter((r) => r.contaminated === true).length;
-  if (contaminated > 0)
-    console.log(`\n${contaminated} of ${runs.length} runs contaminated (other processes above ${o.maxOtherCpu} cores), left out of the medians`);
+  if (contaminated > 0) {
+    const by = (reason: ContaminationReason) => runs.filter((r) => r.contaminatedBy?.includes(reason)).length;
+    console.log(
+      `\n${contaminated} of ${runs.length} runs contaminated (${by('otherCpu')} by other processes above ${o.maxOtherCpu} cores, ` +
+        `${by('slowCore')} by a core slower than ${o.maxSlowdown}x its best), left out of the medians`,
+    );
+  }
   console.log(
     `\n${runs.length} runs in ${elapsedS} s (estimated ${Math.round(est / 1000)} s); load average ${os
       .loadavg()
@@ -160,6 +172,7 @@ async function main(): Promise<number> {
     cpuModel: os.cpus()[0]?.model ?? null,
     machine: host,
     maxOtherCpu: o.maxOtherCpu,
+    maxSlowdown: o.maxSlowdown,
     retries: o.retries,
     loadavg: { start: loadStart, end: os.loadavg() },
     pin: o.pin,

@@ -3,9 +3,10 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { verbsAvailable } from '@ffnet/device';
+import { PROBE_INTERVAL_MS } from './core-probe.js';
 import { baselineChild, defaultPinning, type Pinning } from './harness.js';
 import { BASELINE_PEER, DEFAULT_PEERS, DEFAULT_TRANSPORTS, PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './names.js';
-import { DEFAULT_MAX_OTHER_CPU, DEFAULT_RETRIES } from './trust.js';
+import { DEFAULT_MAX_OTHER_CPU, DEFAULT_MAX_SLOWDOWN, DEFAULT_RETRIES } from './trust.js';
 import { type RpcWorkload, WORKLOADS, workload } from './workloads.js';
 
 export interface Options {
@@ -24,6 +25,8 @@ export interface Options {
   baselineDir?: string;
   /** Cores of other work above which a run is contaminated; null: never judged (`--max-other-cpu off`). */
   maxOtherCpu: number | null;
+  /** Core slowdown (core-probe.ts) above which a pinned run is contaminated; null: never judged (`--max-slowdown off`). */
+  maxSlowdown: number | null;
   /** Reruns of a contaminated run before its repetition is left contaminated. */
   retries: number;
 }
@@ -44,6 +47,9 @@ export const USAGE = `usage: node dist/main.js [options]
   --profile DIR         run both children under --cpu-prof, profiles written to DIR
   --max-other-cpu X | off   a run during which other processes kept more than X cores busy is contaminated:
                         rerun, kept in the results, left out of the medians (default ${DEFAULT_MAX_OTHER_CPU})
+  --max-slowdown X | off    a pinned run during which the server's or the client's core ran more than X times
+                        slower than its best in this bench (a probe pinned to each core times a fixed loop in its
+                        own CPU time every ${PROBE_INTERVAL_MS} ms) is contaminated, as above (default ${DEFAULT_MAX_SLOWDOWN})
   --retries N           reruns of a contaminated run (default ${DEFAULT_RETRIES})
   --baseline DIR        also run ffnet from DIR (a built checkout of another commit) as peer ffnet@baseline,
                         alternated with ffnet, and print current/baseline ratios
@@ -86,6 +92,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       profile: { type: 'string' },
       baseline: { type: 'string' },
       'max-other-cpu': { type: 'string' },
+      'max-slowdown': { type: 'string' },
       retries: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -134,6 +141,15 @@ export function parseOptions(argv: string[]): Options | 'help' {
       throw new Error(`--max-other-cpu needs a number of cores (e.g. 0.15) or 'off', got '${rawMax}'`);
     }
   }
+  let maxSlowdown: number | null = DEFAULT_MAX_SLOWDOWN;
+  const rawSlow = values['max-slowdown'];
+  if (rawSlow === 'off') maxSlowdown = null;
+  else if (rawSlow !== undefined) {
+    maxSlowdown = Number(rawSlow);
+    if (rawSlow.trim() === '' || !Number.isFinite(maxSlowdown) || maxSlowdown < 1) {
+      throw new Error(`--max-slowdown needs a factor of at least 1 (e.g. 1.2) or 'off', got '${rawSlow}'`);
+    }
+  }
   const retries = values.retries === undefined ? DEFAULT_RETRIES : Number(values.retries);
   if (!Number.isInteger(retries) || retries < 0) throw new Error(`--retries needs a whole number >= 0, got '${values.retries}'`);
 
@@ -148,6 +164,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     pin,
     out: values.out ?? fileURLToPath(new URL('../results/latest.json', import.meta.url)),
     maxOtherCpu,
+    maxSlowdown,
     retries,
   };
   if (values.profile !== undefined) opts.profileDir = values.profile;

@@ -57,6 +57,19 @@ export interface RunResult {
   busyPerCore?: number[];
   /** The machine-wide /proc/stat estimate of otherCpu, kept for reference (tick-sampled: see readTaskTicks). */
   machineOtherCpu?: number;
-  /** otherCpu above `--max-other-cpu`: kept in the results, left out of the medians. */
+  /**
+   * Per pinned side, the median of the core-speed probe's samples in the window over the best that core has done
+   * in this bench process (core-probe.ts): 1.00 = full speed. Absent without pinning, and for ib_write_bw.
+   */
+  coreSlowdown?: { server: number; client: number };
+  /** The slowest single probe sample of the window over the same reference. */
+  coreSlowdownMax?: { server: number; client: number };
+  /** CPU the core-speed probes used during the window (their cost, left out of otherCpu). */
+  probeCpuMs?: number;
+  /** otherCpu above `--max-other-cpu` or coreSlowdown above `--max-slowdown`: kept in the results, left out of the medians. */
   contaminated?: boolean;
+  /** Why a contaminated run is: other processes' CPU, a slow core, or both. */
+  contaminatedBy?: ContaminationReason[];
 }
+
+export type ContaminationReason = 'otherCpu' | 'slowCore';

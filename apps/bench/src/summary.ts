@@ -3,7 +3,7 @@
 import { BASELINE_PEER, PEER_NAMES, type PeerName, PROM_PEER, TRANSPORT_NAMES, type TransportName } from './names.js';
 import type { RunResult } from './run.js';
 import { median, round } from './stats.js';
-import { type Counted, countReps } from './trust.js';
+import { type Counted, countReps, worstSlowdown } from './trust.js';
 import { type Metric, type RpcWorkload, type Target, targetsFor } from './workloads.js';
 
 export interface MedianRow {
@@ -27,6 +27,8 @@ export interface MedianRow {
   serverCpuMsPerKCall: number;
   /** Median cores of other processes' work during the counted windows; absent when it could not be read. */
   otherCpu?: number;
+  /** The worst core slowdown (core-probe.ts) of the counted windows, either side; absent when none was probed. */
+  coreSlowdown?: number;
   rssPeakMB: { client: number; server: number };
 }
 
@@ -196,6 +198,8 @@ function medianRow(w: RpcWorkload, transport: TransportName, peer: PeerName, c: 
   };
   const other = m((r) => r.otherCpu ?? Number.NaN);
   if (Number.isFinite(other)) row.otherCpu = round(other, 3);
+  const slow = rs.map(worstSlowdown).filter((x): x is number => x !== undefined);
+  if (slow.length > 0) row.coreSlowdown = Math.max(...slow);
   if (w.payload !== undefined) {
     row.mbPerSec = round(
       m((r) => r.mbPerSec ?? Number.NaN),
@@ -379,6 +383,7 @@ export function formatSummary(s: Summary): string {
       'cli cpu ms/kcall',
       'srv cpu ms/kcall',
       'other cpu',
+      'core slow',
       'rss cli/srv MB',
       'trust',
     ],
@@ -396,6 +401,7 @@ export function formatSummary(s: Summary): string {
       fmt(r.clientCpuMsPerKCall, 2),
       fmt(r.serverCpuMsPerKCall, 2),
       fmt(r.otherCpu, 2),
+      r.coreSlowdown === undefined ? '-' : `${fmt(r.coreSlowdown, 2)}x`,
       `${fmt(r.rssPeakMB.client)}/${fmt(r.rssPeakMB.server)}`,
       r.untrusted ? 'UNTRUSTED' : 'ok',
     ]),
@@ -439,7 +445,7 @@ export function formatSummary(s: Summary): string {
           ratioRows,
         );
   let text =
-    `Medians of the clean repetitions (reps: counted/run; spread: lowest-highest repetition over the median; other cpu: cores of other work)\n${medians}` +
+    `Medians of the clean repetitions (reps: counted/run; spread: lowest-highest repetition over the median; other cpu: cores of other work; core slow: the slowest core's worst window over its best speed)\n${medians}` +
     `\n\nffnet against its peers (targets: issue 15, issue 12, issue 14, WORKLOADS.md; cpu: µs per call, client/server)\n${ratios}`;
   if (s.baseline !== undefined) {
     const rows = s.baseline.map((b) => [...pairCells(b, b.ffnet, b.baseline), b.verdict]);

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
  * machine would add lines. Contamination and reruns have their own tests (trust.spec.ts, and the zeromq smoke
  * below, which judges every run).
  */
-const EXACT = ['--max-other-cpu', 'off'];
+const EXACT = ['--max-other-cpu', 'off', '--max-slowdown', 'off'];
 const CLI_TIMEOUT_MS = 120_000;
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -62,6 +62,17 @@ function expectRunShape(r: Record<string, unknown>, workload: string, transport:
   expect(r.attempt).toBe(1);
   expect(r.otherCpu as number).toBeGreaterThanOrEqual(0);
   expect((r.busyPerCore as number[]).length).toBe(cpus().length);
+  // Pinned runs carry the core-speed probe's verdict per side; unpinned ones nothing (core-probe.spec.ts).
+  if (r.pin === null) {
+    expect('coreSlowdown' in r).toBe(false);
+  } else {
+    const slow = r.coreSlowdown as Record<string, number>;
+    for (const side of ['server', 'client']) {
+      expect(slow[side]).toBeGreaterThanOrEqual(1);
+      expect(slow[side]).toBeLessThan(10);
+    }
+    expect(r.probeCpuMs as number).toBeGreaterThan(0);
+  }
 }
 
 // Each test starts several pairs of Node processes: on the shared 2-core machine (load 9-12 with other
@@ -183,10 +194,24 @@ describe('bench CLI', { timeout: 2 * CLI_TIMEOUT_MS }, () => {
       expectRunShape(line, 'W2', line.transport as string);
       expect(line).toMatchObject({ inflight: 128, reqBytes: 64, rspBytes: 64 });
       expect(typeof line.contaminated).toBe('boolean');
-      expect(line.contaminated).toBe((line.otherCpu as number) > 0.15);
+      const slow = line.coreSlowdown as { server: number; client: number } | undefined;
+      const slowCore = slow !== undefined && Math.max(slow.server, slow.client) > 1.2;
+      expect(line.contaminated).toBe((line.otherCpu as number) > 0.15 || slowCore);
+      expect(line.contaminatedBy ?? []).toEqual([...((line.otherCpu as number) > 0.15 ? ['otherCpu'] : []), ...(slowCore ? ['slowCore'] : [])]);
     }
+    expect(JSON.parse(readFileSync(r.out, 'utf8')).meta).toMatchObject({ maxOtherCpu: 0.15, maxSlowdown: 1.2 });
     expect(r.stdout).toMatch(/W2\s+tcp\s+zeromq\s+\d\/1\s/);
     expect(r.stdout).toMatch(/W2\s+unix\s+zeromq\s+\d\/1\s/);
+  });
+
+  it('--pin off: no probe, no core slowdown, nothing judged by it', async () => {
+    const r = await cli(['--quick', '--workloads', 'W2', '--transports', 'tcp', '--peers', 'ffnet', '--pin', 'off', '--max-other-cpu', 'off']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines).toHaveLength(1);
+    expectRunShape(r.lines[0]!, 'W2', 'tcp');
+    expect(r.lines[0]).toMatchObject({ pin: null });
+    for (const k of ['coreSlowdown', 'coreSlowdownMax', 'probeCpuMs', 'contaminated']) expect(k in r.lines[0]!).toBe(false);
+    expect(r.stdout).toMatch(/W2\s+tcp\s+ffnet\s+1\/1\s.*\s-\s+\d+\/\d+\s+ok/);
   });
 
   it('zeromq runs over tcp and unix only', async () => {

@@ -5,7 +5,7 @@ import { machineId, otherCpu, otherTaskCpu, parsePidStat, parseProcStat, readTas
 import { parseOptions } from '../src/options.js';
 import type { RunResult } from '../src/run.js';
 import { formatSummary, summarize } from '../src/summary.js';
-import { attemptUntilClean, countReps, DEFAULT_MAX_OTHER_CPU, judge, shouldRerun } from '../src/trust.js';
+import { attemptUntilClean, countReps, DEFAULT_MAX_OTHER_CPU, DEFAULT_MAX_SLOWDOWN, judge, shouldRerun, worstSlowdown } from '../src/trust.js';
 import { type RpcWorkload, TARGETS, WORKLOADS } from '../src/workloads.js';
 
 const W = (name: string) => WORKLOADS.find((w) => w.name === name) as RpcWorkload;
@@ -141,11 +141,49 @@ function run(over: Partial<RunResult>): RunResult {
 
 describe('contamination and reruns', () => {
   it('marks a run contaminated above the limit only, and never judges what it could not read', () => {
-    expect(judge(run({ otherCpu: 0.16 }), 0.15).contaminated).toBe(true);
-    expect(judge(run({ otherCpu: 0.15 }), 0.15).contaminated).toBe(false);
-    expect(judge(run({ otherCpu: 0.02 }), DEFAULT_MAX_OTHER_CPU).contaminated).toBe(false);
-    expect('contaminated' in judge(run({}), 0.15)).toBe(false);
-    expect('contaminated' in judge(run({ otherCpu: 1.5 }), null)).toBe(false);
+    const cpuOnly = (max: number | null) => ({ maxOtherCpu: max, maxSlowdown: null });
+    expect(judge(run({ otherCpu: 0.16 }), cpuOnly(0.15))).toMatchObject({ contaminated: true, contaminatedBy: ['otherCpu'] });
+    expect(judge(run({ otherCpu: 0.15 }), cpuOnly(0.15)).contaminated).toBe(false);
+    expect('contaminatedBy' in judge(run({ otherCpu: 0.15 }), cpuOnly(0.15))).toBe(false);
+    expect(judge(run({ otherCpu: 0.02 }), cpuOnly(DEFAULT_MAX_OTHER_CPU)).contaminated).toBe(false);
+    expect('contaminated' in judge(run({}), cpuOnly(0.15))).toBe(false);
+    expect('contaminated' in judge(run({ otherCpu: 1.5 }), cpuOnly(null))).toBe(false);
+  });
+
+  it('marks a run contaminated when either pinned core ran slower than --max-slowdown, and says why', () => {
+    const limits = { maxOtherCpu: 0.15, maxSlowdown: 1.2 };
+    const slow = (server: number, client: number, otherCpu = 0.01) => run({ otherCpu, coreSlowdown: { server, client } });
+    expect(judge(slow(1.02, 1.0), limits)).toMatchObject({ contaminated: false });
+    expect(judge(slow(1.2, 1.2), limits).contaminated).toBe(false);
+    expect(judge(slow(1.21, 1.0), limits)).toMatchObject({ contaminated: true, contaminatedBy: ['slowCore'] });
+    expect(judge(slow(1.0, 1.85), limits)).toMatchObject({ contaminated: true, contaminatedBy: ['slowCore'] });
+    // Both at once: both reasons, so a reader sees each.
+    expect(judge(slow(1.9, 1.0, 0.5), limits)).toMatchObject({ contaminated: true, contaminatedBy: ['otherCpu', 'slowCore'] });
+    expect(judge(slow(1.0, 1.0, 0.5), limits)).toMatchObject({ contaminated: true, contaminatedBy: ['otherCpu'] });
+    // `--max-slowdown off`: the slowdown is recorded but judges nothing; other CPU still does.
+    expect(judge(slow(3, 3), { maxOtherCpu: 0.15, maxSlowdown: null }).contaminated).toBe(false);
+    expect('contaminated' in judge(slow(3, 3), { maxOtherCpu: null, maxSlowdown: null })).toBe(false);
+    // Not probed (no pinning, ib_write_bw): the slowdown limit judges nothing, so no field unless other CPU is read.
+    expect('contaminated' in judge(run({}), limits)).toBe(false);
+    expect(judge(run({ otherCpu: 0.01 }), limits).contaminated).toBe(false);
+    // Probed but other CPU unreadable: the slowdown alone decides.
+    expect(judge(run({ coreSlowdown: { server: 1.5, client: 1 } }), limits)).toMatchObject({ contaminated: true, contaminatedBy: ['slowCore'] });
+    expect(judge(run({ coreSlowdown: { server: 1.05, client: 1 } }), limits).contaminated).toBe(false);
+    expect(worstSlowdown(slow(1.1, 1.3))).toBe(1.3);
+    expect(worstSlowdown(run({}))).toBeUndefined();
+  });
+
+  it('reruns a slow-core attempt like any contaminated one, keeping it out of the medians', async () => {
+    const speeds = [1.8, 1.75, 1.01];
+    const got = await attemptUntilClean(
+      (n) => Promise.resolve(run({ attempt: n, otherCpu: 0, callsPerSec: n === 3 ? 500 : 290, coreSlowdown: { server: speeds[n - 1]!, client: 1 } })),
+      { maxOtherCpu: 0.15, maxSlowdown: DEFAULT_MAX_SLOWDOWN, retries: 2 },
+      () => {},
+    );
+    expect(got.map((r) => r.contaminatedBy ?? [])).toEqual([['slowCore'], ['slowCore'], []]);
+    const rows = summarize([W('W2')], got).medians;
+    expect(rows[0]).toMatchObject({ runs: 1, reps: 1, callsPerSec: 500, coreSlowdown: 1.01, untrusted: false });
+    expect(formatSummary(summarize([W('W2')], got))).toMatch(/1\.01x/);
   });
 
   it('reruns a contaminated attempt while retries are left', () => {
@@ -161,7 +199,7 @@ describe('contamination and reruns', () => {
     const seen: [number, boolean][] = [];
     const got = await attemptUntilClean(
       (n) => Promise.resolve(run({ attempt: n, otherCpu: others[n - 1]! })),
-      { maxOtherCpu: 0.15, retries: 5 },
+      { maxOtherCpu: 0.15, maxSlowdown: null, retries: 5 },
       (r, again) => seen.push([r.attempt, again]),
     );
     expect(got.map((r) => [r.attempt, r.contaminated])).toEqual([
@@ -177,7 +215,7 @@ describe('contamination and reruns', () => {
     // Out of retries: the last attempt stays contaminated.
     const stuck = await attemptUntilClean(
       (n) => Promise.resolve(run({ attempt: n, otherCpu: 1 })),
-      { maxOtherCpu: 0.15, retries: 2 },
+      { maxOtherCpu: 0.15, maxSlowdown: null, retries: 2 },
       () => {},
     );
     expect(stuck.map((r) => r.contaminated)).toEqual([true, true, true]);
@@ -186,7 +224,7 @@ describe('contamination and reruns', () => {
     await expect(
       attemptUntilClean(
         (n) => (n === 1 ? Promise.resolve(run({ attempt: 1, otherCpu: 1 })) : Promise.reject(new Error('bench client exited with 1'))),
-        { maxOtherCpu: 0.15, retries: 2 },
+        { maxOtherCpu: 0.15, maxSlowdown: null, retries: 2 },
         (r) => reported.push(r.attempt),
       ),
     ).rejects.toThrow(/exited/);
@@ -218,6 +256,14 @@ describe('contamination and reruns', () => {
     expect(parseOptions(['--pin', 'off', '--max-other-cpu', 'off'])).toMatchObject({ maxOtherCpu: null });
     expect(() => parseOptions(['--max-other-cpu', 'lots'])).toThrow(/--max-other-cpu needs/);
     expect(() => parseOptions(['--retries', '1.5'])).toThrow(/--retries needs/);
+  });
+
+  it('parses --max-slowdown, with its default and off', () => {
+    expect(parseOptions(['--pin', 'off'])).toMatchObject({ maxSlowdown: DEFAULT_MAX_SLOWDOWN });
+    expect(parseOptions(['--pin', 'off', '--max-slowdown', '1.5'])).toMatchObject({ maxSlowdown: 1.5 });
+    expect(parseOptions(['--pin', 'off', '--max-slowdown', 'off'])).toMatchObject({ maxSlowdown: null });
+    expect(() => parseOptions(['--pin', 'off', '--max-slowdown', '0.9'])).toThrow(/--max-slowdown needs/);
+    expect(() => parseOptions(['--pin', 'off', '--max-slowdown', 'fast'])).toThrow(/--max-slowdown needs/);
   });
 });
 
