@@ -132,24 +132,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
     throw new Error(`peer ${BASELINE_PEER} needs --baseline DIR`);
   }
 
-  let maxOtherCpu: number | null = DEFAULT_MAX_OTHER_CPU;
-  const rawMax = values['max-other-cpu'];
-  if (rawMax === 'off') maxOtherCpu = null;
-  else if (rawMax !== undefined) {
-    maxOtherCpu = Number(rawMax);
-    if (rawMax.trim() === '' || !Number.isFinite(maxOtherCpu) || maxOtherCpu < 0) {
-      throw new Error(`--max-other-cpu needs a number of cores (e.g. 0.15) or 'off', got '${rawMax}'`);
-    }
-  }
-  let maxSlowdown: number | null = DEFAULT_MAX_SLOWDOWN;
-  const rawSlow = values['max-slowdown'];
-  if (rawSlow === 'off') maxSlowdown = null;
-  else if (rawSlow !== undefined) {
-    maxSlowdown = Number(rawSlow);
-    if (rawSlow.trim() === '' || !Number.isFinite(maxSlowdown) || maxSlowdown < 1) {
-      throw new Error(`--max-slowdown needs a factor of at least 1 (e.g. 1.2) or 'off', got '${rawSlow}'`);
-    }
-  }
+  const maxOtherCpu = limit(values['max-other-cpu'], DEFAULT_MAX_OTHER_CPU, 0, "--max-other-cpu needs a number of cores (e.g. 0.15) or 'off'");
+  const maxSlowdown = limit(values['max-slowdown'], DEFAULT_MAX_SLOWDOWN, 1, "--max-slowdown needs a factor of at least 1 (e.g. 1.2) or 'off'");
   const retries = values.retries === undefined ? DEFAULT_RETRIES : Number(values.retries);
   if (!Number.isInteger(retries) || retries < 0) throw new Error(`--retries needs a whole number >= 0, got '${values.retries}'`);
 
@@ -196,4 +180,13 @@ export function repOrder(peers: PeerName[], rep: number): PeerName[] {
   order[a] = BASELINE_PEER;
   order[b] = 'ffnet';
   return order;
+}
+
+/** A judging limit: `off` (null), absent (the default), or a number of at least `min`. */
+function limit(raw: string | undefined, fallback: number, min: number, usage: string): number | null {
+  if (raw === 'off') return null;
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(v) || v < min) throw new Error(`${usage}, got '${raw}'`);
+  return v;
 }

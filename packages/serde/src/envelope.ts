@@ -110,6 +110,19 @@ export const TIMESTAMP_KEYS = [
   'clientReceived',
   'clientWaked',
 ] as const satisfies readonly (keyof Timestamps)[];
+/** An all-zero Timestamps, every field present (one object shape wherever timestamps are made). */
+export function newTimestamps(): Timestamps {
+  return {
+    clientCalled: 0,
+    clientSerialized: 0,
+    serverReceived: 0,
+    serverWaked: 0,
+    serverProcessed: 0,
+    serverSerialized: 0,
+    clientReceived: 0,
+    clientWaked: 0,
+  };
+}
 /** fixarray(8) of float64: fixed width so a stamp can be patched in place. */
 const TIMESTAMPS_SIZE = 1 + 8 * 9;
 /** Above this, msgpackr's shared slab has grown for one big message; it is handed to that frame. */

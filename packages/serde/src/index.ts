@@ -12,6 +12,7 @@ export {
   type FrameParts,
   MessageFlags,
   type MessagePacket,
+  newTimestamps,
   nowMicros,
   okResult,
   type Result,

@@ -1,18 +1,7 @@
 import type { Timestamps } from '@ffnet/serde';
 
-/** An all-zero Timestamps to pass as a call's `timestamps` option; the call fills it in. */
-export function newTimestamps(): Timestamps {
-  return {
-    clientCalled: 0,
-    clientSerialized: 0,
-    serverReceived: 0,
-    serverWaked: 0,
-    serverProcessed: 0,
-    serverSerialized: 0,
-    clientReceived: 0,
-    clientWaked: 0,
-  };
-}
+// An all-zero Timestamps to pass as a call's `timestamps` option (the call fills it in): serde's, one shape everywhere.
+export { newTimestamps } from '@ffnet/serde';
 
 /** Where a call's time went, in microseconds. Cross-process figures assume the two clocks agree (same host). */
 export interface LatencyBreakdown {

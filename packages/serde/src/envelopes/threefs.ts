@@ -6,7 +6,7 @@
 import { zstdDecompress } from '../compress.js';
 import { crc32c, crc32cRange } from '../crc.js';
 import type { DecodeOptions, EncodeOptions, FrameParts, MessagePacket, Result, Timestamps } from '../envelope.js';
-import { compressFrame, MessageFlags, nowMicros, TIMESTAMP_KEYS } from '../envelope.js';
+import { compressFrame, MessageFlags, newTimestamps, nowMicros, TIMESTAMP_KEYS } from '../envelope.js';
 import { InvalidArgError, InvalidFormatError, VerifyRequestFailedError } from '../errors.js';
 import { checksumWord, DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_SIZE, sealFrame } from '../frame.js';
 import { copyScratch, decodeRange, encode3fsScratch, scratchCopy } from '../schema/codec.js';
@@ -306,22 +306,9 @@ const TIMESTAMP_LABELS = TIMESTAMP_KEYS.map((k) => `timestamp.${k}`);
 
 /** A shorter table (an older writer): missing trailing fields read as 0, a field cut short is an error. */
 function readSomeTimestamps(r: Reader): Timestamps {
-  const ts = zeroTimestamps();
+  const ts = newTimestamps();
   for (let i = 0; i < TIMESTAMP_KEYS.length; i++) if (r.has(8, TIMESTAMP_LABELS[i]!)) ts[TIMESTAMP_KEYS[i]!] = r.i64();
   return ts;
-}
-
-function zeroTimestamps(): Timestamps {
-  return {
-    clientCalled: 0,
-    clientSerialized: 0,
-    serverReceived: 0,
-    serverWaked: 0,
-    serverProcessed: 0,
-    serverSerialized: 0,
-    clientReceived: 0,
-    clientWaked: 0,
-  };
 }
 
 /**
