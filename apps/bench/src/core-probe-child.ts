@@ -2,6 +2,7 @@
 // ALU-only loop in its own CPU time: calibration samples at start, then samples spread over each measuring window
 // the parent asks for. See core-probe.ts for why CPU time, the loop's size and what the samples are used for.
 import type { ProbeConfig, ProbeReply, ProbeRequest, ProbeSamples } from './core-probe.js';
+import { cpuMicros } from './cpu-time.js';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ProbeConfig;
 const send = (m: ProbeReply): void => {
@@ -27,11 +28,11 @@ let sink = 0;
 
 function sample(into: ProbeSamples): void {
   const w0 = performance.now();
-  const c0 = process.cpuUsage();
+  const c0 = cpuMicros();
   sink = spin(cfg.iterations, sink);
-  const c = process.cpuUsage(c0);
+  const cpuUs = cpuMicros() - c0;
   const wallMs = performance.now() - w0;
-  into.cpuNs.push(((c.user + c.system) * 1000) / cfg.iterations);
+  into.cpuNs.push((cpuUs * 1000) / cfg.iterations);
   into.wallNs.push((wallMs * 1e6) / cfg.iterations);
 }
 
@@ -41,20 +42,19 @@ async function calibrate(): Promise<ProbeSamples> {
   // Enough iterations in short calls for V8 to optimise spin() before the first sample counts.
   for (let i = 0; i < 200; i++) sink = spin(Math.max(1, Math.round(cfg.iterations / 10)), sink);
   const out: ProbeSamples = { cpuNs: [], wallNs: [], probeCpuUs: 0 };
-  const c0 = process.cpuUsage();
+  const c0 = cpuMicros();
   for (let i = 0; i < cfg.calibration; i++) {
     sample(out);
     await sleep(5);
   }
-  const c = process.cpuUsage(c0);
-  out.probeCpuUs = c.user + c.system;
+  out.probeCpuUs = cpuMicros() - c0;
   return out;
 }
 
 /** One sample every intervalMs across the window, the first half an interval in. */
 async function window(ms: number): Promise<ProbeSamples> {
   const out: ProbeSamples = { cpuNs: [], wallNs: [], probeCpuUs: 0 };
-  const c0 = process.cpuUsage();
+  const c0 = cpuMicros();
   const t0 = performance.now();
   for (let k = 0; ; k++) {
     const due = t0 + (k + 0.5) * cfg.intervalMs;
@@ -65,8 +65,7 @@ async function window(ms: number): Promise<ProbeSamples> {
   }
   const rest = t0 + ms - performance.now();
   if (rest > 0) await sleep(rest);
-  const c = process.cpuUsage(c0);
-  out.probeCpuUs = c.user + c.system;
+  out.probeCpuUs = cpuMicros() - c0;
   return out;
 }
 

@@ -1,5 +1,5 @@
-// The CPU-time clock of the micro-benchmarks (serde-micro, envelope-micro): process CPU, not wall time, because on a
-// shared, loaded machine wall time mostly measures how long the scheduler kept us off a core.
+// The CPU-time clock of the micro-benchmarks (serde-micro, envelope-micro) and of the core-speed probe: process CPU, not
+// wall time, because on a shared, loaded machine wall time mostly measures how long the scheduler kept us off a core.
 
 export function cpuMicros(): number {
   const u = process.cpuUsage();
