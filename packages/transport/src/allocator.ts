@@ -1,10 +1,10 @@
 // glibc malloc tuning for processes that receive large frames. A large frame's body is a fresh allocation of its full
 // size (FrameDecoder), freed when the garbage collector drops it, many at a time. glibc then finds a large free
 // block at the top of its heap and gives it back to the kernel (trimming), so the next bodies land on pages the
-// kernel must fault in and zero again, one 4 KiB page at a time. On the VMs this was measured on (apps/bench
-// README, "What mattered"), those faults cost more than the receive itself: W4 over unix moved 1.5 GB/s with
-// ~20 faults per 1 MiB response and 3.4 GB/s with the tuning below, at ~1.7. Keeping freed memory in the process
-// (bounded by the trim threshold) removes them.
+// kernel must fault in and zero again, one 4 KiB page at a time. On the VM this was measured on, W4's receiver took
+// 5.8-24 faults per 1 MiB response without the tuning below and 0.1-0.7 with it, at 0.63-0.64x and 1.5x raw-net's
+// throughput (apps/bench README, "What mattered"). Keeping freed memory in the process (bounded by the trim
+// threshold) removes them.
 //
 // mallopt is process-wide, so it is done once, on the first Transport, and never when the application has chosen
 // its own malloc settings (MALLOC_*_ variables or glibc.malloc tunables) or opted out with tuneAllocator(false) or
