@@ -5,7 +5,7 @@ import { encodeFrame, SocketClosedError } from '@ffnet/serde';
 import { shm } from '@ffnet/shm';
 import { shmAddress, Transport } from '@ffnet/transport';
 
-const backend = shm(); // 64 KiB threshold, two 4 MiB rings per connection
+const backend = shm(); // 64 KiB threshold, two 16 MiB rings per connection
 const ok = backend.available();
 if (!ok.ok) throw new Error(`no shared memory here: ${ok.reason}`);
 

@@ -116,6 +116,29 @@ describe('shm()', () => {
     expect(cs.ringBytesReceived).toBe(ss.ringBytesSent);
   });
 
+  it('with the defaults, eight 1 MiB frames in flight at once all cross the ring, none inline', async () => {
+    // W3/W4 keep 8 calls of 1 MiB in flight. A default ring smaller than that sent what did not fit inline on the
+    // socket, and the receiver paid for both paths (the ring fix of issue 15).
+    const server = new Frames();
+    const b = shm();
+    const l = await b.listen(addr(), {}, (s) => {
+      const t2 = Transport.adopt(s, server);
+      cleanups.push(() => t2.invalidate(new SocketClosedError('test cleanup')));
+    });
+    cleanups.push(() => l.close());
+    const sock = (await b.connect(l.address)) as ShmSocket;
+    cleanups.push(() => sock.destroy());
+    sock.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
+    const frames = Array.from({ length: 8 }, (_, i) => encodeFrame(Buffer.alloc(1024 * 1024, i + 1)));
+    // One write, before the server can read or credit anything back.
+    sock.write(frames);
+    await until(() => server.frames.length === 8, 'the eight frames');
+    for (const [i, f] of server.frames.entries()) expect(f.equals(Buffer.alloc(1024 * 1024, i + 1))).toBe(true);
+    const total = frames.reduce((s, f) => s + f.length, 0);
+    expect(sock.stats().ringBytesSent).toBe(total);
+    expect(sock.stats().inlineBytesSent).toBe(0);
+  });
+
   it('a frame whose ring bytes fail the CRC closes its connection with DataCorruptionError', async () => {
     const server = new Frames();
     const b = shm();
