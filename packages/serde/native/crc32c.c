@@ -137,6 +137,116 @@ HW_TARGET static uint32_t crc32c_hw(const crc_tables *tb, uint32_t crc, const ui
   return crc;
 }
 
+static inline void store64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/*
+ * crc_3way that also stores every word it checksums at the same offset of `*dp`. Copying and checksumming in one
+ * pass reads the source once: the CRC is then of exactly the bytes written, even if another process rewrites
+ * the source meanwhile (shared memory), and the copy is not read again to checksum it.
+ */
+HW_TARGET static inline __attribute__((always_inline)) uint32_t copy_3way(uint32_t crc, const uint8_t **pp, uint8_t **dp,
+                                                                          size_t *np, size_t block, const shift_table *s) {
+  const uint8_t *p = *pp;
+  uint8_t *d = *dp;
+  size_t n = *np;
+  while (n >= 3 * block) {
+    uint32_t c0 = crc, c1 = 0, c2 = 0;
+    const uint8_t *end = p + block;
+    do {
+      uint64_t a = load64(p), b = load64(p + block), c = load64(p + 2 * block);
+      c0 = CRC_U64(c0, a);
+      c1 = CRC_U64(c1, b);
+      c2 = CRC_U64(c2, c);
+      store64(d, a);
+      store64(d + block, b);
+      store64(d + 2 * block, c);
+      p += 8;
+      d += 8;
+    } while (p < end);
+    crc = shift(s, shift(s, c0) ^ c1) ^ c2;
+    p += 2 * block;
+    d += 2 * block;
+    n -= 3 * block;
+  }
+  *pp = p;
+  *dp = d;
+  *np = n;
+  return crc;
+}
+
+HW_TARGET static uint32_t crc32c_copy_hw(const crc_tables *tb, uint32_t crc, uint8_t *d, const uint8_t *p, size_t n) {
+  /* Every source byte is loaded once, as a byte or inside one word, and that value is both stored and checksummed. */
+  while (n != 0 && ((uintptr_t)p & 7) != 0) {
+    uint8_t v = *p++;
+    crc = CRC_U8(crc, v);
+    *d++ = v;
+    n--;
+  }
+  crc = copy_3way(crc, &p, &d, &n, LONG_BLOCK, &tb->long_shift);
+  crc = copy_3way(crc, &p, &d, &n, SHORT_BLOCK, &tb->short_shift);
+  for (; n >= 8; n -= 8, p += 8, d += 8) {
+    uint64_t v = load64(p);
+    crc = CRC_U64(crc, v);
+    store64(d, v);
+  }
+  for (; n != 0; n--) {
+    uint8_t v = *p++;
+    crc = CRC_U8(crc, v);
+    *d++ = v;
+  }
+  return crc;
+}
+
+static int get_u8array(napi_env env, napi_value v, size_t *length, void **base) {
+  napi_typedarray_type type;
+  return napi_get_typedarray_info(env, v, &type, length, base, NULL, NULL) == napi_ok && type == napi_uint8_array;
+}
+
+/*
+ * crc32cCopy(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, previous: number): number.
+ * Copies src[start..end) to dst[at..] and returns the CRC of the bytes copied, continued from `previous`. The
+ * two ranges must not overlap.
+ */
+static napi_value js_crc32c_copy(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  void *tables;
+  size_t src_len, dst_len;
+  void *src, *dst;
+  int64_t start, end, at;
+  uint32_t previous;
+  napi_value result;
+
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, &tables) != napi_ok) return NULL;
+  if (argc < 6 || !get_u8array(env, argv[0], &src_len, &src) || !get_u8array(env, argv[3], &dst_len, &dst)) {
+    napi_throw_type_error(env, NULL, "crc32cCopy: src and dst must be Uint8Arrays");
+    return NULL;
+  }
+  if (napi_get_value_int64(env, argv[1], &start) != napi_ok || napi_get_value_int64(env, argv[2], &end) != napi_ok ||
+      napi_get_value_int64(env, argv[4], &at) != napi_ok || napi_get_value_uint32(env, argv[5], &previous) != napi_ok) {
+    napi_throw_type_error(env, NULL, "crc32cCopy: start, end, at and previous must be numbers");
+    return NULL;
+  }
+  if (start < 0 || start > end || (uint64_t)end > src_len || at < 0 || (uint64_t)at > dst_len ||
+      (uint64_t)(end - start) > dst_len - (uint64_t)at) {
+    napi_throw_range_error(env, NULL, "crc32cCopy: a range is outside its array");
+    return NULL;
+  }
+  size_t n = (size_t)(end - start);
+  uint32_t crc = previous;
+  if (n != 0) {
+    const uint8_t *s = (const uint8_t *)src + start;
+    uint8_t *d = (uint8_t *)dst + at;
+    if (s < d + n && d < s + n) {
+      napi_throw_range_error(env, NULL, "crc32cCopy: src and dst overlap");
+      return NULL;
+    }
+    crc = crc32c_copy_hw(tables, previous, d, s, n);
+  }
+  if (napi_create_uint32(env, crc, &result) != napi_ok) return NULL;
+  return result;
+}
+
 /* crc32c(data: Uint8Array, start: number, end: number, previous: number): number over data[start..end). */
 static napi_value js_crc32c(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -183,12 +293,22 @@ NAPI_MODULE_INIT() {
   if (tables == NULL) return exports;
   make_shift_table(&tables->long_shift, LONG_BLOCK);
   make_shift_table(&tables->short_shift, SHORT_BLOCK);
-  napi_value fn;
+  napi_value fn, copy_fn;
   if (napi_create_function(env, "crc32c", NAPI_AUTO_LENGTH, js_crc32c, tables, &fn) != napi_ok ||
       napi_add_finalizer(env, fn, tables, free_tables, NULL, NULL) != napi_ok) {
     free(tables);
     return exports;
   }
   napi_set_named_property(env, exports, "crc32c", fn);
+  /* Its own tables, freed with its own function: either function may outlive the other. */
+  crc_tables *copy_tables = malloc(sizeof *copy_tables);
+  if (copy_tables == NULL) return exports;
+  memcpy(copy_tables, tables, sizeof *copy_tables);
+  if (napi_create_function(env, "crc32cCopy", NAPI_AUTO_LENGTH, js_crc32c_copy, copy_tables, &copy_fn) != napi_ok ||
+      napi_add_finalizer(env, copy_fn, copy_tables, free_tables, NULL, NULL) != napi_ok) {
+    free(copy_tables);
+    return exports;
+  }
+  napi_set_named_property(env, exports, "crc32cCopy", copy_fn);
   return exports;
 }

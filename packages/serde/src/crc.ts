@@ -24,6 +24,21 @@ export function crc32cRange(data: Uint8Array, start: number, end: number, previo
   return end - start < LARGE.min ? crcTable(data, start, end, previous) : LARGE.crc(data, start, end, previous);
 }
 
+/**
+ * Copies `src[start..end)` to `dst` at `at` and returns the CRC-32C of the bytes copied, continued from `previous`.
+ * The checksum is always of what was written to `dst`, so it holds for the copy even when another process may
+ * rewrite `src` meanwhile (shared memory). The native addon does both in one pass over the source; the
+ * fallbacks copy, then checksum the copy. The two ranges must not overlap.
+ */
+export function crc32cCopy(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, previous = 0): number {
+  if (end - start >= LARGE.min && LARGE.copy !== undefined) return LARGE.copy(src, start, end, dst, at, previous);
+  if (start < 0 || start > end || end > src.length || at < 0 || at + (end - start) > dst.length) {
+    throw new RangeError('crc32cCopy: a range is outside its array');
+  }
+  dst.set(start === 0 && end === src.length ? src : src.subarray(start, end), at);
+  return crc32cRange(dst, at, at + (end - start), previous);
+}
+
 export type Crc32cImplementationName = 'native' | 'node-rs' | 'js';
 
 export interface Crc32cImplementation {
@@ -42,11 +57,14 @@ export function crc32cImplementation(): Crc32cImplementation {
 }
 
 type RangeCrc = (data: Uint8Array, start: number, end: number, previous: number) => number;
+type CopyCrc = (src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, previous: number) => number;
 
 interface Large {
   name: Crc32cImplementationName;
   reason: string | undefined;
   crc: RangeCrc;
+  /** Copy and checksum in one pass (the native addon only). */
+  copy?: CopyCrc;
   /** Inputs shorter than this use the JS table. */
   min: number;
 }
@@ -66,14 +84,17 @@ const LARGE: Large = chooseLarge(process.env.FFNET_CRC32C);
 function chooseLarge(forced: string | undefined): Large {
   if (forced === 'js') return { name: 'js', reason: 'FFNET_CRC32C=js', crc: crcTable, min: Number.POSITIVE_INFINITY };
   if (forced === 'node-rs') return nodeRs('FFNET_CRC32C=node-rs');
-  let addon: { crc32c?: RangeCrc };
+  let addon: { crc32c?: RangeCrc; crc32cCopy?: CopyCrc };
   try {
     addon = require(ADDON) as typeof addon;
   } catch (e) {
     return nodeRs(addonMissing(e));
   }
   if (typeof addon.crc32c !== 'function') return nodeRs('the CPU has no SSE4.2 / ARMv8 CRC32 instructions');
-  return { name: 'native', reason: undefined, crc: addon.crc32c, min: NATIVE_MIN };
+  const large: Large = { name: 'native', reason: undefined, crc: addon.crc32c, min: NATIVE_MIN };
+  // An addon built before crc32cCopy existed (an older dist/) still checksums; copies then take two passes.
+  if (typeof addon.crc32cCopy === 'function') large.copy = addon.crc32cCopy;
+  return large;
 }
 
 function addonMissing(e: unknown): string {

@@ -1,5 +1,5 @@
 import { defaults } from '@ffnet/common';
-import { crc32c, crc32cRange } from './crc.js';
+import { crc32c, crc32cCopy, crc32cRange } from './crc.js';
 import { DataCorruptionError, InvalidArgError, InvalidFormatError, InvalidMessageTypeError } from './errors.js';
 
 /** `{u32 checksum, u32 size}`, little-endian, in front of every frame body. */
@@ -233,13 +233,68 @@ export class FrameDecoder {
    * The rest of the body of the large frame being received, once its buffer exists (see allocateLargeBodyAt), for
    * a reader that can read straight into it; undefined otherwise. Bytes read into it are then pushed as a view of
    * it, at that position, and are not copied again. Push nothing else in between.
+   *
+   * `pending`: bytes the reader already holds in its own memory and will push next (a shared-memory ring's
+   * extent, say). They count toward the body's share as if received, so the body can exist before they are
+   * copied and they land in it once, instead of first in pieces of the reader's and then again in the body.
+   * Only count bytes that are really there: the bound stays allocateLargeBodyAt times what the peer sent.
    */
-  readTarget(): Buffer | undefined {
+  readTarget(pending = 0): Buffer | undefined {
+    const large = this.bodyReady(pending);
+    return large === undefined ? undefined : large.body!.subarray(large.have);
+  }
+
+  /**
+   * Like readTarget() followed by a push of what was read into it, for a reader whose bytes are in memory it
+   * does not own and the peer may still change (a shared-memory ring): copies up to `end - start` bytes of
+   * `src[start..)` into the large body, checksumming them in the same pass, so the CRC is of exactly the bytes
+   * copied, and takes them as received. `copied(n)` is called once the bytes are copied and before a completed
+   * frame is delivered (a reader that credits its peer for them can do so ahead of the replies the frame
+   * causes). Returns how many bytes it took, at most the rest of the body; 0 when readTarget(end - start) would
+   * offer no place, and the caller then pushes those bytes as usual. Throws as push() does.
+   */
+  copyIn(src: Uint8Array, start: number, end: number, copied: (n: number) => void): number {
+    if (this.failed) throw this.failed;
+    if (this.busy) return 0;
+    const large = this.bodyReady(end - start);
+    if (large === undefined) return 0;
+    const n = Math.min(end - start, large.size - large.have);
+    large.crc = crc32cCopy(src, start, start + n, large.body!, large.have, large.crc);
+    large.have += n;
+    copied(n);
+    if (large.have < large.size) return n;
+    this.large = undefined;
+    this.busy = true;
+    try {
+      this.deliverChecked(large.word, large.body!, large.crc);
+      if (this.held.length > 0) this.drainHeld();
+    } catch (e) {
+      this.fail(e as Error);
+      throw e;
+    } finally {
+      this.busy = false;
+    }
+    return n;
+  }
+
+  /** The large frame, once its body exists (allocating it if `pending` completes its share) and the next bytes may go into it. */
+  private bodyReady(pending: number): LargeFrame | undefined {
     const large = this.large;
     // While bytes are held back, the body's next position is not where the next read belongs.
-    if (large === undefined || large.body === undefined || this.failed !== undefined || this.heldLen > 0 || this.holding) return undefined;
+    if (large === undefined || this.failed !== undefined || this.heldLen > 0 || this.holding) return undefined;
     const rest = large.size - large.have;
-    return rest < MIN_READ_TARGET ? undefined : large.body.subarray(large.have);
+    if (rest < MIN_READ_TARGET) return undefined;
+    if (large.body === undefined) {
+      if (!(pending > 0)) return undefined;
+      try {
+        if (!this.allocateBody(large, Math.min(pending, rest))) return undefined;
+      } catch (e) {
+        // The budget refused for good (over its limit): the next push() throws this, as if it had been refused there.
+        this.fail(e as Error);
+        return undefined;
+      }
+    }
+    return large;
   }
 
   push(chunk: Buffer): void {
@@ -434,27 +489,33 @@ export class FrameDecoder {
     } else {
       this.append(large.parts, piece);
       large.have += piece.length;
-      // Allocate the contiguous body only once its share is here: a stalled or lying peer cannot make us
-      // allocate more than allocateFactor times what it sent. A complete body needs no permission: it is
-      // joined at the size of what arrived.
-      if (
-        large.have * this.allocateFactor >= large.size &&
-        (large.have === large.size || this.reserve === undefined || this.reserve(large.size - large.have))
-      ) {
-        const whole = Buffer.allocUnsafe(large.size);
-        let at = 0;
-        for (const p of large.parts) {
-          whole.set(p, at);
-          at += p.length;
-        }
-        large.parts = [];
-        large.body = whole;
-      }
+      this.allocateBody(large, 0);
     }
     if (large.have < large.size) return;
     this.large = undefined;
     this.deliverChecked(large.word, large.body!, large.crc);
     if (piece.length < chunk.length) this.parseChunk(chunk.subarray(piece.length));
+  }
+
+  /**
+   * Allocates the contiguous body once its share (`have` plus `coming` bytes that are already here) has arrived,
+   * and copies in the pieces received so far: a stalled or lying peer cannot make us allocate more than
+   * allocateFactor times what it sent. A complete body needs no permission from the budget: it is joined at the
+   * size of what arrived. Returns whether the body exists.
+   */
+  private allocateBody(large: LargeFrame, coming: number): boolean {
+    const have = large.have;
+    if ((have + coming) * this.allocateFactor < large.size) return false;
+    if (have !== large.size && this.reserve !== undefined && !this.reserve(large.size - have)) return false;
+    const whole = Buffer.allocUnsafe(large.size);
+    let at = 0;
+    for (const p of large.parts) {
+      whole.set(p, at);
+      at += p.length;
+    }
+    large.parts = [];
+    large.body = whole;
+    return true;
   }
 
   /** The 8 header bytes at the head of the buffered data, without consuming them or joining chunks. */

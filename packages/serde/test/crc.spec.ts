@@ -6,16 +6,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { crc32cRange, crcTable } from '../src/crc.js';
-import { checksumWord, crc32c, crc32cImplementation } from '../src/index.js';
+import { checksumWord, crc32c, crc32cCopy, crc32cImplementation } from '../src/index.js';
 import { randomBytes, rng } from './random.js';
 
 const pkg = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
 
 type RangeCrc = (data: Uint8Array, start: number, end: number, previous: number) => number;
+type CopyCrc = (src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, previous: number) => number;
 // The addon is loaded here on its own, so it is checked at every length, not just above the JS threshold.
-const addon = (existsSync(join(pkg, 'dist/crc32c.node')) ? require('../dist/crc32c.node') : {}) as { crc32c?: RangeCrc };
+const addon = (existsSync(join(pkg, 'dist/crc32c.node')) ? require('../dist/crc32c.node') : {}) as { crc32c?: RangeCrc; crc32cCopy?: CopyCrc };
 const nativeRange = addon.crc32c;
+const nativeCopy = addon.crc32cCopy;
 const std = (require('@node-rs/crc32') as typeof import('@node-rs/crc32')).crc32c;
 
 /** @node-rs/crc32 (standard CRC-32C) turned into the raw 3FS register: an independent implementation. */
@@ -141,6 +143,48 @@ describe('crc32c implementations', () => {
   });
 });
 
+describe('crc32cCopy', () => {
+  it('copies src[start..end) to dst at `at` and returns the CRC of the copy, native and exported, at every kind of length and alignment', () => {
+    const r = rng(0xc0b1);
+    const lengths = [0, 1, 7, 8, 9, 63, 64, 65, 767, 768, 769, 24_575, 24_576, 24_577, 70_001, 1 << 20, (1 << 20) + 13];
+    for (const len of lengths) {
+      for (let k = 0; k < 3; k++) {
+        const start = Math.floor(r() * 9);
+        const at = Math.floor(r() * 9);
+        const previous = Math.floor(r() * 2 ** 32);
+        const src = pool.subarray(0, start + len + 5);
+        const want = nodeRs(src.subarray(start, start + len), previous);
+        for (const [name, f] of [['crc32cCopy', crc32cCopy] as const, ...(nativeCopy ? [['addon', nativeCopy] as const] : [])]) {
+          const dst = Buffer.alloc(at + len + 4, 0xee);
+          expect(f(src, start, start + len, dst, at, previous), `${name} len ${len} +${start} -> +${at}`).toBe(want);
+          expect(dst.subarray(at, at + len).equals(src.subarray(start, start + len)), `${name} bytes, len ${len}`).toBe(true);
+          // Nothing outside the destination range is touched.
+          expect(dst.subarray(0, at).every((b) => b === 0xee) && dst.subarray(at + len).every((b) => b === 0xee)).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('rejects ranges outside either array, and the addon overlapping ranges', () => {
+    const src = Buffer.alloc(100_000, 1);
+    const dst = Buffer.alloc(100_000);
+    for (const f of [crc32cCopy, ...(nativeCopy ? [nativeCopy] : [])]) {
+      expect(() => f(src, 0, 100_001, dst, 0, 0)).toThrow(RangeError);
+      expect(() => f(src, 10, 5, dst, 0, 0)).toThrow(RangeError);
+      expect(() => f(src, 0, 100_000, dst, 1, 0)).toThrow(RangeError);
+      expect(() => f(src, 0, 10, dst, -1, 0)).toThrow(RangeError);
+    }
+    if (nativeCopy) {
+      expect(() => nativeCopy(src, 0, 70_000, src, 1000, 0)).toThrow(/overlap/);
+      expect(() => nativeCopy(src, 0, 1, [1] as unknown as Uint8Array, 0, 0)).toThrow(TypeError);
+      // Disjoint ranges of one buffer are fine.
+      expect(nativeCopy(src, 0, 40_000, src, 50_000, 0)).toBe(nodeRs(src.subarray(0, 40_000)));
+    } else {
+      expect(crc32cImplementation().name).not.toBe('native');
+    }
+  });
+});
+
 describe('choosing the implementation at load', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'ffnet-crc-'));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -177,7 +221,9 @@ describe('choosing the implementation at load', () => {
       for (const [n, c] of JSON.parse(process.argv[1]).entries()) {
         if (c.env === undefined) delete process.env.FFNET_CRC32C; else process.env.FFNET_CRC32C = c.env;
         const m = await import(new URL('file://' + c.file + '?case=' + n).href);
-        out.push({ impl: m.crc32cImplementation(), big: m.crc32c(data), vector: m.crc32c(Buffer.from('123456789')) });
+        const copy = Buffer.alloc(data.length + 3);
+        const copied = m.crc32cCopy(data, 0, data.length, copy, 3, 0);
+        out.push({ impl: m.crc32cImplementation(), big: m.crc32c(data), vector: m.crc32c(Buffer.from('123456789')), copied, same: copy.subarray(3).equals(data) });
       }
       console.log(JSON.stringify(out));`;
     const env = { ...process.env };
@@ -193,9 +239,11 @@ describe('choosing the implementation at load', () => {
     const data = Buffer.alloc(300_000);
     for (let i = 0; i < data.length; i++) data[i] = Math.imul(i, 2654435761) >>> 24;
     const big = nodeRs(data);
-    const got = JSON.parse(run.stdout) as { impl: { name: string; reason?: string }; big: number; vector: number }[];
+    const got = JSON.parse(run.stdout) as { impl: { name: string; reason?: string }; big: number; vector: number; copied: number; same: boolean }[];
     for (const g of got) {
       expect(g.big).toBe(big);
+      expect(g.copied).toBe(big);
+      expect(g.same).toBe(true);
       expect(g.vector).toBe(0x58e3fa20);
     }
     expect(got.map((g) => g.impl.name)).toEqual([crc32cImplementation().name, 'node-rs', 'js', 'node-rs', 'js', 'node-rs']);

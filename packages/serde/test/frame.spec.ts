@@ -11,6 +11,7 @@ import {
   InvalidArgError,
   InvalidFormatError,
   InvalidMessageTypeError,
+  ResourceExhaustedError,
   sealFrame,
 } from '../src/index.js';
 import { randomBytes, rng } from './random.js';
@@ -370,6 +371,100 @@ describe('FrameDecoder', () => {
         expect(r.err, `flipped at ${pos}`).toBeInstanceOf(DataCorruptionError);
         expect(r.delivered.length, `flipped at ${pos}`).toBe(0);
       }
+    });
+
+    it('readTarget(pending): bytes the reader already holds count toward the share, never beyond 1/8 of them', () => {
+      const body = bodies[4]!; // 300,000 bytes: its share is 37,500
+      const f = encodeFrame(body);
+      const views: Buffer[] = [];
+      const dec = new FrameDecoder((b) => views.push(b));
+      dec.push(f.subarray(0, 100)); // the header and 92 body bytes
+      // 92 + 37,000 held is under the share: no body yet, whatever the reader holds counts no more than it is.
+      expect(dec.readTarget(37_000)).toBeUndefined();
+      expect(dec.heldBytes).toBe(100);
+      // 92 + 37,500 reaches it: the body exists now, before those bytes are pushed, and they land in it once.
+      const t = dec.readTarget(37_500)!;
+      expect(t.length).toBe(f.length - 100);
+      expect(dec.heldBytes).toBe(8 + body.length);
+      f.copy(t, 0, 100);
+      dec.push(t);
+      expect(views.length).toBe(1);
+      expect(views[0]!.equals(body)).toBe(true);
+      // The view delivered is the target itself: nothing was copied after the reader's copy.
+      expect(views[0]!.buffer).toBe(t.buffer);
+    });
+
+    it('readTarget(pending) asks the budget like an ordinary allocation; a refusal for good fails the decoder', () => {
+      const f = encodeFrame(bodies[4]!);
+      const asked: number[] = [];
+      let allow = false;
+      const dec = new FrameDecoder(() => {}, {
+        reserve: (n) => {
+          asked.push(n);
+          if (n > 1e9) throw new ResourceExhaustedError('over the limit');
+          return allow;
+        },
+      });
+      dec.push(f.subarray(0, 100));
+      expect(dec.readTarget(100_000)).toBeUndefined();
+      expect(asked).toEqual([f.length - 8 - 92]);
+      allow = true;
+      expect(dec.readTarget(100_000)?.length).toBe(f.length - 100);
+      const big = Buffer.alloc(8);
+      big.writeUInt32LE(0x86, 0);
+      big.writeUInt32LE(1.5e9, 4);
+      const dec2 = new FrameDecoder(() => {}, {
+        maxMessageSize: 2 ** 31,
+        reserve: (n) => {
+          if (n > 1e9) throw new ResourceExhaustedError('over the limit');
+          return true;
+        },
+      });
+      dec2.push(big);
+      expect(dec2.readTarget(2 ** 30)).toBeUndefined();
+      expect(() => dec2.push(Buffer.alloc(10))).toThrow(ResourceExhaustedError);
+    });
+
+    it('copyIn: copies into the body and checksums the copy in one pass; copied() runs before the frame is delivered', () => {
+      const body = randomBytes(rng(21), 1024 * 1024 + 77);
+      const f = encodeFrame(body);
+      const events: string[] = [];
+      const views: Buffer[] = [];
+      const dec = new FrameDecoder((b) => {
+        events.push('frame');
+        views.push(b);
+      });
+      const copied = (n: number) => events.push(`copied ${n}`);
+      // No frame yet: nothing to copy into, the caller pushes as usual.
+      expect(dec.copyIn(f, 0, f.length, copied)).toBe(0);
+      dec.push(f.subarray(0, 100));
+      // The ring's shared memory, which the peer could still change: the decoder reads each byte once.
+      const ring = Buffer.from(f);
+      expect(dec.copyIn(ring, 100, 400_000, copied)).toBe(399_900);
+      expect(dec.copyIn(ring, 400_000, f.length, copied)).toBe(f.length - 400_000);
+      expect(events).toEqual(['copied 399900', `copied ${f.length - 400_000}`, 'frame']);
+      expect(views[0]!.equals(body)).toBe(true);
+      // The body is the decoder's own memory: rewriting the source afterwards changes nothing delivered.
+      ring.fill(0);
+      expect(views[0]!.equals(body)).toBe(true);
+    });
+
+    it('copyIn: bytes that do not match the header CRC fail the frame; it takes no more than the rest of the body', () => {
+      const f = encodeFrame(bodies[4]!);
+      const dec = new FrameDecoder(() => {});
+      dec.push(f.subarray(0, 100));
+      const bad = Buffer.from(f);
+      bad[200_000] = bad[200_000]! ^ 1;
+      expect(() => dec.copyIn(bad, 100, f.length, () => {})).toThrow(DataCorruptionError);
+      expect(() => dec.push(Buffer.alloc(1))).toThrow(DataCorruptionError);
+      // A source running past the frame: only the body's rest is taken; the next frame's bytes are the caller's.
+      const two = Buffer.concat([f, encodeFrame(Buffer.from('next'))]);
+      const got: Buffer[] = [];
+      const dec2 = new FrameDecoder((b) => got.push(Buffer.from(b)));
+      dec2.push(two.subarray(0, 100));
+      expect(dec2.copyIn(two, 100, two.length, () => {})).toBe(f.length - 100);
+      dec2.push(two.subarray(f.length));
+      expect(got.map((b) => b.length)).toEqual([bodies[4]!.length, 4]);
     });
 
     it('readTarget bytes that do not match the body fail the CRC like any other', () => {

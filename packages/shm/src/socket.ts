@@ -34,6 +34,8 @@ export interface ShmSocketStats {
   readonly inlineBytesSent: number;
   readonly ringBytesReceived: number;
   readonly inlineBytesReceived: number;
+  /** Ring bytes copied into staging memory of ours because the owner had no place for them yet (then copied again). */
+  readonly ringBytesStaged: number;
 }
 
 export interface ShmSocketParts {
@@ -83,7 +85,7 @@ export class ShmSocket extends BackendSocketBase {
   private ringLen = 0;
   private credit = 0;
   private failure: FfnetError | undefined;
-  private readonly counts = { ringBytesSent: 0, inlineBytesSent: 0, ringBytesReceived: 0, inlineBytesReceived: 0 };
+  private readonly counts = { ringBytesSent: 0, inlineBytesSent: 0, ringBytesReceived: 0, inlineBytesReceived: 0, ringBytesStaged: 0 };
   /** Nothing more is read or delivered (destroyed, or a protocol error). */
   private dead = false;
   /** The unix socket has closed: held bytes are still delivered, then the close is reported. */
@@ -335,24 +337,35 @@ export class ShmSocket extends BackendSocketBase {
   }
 
   /**
-   * Copies the current ring extent out, into the owner's readInto() region when it offers one, else in pieces
-   * (so the frame decoder allocates its body early and offers it for the rest). Credits the ring once done.
+   * Copies the current ring extent out and credits the ring once done. An owner with copyIn() (the Transport)
+   * copies it straight into the frame body it is filling, checksumming in the same pass, so the ring is read once
+   * and the CRC is of the bytes copied. Otherwise, or while the owner has no body to fill, the bytes go into its
+   * readInto() region or into pieces of ours (so the frame decoder learns the frame and allocates its body).
    */
   private drainRing(h: BackendHandlers): void {
     const ring = this.rx.bytes;
     while (this.ringLeft > 0 && !this.dead && !this.paused) {
-      let into = h.readInto?.();
-      if (into === undefined || into.length === 0) into = Buffer.allocUnsafe(Math.min(this.ringLeft, UNTARGETED_PIECE));
+      // The extent is already in our mapping, so the owner may count it toward the body it will end up in.
+      if (h.copyIn !== undefined && h.copyIn(ring, this.ringOff, this.ringOff + this.ringLeft, this.tookFromRing) > 0) continue;
+      let into = h.readInto?.(this.ringLeft);
+      if (into === undefined || into.length === 0) {
+        into = Buffer.allocUnsafe(Math.min(this.ringLeft, UNTARGETED_PIECE));
+        this.counts.ringBytesStaged += into.length;
+      }
       const k = Math.min(into.length, this.ringLeft);
-      const off = this.ringOff;
-      ring.copy(into, 0, off, off + k);
-      this.ringOff += k;
-      this.ringLeft -= k;
-      this.counts.ringBytesReceived += k;
-      if (this.ringLeft === 0) this.credit += this.ringLen;
+      ring.copy(into, 0, this.ringOff, this.ringOff + k);
+      this.tookFromRing(k);
       h.data(k === into.length ? into : into.subarray(0, k));
     }
   }
+
+  /** `k` bytes of the current extent are copied out; the whole extent is credited once none is left. */
+  private readonly tookFromRing = (k: number): void => {
+    this.ringOff += k;
+    this.ringLeft -= k;
+    this.counts.ringBytesReceived += k;
+    if (this.ringLeft === 0) this.credit += this.ringLen;
+  };
 
   private fail(why: string): void {
     if (this.dead) return;

@@ -14,8 +14,20 @@ export interface BackendHandlers {
    * Where the next received bytes should land, when the owner has a place for them (the rest of a large frame's
    * body): a backend that can read into caller memory reads at most that many bytes into it and hands them to
    * data() as a view of it. Undefined: the backend's own memory. Backends may ignore it.
+   *
+   * `pending`: bytes the backend already holds in memory of its own and will hand over next (a shared-memory
+   * ring's extent). The owner may count them toward a body's share and so offer a place sooner. A backend that
+   * reads from the kernel does not know what is coming and passes nothing.
    */
-  readInto?(): Buffer | undefined;
+  readInto?(pending?: number): Buffer | undefined;
+  /**
+   * For a backend whose received bytes sit in memory the peer may still change (a shared-memory ring): the owner
+   * copies up to `end - start` bytes of `src[start..)` into memory of its own, checksumming them in the same
+   * pass, and takes them as received, as data() would. It calls `copied(n)` once they are copied, before acting
+   * on them. Returns how many it took; 0 when it has no place for them, and the backend then copies them into a
+   * chunk of its own and hands that to data(). Backends may ignore it.
+   */
+  copyIn?(src: Uint8Array, start: number, end: number, copied: (n: number) => void): number;
   /** After write() returned false: the backend can take more. */
   drain(): void;
   /** Once per write() call, in call order, when all of that call's buffers have been handed to the OS or NIC. */

@@ -542,7 +542,14 @@ export class Transport {
   private attach(sock: BackendSocket): void {
     this.sock = sock;
     if (this.paused || this.budgetWait) sock.pause();
-    sock.setHandlers({ data: this.onData, readInto: this.readInto, drain: this.onBackendDrain, written: this.onWritten, close: this.onSocketClose });
+    sock.setHandlers({
+      data: this.onData,
+      readInto: this.readInto,
+      copyIn: this.copyIn,
+      drain: this.onBackendDrain,
+      written: this.onWritten,
+      close: this.onSocketClose,
+    });
   }
 
   private readonly flushTick = (): void => {
@@ -589,7 +596,7 @@ export class Transport {
     this.sock.end();
   }
 
-  private readonly readInto = (): Buffer | undefined => (this._state === 'closed' ? undefined : this.decoder.readTarget());
+  private readonly readInto = (pending?: number): Buffer | undefined => (this._state === 'closed' ? undefined : this.decoder.readTarget(pending));
 
   private readonly onData = (chunk: Buffer): void => {
     if (this._state === 'closed') return;
@@ -599,20 +606,49 @@ export class Transport {
     try {
       this.decoder.push(chunk);
     } catch (e) {
-      // Bad magic, CRC mismatch or oversize: only this connection is affected.
-      this.reading = false;
-      const err = FfnetError.is(e) ? e : errorFromCode(StatusCode.Unknown, `frame decoding failed: ${String(e)}`, { peer: this.peer, cause: e });
-      this.logDropped(err);
-      this.finish(err);
+      this.decodeFailed(e);
       return;
     }
+    this.decoded();
+  };
+
+  /** BackendHandlers.copyIn: the decoder copies and checksums in one pass, straight into the body it offers. */
+  private readonly copyIn = (src: Uint8Array, start: number, end: number, copied: (n: number) => void): number => {
+    if (this._state === 'closed') return 0;
+    let n: number;
+    this.reading = true;
+    try {
+      n = this.decoder.copyIn(src, start, end, copied);
+    } catch (e) {
+      this.decodeFailed(e);
+      return 0;
+    }
+    if (n === 0) {
+      this.reading = false;
+      return 0;
+    }
+    this._lastActiveAt = Date.now();
+    this.reads++;
+    this.decoded();
+    return n;
+  };
+
+  private decodeFailed(e: unknown): void {
+    // Bad magic, CRC mismatch or oversize: only this connection is affected.
+    this.reading = false;
+    const err = FfnetError.is(e) ? e : errorFromCode(StatusCode.Unknown, `frame decoding failed: ${String(e)}`, { peer: this.peer, cause: e });
+    this.logDropped(err);
+    this.finish(err);
+  }
+
+  private decoded(): void {
     this.reading = false;
     // Replies made while the frames were handled (synchronous handlers) leave now, in one write, rather
     // than after the read callback has unwound and the tick queue has run. The read's own clock reading stands
     // for the write's: one Date.now() per round trip fewer on the one-in-flight path.
     if (this.frames.length > 0 && (this._state === 'ready' || this._state === 'closing')) this.flush(true);
     this.afterRead();
-  };
+  }
 
   /** Once per read: when the frame in progress started, and what it holds of the receive budget. */
   private afterRead(): void {
