@@ -264,16 +264,7 @@ export class FrameDecoder {
     copied(n);
     if (large.have < large.size) return n;
     this.large = undefined;
-    this.busy = true;
-    try {
-      this.deliverChecked(large.word, large.body!, large.crc);
-      if (this.held.length > 0) this.drainHeld();
-    } catch (e) {
-      this.fail(e as Error);
-      throw e;
-    } finally {
-      this.busy = false;
-    }
+    this.guarded(undefined, large);
     return n;
   }
 
@@ -305,10 +296,18 @@ export class FrameDecoder {
       this.heldLen += chunk.length;
       return;
     }
+    this.guarded(chunk, undefined);
+  }
+
+  /**
+   * Consumes `chunk`, or delivers `complete` (a large frame copyIn() just finished), marked busy, then what was
+   * pushed meanwhile from inside a frame handler (kept aside by push()'s `busy` check). An error finishes the decoder.
+   */
+  private guarded(chunk: Buffer | undefined, complete: LargeFrame | undefined): void {
     this.busy = true;
     try {
-      this.consume(chunk);
-      // A push made from inside a frame handler was kept aside by the `busy` check above.
+      if (chunk !== undefined) this.consume(chunk);
+      else this.deliverChecked(complete!.word, complete!.body!, complete!.crc);
       if (this.held.length > 0) this.drainHeld();
     } catch (e) {
       this.fail(e as Error);

@@ -74,6 +74,23 @@ class Frames implements TransportHandler {
   }
 }
 
+/** A Transport serving on shm() (default options) and a raw ShmSocket dialling it, whose writes are frames. */
+async function rawClientToTransport() {
+  const server = new Frames();
+  const b = shm();
+  const serverSocks: ShmSocket[] = [];
+  const l = await b.listen(addr(), {}, (s) => {
+    serverSocks.push(s as ShmSocket);
+    const t2 = Transport.adopt(s, server);
+    cleanups.push(() => t2.invalidate(new SocketClosedError('test cleanup')));
+  });
+  cleanups.push(() => l.close());
+  const sock = (await b.connect(l.address)) as ShmSocket;
+  cleanups.push(() => sock.destroy());
+  sock.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
+  return { server, serverSocks, sock };
+}
+
 describe('shm()', () => {
   it('is usable here, with its defaults, and checks its options', () => {
     const b = shm();
@@ -119,18 +136,7 @@ describe('shm()', () => {
   it('with the defaults, eight 1 MiB frames in flight at once all cross the ring, none inline', async () => {
     // W3/W4 keep 8 calls of 1 MiB in flight. A default ring smaller than that sent what did not fit inline on the
     // socket, and the receiver paid for both paths (the ring fix of issue 15).
-    const server = new Frames();
-    const b = shm();
-    const serverSocks: ShmSocket[] = [];
-    const l = await b.listen(addr(), {}, (s) => {
-      serverSocks.push(s as ShmSocket);
-      const t2 = Transport.adopt(s, server);
-      cleanups.push(() => t2.invalidate(new SocketClosedError('test cleanup')));
-    });
-    cleanups.push(() => l.close());
-    const sock = (await b.connect(l.address)) as ShmSocket;
-    cleanups.push(() => sock.destroy());
-    sock.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
+    const { server, serverSocks, sock } = await rawClientToTransport();
     const frames = Array.from({ length: 8 }, (_, i) => encodeFrame(Buffer.alloc(1024 * 1024, i + 1)));
     // One write, before the server can read or credit anything back.
     sock.write(frames);
@@ -145,18 +151,7 @@ describe('shm()', () => {
   });
 
   it('a ring extent after its frame header goes straight into the body: nothing is staged', async () => {
-    const server = new Frames();
-    const b = shm();
-    const serverSocks: ShmSocket[] = [];
-    const l = await b.listen(addr(), {}, (s) => {
-      serverSocks.push(s as ShmSocket);
-      const t2 = Transport.adopt(s, server);
-      cleanups.push(() => t2.invalidate(new SocketClosedError('test cleanup')));
-    });
-    cleanups.push(() => l.close());
-    const sock = (await b.connect(l.address)) as ShmSocket;
-    cleanups.push(() => sock.destroy());
-    sock.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
+    const { server, serverSocks, sock } = await rawClientToTransport();
     // As serde writes a large message: header and envelope in a small buffer (inline), the payload on its own.
     const frames = [1, 2, 3].map((i) => encodeFrame(Buffer.alloc(1024 * 1024 + 100, i)));
     sock.write(frames.flatMap((f) => [f.subarray(0, 108), f.subarray(108)]));
