@@ -162,6 +162,31 @@ describe('shm()', () => {
     expect(st.ringBytesStaged).toBe(0);
   });
 
+  it('a frame completed by a ring extent is delivered under a new readCount, not the one of the read before', async () => {
+    // The Processor reads the clock once per readCount: a frame delivered under the previous read's count would get
+    // that read's receive time.
+    const seen: number[] = [];
+    let server: Transport | undefined;
+    const b = shm();
+    const l = await b.listen(addr(), {}, (s) => {
+      server = Transport.adopt(s, { onFrame: (t) => seen.push(t.readCount), onClose() {} });
+      cleanups.push(() => server!.invalidate(new SocketClosedError('test cleanup')));
+    });
+    cleanups.push(() => l.close());
+    const sock = (await b.connect(l.address)) as ShmSocket;
+    cleanups.push(() => sock.destroy());
+    sock.setHandlers({ data() {}, drain() {}, written() {}, close() {} });
+    const f = encodeFrame(Buffer.alloc(1024 * 1024 + 100, 9));
+    // The header and envelope inline first, in a read of their own; the payload later, through the ring.
+    sock.write([f.subarray(0, 108)]);
+    await until(() => server !== undefined && server.readCount > 0, 'the header to be read');
+    const headerRead = server!.readCount;
+    sock.write([f.subarray(108)]);
+    await until(() => seen.length === 1, 'the frame');
+    expect(sock.stats().ringBytesSent).toBe(f.length - 108);
+    expect(seen[0]).toBeGreaterThan(headerRead);
+  });
+
   it('an owner with copyIn() takes ring extents through it, one pass, and the ring is credited once they are copied', async () => {
     const b = shm();
     const inline: Buffer[] = [];

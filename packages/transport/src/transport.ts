@@ -600,9 +600,7 @@ export class Transport {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this._state === 'closed') return;
-    this._lastActiveAt = Date.now();
-    this.reading = true;
-    this.reads++;
+    this.startRead();
     try {
       this.decoder.push(chunk);
     } catch (e) {
@@ -615,8 +613,11 @@ export class Transport {
   /** BackendHandlers.copyIn: the decoder copies and checksums in one pass, straight into the body it offers. */
   private readonly copyIn = (src: Uint8Array, start: number, end: number, copied: (n: number) => void): number => {
     if (this._state === 'closed') return 0;
+    // Before the copy, as for data(): a frame it completes is delivered inside it, and readers of readCount
+    // (the Processor's clock per read) must see this read, not the one before. A copy that takes nothing
+    // just bumps the count once more.
+    this.startRead();
     let n: number;
-    this.reading = true;
     try {
       n = this.decoder.copyIn(src, start, end, copied);
     } catch (e) {
@@ -627,11 +628,16 @@ export class Transport {
       this.reading = false;
       return 0;
     }
-    this._lastActiveAt = Date.now();
-    this.reads++;
     this.decoded();
     return n;
   };
+
+  /** A read begins: the clock reading that stands for it, and a new readCount. */
+  private startRead(): void {
+    this._lastActiveAt = Date.now();
+    this.reading = true;
+    this.reads++;
+  }
 
   private decodeFailed(e: unknown): void {
     // Bad magic, CRC mismatch or oversize: only this connection is affected.
