@@ -39,6 +39,38 @@ export function crc32cCopy(src: Uint8Array, start: number, end: number, dst: Uin
   return crc32cRange(dst, at, at + (end - start), previous);
 }
 
+/**
+ * For each `i < count`, `out[i]` = the CRC-32C of `data[ranges[2i] .. ranges[2i+1])` from a zero register (as an
+ * int32: compare with `>>> 0` or by xor). The native addon does them all in one call, which is what makes it pay
+ * for small frames: a call costs more than checksumming 100 bytes, so the frames of one read, or of one write, are
+ * checksummed together rather than one call each (`crc32cBatched()` says whether this process does that). Every
+ * range is checked against `data` before anything is written to `out`.
+ */
+export function crc32cRanges(data: Uint8Array, ranges: Int32Array, count: number, out: Int32Array): void {
+  const batch = LARGE.ranges;
+  if (batch !== undefined) {
+    batch(data, ranges, count, out);
+    return;
+  }
+  if (!(Number.isInteger(count) && count >= 0 && count * 2 <= ranges.length && count <= out.length)) {
+    throw new RangeError('crc32cRanges: count is more than ranges or out hold');
+  }
+  for (let i = 0; i < count; i++) {
+    const start = ranges[2 * i]!;
+    const end = ranges[2 * i + 1]!;
+    if (start < 0 || start > end || end > data.length) throw new RangeError('crc32cRanges: a range is outside data');
+  }
+  for (let i = 0; i < count; i++) out[i] = crc32cRange(data, ranges[2 * i]!, ranges[2 * i + 1]!);
+}
+
+/**
+ * Whether crc32cRanges() checksums many ranges in one native call here. Without it a batch costs what its ranges
+ * cost one by one, so callers that would batch small frames only for the saving check them one at a time instead.
+ */
+export function crc32cBatched(): boolean {
+  return LARGE.ranges !== undefined;
+}
+
 export type Crc32cImplementationName = 'native' | 'node-rs' | 'js';
 
 export interface Crc32cImplementation {
@@ -58,6 +90,7 @@ export function crc32cImplementation(): Crc32cImplementation {
 
 type RangeCrc = (data: Uint8Array, start: number, end: number, previous: number) => number;
 type CopyCrc = (src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, previous: number) => number;
+type RangesCrc = (data: Uint8Array, ranges: Int32Array, count: number, out: Int32Array) => void;
 
 interface Large {
   name: Crc32cImplementationName;
@@ -65,6 +98,8 @@ interface Large {
   crc: RangeCrc;
   /** Copy and checksum in one pass (the native addon only). */
   copy?: CopyCrc;
+  /** Many ranges in one call (the native addon only). */
+  ranges?: RangesCrc;
   /** Inputs shorter than this use the JS table. */
   min: number;
 }
@@ -84,7 +119,7 @@ const LARGE: Large = chooseLarge(process.env.FFNET_CRC32C);
 function chooseLarge(forced: string | undefined): Large {
   if (forced === 'js') return { name: 'js', reason: 'FFNET_CRC32C=js', crc: crcTable, min: Number.POSITIVE_INFINITY };
   if (forced === 'node-rs') return nodeRs('FFNET_CRC32C=node-rs');
-  let addon: { crc32c?: RangeCrc; crc32cCopy?: CopyCrc };
+  let addon: { crc32c?: RangeCrc; crc32cCopy?: CopyCrc; crc32cRanges?: RangesCrc };
   try {
     addon = require(ADDON) as typeof addon;
   } catch (e) {
@@ -94,6 +129,7 @@ function chooseLarge(forced: string | undefined): Large {
   const large: Large = { name: 'native', reason: undefined, crc: addon.crc32c, min: NATIVE_MIN };
   // An addon built before crc32cCopy existed (an older dist/) still checksums; copies then take two passes.
   if (typeof addon.crc32cCopy === 'function') large.copy = addon.crc32cCopy;
+  if (typeof addon.crc32cRanges === 'function') large.ranges = addon.crc32cRanges;
   return large;
 }
 

@@ -185,7 +185,7 @@ const NO_PAYLOAD = Symbol('none');
  * queued; see the README for what that retains.
  */
 export function encodeMessage(pkt: MessagePacket, opts?: EncodeOptions): Buffer {
-  return encode(pkt, opts, Number.POSITIVE_INFINITY, true) as Buffer;
+  return encode(pkt, opts, Number.POSITIVE_INFINITY, true, true) as Buffer;
 }
 
 /**
@@ -196,7 +196,18 @@ export function encodeMessage(pkt: MessagePacket, opts?: EncodeOptions): Buffer 
  * Smaller payloads give a single Buffer, exactly as encodeMessage.
  */
 export function encodeMessageParts(pkt: MessagePacket, opts?: EncodeOptions): FrameParts {
-  return encode(pkt, opts, opts?.zeroCopyThreshold ?? DEFAULT_ZERO_COPY_THRESHOLD, false);
+  return encode(pkt, opts, opts?.zeroCopyThreshold ?? DEFAULT_ZERO_COPY_THRESHOLD, false, true);
+}
+
+/**
+ * encodeMessageParts for a frame that goes to Transport.sendUnsealed(): a one-buffer frame may come back with its
+ * checksum word 0 (its size is there), for the transport to checksum with the rest of its write batch in one
+ * native call (sealPendingFrames) just before the write. Frames in parts, compressed frames and frames packed by
+ * msgpackr come back sealed, as from encodeMessageParts. Nothing may read such a frame's bytes as a frame (the
+ * receiver would refuse its magic) before it is sealed.
+ */
+export function encodeMessageUnsealed(pkt: MessagePacket, opts?: EncodeOptions): FrameParts {
+  return encode(pkt, opts, opts?.zeroCopyThreshold ?? DEFAULT_ZERO_COPY_THRESHOLD, false, false);
 }
 
 /** The envelope of the packet being encoded, checked, for the writers below. */
@@ -235,7 +246,7 @@ const prefix: Prefix = {
 /** At most 8 + 1 + 9 + 3*3 + 2*5 + 73 + 4 = 114 bytes, within msgpackr's RESERVE_START_SPACE of 255. */
 const MAX_PREFIX = 114;
 
-function encode(pkt: MessagePacket, opts: EncodeOptions | undefined, zeroCopyThreshold: number, asBuffer: boolean): FrameParts {
+function encode(pkt: MessagePacket, opts: EncodeOptions | undefined, zeroCopyThreshold: number, asBuffer: boolean, sealNow: boolean): FrameParts {
   const { uuid, serviceId, methodId, flags, version, timestamps } = pkt;
   checkUint('uuid', uuid, Number.MAX_SAFE_INTEGER);
   checkUint('serviceId', serviceId, 0xffff);
@@ -287,7 +298,7 @@ function encode(pkt: MessagePacket, opts: EncodeOptions | undefined, zeroCopyThr
 
   let frame: FrameParts | undefined;
   try {
-    frame = writeFrame(pre, tail, zeroCopyThreshold, asBuffer);
+    frame = writeFrame(pre, tail, zeroCopyThreshold, asBuffer, sealNow);
     if (frame === undefined) frame = packFrame(pre, tail);
   } finally {
     pre.timestamps = undefined;
@@ -316,7 +327,7 @@ export function compressFrame(frame: FrameParts, bodyLen: number, opts: EncodeOp
 }
 
 /** The frame from ffnet's own writer, or undefined when the payload holds a type it leaves to msgpackr. */
-function writeFrame(pre: Prefix, tail: unknown, zeroCopyThreshold: number, asBuffer: boolean): FrameParts | undefined {
+function writeFrame(pre: Prefix, tail: unknown, zeroCopyThreshold: number, asBuffer: boolean, sealNow: boolean): FrameParts | undefined {
   for (let attempt = 0; ; attempt++) {
     beginFrame(MAX_PREFIX, zeroCopyThreshold, attempt);
     const buf = target();
@@ -333,7 +344,7 @@ function writeFrame(pre: Prefix, tail: unknown, zeroCopyThreshold: number, asBuf
     }
     // The sender's "serialized" stamp is the last moment before the CRC seals the frame.
     if (pre.timestamps) writeF64(buf, stampAt, nowMicros());
-    return finishFrame(asBuffer);
+    return finishFrame(asBuffer, sealNow);
   }
 }
 

@@ -1,6 +1,6 @@
 export { type ExtensionDef, registerExtension } from './codec.js';
 export { compressionReady, initCompression } from './compress.js';
-export { type Crc32cImplementation, type Crc32cImplementationName, crc32c, crc32cCopy, crc32cImplementation } from './crc.js';
+export { type Crc32cImplementation, type Crc32cImplementationName, crc32c, crc32cBatched, crc32cCopy, crc32cImplementation, crc32cRanges } from './crc.js';
 export {
   DEFAULT_ZERO_COPY_THRESHOLD,
   type DecodeOptions,

@@ -5,7 +5,7 @@
 //
 // Why not msgpackr for everything: for a 64-byte message its per-call set-up, and the closure and object its
 // binary path allocates per Buffer, cost more than the envelope, the CRC and the socket write together.
-import { crc32c, crc32cRange } from './crc.js';
+import { crc32c, crc32cBatched, crc32cRange, crc32cRanges } from './crc.js';
 import { checksumWord, FRAME_HEADER_SIZE } from './frame.js';
 import { BIG_ENDIAN, bytesOf, CODE_BY_CTOR, copySwapped, elementSize, TYPED_EXT, VIEW_CTORS } from './typed.js';
 
@@ -155,8 +155,9 @@ export function abandonFrame(): void {
 /**
  * Seals the frame (size and CRC into the reserved header, `compressed` clear) and claims its bytes. Returns
  * one view (a Buffer if `asBuffer`), or the parts in order when large binaries were taken by reference.
+ * `sealNow` false leaves a one-view frame's checksum to sealPendingFrames() (see LATE_SEAL): its checksum word is 0 until then.
  */
-export function finishFrame(asBuffer: boolean): Uint8Array | Uint8Array[] {
+export function finishFrame(asBuffer: boolean, sealNow = true): Uint8Array | Uint8Array[] {
   const b = buf;
   const end = p;
   const s = slab;
@@ -166,7 +167,8 @@ export function finishFrame(asBuffer: boolean): Uint8Array | Uint8Array[] {
   if (more === undefined) {
     // A plain Uint8Array view is half the cost of a Buffer one; only encodeMessage promises a Buffer.
     const frame = asBuffer ? b.subarray(start, end) : new Uint8Array(b.buffer, b.byteOffset + start, end - start);
-    seal(frame, crc32cRange(frame, FRAME_HEADER_SIZE, frame.length), frame.length - FRAME_HEADER_SIZE);
+    if (sealNow || !LATE_SEAL) seal(frame, crc32cRange(frame, FRAME_HEADER_SIZE, frame.length), frame.length - FRAME_HEADER_SIZE);
+    else leaveUnsealed(frame, b, start, end);
     return frame;
   }
   parts = undefined;
@@ -183,8 +185,63 @@ export function finishFrame(asBuffer: boolean): Uint8Array | Uint8Array[] {
   return more;
 }
 
+/**
+ * Frames are left unsealed only where sealPendingFrames() checksums a batch in one native call; elsewhere that
+ * would cost what sealing each one does, so they are sealed at once.
+ */
+const LATE_SEAL = crc32cBatched();
+/** At most this many frames wait for their checksum; the next one seals them first. */
+const SEAL_BATCH = 128;
+/**
+ * The frames left unsealed, all in `pendingSlab`: their body ranges in it (pairs), and the CRCs. Kept here,
+ * where the offsets are at hand, rather than read back from each frame's view (a typed array's buffer and
+ * byteOffset getters cost more than the checksum of a small frame).
+ */
+const pendingRanges = new Int32Array(2 * SEAL_BATCH);
+const pendingCrcs = new Int32Array(SEAL_BATCH);
+let pendingCount = 0;
+let pendingSlab: Buffer | undefined;
+
+/** Leaves the frame at `slab[at..end)` for sealPendingFrames(): its size now, its checksum word 0 until then. */
+function leaveUnsealed(frame: Uint8Array, slabBuf: Buffer, at: number, end: number): void {
+  if (pendingCount === SEAL_BATCH || (pendingCount > 0 && pendingSlab !== slabBuf)) sealPendingFrames();
+  writeHeader(frame, 0, end - at - FRAME_HEADER_SIZE);
+  pendingSlab = slabBuf;
+  pendingRanges[2 * pendingCount] = at + FRAME_HEADER_SIZE;
+  pendingRanges[2 * pendingCount + 1] = end;
+  pendingCount++;
+}
+
+/**
+ * Writes the checksum of every frame encodeMessageUnsealed() left unsealed, in one call. Transport does this
+ * right before a write that carries such frames, and before it hands one back unsent. Sealing a frame early is
+ * harmless, so one call seals them all, whichever connection each is queued on. Synchronous: nothing can
+ * encode in between.
+ */
+export function sealPendingFrames(): void {
+  const n = pendingCount;
+  if (n === 0) return;
+  const s = pendingSlab!;
+  pendingCount = 0;
+  pendingSlab = undefined;
+  // One frame (a call alone in flight): the single-range call is the cheaper one.
+  if (n === 1) pendingCrcs[0] = crc32cRange(s, pendingRanges[0]!, pendingRanges[1]!);
+  else crc32cRanges(s, pendingRanges, n, pendingCrcs);
+  for (let i = 0; i < n; i++) {
+    const at = pendingRanges[2 * i]! - FRAME_HEADER_SIZE;
+    const word = checksumWord(pendingCrcs[i]!, false);
+    s[at] = word;
+    s[at + 1] = word >>> 8;
+    s[at + 2] = word >>> 16;
+    s[at + 3] = word >>> 24;
+  }
+}
+
 function seal(head: Uint8Array, crc: number, size: number): void {
-  const word = checksumWord(crc, false);
+  writeHeader(head, checksumWord(crc, false), size);
+}
+
+function writeHeader(head: Uint8Array, word: number, size: number): void {
   head[0] = word;
   head[1] = word >>> 8;
   head[2] = word >>> 16;

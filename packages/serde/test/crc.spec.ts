@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { crc32cRange, crcTable } from '../src/crc.js';
-import { checksumWord, crc32c, crc32cCopy, crc32cImplementation } from '../src/index.js';
+import { checksumWord, crc32c, crc32cBatched, crc32cCopy, crc32cImplementation, crc32cRanges } from '../src/index.js';
 import { randomBytes, rng } from './random.js';
 
 const pkg = fileURLToPath(new URL('..', import.meta.url));
@@ -14,10 +14,16 @@ const require = createRequire(import.meta.url);
 
 type RangeCrc = (data: Uint8Array, start: number, end: number, previous: number) => number;
 type CopyCrc = (src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, previous: number) => number;
+type RangesCrc = (data: Uint8Array, ranges: Int32Array, count: number, out: Int32Array) => void;
 // The addon is loaded here on its own, so it is checked at every length, not just above the JS threshold.
-const addon = (existsSync(join(pkg, 'dist/crc32c.node')) ? require('../dist/crc32c.node') : {}) as { crc32c?: RangeCrc; crc32cCopy?: CopyCrc };
+const addon = (existsSync(join(pkg, 'dist/crc32c.node')) ? require('../dist/crc32c.node') : {}) as {
+  crc32c?: RangeCrc;
+  crc32cCopy?: CopyCrc;
+  crc32cRanges?: RangesCrc;
+};
 const nativeRange = addon.crc32c;
 const nativeCopy = addon.crc32cCopy;
+const nativeRanges = addon.crc32cRanges;
 const std = (require('@node-rs/crc32') as typeof import('@node-rs/crc32')).crc32c;
 
 /** @node-rs/crc32 (standard CRC-32C) turned into the raw 3FS register: an independent implementation. */
@@ -185,6 +191,68 @@ describe('crc32cCopy', () => {
   });
 });
 
+describe('crc32cRanges', () => {
+  const rangesImpls = [['crc32cRanges', crc32cRanges] as const, ...(nativeRanges ? [['addon', nativeRanges] as const] : [])];
+
+  it('gives each range the CRC it has alone, native and exported, for frames of every size back to back and overlapping', () => {
+    const r = rng(0x5ea1);
+    const sizes = [0, 1, 7, 8, 9, 63, 64, 65, 88, 767, 768, 769, 24_577, 70_001];
+    const ranges = new Int32Array(2 * (sizes.length + 3));
+    let at = 3;
+    let n = 0;
+    for (const size of sizes) {
+      ranges[2 * n] = at;
+      ranges[2 * n + 1] = at + size;
+      at += size + Math.floor(r() * 9);
+      n++;
+    }
+    // Ranges may overlap or repeat: each is checksummed on its own.
+    for (const [a, b] of [
+      [0, 100_000],
+      [5, 5],
+      [0, 100_000],
+    ] as const) {
+      ranges[2 * n] = a;
+      ranges[2 * n + 1] = b;
+      n++;
+    }
+    const want = Array.from({ length: n }, (_, i) => nodeRs(pool.subarray(ranges[2 * i]!, ranges[2 * i + 1]!)));
+    for (const [name, f] of rangesImpls) {
+      const out = new Int32Array(n + 2).fill(-7);
+      f(pool, ranges, n, out);
+      expect(
+        Array.from(out.subarray(0, n), (c) => c >>> 0),
+        name,
+      ).toEqual(want);
+      // Only the first `count` entries are written.
+      expect(Array.from(out.subarray(n)), name).toEqual([-7, -7]);
+    }
+  });
+
+  it('refuses a range outside the data, or a count past its arrays, before writing anything', () => {
+    const data = Buffer.alloc(1000, 3);
+    for (const [name, f] of rangesImpls) {
+      const out = new Int32Array(4).fill(-7);
+      for (const bad of [Int32Array.of(0, 10, 0, 1001), Int32Array.of(0, 10, 20, 10), Int32Array.of(0, 10, -1, 10)]) {
+        expect(() => f(data, bad, 2, out), name).toThrow(RangeError);
+        expect(Array.from(out), name).toEqual([-7, -7, -7, -7]);
+      }
+      expect(() => f(data, Int32Array.of(0, 10), 2, out), name).toThrow(RangeError);
+      expect(() => f(data, Int32Array.of(0, 10, 0, 10, 0, 10), 3, new Int32Array(2)), name).toThrow(RangeError);
+      f(data, Int32Array.of(0, 1000), 0, out);
+      expect(out[0], name).toBe(-7);
+    }
+    if (nativeRanges) {
+      expect(() => nativeRanges(data, [0, 10] as unknown as Int32Array, 1, new Int32Array(1))).toThrow(TypeError);
+      expect(() => nativeRanges(data, new Int32Array(2), 1, new Uint32Array(1) as unknown as Int32Array)).toThrow(TypeError);
+    }
+  });
+
+  it('batches only where one native call does them all', () => {
+    expect(crc32cBatched()).toBe(crc32cImplementation().name === 'native' && nativeRanges !== undefined);
+  });
+});
+
 describe('choosing the implementation at load', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'ffnet-crc-'));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -223,7 +291,10 @@ describe('choosing the implementation at load', () => {
         const m = await import(new URL('file://' + c.file + '?case=' + n).href);
         const copy = Buffer.alloc(data.length + 3);
         const copied = m.crc32cCopy(data, 0, data.length, copy, 3, 0);
-        out.push({ impl: m.crc32cImplementation(), big: m.crc32c(data), vector: m.crc32c(Buffer.from('123456789')), copied, same: copy.subarray(3).equals(data) });
+        const crcs = new Int32Array(2);
+        m.crc32cRanges(data, Int32Array.of(0, data.length, 7, 7), 2, crcs);
+        out.push({ impl: m.crc32cImplementation(), big: m.crc32c(data), vector: m.crc32c(Buffer.from('123456789')), copied, same: copy.subarray(3).equals(data),
+          ranges: Array.from(crcs, (c) => c >>> 0), batched: m.crc32cBatched() });
       }
       console.log(JSON.stringify(out));`;
     const env = { ...process.env };
@@ -239,9 +310,19 @@ describe('choosing the implementation at load', () => {
     const data = Buffer.alloc(300_000);
     for (let i = 0; i < data.length; i++) data[i] = Math.imul(i, 2654435761) >>> 24;
     const big = nodeRs(data);
-    const got = JSON.parse(run.stdout) as { impl: { name: string; reason?: string }; big: number; vector: number; copied: number; same: boolean }[];
+    const got = JSON.parse(run.stdout) as {
+      impl: { name: string; reason?: string };
+      big: number;
+      vector: number;
+      copied: number;
+      same: boolean;
+      ranges: number[];
+      batched: boolean;
+    }[];
     for (const g of got) {
       expect(g.big).toBe(big);
+      expect(g.ranges).toEqual([big, 0]);
+      expect(g.batched).toBe(g.impl.name === 'native');
       expect(g.copied).toBe(big);
       expect(g.same).toBe(true);
       expect(g.vector).toBe(0x58e3fa20);

@@ -180,6 +180,46 @@ describe('FrameDecoder', () => {
     expect(dec.bufferedBytes).toBe(0);
   });
 
+  it('a read of many small frames (checksummed together) delivers every one before a corrupt one, then refuses it', () => {
+    // 200 frames in one chunk: more than one checksum batch; the corrupt one sits in the third batch.
+    const frames = Array.from({ length: 200 }, (_, i) => encodeFrame(Buffer.from(`frame ${i} `.repeat(1 + (i % 9)))));
+    frames[150]![FRAME_HEADER_SIZE + 3]! ^= 0x40;
+    const { dec, got } = collect();
+    expect(() => dec.push(Buffer.concat(frames))).toThrow(DataCorruptionError);
+    expect(got.map((g) => g.body.toString())).toEqual(frames.slice(0, 150).map((f) => f.subarray(FRAME_HEADER_SIZE).toString()));
+  });
+
+  it('delivers the frames ahead of a bad header in the same read, then refuses the header', () => {
+    const good = Array.from({ length: 70 }, (_, i) => encodeFrame(Buffer.alloc(40, i)));
+    const bad = encodeFrame(Buffer.from('never delivered'));
+    bad[0] = 0x42;
+    const oversize = encodeFrame(Buffer.from('too big'));
+    for (const [tail, want] of [
+      [bad, InvalidMessageTypeError],
+      [oversize, InvalidFormatError],
+    ] as const) {
+      const { dec, got } = collect({ maxMessageSize: 1000 });
+      if (tail === oversize) tail.writeUInt32LE(5000, 4);
+      expect(() => dec.push(Buffer.concat([...good, tail, ...good]))).toThrow(want);
+      expect(got.map((g) => g.body[0])).toEqual(good.map((_, i) => i));
+    }
+  });
+
+  it('a handler that feeds another decoder mid-read leaves both streams intact', () => {
+    const inner = Array.from({ length: 30 }, (_, i) => encodeFrame(Buffer.alloc(30, 100 + i)));
+    const outer = Array.from({ length: 30 }, (_, i) => encodeFrame(Buffer.alloc(50, i)));
+    const b = collect();
+    const seen: number[] = [];
+    const a = new FrameDecoder((body) => {
+      seen.push(body[0]!);
+      // Another connection's read handled inside this one's delivery.
+      if (seen.length === 10) b.dec.push(Buffer.concat(inner));
+    });
+    a.push(Buffer.concat(outer));
+    expect(seen).toEqual(outer.map((_, i) => i));
+    expect(b.got.map((g) => g.body[0])).toEqual(inner.map((_, i) => 100 + i));
+  });
+
   it('ignores the compressed bit and magic byte when checking the CRC', () => {
     const { dec, got } = collect();
     const f = encodeFrame(Buffer.from('abc'), false);

@@ -8,7 +8,6 @@ import {
   type EncodeOptions,
   type EnvelopeName,
   encodeMessage3fs,
-  encodeMessageParts,
   envelopeNamed,
   errorFromCode,
   FfnetError,
@@ -37,6 +36,7 @@ import {
   type Timestamps,
   validate,
 } from '@ffnet/serde';
+import { encodeMessageUnsealed } from '@ffnet/serde/internal';
 import { type Backend, type Credentials, DEFAULT_BACKENDS, formatAddress, parseAddress, type Transport } from '@ffnet/transport';
 import { IOWorker, type IOWorkerOptions, PendingCall, Processor, type ProcessorOptions, Waiter } from '@ffnet/worker';
 import { encodeCancelNotice, frameBodySize, frameMessageSize, nonNegativeMsOption, StopControl } from '@ffnet/worker/internal';
@@ -346,7 +346,7 @@ export class Client {
   /** The processor's observer when it records metrics: it also counts the bytes of requests sent. */
   readonly #bytes: Observer | undefined;
   #uncollect: (() => void) | undefined;
-  /** Reused for every request: encodeMessageParts is synchronous and keeps no reference. */
+  /** Reused for every request: the encoder is synchronous and keeps no reference. */
   readonly #req: MessagePacket = { uuid: 0, serviceId: 0, methodId: 0, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: undefined };
   #reqFlags: number = MessageFlags.IsReq;
   #stopped = false;
@@ -700,7 +700,7 @@ export class Client {
     }
     let frame: FrameParts;
     try {
-      frame = threefs ? encodeMessage3fs(pkt, schemas!.request, encode) : encodeMessageParts(pkt, encode);
+      frame = threefs ? encodeMessage3fs(pkt, schemas!.request, encode) : encodeMessageUnsealed(pkt, encode);
     } catch (e) {
       call.fail(interceptorError(e, address));
       return promise;
@@ -726,7 +726,8 @@ export class Client {
     }
     if (this.#bytes !== undefined) this.#bytes.requestBytes(address, frameBodySize(frame) + FRAME_HEADER_SIZE);
     // The only call in flight has nothing to wait for: written at once, without the flush tick (W1's latency).
-    this.ioWorker.sendAsync(address, frame, call, this.waiter.size === 1);
+    // Unsealed: the transport checksums the frames of one write in one call (Transport.sendUnsealed).
+    this.ioWorker.sendAsync(address, frame, call, this.waiter.size === 1, true);
     return promise;
   }
 }

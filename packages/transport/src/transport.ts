@@ -12,6 +12,7 @@ import {
   StatusCode,
   TimeoutError,
 } from '@ffnet/serde';
+import { sealPendingFrames } from '@ffnet/serde/internal';
 import { type Address, formatAddress, toAddress } from './address.js';
 import { autoTuneAllocator } from './allocator.js';
 import {
@@ -195,6 +196,8 @@ export class Transport {
   private framesSeen = 0;
 
   private frames: Uint8Array[] = [];
+  /** sendUnsealed() queued a frame since the last write: seal what the encoder left unsealed before the next. */
+  private unsealed = false;
   private tags: unknown[] = NO_TAGS;
   private pendingBytes = 0;
   private readonly batches: Batch[] = [];
@@ -364,6 +367,25 @@ export class Transport {
    * turn; it goes out earlier and in the same order, and the tick is not scheduled at all.
    */
   send(frame: Uint8Array | readonly Uint8Array[], tag?: unknown, alone = false): boolean {
+    return this.enqueue(frame, tag, alone, false);
+  }
+
+  /**
+   * send() for a frame from serde's encodeMessageUnsealed(), whose checksum may not be written yet: the transport
+   * writes it just before the frame leaves, for every such frame of the write in one native call instead of one
+   * each. A frame that is never written is sealed before it is reported unsent (onClose), and one refused here is
+   * sealed before this throws, so a caller that sends it again elsewhere sends it whole.
+   */
+  sendUnsealed(frame: Uint8Array | readonly Uint8Array[], tag?: unknown, alone = false): boolean {
+    try {
+      return this.enqueue(frame, tag, alone, true);
+    } catch (e) {
+      sealPendingFrames();
+      throw e;
+    }
+  }
+
+  private enqueue(frame: Uint8Array | readonly Uint8Array[], tag: unknown, alone: boolean, unsealed: boolean): boolean {
     const state = this._state;
     if (state === 'closing' || state === 'closed') throw new SocketClosedError(`send on a ${state} transport`, { peer: this.peer });
     let size = 0;
@@ -389,6 +411,7 @@ export class Transport {
     }
     if (frame instanceof Uint8Array) this.frames.push(frame);
     else for (const part of frame) this.frames.push(part);
+    if (unsealed) this.unsealed = true;
     if (tag !== undefined) {
       if (this.tags === NO_TAGS) this.tags = [];
       this.tags.push(tag);
@@ -569,6 +592,10 @@ export class Transport {
     this.tags = NO_TAGS;
     this.pendingBytes = 0;
     if (!stamped) this._lastActiveAt = Date.now();
+    if (this.unsealed) {
+      this.unsealed = false;
+      sealPendingFrames();
+    }
     if (!sock.write(frames.length > 1 ? coalesce(frames) : frames)) this.backendBlocked = true;
   }
 
@@ -781,6 +808,8 @@ export class Transport {
     this.connectAbort?.abort(error);
     this.sock?.destroy();
 
+    // Whoever gets an unsent frame back (a request retried on another connection) gets it sealed.
+    if (this.unsealed) sealPendingFrames();
     const unsent: unknown[] = [];
     for (const b of this.batches) for (const tag of b.tags) unsent.push(tag);
     for (const tag of this.tags) unsent.push(tag);

@@ -8,7 +8,6 @@ import {
   type EncodeOptions,
   type EnvelopeName,
   encodeMessage3fs,
-  encodeMessageParts,
   envelopeNamed,
   FfnetError,
   FRAME_HEADER_SIZE,
@@ -27,6 +26,7 @@ import {
   StatusCode,
   type Timestamps,
 } from '@ffnet/serde';
+import { encodeMessageUnsealed } from '@ffnet/serde/internal';
 import type { Transport } from '@ffnet/transport';
 import {
   CallContext,
@@ -209,7 +209,7 @@ export class Processor {
   #cancelNotices = 0;
   #badFrames = 0;
   #unexpected = 0;
-  // One response packet and two Results reused for every reply: encodeMessageParts is synchronous and keeps no
+  // One response packet and two Results reused for every reply: the encoder is synchronous and keeps no
   // reference, so the hot path allocates neither.
   readonly #ok: { ok: true; value: unknown } = { ok: true, value: undefined };
   readonly #err: { ok: false; code: number; message: string } = { ok: false, code: 0, message: '' };
@@ -641,7 +641,8 @@ export class Processor {
     rsp.timestamps = to.timestamps;
     const opts = (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : this.#plain;
     try {
-      if (!this.#threefs) return encodeMessageParts(rsp, opts);
+      // Unsealed: #send hands it to Transport.sendUnsealed, which checksums a write's replies in one call.
+      if (!this.#threefs) return encodeMessageUnsealed(rsp, opts);
       rsp.echo = to.echo;
       return encodeMessage3fs(rsp, to instanceof CallContext ? to.method.response : undefined, opts);
     } finally {
@@ -655,7 +656,7 @@ export class Processor {
   #send(conn: Connection, t: Transport, frame: FrameParts): void {
     let below: boolean;
     try {
-      below = t.send(frame);
+      below = t.sendUnsealed(frame);
     } catch (e) {
       // Closed under us: the caller learns that from its own side, and responses are never retried. Refused
       // (an output cap): never drop a reply silently, close the connection saying why.

@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import { ConnectFailedError, encodeMessage, MessageFlags, StatusCode } from '@ffnet/serde';
+import { encodeMessageUnsealed } from '@ffnet/serde/internal';
 import { formatAddress, tcp, tcpAddress } from '@ffnet/transport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IOWorker, Processor, Waiter } from '../src/index.js';
@@ -65,6 +66,30 @@ describe('IOWorker', () => {
     const b = perWorker.send(`tcp://127.0.0.1:${port}`);
     expect((await rejection(b.result)).code).toBe(StatusCode.SendFailed);
     expect(b.attempts).toBe(1);
+  });
+
+  it('an unsealed request that its first connection never wrote goes out whole on the retry', async () => {
+    const port = await deadPort();
+    const c = clientWorker({ waitToRetryMs: 300 });
+    const call = new TestCall('T.m1');
+    c.waiter.register(call, 5000);
+    const frame = encodeMessageUnsealed({ uuid: call.uuid, serviceId: 7, methodId: 1, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: 41 });
+    c.io.sendAsync(`tcp://127.0.0.1:${port}`, frame, call, false, true);
+    // The first connect is refused; a server comes up on that port before the retry.
+    await sleep(100);
+    expect(call.attempts).toBe(1);
+    const sio = new IOWorker({ processor: new Processor({ lookup: new TestService({ 1: (_c, n: number) => n + 1 }) }) });
+    sio.start();
+    workers.push(sio);
+    const listener = await tcp().listen(tcpAddress('127.0.0.1', port), {}, (sock) => sio.adopt(sock));
+    try {
+      const rsp = await call.result;
+      expect((rsp.payload as { value: number }).value).toBe(42);
+      expect(call.attempts).toBe(2);
+      expect(sio.processor.stats.badFrames).toBe(0);
+    } finally {
+      await listener.close();
+    }
   });
 
   it('queues frames sent while connecting and delivers them on one connection', async () => {
