@@ -122,19 +122,20 @@ let nextId = 1;
 function coalesce(frames: Uint8Array[]): Uint8Array[] {
   let out: Uint8Array[] | undefined;
   let first = frames[0]!;
-  let end = first.byteOffset + first.byteLength;
+  let end = first.byteOffset + first.length;
   let merged = false;
   for (let i = 1; i < frames.length; i++) {
     const f = frames[i]!;
-    if (f.buffer === first.buffer && f.byteOffset === end && f.byteLength > 0) {
-      end += f.byteLength;
+    // The offset first: it differs for a frame that is not next in the slab, and buffer is the dearer getter.
+    if (f.byteOffset === end && f.length > 0 && f.buffer === first.buffer) {
+      end += f.length;
       merged = true;
       continue;
     }
     out ??= [];
     out.push(merged ? new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset) : first);
     first = f;
-    end = f.byteOffset + f.byteLength;
+    end = f.byteOffset + f.length;
     merged = false;
   }
   if (out === undefined && !merged) return frames;
@@ -389,8 +390,9 @@ export class Transport {
     const state = this._state;
     if (state === 'closing' || state === 'closed') throw new SocketClosedError(`send on a ${state} transport`, { peer: this.peer });
     let size = 0;
-    if (frame instanceof Uint8Array) size = frame.byteLength;
-    else for (const part of frame) size += part.byteLength;
+    // length, not byteLength: the same for Uint8Arrays, and inlined where byteLength is a call.
+    if (frame instanceof Uint8Array) size = frame.length;
+    else for (const part of frame) size += part.length;
     const queued = this.pendingBytes + this.inflightBytes;
     const after = queued + size;
     if (queued > 0 && after > this.maxQueuedBytes) {
