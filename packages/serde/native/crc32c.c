@@ -335,6 +335,23 @@ static void free_tables(napi_env env, void *data, void *hint) {
   free(data);
 }
 
+/*
+ * Exports `cb` as `name` with its own copy of the tables, freed with the function: the functions may be collected in
+ * any order, so none shares memory with another. False when something failed; nothing is left allocated then.
+ */
+static int export_with_tables(napi_env env, napi_value exports, const char *name, napi_callback cb, const crc_tables *src) {
+  crc_tables *tables = malloc(sizeof *tables);
+  if (tables == NULL) return 0;
+  memcpy(tables, src, sizeof *tables);
+  napi_value fn;
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, tables, &fn) != napi_ok ||
+      napi_add_finalizer(env, fn, tables, free_tables, NULL, NULL) != napi_ok) {
+    free(tables);
+    return 0;
+  }
+  return napi_set_named_property(env, exports, name, fn) == napi_ok;
+}
+
 NAPI_MODULE_INIT() {
   if (!hw_supported()) return exports;
   /* Per environment (each worker thread loads its own), so nothing is shared and nothing races. */
@@ -342,32 +359,9 @@ NAPI_MODULE_INIT() {
   if (tables == NULL) return exports;
   make_shift_table(&tables->long_shift, LONG_BLOCK);
   make_shift_table(&tables->short_shift, SHORT_BLOCK);
-  napi_value fn, copy_fn;
-  if (napi_create_function(env, "crc32c", NAPI_AUTO_LENGTH, js_crc32c, tables, &fn) != napi_ok ||
-      napi_add_finalizer(env, fn, tables, free_tables, NULL, NULL) != napi_ok) {
-    free(tables);
-    return exports;
-  }
-  napi_set_named_property(env, exports, "crc32c", fn);
-  /* Its own tables, freed with its own function: either function may outlive the other. */
-  crc_tables *copy_tables = malloc(sizeof *copy_tables);
-  if (copy_tables == NULL) return exports;
-  memcpy(copy_tables, tables, sizeof *copy_tables);
-  if (napi_create_function(env, "crc32cCopy", NAPI_AUTO_LENGTH, js_crc32c_copy, copy_tables, &copy_fn) != napi_ok ||
-      napi_add_finalizer(env, copy_fn, copy_tables, free_tables, NULL, NULL) != napi_ok) {
-    free(copy_tables);
-    return exports;
-  }
-  napi_set_named_property(env, exports, "crc32cCopy", copy_fn);
-  crc_tables *ranges_tables = malloc(sizeof *ranges_tables);
-  if (ranges_tables == NULL) return exports;
-  memcpy(ranges_tables, tables, sizeof *ranges_tables);
-  napi_value ranges_fn;
-  if (napi_create_function(env, "crc32cRanges", NAPI_AUTO_LENGTH, js_crc32c_ranges, ranges_tables, &ranges_fn) != napi_ok ||
-      napi_add_finalizer(env, ranges_fn, ranges_tables, free_tables, NULL, NULL) != napi_ok) {
-    free(ranges_tables);
-    return exports;
-  }
-  napi_set_named_property(env, exports, "crc32cRanges", ranges_fn);
+  /* In order, stopping at the first failure: crc32c alone is a working addon, the others are optional. */
+  if (export_with_tables(env, exports, "crc32c", js_crc32c, tables) && export_with_tables(env, exports, "crc32cCopy", js_crc32c_copy, tables))
+    export_with_tables(env, exports, "crc32cRanges", js_crc32c_ranges, tables);
+  free(tables);
   return exports;
 }

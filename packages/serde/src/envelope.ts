@@ -200,7 +200,7 @@ export function encodeMessageParts(pkt: MessagePacket, opts?: EncodeOptions): Fr
 }
 
 /**
- * encodeMessageParts for a frame that goes to Transport.sendUnsealed(): a one-buffer frame may come back with its
+ * encodeMessageParts for a frame that goes to Transport.send(): a one-buffer frame may come back with its
  * checksum word 0 (its size is there), for the transport to checksum with the rest of its write batch in one
  * native call (sealPendingFrames) just before the write. Frames in parts, compressed frames and frames packed by
  * msgpackr come back sealed, as from encodeMessageParts. Nothing may read such a frame's bytes as a frame (the

@@ -80,6 +80,11 @@ const BATCH_FRAMES = 64;
 /** Whether batching saves anything here: only the native addon checksums many ranges in one call. */
 const BATCHED = crc32cBatched();
 
+/** A little-endian u32 at `at`. Byte loads: readUInt32LE re-checks its arguments on every call. */
+function u32le(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
 interface LargeFrame {
   readonly word: number;
   readonly size: number;
@@ -401,9 +406,8 @@ export class FrameDecoder {
           continue;
         }
       }
-      // Byte loads: readUInt32LE re-checks its arguments on every call.
-      const word = (chunk[off]! | (chunk[off + 1]! << 8) | (chunk[off + 2]! << 16) | (chunk[off + 3]! << 24)) >>> 0;
-      const size = (chunk[off + 4]! | (chunk[off + 5]! << 8) | (chunk[off + 6]! << 16) | (chunk[off + 7]! << 24)) >>> 0;
+      const word = u32le(chunk, off);
+      const size = u32le(chunk, off + 4);
       this.checkHeader(word, size);
       const end = off + FRAME_HEADER_SIZE + size;
       if (end > len) {
@@ -446,13 +450,12 @@ export class FrameDecoder {
       this.batchCrcs = scratch.subarray(3 * BATCH_FRAMES);
     }
     const words = this.batchWords!;
-    const max = this.maxMessageSize;
     let n = 0;
     let at = off;
     while (n < BATCH_FRAMES && len - at >= FRAME_HEADER_SIZE) {
-      const word = chunk[at]! | (chunk[at + 1]! << 8) | (chunk[at + 2]! << 16) | (chunk[at + 3]! << 24);
-      const size = (chunk[at + 4]! | (chunk[at + 5]! << 8) | (chunk[at + 6]! << 16) | (chunk[at + 7]! << 24)) >>> 0;
-      if ((word & 0xfe) !== FRAME_MAGIC || size >= max) break;
+      const word = u32le(chunk, at);
+      const size = u32le(chunk, at + 4);
+      if (this.headerError(word, size) !== undefined) break;
       const end = at + FRAME_HEADER_SIZE + size;
       if (end > len) break;
       ranges[2 * n] = at + FRAME_HEADER_SIZE;
@@ -516,12 +519,19 @@ export class FrameDecoder {
   }
 
   private checkHeader(word: number, size: number): void {
+    const err = this.headerError(word, size);
+    if (err !== undefined) throw err;
+  }
+
+  /** Why a frame header is refused (bad magic, or a size at or over maxMessageSize), or undefined when it is fine. */
+  private headerError(word: number, size: number): Error | undefined {
     if ((word & 0xfe) !== FRAME_MAGIC) {
-      throw new InvalidMessageTypeError(`bad frame magic 0x${(word & 0xff).toString(16).padStart(2, '0')}, expected 0x86`, { peer: this.peer });
+      return new InvalidMessageTypeError(`bad frame magic 0x${(word & 0xff).toString(16).padStart(2, '0')}, expected 0x86`, { peer: this.peer });
     }
     if (size >= this.maxMessageSize) {
-      throw new InvalidFormatError(`frame size ${size} is at or above the limit ${this.maxMessageSize}`, { peer: this.peer });
+      return new InvalidFormatError(`frame size ${size} is at or above the limit ${this.maxMessageSize}`, { peer: this.peer });
     }
+    return undefined;
   }
 
   private deliver(word: number, body: Buffer): void {

@@ -726,8 +726,8 @@ export class Client {
     }
     if (this.#bytes !== undefined) this.#bytes.requestBytes(address, frameBodySize(frame) + FRAME_HEADER_SIZE);
     // The only call in flight has nothing to wait for: written at once, without the flush tick (W1's latency).
-    // Unsealed: the transport checksums the frames of one write in one call (Transport.sendUnsealed).
-    this.ioWorker.sendAsync(address, frame, call, this.waiter.size === 1, true);
+    // Unsealed (encodeMessageUnsealed): the transport checksums the frames of one write in one call (Transport.send).
+    this.ioWorker.sendAsync(address, frame, call, this.waiter.size === 1);
     return promise;
   }
 }

@@ -197,8 +197,6 @@ export class Transport {
   private framesSeen = 0;
 
   private frames: Uint8Array[] = [];
-  /** sendUnsealed() queued a frame since the last write: seal what the encoder left unsealed before the next. */
-  private unsealed = false;
   private tags: unknown[] = NO_TAGS;
   private pendingBytes = 0;
   private readonly batches: Batch[] = [];
@@ -366,27 +364,22 @@ export class Transport {
    * the caller should wait for onDrain. `alone`: the caller knows no other frame will join this one in the
    * current turn (a client's only call in flight), so the queue is written now instead of at the end of the
    * turn; it goes out earlier and in the same order, and the tick is not scheduled at all.
+   *
+   * A frame from serde's encodeMessageUnsealed() may be sent before its checksum is written: every write first
+   * seals what the encoder left unsealed, all frames in one native call, and so does a refused send and a close
+   * that reports frames unsent. The bytes of any other frame are never touched.
    */
   send(frame: Uint8Array | readonly Uint8Array[], tag?: unknown, alone = false): boolean {
-    return this.enqueue(frame, tag, alone, false);
-  }
-
-  /**
-   * send() for a frame from serde's encodeMessageUnsealed(), whose checksum may not be written yet: the transport
-   * writes it just before the frame leaves, for every such frame of the write in one native call instead of one
-   * each. A frame that is never written is sealed before it is reported unsent (onClose), and one refused here is
-   * sealed before this throws, so a caller that sends it again elsewhere sends it whole.
-   */
-  sendUnsealed(frame: Uint8Array | readonly Uint8Array[], tag?: unknown, alone = false): boolean {
     try {
-      return this.enqueue(frame, tag, alone, true);
+      return this.enqueue(frame, tag, alone);
     } catch (e) {
+      // A refused frame goes back to its caller, who may send it elsewhere: whole, if the encoder left it unsealed.
       sealPendingFrames();
       throw e;
     }
   }
 
-  private enqueue(frame: Uint8Array | readonly Uint8Array[], tag: unknown, alone: boolean, unsealed: boolean): boolean {
+  private enqueue(frame: Uint8Array | readonly Uint8Array[], tag: unknown, alone: boolean): boolean {
     const state = this._state;
     if (state === 'closing' || state === 'closed') throw new SocketClosedError(`send on a ${state} transport`, { peer: this.peer });
     let size = 0;
@@ -413,7 +406,6 @@ export class Transport {
     }
     if (frame instanceof Uint8Array) this.frames.push(frame);
     else for (const part of frame) this.frames.push(part);
-    if (unsealed) this.unsealed = true;
     if (tag !== undefined) {
       if (this.tags === NO_TAGS) this.tags = [];
       this.tags.push(tag);
@@ -594,10 +586,8 @@ export class Transport {
     this.tags = NO_TAGS;
     this.pendingBytes = 0;
     if (!stamped) this._lastActiveAt = Date.now();
-    if (this.unsealed) {
-      this.unsealed = false;
-      sealPendingFrames();
-    }
+    // Frames serde's encodeMessageUnsealed() left for the write that carries them: all in one call (a no-op when none).
+    sealPendingFrames();
     if (!sock.write(frames.length > 1 ? coalesce(frames) : frames)) this.backendBlocked = true;
   }
 
@@ -811,7 +801,7 @@ export class Transport {
     this.sock?.destroy();
 
     // Whoever gets an unsent frame back (a request retried on another connection) gets it sealed.
-    if (this.unsealed) sealPendingFrames();
+    sealPendingFrames();
     const unsent: unknown[] = [];
     for (const b of this.batches) for (const tag of b.tags) unsent.push(tag);
     for (const tag of this.tags) unsent.push(tag);

@@ -380,7 +380,7 @@ describe('Transport', () => {
     expect(bufs[0]![1]).toBe(other);
   });
 
-  it("sendUnsealed() frames leave sealed, in one write; send() leaves a frame's bytes as they are", async () => {
+  it("frames the encoder left unsealed leave sealed, in one write; any other frame's bytes go as they are", async () => {
     const srv = new Rec();
     const a = await server(srv);
     const t = connect(a, new Rec());
@@ -388,37 +388,37 @@ describe('Transport', () => {
     const frames = [1, 2, 3].map((uuid) => encodeMessageUnsealed(request(uuid)) as Uint8Array);
     // Left unsealed where the native addon checksums a batch in one call; sealed at once elsewhere.
     expect(frames.map((f) => f[0])).toEqual(crc32cBatched() ? [0, 0, 0] : [0x86, 0x86, 0x86]);
-    for (const f of frames) expect(t.sendUnsealed(f)).toBe(true);
+    for (const f of frames) expect(t.send(f)).toBe(true);
     // An already sealed frame (compressed bit set) goes as it is.
-    t.sendUnsealed(encodeFrame(Buffer.from('four'), true));
+    t.send(encodeFrame(Buffer.from('four'), true));
     await until(() => srv.frames.length === 4, 'frames');
     expect(srv.frames.slice(0, 3).map((b) => decodeMessage(b, false).uuid)).toEqual([1, 2, 3]);
     expect(srv.frames[3]!.toString()).toBe('four');
     expect(srv.flags).toEqual([false, false, false, true]);
     expect(frames.map((f, i) => Buffer.from(f).equals(Buffer.from(encodeMessageParts(request(i + 1)) as Uint8Array)))).toEqual([true, true, true]);
-    // A frame whose checksum word is 0 but that the encoder never left unsealed goes out as it is, through
-    // either method, and the peer refuses its magic.
+    // A frame whose checksum word is 0 but that the encoder never left unsealed goes out as it is, and the peer
+    // refuses its magic.
     const raw = frame('raw');
     raw.fill(0, 0, 4);
-    t.sendUnsealed(raw);
+    t.send(raw);
     await until(() => srv.closes.length === 1, 'close');
     expect(srv.closes[0]!.error?.code).toBe(StatusCode.InvalidMessageType);
     expect(srv.frames).toHaveLength(4);
   });
 
-  it('a frame sendUnsealed() refuses, or never writes, is handed back sealed', async () => {
+  it('an unsealed frame send() refuses, or that is never written, is handed back sealed', async () => {
     const l = await unix().listen(unixAddress(join(dir, `gone${n++}.sock`)), {}, () => {});
     await l.close();
     const cli = new Rec();
     const t = connect(l.address, cli);
     const lost = encodeMessageUnsealed(request(7)) as Uint8Array;
-    t.sendUnsealed(lost, 'lost');
+    t.send(lost, 'lost');
     await t.ready.catch(() => {});
     await until(() => cli.closes.length === 1, 'close');
     expect(cli.closes[0]!.unsent).toEqual(['lost']);
     expect(Buffer.from(lost).equals(Buffer.from(encodeMessageParts(request(7)) as Uint8Array))).toBe(true);
     const refused = encodeMessageUnsealed(request(8)) as Uint8Array;
-    expect(() => t.sendUnsealed(refused, 'refused')).toThrow(SocketClosedError);
+    expect(() => t.send(refused, 'refused')).toThrow(SocketClosedError);
     expect(Buffer.from(refused).equals(Buffer.from(encodeMessageParts(request(8)) as Uint8Array))).toBe(true);
   });
 

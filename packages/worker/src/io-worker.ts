@@ -242,11 +242,9 @@ export class IOWorker {
    * Queues `frame` (one buffer or its parts, as Transport.send) for `address`, dialling if no connection
    * exists. With `item` (a request), the frame is retried as described on the class and every failure settles
    * the item; without one (a response or a notice), a failure throws here or is dropped later. `alone`: see
-   * Transport.send (the caller's only request in flight is written at once). `unsealed`: the frame came from
-   * serde's encodeMessageUnsealed and goes out through Transport.sendUnsealed, which seals it in its write batch
-   * (and before it could be sent again, so a retry sends it as it is).
+   * Transport.send (the caller's only request in flight is written at once).
    */
-  sendAsync(address: Address | string, frame: Uint8Array | readonly Uint8Array[], item?: PendingCall, alone = false, unsealed = false): void {
+  sendAsync(address: Address | string, frame: Uint8Array | readonly Uint8Array[], item?: PendingCall, alone = false): void {
     if (item !== undefined) {
       if (item.settled) return;
       item[ATTEMPT](typeof address === 'string' ? address : formatAddress(address), frame);
@@ -271,14 +269,12 @@ export class IOWorker {
       return;
     }
     if (item === undefined) {
-      if (unsealed) t.sendUnsealed(frame);
-      else t.send(frame);
+      t.send(frame);
       return;
     }
     item[BIND](t);
     try {
-      if (unsealed) t.sendUnsealed(frame, item, alone);
-      else t.send(frame, item, alone);
+      t.send(frame, item, alone);
     } catch (e) {
       item[BIND](undefined);
       this.#retry(item, toFfnetError(e));

@@ -641,7 +641,7 @@ export class Processor {
     rsp.timestamps = to.timestamps;
     const opts = (to.flags & MessageFlags.UseCompress) !== 0 ? this.#compress : this.#plain;
     try {
-      // Unsealed: #send hands it to Transport.sendUnsealed, which checksums a write's replies in one call.
+      // Unsealed: the Transport checksums a write's replies in one call before it writes them (Transport.send).
       if (!this.#threefs) return encodeMessageUnsealed(rsp, opts);
       rsp.echo = to.echo;
       return encodeMessage3fs(rsp, to instanceof CallContext ? to.method.response : undefined, opts);
@@ -656,7 +656,7 @@ export class Processor {
   #send(conn: Connection, t: Transport, frame: FrameParts): void {
     let below: boolean;
     try {
-      below = t.sendUnsealed(frame);
+      below = t.send(frame);
     } catch (e) {
       // Closed under us: the caller learns that from its own side, and responses are never retried. Refused
       // (an output cap): never drop a reply silently, close the connection saying why.

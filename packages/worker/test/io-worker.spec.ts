@@ -74,7 +74,7 @@ describe('IOWorker', () => {
     const call = new TestCall('T.m1');
     c.waiter.register(call, 5000);
     const frame = encodeMessageUnsealed({ uuid: call.uuid, serviceId: 7, methodId: 1, flags: MessageFlags.IsReq, version: 0, timeoutMs: 0, payload: 41 });
-    c.io.sendAsync(`tcp://127.0.0.1:${port}`, frame, call, false, true);
+    c.io.sendAsync(`tcp://127.0.0.1:${port}`, frame, call);
     // The first connect is refused; a server comes up on that port before the retry.
     await sleep(100);
     expect(call.attempts).toBe(1);
