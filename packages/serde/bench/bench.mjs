@@ -47,10 +47,12 @@ function throughput(name, bytes, fn, reps) {
 
 console.log(`node ${process.version}, ${process.arch}`);
 
-// CRC-32C (3FS variant), each implementation in its own process since the choice is made at load.
+// CRC-32C (3FS variant), each implementation in its own process since the choice is made at load; the native one
+// also with its x86_64 fold narrowed to 256-bit vectors and turned off (FFNET_CRC32C_FOLD).
 const crcBench = fileURLToPath(new URL('crc-bench.mjs', import.meta.url));
-for (const impl of ['', 'node-rs', 'js']) {
-  process.stdout.write(execFileSync(process.execPath, [crcBench], { env: { ...process.env, FFNET_CRC32C: impl } }));
+for (const [impl, fold] of [['', ''], ['', 'ymm'], ['', 'off'], ['node-rs', ''], ['js', '']]) {
+  if (fold !== '' && process.arch !== 'x64') continue;
+  process.stdout.write(execFileSync(process.execPath, [crcBench], { env: { ...process.env, FFNET_CRC32C: impl, FFNET_CRC32C_FOLD: fold } }));
 }
 const big = Buffer.alloc(64 * 1024 * 1024);
 for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);

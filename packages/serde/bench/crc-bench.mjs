@@ -1,4 +1,5 @@
-// CRC-32C throughput of whichever implementation this process picked (FFNET_CRC32C forces a fallback).
+// CRC-32C throughput of whichever implementation this process picked (FFNET_CRC32C forces a fallback,
+// FFNET_CRC32C_FOLD narrows the native addon's x86_64 fold).
 // Run alone (`node bench/crc-bench.mjs`) or from bench.mjs, which runs it once per implementation.
 import { crc32c, crc32cImplementation } from '../dist/index.js';
 
@@ -26,10 +27,10 @@ function perCall(fn, ms = 250) {
   return best;
 }
 
-const { name } = crc32cImplementation();
+const { name, instructions } = crc32cImplementation();
 const gbs = buf.length / perCall(() => crc32c(buf), 500);
 const calls = [64, 160, 512, 4096].map((n) => {
   const view = buf.subarray(8, 8 + n);
   return `${n} B ${perCall(() => crc32c(view)).toFixed(0)} ns`;
 });
-console.log(`crc32c ${name.padEnd(7)} 1 MiB ${gbs.toFixed(2).padStart(6)} GB/s | ${calls.join(', ')}`);
+console.log(`crc32c ${name.padEnd(7)} ${(instructions ?? '').padEnd(21)} 1 MiB ${gbs.toFixed(2).padStart(6)} GB/s | ${calls.join(', ')}`);

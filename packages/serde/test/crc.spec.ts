@@ -149,6 +149,68 @@ describe('crc32c implementations', () => {
   });
 });
 
+describe('the x86_64 fold paths (FFNET_CRC32C_FOLD)', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'ffnet-crc-fold-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  /** What the addon should pick here, by the CPU flags Linux reports (it clears those the OS does not save). */
+  function expected(fold: string | undefined): string {
+    if (process.arch === 'arm64') return 'armv8-crc32';
+    const flags = new Set((/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));
+    const zmm = flags.has('vpclmulqdq') && flags.has('avx512f') && flags.has('avx512vl');
+    const ymm = flags.has('vpclmulqdq') && flags.has('avx2');
+    if (fold === 'off' || !ymm) return 'sse4.2';
+    return zmm && fold !== 'ymm' ? 'sse4.2+vpclmulqdq-512' : 'sse4.2+vpclmulqdq-256';
+  }
+
+  it('every path this CPU has agrees with @node-rs/crc32 on both sides of each block edge, also when copying', () => {
+    if (!nativeRange) {
+      expect(crc32cImplementation().name).not.toBe('native');
+      return;
+    }
+    const data = pool.subarray(0, (3 << 20) + 64);
+    const file = join(tmp, 'data');
+    writeFileSync(file, data);
+    // Lengths around the fold's threshold (1 KiB), its 256-byte step and the three streams' blocks, at odd offsets.
+    const cases: [start: number, end: number, previous: number][] = [];
+    for (const n of [1023, 1024, 1025, 1279, 1280, 1281, 1535, 1536, 2047, 2048, 2049, 4095, 4097, 24_576, 25_343, 70_001, 1 << 20, (3 << 20) + 1]) {
+      for (const at of [0, 1, 5, 63]) cases.push([at, at + n, (rand() * 4294967296) >>> 0]);
+    }
+    const script = `
+      const { readFileSync } = await import('node:fs');
+      const addon = (await import('node:module')).createRequire(process.argv[1])(process.argv[1]);
+      const data = readFileSync(process.argv[2]);
+      const out = [];
+      for (const [start, end, previous] of JSON.parse(process.argv[3])) {
+        const dst = Buffer.alloc(end - start + 3);
+        const copied = addon.crc32cCopy(data, start, end, dst, 3, previous);
+        out.push([addon.crc32c(data, start, end, previous), copied, dst.subarray(3).equals(data.subarray(start, end))]);
+      }
+      console.log(JSON.stringify({ instructions: addon.instructions, out }));`;
+    const want = cases.map(([start, end, previous]) => nodeRs(data.subarray(start, end), previous));
+    for (const fold of [undefined, 'ymm', 'off']) {
+      const env = { ...process.env };
+      if (fold === undefined) delete env.FFNET_CRC32C_FOLD;
+      else env.FFNET_CRC32C_FOLD = fold;
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script, join(pkg, 'dist/crc32c.node'), file, JSON.stringify(cases)], {
+        encoding: 'utf8',
+        env,
+        maxBuffer: 1 << 24,
+      });
+      expect(run.stderr).toBe('');
+      const got = JSON.parse(run.stdout) as { instructions: string; out: [number, number, boolean][] };
+      expect(got.instructions, `FFNET_CRC32C_FOLD=${fold}`).toBe(expected(fold));
+      got.out.forEach(([crc, copied, same], i) => {
+        const label = `FFNET_CRC32C_FOLD=${fold}, len ${cases[i]![1] - cases[i]![0]} at +${cases[i]![0]}`;
+        expect(crc >>> 0, label).toBe(want[i]);
+        expect(copied >>> 0, `copy, ${label}`).toBe(want[i]);
+        expect(same, `copy, ${label}`).toBe(true);
+      });
+    }
+    expect(crc32cImplementation().instructions).toBe(expected(process.env.FFNET_CRC32C_FOLD));
+  });
+});
+
 describe('crc32cCopy', () => {
   it('copies src[start..end) to dst at `at` and returns the CRC of the copy, native and exported, at every kind of length and alignment', () => {
     const r = rng(0xc0b1);
