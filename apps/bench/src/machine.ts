@@ -1,5 +1,6 @@
 // Where a run happened and what else the machine was doing while it ran. Pure parsing and arithmetic are
 // exported for the tests; the readers return null where /proc is not there (then nothing is judged).
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -13,6 +14,25 @@ export interface Machine {
   cpuModel: string | null;
   totalMemMB: number;
   node: string;
+}
+
+/**
+ * The commit checked out at `cwd` (short unless `full`), with "+uncommitted" when tracked files differ from it: a
+ * results file then does not pass off a working tree's figures as the commit's. Null outside a git checkout.
+ */
+export function gitCommit(cwd?: string, full = false): string | null {
+  const git = (args: string[]): string => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  let commit: string;
+  try {
+    commit = git(full ? ['rev-parse', 'HEAD'] : ['rev-parse', '--short', 'HEAD']);
+  } catch {
+    return null;
+  }
+  try {
+    return git(['status', '--porcelain', '--untracked-files=no']) === '' ? commit : `${commit}+uncommitted`;
+  } catch {
+    return commit;
+  }
 }
 
 export function machineId(hostname: string, cpuModel: string | null, kernel: string): string {

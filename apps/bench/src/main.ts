@@ -1,11 +1,10 @@
 // `pnpm bench`: every workload x transport, peers alternated inside each repetition so that they
 // share the machine's drift, then medians and ffnet's ratios. One JSON line per run on stdout.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type RunResult, runOne } from './harness.js';
-import { machine, machineLine } from './machine.js';
+import { gitCommit, machine, machineLine } from './machine.js';
 import type { PeerName, TransportName } from './names.js';
 import { type Options, parseOptions, rdmaRefusal, repOrder, USAGE } from './options.js';
 import type { ContaminationReason } from './run.js';
@@ -54,14 +53,6 @@ function planned(o: Options): Planned[] {
 function estimateMs(o: Options, plan: Planned[]): number {
   const perRep = plan.reduce((sum, p) => sum + (o.warmupMs + measureMs(o, p.w.measureMs) + RUN_OVERHEAD_MS) * p.peers.length, 0);
   return perRep * o.reps;
-}
-
-function gitCommit(cwd?: string): string | null {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return null;
-  }
 }
 
 async function main(): Promise<number> {

@@ -2,7 +2,6 @@
 // msgpackr (ffnet's envelope codec, configured as ffnet configures it) for the same value. Separate from the
 // workload bench: `node dist/serde-micro.js [--ms N] [--out FILE]`; prints one JSON document on stdout.
 // The messages come from the 3FS conformance kit (FFNET_3FS_KIT, else shared/3fs-serde above the repo).
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type AnySchema, decode3fs, encode3fs, fromJson, fromNeutral, isValid, type Schema } from '@ffnet/serde';
 import { Packr } from 'msgpackr';
 import { nsPerOp } from './cpu-time.js';
+import { gitCommit } from './machine.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -180,14 +180,6 @@ function micro(fn: () => unknown): number {
   return Math.round(nsPerOp(consume, measureMs, 256) * 10) / 10;
 }
 
-function gitCommit(): string | null {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: here, encoding: 'utf8' }).trim();
-  } catch {
-    return null;
-  }
-}
-
 const loadStart = os.loadavg();
 const results = cases.map(({ message, type, value: json }) => {
   const schema: Schema = fromNeutral(type, {}, { strings: 'bytes' });
@@ -213,7 +205,7 @@ const doc = {
   meta: {
     bench: 'serde-micro',
     date: new Date().toISOString(),
-    commit: gitCommit(),
+    commit: gitCommit(here, true),
     node: process.version,
     hostname: os.hostname(),
     cpus: os.cpus().length,

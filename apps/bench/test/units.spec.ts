@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../src/harness.js';
 import { parseIbWriteBw } from '../src/ib-write-bw.js';
+import { gitCommit } from '../src/machine.js';
 import { parseOptions, repOrder } from '../src/options.js';
 import { RawReader } from '../src/peers/raw-net.js';
 import { Histogram, median } from '../src/stats.js';
@@ -346,6 +348,32 @@ describe('W5 batching (FFNET_BENCH_W5_BATCH)', () => {
     } finally {
       if (saved === undefined) delete process.env.FFNET_BENCH_W5_BATCH;
       else process.env.FFNET_BENCH_W5_BATCH = saved;
+    }
+  });
+});
+
+describe('gitCommit (the commit a results file names)', () => {
+  it('marks a working tree whose tracked files differ from the commit, and nothing outside git', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ffnet-bench-git-'));
+    try {
+      expect(gitCommit(dir)).toBeNull();
+      const git = (...args: string[]) =>
+        execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', ...args], { cwd: dir, encoding: 'utf8' }).trim();
+      git('init', '-q');
+      writeFileSync(join(dir, 'a.txt'), 'one');
+      git('add', 'a.txt');
+      git('commit', '-qm', 'one');
+      const head = git('rev-parse', 'HEAD');
+      expect(gitCommit(dir, true)).toBe(head);
+      expect(head.startsWith(gitCommit(dir)!)).toBe(true);
+      // Untracked files (a results file being written) are not a change of the code.
+      writeFileSync(join(dir, 'new.json'), '{}');
+      expect(gitCommit(dir, true)).toBe(head);
+      writeFileSync(join(dir, 'a.txt'), 'two');
+      expect(gitCommit(dir, true)).toBe(`${head}+uncommitted`);
+      expect(gitCommit(dir)).toMatch(/^[0-9a-f]{7,}\+uncommitted$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
