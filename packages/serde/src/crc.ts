@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
  * Large inputs go to the first of these that loads (see `crc32cImplementation()`):
  * - `native`: dist/crc32c.node, compiled from native/crc32c.c at install: three interleaved SSE4.2 / ARMv8
  *   CRC streams (~4x @node-rs/crc32 on 1 MiB), and from 1 KiB up carry-less-multiply folding where the x86_64 CPU
- *   has VPCLMULQDQ (another ~2x with 256-bit vectors, ~4.5x with AVX-512; `crc32cImplementation().instructions`);
+ *   has VPCLMULQDQ (another ~2x with 256-bit vectors, ~3.5x with AVX-512; `crc32cImplementation().instructions`);
  * - `node-rs`: @node-rs/crc32, prebuilt for every common platform;
  * - `js`: the slicing-by-8 table below.
  * Small inputs (most RPC envelopes) always use the table: a native call has a fixed cost that the table
