@@ -174,94 +174,81 @@ HW_TARGET static uint32_t fold_finish(const uint8_t *lanes) {
   return crc;
 }
 
-/* Folds whole 256-byte blocks of *pp (n >= 512), storing each block at *dp too when `copy`. */
-ZMM_TARGET static inline __attribute__((always_inline)) uint32_t fold_zmm_body(uint32_t crc, const uint8_t **pp, uint8_t **dp,
-                                                                              size_t *np, const uint64_t k[2], int copy) {
-  const uint8_t *p = *pp;
-  uint8_t *d = copy ? *dp : NULL;
-  size_t n = *np;
-  const __m512i K = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)k[1], (long long)k[0]));
-  __m512i a0 = _mm512_loadu_si512((const void *)p), a1 = _mm512_loadu_si512((const void *)(p + 64));
-  __m512i a2 = _mm512_loadu_si512((const void *)(p + 128)), a3 = _mm512_loadu_si512((const void *)(p + 192));
-  if (copy) {
-    _mm512_storeu_si512((void *)d, a0), _mm512_storeu_si512((void *)(d + 64), a1);
-    _mm512_storeu_si512((void *)(d + 128), a2), _mm512_storeu_si512((void *)(d + 192), a3);
-    d += FOLD_BYTES;
-  }
-  /* The register joins the message as its first 32 bits (no inversions: crc(c, M) = crc(0, M ^ c)). */
-  a0 = _mm512_xor_si512(a0, _mm512_setr_epi32((int)crc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
-  p += FOLD_BYTES;
-  n -= FOLD_BYTES;
-  while (n >= FOLD_BYTES) {
-    __m512i b0 = _mm512_loadu_si512((const void *)p), b1 = _mm512_loadu_si512((const void *)(p + 64));
-    __m512i b2 = _mm512_loadu_si512((const void *)(p + 128)), b3 = _mm512_loadu_si512((const void *)(p + 192));
-    if (copy) {
-      _mm512_storeu_si512((void *)d, b0), _mm512_storeu_si512((void *)(d + 64), b1);
-      _mm512_storeu_si512((void *)(d + 128), b2), _mm512_storeu_si512((void *)(d + 192), b3);
-      d += FOLD_BYTES;
-    }
-    /* 0x96: three-way XOR. */
-    a0 = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a0, K, 0x00), _mm512_clmulepi64_epi128(a0, K, 0x11), b0, 0x96);
-    a1 = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a1, K, 0x00), _mm512_clmulepi64_epi128(a1, K, 0x11), b1, 0x96);
-    a2 = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a2, K, 0x00), _mm512_clmulepi64_epi128(a2, K, 0x11), b2, 0x96);
-    a3 = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a3, K, 0x00), _mm512_clmulepi64_epi128(a3, K, 0x11), b3, 0x96);
-    p += FOLD_BYTES;
-    n -= FOLD_BYTES;
-  }
-  uint8_t lanes[FOLD_BYTES] __attribute__((aligned(64)));
-  _mm512_store_si512((void *)lanes, a0), _mm512_store_si512((void *)(lanes + 64), a1);
-  _mm512_store_si512((void *)(lanes + 128), a2), _mm512_store_si512((void *)(lanes + 192), a3);
-  *pp = p;
-  if (copy) *dp = d;
-  *np = n;
-  return fold_finish(lanes);
+/* Each vector width's loads, stores, the constants in every 128-bit lane, the register joined and one fold step. */
+ZMM_TARGET static inline __m512i zmm_loadu(const uint8_t *p) { return _mm512_loadu_si512((const void *)p); }
+ZMM_TARGET static inline void zmm_storeu(uint8_t *d, __m512i v) { _mm512_storeu_si512((void *)d, v); }
+ZMM_TARGET static inline __m512i zmm_lanes(__m128i k) { return _mm512_broadcast_i32x4(k); }
+ZMM_TARGET static inline __m512i zmm_with_crc(__m512i v, uint32_t crc) {
+  return _mm512_xor_si512(v, _mm512_setr_epi32((int)crc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+}
+/* a moved ahead, XORed into b (0x96: three-way XOR). */
+ZMM_TARGET static inline __m512i zmm_fold(__m512i a, __m512i k, __m512i b) {
+  return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a, k, 0x00), _mm512_clmulepi64_epi128(a, k, 0x11), b, 0x96);
+}
+YMM_TARGET static inline __m256i ymm_loadu(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+YMM_TARGET static inline void ymm_storeu(uint8_t *d, __m256i v) { _mm256_storeu_si256((__m256i *)d, v); }
+YMM_TARGET static inline __m256i ymm_lanes(__m128i k) { return _mm256_broadcastsi128_si256(k); }
+YMM_TARGET static inline __m256i ymm_with_crc(__m256i v, uint32_t crc) { return _mm256_xor_si256(v, _mm256_setr_epi32((int)crc, 0, 0, 0, 0, 0, 0, 0)); }
+YMM_TARGET static inline __m256i ymm_fold(__m256i a, __m256i k, __m256i b) {
+  return _mm256_xor_si256(_mm256_xor_si256(_mm256_clmulepi64_epi128(a, k, 0x00), _mm256_clmulepi64_epi128(a, k, 0x11)), b);
 }
 
-/* The same with 256-bit vectors (two lanes each, eight of them), for CPUs with VPCLMULQDQ but no AVX-512. */
-YMM_TARGET static inline __attribute__((always_inline)) uint32_t fold_ymm_body(uint32_t crc, const uint8_t **pp, uint8_t **dp,
-                                                                              size_t *np, const uint64_t k[2], int copy) {
-  const uint8_t *p = *pp;
-  uint8_t *d = copy ? *dp : NULL;
-  size_t n = *np;
-  const __m256i K = _mm256_broadcastsi128_si256(_mm_set_epi64x((long long)k[1], (long long)k[0]));
-  __m256i a[8];
-  for (int i = 0; i < 8; i++) {
-    a[i] = _mm256_loadu_si256((const __m256i *)(p + 32 * i));
-    if (copy) _mm256_storeu_si256((__m256i *)(d + 32 * i), a[i]);
+/*
+ * The fold, once for each width W (bytes per vector, FOLD_BYTES / W vectors of lanes): whole 256-byte blocks of *pp
+ * (n >= 512), each also stored at *dp when `copy`. The constant-bound loops are unrolled by the compiler, so the
+ * vectors stay in registers.
+ */
+#define DEFINE_FOLD(w, TARGET, vec, W)                                                                                  \
+  TARGET static inline __attribute__((always_inline)) uint32_t w##_fold_body(uint32_t crc, const uint8_t **pp, uint8_t **dp, \
+                                                                             size_t *np, const uint64_t k[2], int copy) { \
+    const uint8_t *p = *pp;                                                                                             \
+    uint8_t *d = copy ? *dp : NULL;                                                                                     \
+    size_t n = *np;                                                                                                     \
+    const vec K = w##_lanes(_mm_set_epi64x((long long)k[1], (long long)k[0]));                                          \
+    vec a[FOLD_BYTES / W];                                                                                              \
+    _Pragma("GCC unroll 8") for (int i = 0; i < FOLD_BYTES / W; i++) {                                                  \
+      a[i] = w##_loadu(p + W * i);                                                                                      \
+      if (copy) w##_storeu(d + W * i, a[i]);                                                                            \
+    }                                                                                                                   \
+    if (copy) d += FOLD_BYTES;                                                                                          \
+    /* The register joins the message as its first 32 bits (no inversions: crc(c, M) = crc(0, M ^ c)). */              \
+    a[0] = w##_with_crc(a[0], crc);                                                                                     \
+    p += FOLD_BYTES;                                                                                                    \
+    n -= FOLD_BYTES;                                                                                                    \
+    while (n >= FOLD_BYTES) {                                                                                           \
+      _Pragma("GCC unroll 8") for (int i = 0; i < FOLD_BYTES / W; i++) {                                                \
+        vec b = w##_loadu(p + W * i);                                                                                   \
+        if (copy) w##_storeu(d + W * i, b);                                                                             \
+        a[i] = w##_fold(a[i], K, b);                                                                                    \
+      }                                                                                                                 \
+      if (copy) d += FOLD_BYTES;                                                                                        \
+      p += FOLD_BYTES;                                                                                                  \
+      n -= FOLD_BYTES;                                                                                                  \
+    }                                                                                                                   \
+    uint8_t lanes[FOLD_BYTES] __attribute__((aligned(64)));                                                             \
+    _Pragma("GCC unroll 8") for (int i = 0; i < FOLD_BYTES / W; i++) w##_storeu(lanes + W * i, a[i]);                  \
+    *pp = p;                                                                                                            \
+    if (copy) *dp = d;                                                                                                  \
+    *np = n;                                                                                                            \
+    return fold_finish(lanes);                                                                                          \
   }
-  if (copy) d += FOLD_BYTES;
-  a[0] = _mm256_xor_si256(a[0], _mm256_setr_epi32((int)crc, 0, 0, 0, 0, 0, 0, 0));
-  p += FOLD_BYTES;
-  n -= FOLD_BYTES;
-  while (n >= FOLD_BYTES) {
-    for (int i = 0; i < 8; i++) {
-      __m256i b = _mm256_loadu_si256((const __m256i *)(p + 32 * i));
-      if (copy) _mm256_storeu_si256((__m256i *)(d + 32 * i), b);
-      a[i] = _mm256_xor_si256(_mm256_xor_si256(_mm256_clmulepi64_epi128(a[i], K, 0x00), _mm256_clmulepi64_epi128(a[i], K, 0x11)), b);
-    }
-    if (copy) d += FOLD_BYTES;
-    p += FOLD_BYTES;
-    n -= FOLD_BYTES;
-  }
-  uint8_t lanes[FOLD_BYTES] __attribute__((aligned(32)));
-  for (int i = 0; i < 8; i++) _mm256_store_si256((__m256i *)(lanes + 32 * i), a[i]);
-  *pp = p;
-  if (copy) *dp = d;
-  *np = n;
-  return fold_finish(lanes);
-}
+
+/* 512-bit vectors: four lanes per instruction, four vectors. */
+DEFINE_FOLD(zmm, ZMM_TARGET, __m512i, 64)
+/* 256-bit vectors (two lanes each, eight of them), for CPUs with VPCLMULQDQ but no AVX-512. */
+DEFINE_FOLD(ymm, YMM_TARGET, __m256i, 32)
 
 ZMM_TARGET static uint32_t fold_zmm(uint32_t crc, const uint8_t **pp, size_t *np, const uint64_t k[2]) {
-  return fold_zmm_body(crc, pp, NULL, np, k, 0);
+  return zmm_fold_body(crc, pp, NULL, np, k, 0);
 }
 ZMM_TARGET static uint32_t fold_zmm_copy(uint32_t crc, const uint8_t **pp, uint8_t **dp, size_t *np, const uint64_t k[2]) {
-  return fold_zmm_body(crc, pp, dp, np, k, 1);
+  return zmm_fold_body(crc, pp, dp, np, k, 1);
 }
 YMM_TARGET static uint32_t fold_ymm(uint32_t crc, const uint8_t **pp, size_t *np, const uint64_t k[2]) {
-  return fold_ymm_body(crc, pp, NULL, np, k, 0);
+  return ymm_fold_body(crc, pp, NULL, np, k, 0);
 }
 YMM_TARGET static uint32_t fold_ymm_copy(uint32_t crc, const uint8_t **pp, uint8_t **dp, size_t *np, const uint64_t k[2]) {
-  return fold_ymm_body(crc, pp, dp, np, k, 1);
+  return ymm_fold_body(crc, pp, dp, np, k, 1);
 }
 
 /* Long inputs through the fold this CPU has; the rest (under 256 bytes) is left for the CRC instruction. */
