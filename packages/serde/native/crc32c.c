@@ -61,7 +61,7 @@ enum { FOLD_NONE = 0, FOLD_YMM = 1, FOLD_ZMM = 2 };
 
 typedef struct {
   shift_table long_shift, short_shift;
-  /* x^(FOLD_BITS + 31) and x^(FOLD_BITS - 33) mod P: one 128-bit lane moved FOLD_BYTES ahead (see fold_lanes). */
+  /* x^(8 FOLD_BYTES + 31) and x^(8 FOLD_BYTES - 33) mod P: what moves a 128-bit lane FOLD_BYTES ahead ("Folding"). */
   uint64_t fold_k[2];
   int fold;
 } crc_tables;
