@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { crc32cImplementation } from '@ffnet/serde';
 import { type RunResult, runOne } from './harness.js';
 import { gitCommit, machine, machineLine } from './machine.js';
 import type { PeerName, TransportName } from './names.js';
@@ -162,6 +163,8 @@ async function main(): Promise<number> {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? null,
     machine: host,
+    // Which CRC-32C the bulk figures paid for (three crc32 streams, or a VPCLMULQDQ fold): machines differ here.
+    crc32c: crc32cImplementation(),
     maxOtherCpu: o.maxOtherCpu,
     maxSlowdown: o.maxSlowdown,
     retries: o.retries,

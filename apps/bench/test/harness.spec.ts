@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { crc32cImplementation } from '@ffnet/serde';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /**
@@ -96,6 +97,7 @@ describe('bench CLI', { timeout: 2 * CLI_TIMEOUT_MS }, () => {
     expect(file.meta).toMatchObject({ quick: true, reps: 1, warmupMs: 300, measureMs: { W1: 1000 }, maxOtherCpu: null, retries: 2 });
     expect(file.meta.machine).toMatchObject({ id: r.lines[0]!.machine, cpus: cpus().length, kernel: expect.any(String), hostname: expect.any(String) });
     expect(file.meta.machine.totalMemMB).toBeGreaterThan(0);
+    expect(file.meta.crc32c).toEqual(crc32cImplementation());
     expect(r.stdout).toContain(`machine: ${file.meta.machine.id} = `);
     // Not judged (--max-other-cpu off): no run is marked either way, and none was rerun.
     for (const line of r.lines) expect('contaminated' in line).toBe(false);
