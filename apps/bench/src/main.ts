@@ -77,12 +77,15 @@ async function main(): Promise<number> {
   }
 
   const plan = planned(o);
+  // Read once, before the runs: the code they measure, not whatever the tree holds when they end.
+  const commit = gitCommit();
+  const baselineCommit = o.baselineDir === undefined ? undefined : gitCommit(o.baselineDir);
   const runCount = plan.reduce((n, p) => n + p.peers.length, 0) * o.reps;
   const est = estimateMs(o, plan);
   console.error(
     `bench: ${runCount} runs (${o.workloads.map((w) => w.name).join(',')} x ${o.transports.join(',')} x ${o.peers.join(',')} x ${o.reps} reps), ` +
       `estimated ${(est / 60000).toFixed(1)} min; pinning ${o.pin ? `server CPU ${o.pin.server}, client CPU ${o.pin.client}` : 'off'}` +
-      (o.baselineDir === undefined ? '' : `; baseline ${o.baselineDir} (${gitCommit(o.baselineDir) ?? 'commit unknown'})`),
+      (o.baselineDir === undefined ? '' : `; baseline ${o.baselineDir} (${baselineCommit ?? 'commit unknown'})`),
   );
 
   const host = machine();
@@ -158,7 +161,7 @@ async function main(): Promise<number> {
 
   const meta = {
     date: new Date(started).toISOString(),
-    commit: gitCommit(),
+    commit,
     node: process.version,
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? null,
@@ -175,7 +178,7 @@ async function main(): Promise<number> {
     warmupMs: o.warmupMs,
     measureMs: Object.fromEntries(o.workloads.map((w) => [w.name, measureMs(o, w.measureMs)])),
     elapsedS,
-    ...(o.baselineDir === undefined ? {} : { baseline: { dir: o.baselineDir, commit: gitCommit(o.baselineDir) } }),
+    ...(o.baselineDir === undefined ? {} : { baseline: { dir: o.baselineDir, commit: baselineCommit } }),
   };
   mkdirSync(path.dirname(o.out), { recursive: true });
   writeFileSync(o.out, `${JSON.stringify({ meta, runs, failures, summary }, null, 2)}\n`);
