@@ -231,6 +231,13 @@ YMM_TARGET static inline __m256i ymm_fold(__m256i a, __m256i k, __m256i b) {
     if (copy) *dp = d;                                                                                                  \
     *np = n;                                                                                                            \
     return fold_finish(lanes);                                                                                          \
+  }                                                                                                                     \
+  /* The body instantiated without and with the copy, each compiled for this width's instructions. */                  \
+  TARGET static uint32_t w##_fold_long(uint32_t crc, const uint8_t **pp, size_t *np, const uint64_t k[2]) {             \
+    return w##_fold_body(crc, pp, NULL, np, k, 0);                                                                      \
+  }                                                                                                                     \
+  TARGET static uint32_t w##_fold_long_copy(uint32_t crc, const uint8_t **pp, uint8_t **dp, size_t *np, const uint64_t k[2]) { \
+    return w##_fold_body(crc, pp, dp, np, k, 1);                                                                        \
   }
 
 /* 512-bit vectors: four lanes per instruction, four vectors. */
@@ -238,27 +245,14 @@ DEFINE_FOLD(zmm, ZMM_TARGET, __m512i, 64)
 /* 256-bit vectors (two lanes each, eight of them), for CPUs with VPCLMULQDQ but no AVX-512. */
 DEFINE_FOLD(ymm, YMM_TARGET, __m256i, 32)
 
-ZMM_TARGET static uint32_t fold_zmm(uint32_t crc, const uint8_t **pp, size_t *np, const uint64_t k[2]) {
-  return zmm_fold_body(crc, pp, NULL, np, k, 0);
-}
-ZMM_TARGET static uint32_t fold_zmm_copy(uint32_t crc, const uint8_t **pp, uint8_t **dp, size_t *np, const uint64_t k[2]) {
-  return zmm_fold_body(crc, pp, dp, np, k, 1);
-}
-YMM_TARGET static uint32_t fold_ymm(uint32_t crc, const uint8_t **pp, size_t *np, const uint64_t k[2]) {
-  return ymm_fold_body(crc, pp, NULL, np, k, 0);
-}
-YMM_TARGET static uint32_t fold_ymm_copy(uint32_t crc, const uint8_t **pp, uint8_t **dp, size_t *np, const uint64_t k[2]) {
-  return ymm_fold_body(crc, pp, dp, np, k, 1);
-}
-
 /* Long inputs through the fold this CPU has; the rest (under 256 bytes) is left for the CRC instruction. */
 static inline uint32_t fold_long(const crc_tables *tb, uint32_t crc, const uint8_t **pp, size_t *np) {
   if (tb->fold == FOLD_NONE || *np < FOLD_MIN) return crc;
-  return tb->fold == FOLD_ZMM ? fold_zmm(crc, pp, np, tb->fold_k) : fold_ymm(crc, pp, np, tb->fold_k);
+  return tb->fold == FOLD_ZMM ? zmm_fold_long(crc, pp, np, tb->fold_k) : ymm_fold_long(crc, pp, np, tb->fold_k);
 }
 static inline uint32_t fold_long_copy(const crc_tables *tb, uint32_t crc, const uint8_t **pp, uint8_t **dp, size_t *np) {
   if (tb->fold == FOLD_NONE || *np < FOLD_MIN) return crc;
-  return tb->fold == FOLD_ZMM ? fold_zmm_copy(crc, pp, dp, np, tb->fold_k) : fold_ymm_copy(crc, pp, dp, np, tb->fold_k);
+  return tb->fold == FOLD_ZMM ? zmm_fold_long_copy(crc, pp, dp, np, tb->fold_k) : ymm_fold_long_copy(crc, pp, dp, np, tb->fold_k);
 }
 #else
 #define FOLD_BYTES 256
