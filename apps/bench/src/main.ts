@@ -10,7 +10,7 @@ import type { PeerName, TransportName } from './names.js';
 import { type Options, parseOptions, rdmaRefusal, repOrder, USAGE } from './options.js';
 import type { ContaminationReason } from './run.js';
 import { formatSummary, summarize } from './summary.js';
-import { attemptUntilClean } from './trust.js';
+import { attemptUntilClean, RowSpeeds } from './trust.js';
 import { type RpcWorkload, skipReason } from './workloads.js';
 
 /** Process start-up, connect and teardown per run, on top of warm-up and measuring (measured ~0.5-1 s). */
@@ -56,6 +56,13 @@ function estimateMs(o: Options, plan: Planned[]): number {
   return perRep * o.reps;
 }
 
+/** Why a run was judged `slowCore`: its cores against its row's best window and against their own best. */
+function slowCoreWhy(r: RunResult, o: Options): string {
+  const row = r.rowSlowdown === undefined ? '' : `${r.rowSlowdown.server}x/${r.rowSlowdown.client}x its row's best (limit ${o.maxSlowdown}x), `;
+  const core = r.coreSlowdown === undefined ? '' : `${r.coreSlowdown.server}x/${r.coreSlowdown.client}x their own best (limit ${o.maxCoreSlowdown}x)`;
+  return `cores ran ${row}${core}, server/client`;
+}
+
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   let opts: Options | 'help';
@@ -94,6 +101,7 @@ async function main(): Promise<number> {
   const loadStart = os.loadavg();
   const runs: RunResult[] = [];
   const failures: Failure[] = [];
+  const rows = new RowSpeeds();
   for (const { w, transport, peers } of plan) {
     for (let rep = 1; rep <= o.reps; rep++) {
       for (const peer of repOrder(peers, rep)) {
@@ -114,15 +122,14 @@ async function main(): Promise<number> {
                 ...(o.baselineDir === undefined ? {} : { baselineDir: o.baselineDir }),
               }),
             o,
+            rows,
             (r, again) => {
               runs.push(r);
               console.log(JSON.stringify(r));
               if (r.contaminated !== true) return;
               const why = [
                 ...(r.contaminatedBy?.includes('otherCpu') ? [`other processes kept ${r.otherCpu} cores busy (limit ${o.maxOtherCpu})`] : []),
-                ...(r.contaminatedBy?.includes('slowCore') && r.coreSlowdown !== undefined
-                  ? [`cores ran ${r.coreSlowdown.server}x/${r.coreSlowdown.client}x their best, server/client (limit ${o.maxSlowdown}x)`]
-                  : []),
+                ...(r.contaminatedBy?.includes('slowCore') ? [slowCoreWhy(r, o)] : []),
               ];
               console.error(
                 `bench: ${peer} ${w.name} ${transport} rep ${rep} attempt ${r.attempt} contaminated: ${why.join('; ')}; ` +
@@ -140,6 +147,13 @@ async function main(): Promise<number> {
     }
   }
 
+  // A row's first windows were judged against fewer of its windows than its last: judge them all again.
+  for (const r of rows.rejudge(runs, o)) {
+    console.error(
+      `bench: ${r.peer} ${r.workload} ${r.transport} rep ${r.rep} attempt ${r.attempt} contaminated against its row's best of the whole bench: ` +
+        `${slowCoreWhy(r, o)}; left out of the medians (not rerun)`,
+    );
+  }
   const summary = summarize(o.workloads, runs);
   const elapsedS = Math.round((Date.now() - started) / 1000);
   console.log(`\n${machineLine(host)}\n\n${formatSummary(summary)}`);
@@ -148,7 +162,7 @@ async function main(): Promise<number> {
     const by = (reason: ContaminationReason) => runs.filter((r) => r.contaminatedBy?.includes(reason)).length;
     console.log(
       `\n${contaminated} of ${runs.length} runs contaminated (${by('otherCpu')} by other processes above ${o.maxOtherCpu} cores, ` +
-        `${by('slowCore')} by a core slower than ${o.maxSlowdown}x its best), left out of the medians`,
+        `${by('slowCore')} by a core slower than ${o.maxSlowdown}x its row's best or ${o.maxCoreSlowdown}x its own), left out of the medians`,
     );
   }
   console.log(
@@ -170,6 +184,7 @@ async function main(): Promise<number> {
     crc32c: crc32cImplementation(),
     maxOtherCpu: o.maxOtherCpu,
     maxSlowdown: o.maxSlowdown,
+    maxCoreSlowdown: o.maxCoreSlowdown,
     retries: o.retries,
     loadavg: { start: loadStart, end: os.loadavg() },
     pin: o.pin,

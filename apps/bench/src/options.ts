@@ -6,7 +6,7 @@ import { verbsAvailable } from '@ffnet/device';
 import { PROBE_INTERVAL_MS } from './core-probe.js';
 import { baselineChild, defaultPinning, type Pinning } from './harness.js';
 import { BASELINE_PEER, DEFAULT_PEERS, DEFAULT_TRANSPORTS, PEER_NAMES, type PeerName, TRANSPORT_NAMES, type TransportName } from './names.js';
-import { DEFAULT_MAX_OTHER_CPU, DEFAULT_MAX_SLOWDOWN, DEFAULT_RETRIES } from './trust.js';
+import { DEFAULT_MAX_CORE_SLOWDOWN, DEFAULT_MAX_OTHER_CPU, DEFAULT_MAX_SLOWDOWN, DEFAULT_RETRIES } from './trust.js';
 import { type RpcWorkload, WORKLOADS, workload } from './workloads.js';
 
 export interface Options {
@@ -27,6 +27,8 @@ export interface Options {
   maxOtherCpu: number | null;
   /** Core slowdown (core-probe.ts) above which a pinned run is contaminated; null: never judged (`--max-slowdown off`). */
   maxSlowdown: number | null;
+  /** Core slowdown against the core's best, whatever ran on it; null: never judged (`--max-core-slowdown off`). */
+  maxCoreSlowdown: number | null;
   /** Reruns of a contaminated run before its repetition is left contaminated. */
   retries: number;
 }
@@ -93,6 +95,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       baseline: { type: 'string' },
       'max-other-cpu': { type: 'string' },
       'max-slowdown': { type: 'string' },
+      'max-core-slowdown': { type: 'string' },
       retries: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -134,6 +137,12 @@ export function parseOptions(argv: string[]): Options | 'help' {
 
   const maxOtherCpu = limit(values['max-other-cpu'], DEFAULT_MAX_OTHER_CPU, 0, "--max-other-cpu needs a number of cores (e.g. 0.15) or 'off'");
   const maxSlowdown = limit(values['max-slowdown'], DEFAULT_MAX_SLOWDOWN, 1, "--max-slowdown needs a factor of at least 1 (e.g. 1.2) or 'off'");
+  const maxCoreSlowdown = limit(
+    values['max-core-slowdown'],
+    DEFAULT_MAX_CORE_SLOWDOWN,
+    1,
+    "--max-core-slowdown needs a factor of at least 1 (e.g. 1.5) or 'off'",
+  );
   const retries = values.retries === undefined ? DEFAULT_RETRIES : Number(values.retries);
   if (!Number.isInteger(retries) || retries < 0) throw new Error(`--retries needs a whole number >= 0, got '${values.retries}'`);
 
@@ -149,6 +158,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     out: values.out ?? fileURLToPath(new URL('../results/latest.json', import.meta.url)),
     maxOtherCpu,
     maxSlowdown,
+    maxCoreSlowdown,
     retries,
   };
   if (values.profile !== undefined) opts.profileDir = values.profile;

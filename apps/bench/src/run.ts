@@ -64,9 +64,17 @@ export interface RunResult {
   coreSlowdown?: { server: number; client: number };
   /** The slowest single probe sample of the window over the same reference. */
   coreSlowdownMax?: { server: number; client: number };
+  /**
+   * `coreSlowdown` over the lowest `coreSlowdown` of the same (workload, transport, peer) in this bench, per side
+   * (trust.ts, RowSpeeds): what `--max-slowdown` judges. Set as the run ends and again once the bench has ended.
+   */
+  rowSlowdown?: { server: number; client: number };
   /** CPU the core-speed probes used during the window (their cost, left out of otherCpu). */
   probeCpuMs?: number;
-  /** otherCpu above `--max-other-cpu` or coreSlowdown above `--max-slowdown`: kept in the results, left out of the medians. */
+  /**
+   * otherCpu above `--max-other-cpu`, rowSlowdown above `--max-slowdown` or coreSlowdown above
+   * `--max-core-slowdown`: kept in the results, left out of the medians.
+   */
   contaminated?: boolean;
   /** Why a contaminated run is: other processes' CPU, a slow core, or both. */
   contaminatedBy?: ContaminationReason[];

@@ -5,7 +5,17 @@ import { machineId, otherCpu, otherTaskCpu, parsePidStat, parseProcStat, readTas
 import { parseOptions } from '../src/options.js';
 import type { RunResult } from '../src/run.js';
 import { formatSummary, summarize } from '../src/summary.js';
-import { attemptUntilClean, countReps, DEFAULT_MAX_OTHER_CPU, DEFAULT_MAX_SLOWDOWN, judge, shouldRerun, worstSlowdown } from '../src/trust.js';
+import {
+  attemptUntilClean,
+  countReps,
+  DEFAULT_MAX_CORE_SLOWDOWN,
+  DEFAULT_MAX_OTHER_CPU,
+  DEFAULT_MAX_SLOWDOWN,
+  judge,
+  RowSpeeds,
+  shouldRerun,
+  worstSlowdown,
+} from '../src/trust.js';
 import { type RpcWorkload, TARGETS, WORKLOADS } from '../src/workloads.js';
 
 const W = (name: string) => WORKLOADS.find((w) => w.name === name) as RpcWorkload;
@@ -150,9 +160,9 @@ describe('contamination and reruns', () => {
     expect('contaminated' in judge(run({ otherCpu: 1.5 }), cpuOnly(null))).toBe(false);
   });
 
-  it('marks a run contaminated when either pinned core ran slower than --max-slowdown, and says why', () => {
+  it('marks a run contaminated when either pinned core ran slower than --max-slowdown times its row, and says why', () => {
     const limits = { maxOtherCpu: 0.15, maxSlowdown: 1.2 };
-    const slow = (server: number, client: number, otherCpu = 0.01) => run({ otherCpu, coreSlowdown: { server, client } });
+    const slow = (server: number, client: number, otherCpu = 0.01) => run({ otherCpu, rowSlowdown: { server, client }, coreSlowdown: { server, client } });
     expect(judge(slow(1.02, 1.0), limits)).toMatchObject({ contaminated: false });
     expect(judge(slow(1.2, 1.2), limits).contaminated).toBe(false);
     expect(judge(slow(1.21, 1.0), limits)).toMatchObject({ contaminated: true, contaminatedBy: ['slowCore'] });
@@ -167,17 +177,83 @@ describe('contamination and reruns', () => {
     expect('contaminated' in judge(run({}), limits)).toBe(false);
     expect(judge(run({ otherCpu: 0.01 }), limits).contaminated).toBe(false);
     // Probed but other CPU unreadable: the slowdown alone decides.
-    expect(judge(run({ coreSlowdown: { server: 1.5, client: 1 } }), limits)).toMatchObject({ contaminated: true, contaminatedBy: ['slowCore'] });
-    expect(judge(run({ coreSlowdown: { server: 1.05, client: 1 } }), limits).contaminated).toBe(false);
-    expect(worstSlowdown(slow(1.1, 1.3))).toBe(1.3);
+    expect(judge(run({ rowSlowdown: { server: 1.5, client: 1 } }), limits)).toMatchObject({ contaminated: true, contaminatedBy: ['slowCore'] });
+    expect(judge(run({ rowSlowdown: { server: 1.05, client: 1 } }), limits).contaminated).toBe(false);
+    expect(worstSlowdown(run({ coreSlowdown: { server: 1.1, client: 1.3 } }))).toBe(1.3);
     expect(worstSlowdown(run({}))).toBeUndefined();
+  });
+
+  it('judges the core against its own best by --max-core-slowdown, whatever the row did', () => {
+    const limits = { maxOtherCpu: 0.15, maxSlowdown: 1.2, maxCoreSlowdown: 1.5 };
+    const at = (core: number, row = 1) => run({ otherCpu: 0.01, coreSlowdown: { server: 1, client: core }, rowSlowdown: { server: 1, client: row } });
+    // A row all of whose windows ran on a slow core: nothing against the row, everything against the core.
+    expect(judge(at(1.8), limits)).toMatchObject({ contaminated: true, contaminatedBy: ['slowCore'] });
+    expect(judge(at(1.5), limits).contaminated).toBe(false);
+    // One reason however many of the two limits it broke.
+    expect(judge(at(1.8, 1.5), limits).contaminatedBy).toEqual(['slowCore']);
+    expect(judge(at(1.8), { ...limits, maxCoreSlowdown: null }).contaminated).toBe(false);
+    expect(judge(run({ coreSlowdown: { server: 1.6, client: 1 } }), { maxOtherCpu: null, maxSlowdown: 1.2, maxCoreSlowdown: 1.5 }).contaminated).toBe(true);
+  });
+
+  it("judges a window against its own row, so a workload's own load on the probe's core is not held against it", () => {
+    const limits = { maxOtherCpu: 0.15, maxSlowdown: DEFAULT_MAX_SLOWDOWN, maxCoreSlowdown: DEFAULT_MAX_CORE_SLOWDOWN };
+    const rows = new RowSpeeds();
+    const w = (workload: string, peer: string, rep: number, server: number, client: number) =>
+      run({ workload, peer, rep, otherCpu: 0.01, coreSlowdown: { server, client } });
+    // W4's windows as every peer read them on 9523ae91 (reference-issue15-fold-full.json): 1.15-1.37 against the
+    // core's idle best. Against their row they are clean; the old rule (coreSlowdown over 1.2) rejected them all.
+    const bulk = [w('W4', 'ffnet', 1, 1.15, 1.32), w('W4', 'ffnet', 2, 1.18, 1.37), w('W4', 'ffnet', 3, 1.17, 1.34)];
+    for (const r of bulk) {
+      rows.see(r);
+      judge(r, limits);
+    }
+    expect(bulk.map((r) => r.contaminated)).toEqual([false, false, false]);
+    expect(bulk[1]!.rowSlowdown).toEqual({ server: 1.03, client: 1.04 });
+    // A window well off its row's others is still caught, as it ends.
+    const off = w('W4', 'ffnet', 4, 1.16, 1.7);
+    rows.see(off);
+    expect(judge(off, limits)).toMatchObject({ contaminated: true, contaminatedBy: ['slowCore'], rowSlowdown: { client: 1.29 } });
+    // Rows are kept apart: another peer's or workload's windows neither set nor lower this row's best.
+    const other = w('W1', 'ffnet', 1, 1.0, 1.0);
+    rows.see(other);
+    expect(other.rowSlowdown).toEqual({ server: 1, client: 1 });
+    const raw = w('W4', 'raw-net', 1, 1.3, 1.3);
+    rows.see(raw);
+    expect(raw.rowSlowdown).toEqual({ server: 1, client: 1 });
+    // Unprobed runs are left alone.
+    const unprobed = run({ workload: 'W4', peer: 'ffnet' });
+    rows.see(unprobed);
+    expect(unprobed.rowSlowdown).toBeUndefined();
+  });
+
+  it("judges a row's first windows again once the bench has ended, adding contamination only", () => {
+    const limits = { maxOtherCpu: 0.15, maxSlowdown: 1.2, maxCoreSlowdown: 1.5 };
+    const rows = new RowSpeeds();
+    const all = [1.35, 1.02, 1.05, 1.4].map((c, i) => run({ rep: i + 1, otherCpu: i === 3 ? 0.5 : 0.01, coreSlowdown: { server: 1, client: c } }));
+    for (const r of all) {
+      rows.see(r);
+      judge(r, limits);
+    }
+    // The first window had only itself to go by; the last was caught by other CPU and, as it ended, by its row.
+    expect(all.map((r) => r.contaminated)).toEqual([false, false, false, true]);
+    const added = rows.rejudge(all, limits);
+    expect(added).toEqual([all[0]]);
+    expect(all[0]).toMatchObject({ contaminated: true, contaminatedBy: ['slowCore'], rowSlowdown: { client: 1.32 } });
+    expect(all.map((r) => r.contaminated)).toEqual([true, false, false, true]);
+    expect(all[3]!.contaminatedBy).toEqual(['otherCpu', 'slowCore']);
+    // Two clean of four is no majority: the row's figures now judge nothing.
+    expect(countReps(all)).toMatchObject({ reps: 4, untrusted: true });
+    expect(countReps(all).clean.map((r) => r.rep)).toEqual([2, 3]);
+    // Judging again changes nothing more.
+    expect(rows.rejudge(all, limits)).toEqual([]);
   });
 
   it('reruns a slow-core attempt like any contaminated one, keeping it out of the medians', async () => {
     const speeds = [1.8, 1.75, 1.01];
     const got = await attemptUntilClean(
       (n) => Promise.resolve(run({ attempt: n, otherCpu: 0, callsPerSec: n === 3 ? 500 : 290, coreSlowdown: { server: speeds[n - 1]!, client: 1 } })),
-      { maxOtherCpu: 0.15, maxSlowdown: DEFAULT_MAX_SLOWDOWN, retries: 2 },
+      { maxOtherCpu: 0.15, maxSlowdown: DEFAULT_MAX_SLOWDOWN, maxCoreSlowdown: DEFAULT_MAX_CORE_SLOWDOWN, retries: 2 },
+      new RowSpeeds(),
       () => {},
     );
     expect(got.map((r) => r.contaminatedBy ?? [])).toEqual([['slowCore'], ['slowCore'], []]);
@@ -200,6 +276,7 @@ describe('contamination and reruns', () => {
     const got = await attemptUntilClean(
       (n) => Promise.resolve(run({ attempt: n, otherCpu: others[n - 1]! })),
       { maxOtherCpu: 0.15, maxSlowdown: null, retries: 5 },
+      new RowSpeeds(),
       (r, again) => seen.push([r.attempt, again]),
     );
     expect(got.map((r) => [r.attempt, r.contaminated])).toEqual([
@@ -216,6 +293,7 @@ describe('contamination and reruns', () => {
     const stuck = await attemptUntilClean(
       (n) => Promise.resolve(run({ attempt: n, otherCpu: 1 })),
       { maxOtherCpu: 0.15, maxSlowdown: null, retries: 2 },
+      new RowSpeeds(),
       () => {},
     );
     expect(stuck.map((r) => r.contaminated)).toEqual([true, true, true]);
@@ -225,6 +303,7 @@ describe('contamination and reruns', () => {
       attemptUntilClean(
         (n) => (n === 1 ? Promise.resolve(run({ attempt: 1, otherCpu: 1 })) : Promise.reject(new Error('bench client exited with 1'))),
         { maxOtherCpu: 0.15, maxSlowdown: null, retries: 2 },
+        new RowSpeeds(),
         (r) => reported.push(r.attempt),
       ),
     ).rejects.toThrow(/exited/);
@@ -262,6 +341,10 @@ describe('contamination and reruns', () => {
     expect(parseOptions(['--pin', 'off'])).toMatchObject({ maxSlowdown: DEFAULT_MAX_SLOWDOWN });
     expect(parseOptions(['--pin', 'off', '--max-slowdown', '1.5'])).toMatchObject({ maxSlowdown: 1.5 });
     expect(parseOptions(['--pin', 'off', '--max-slowdown', 'off'])).toMatchObject({ maxSlowdown: null });
+    expect(parseOptions(['--pin', 'off'])).toMatchObject({ maxCoreSlowdown: DEFAULT_MAX_CORE_SLOWDOWN });
+    expect(parseOptions(['--pin', 'off', '--max-core-slowdown', '1.8'])).toMatchObject({ maxCoreSlowdown: 1.8 });
+    expect(parseOptions(['--pin', 'off', '--max-core-slowdown', 'off'])).toMatchObject({ maxCoreSlowdown: null });
+    expect(() => parseOptions(['--pin', 'off', '--max-core-slowdown', '0.9'])).toThrow(/--max-core-slowdown needs/);
     expect(() => parseOptions(['--pin', 'off', '--max-slowdown', '0.9'])).toThrow(/--max-slowdown needs/);
     expect(() => parseOptions(['--pin', 'off', '--max-slowdown', 'fast'])).toThrow(/--max-slowdown needs/);
   });
