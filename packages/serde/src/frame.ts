@@ -1,6 +1,7 @@
 import { defaults } from '@ffnet/common';
 import { crc32c, crc32cBatched, crc32cCopy, crc32cRange, crc32cRanges } from './crc.js';
 import { DataCorruptionError, InvalidArgError, InvalidFormatError, InvalidMessageTypeError } from './errors.js';
+import { bufferView, deliveredBody } from './view.js';
 
 /** `{u32 checksum, u32 size}`, little-endian, in front of every frame body. */
 export const FRAME_HEADER_SIZE = 8;
@@ -473,11 +474,26 @@ export class FrameDecoder {
     const ranges = this.batchRanges!;
     const words = this.batchWords!;
     const crcs = this.batchCrcs!;
+    // Read once for the batch, so that each frame's view (and each bin value decoded in it) costs a constructor call.
+    const ab = chunk.buffer;
+    const base = chunk.byteOffset;
+    const body = deliveredBody;
     let off = ranges[0]! - FRAME_HEADER_SIZE;
-    for (let i = 0; i < n && !this.holding; i++) {
-      const end = ranges[2 * i + 1]!;
-      this.deliverChecked(words[i]!, chunk.subarray(ranges[2 * i]!, end), crcs[i]!);
-      off = end;
+    try {
+      for (let i = 0; i < n && !this.holding; i++) {
+        const start = ranges[2 * i]!;
+        const end = ranges[2 * i + 1]!;
+        const view = bufferView(ab, base + start, end - start);
+        body.view = view;
+        body.ab = ab;
+        body.offset = base + start;
+        this.deliverChecked(words[i]!, view, crcs[i]!);
+        off = end;
+      }
+    } finally {
+      // Not left pointing at the chunk: it would keep it alive until the next batch.
+      body.view = undefined;
+      body.ab = undefined;
     }
     return off;
   }

@@ -5,6 +5,7 @@
 // never decides that input is bad, so the safety properties stay msgpackr's.
 
 import { readTyped, TYPED_EXT } from './typed.js';
+import { bufferView, deliveredBody } from './view.js';
 
 /** Deeper than this is left to msgpackr. */
 const MAX_DEPTH = 256;
@@ -21,6 +22,9 @@ class Reader {
   src: Buffer = Buffer.alloc(0);
   p = 0;
   end = 0;
+  /** `src`'s ArrayBuffer and offset when known without reading them (view.ts): bin values are then made directly. */
+  ab: ArrayBufferLike | undefined = undefined;
+  base = 0;
 
   /** An unsigned integer field, or -1. */
   uint(): number {
@@ -182,7 +186,8 @@ class Reader {
     const p = this.p;
     if (p + n > this.end) throw BAIL;
     this.p = p + n;
-    return this.src.subarray(p, p + n);
+    const ab = this.ab;
+    return ab !== undefined ? bufferView(ab, this.base + p, n) : this.src.subarray(p, p + n);
   }
 
   /** An extension of `n` data bytes: typed arrays only, the rest (and garbage, which readTyped throws on) is msgpackr's. */
@@ -298,6 +303,11 @@ export function readEnvelope(body: Buffer): boolean {
   r.src = body;
   r.p = 0;
   r.end = body.length;
+  const at = deliveredBody;
+  if (body === at.view) {
+    r.ab = at.ab;
+    r.base = at.offset;
+  }
   try {
     const head = body.length > 0 ? body[0]! : 0;
     if (head !== 0x97 && head !== 0x98 && head !== 0x99) return false;
@@ -347,6 +357,7 @@ export function readEnvelope(body: Buffer): boolean {
     return false;
   } finally {
     r.src = EMPTY;
+    r.ab = undefined;
   }
 }
 
