@@ -59,7 +59,10 @@ function estimateMs(o: Options, plan: Planned[]): number {
 /** Why a run was judged `slowCore`: its cores against its row's best window and against their own best. */
 function slowCoreWhy(r: RunResult, o: Options): string {
   const row = r.rowSlowdown === undefined ? '' : `${r.rowSlowdown.server}x/${r.rowSlowdown.client}x its row's best (limit ${o.maxSlowdown}x), `;
-  const core = r.coreSlowdown === undefined ? '' : `${r.coreSlowdown.server}x/${r.coreSlowdown.client}x their own best (limit ${o.maxCoreSlowdown}x)`;
+  const core =
+    r.coreSlowdown === undefined
+      ? ''
+      : `${r.coreSlowdown.server}x/${r.coreSlowdown.client}x their own best (${o.maxCoreSlowdown === null ? 'not judged' : `limit ${o.maxCoreSlowdown}x`})`;
   return `cores ran ${row}${core}, server/client`;
 }
 
@@ -162,7 +165,7 @@ async function main(): Promise<number> {
     const by = (reason: ContaminationReason) => runs.filter((r) => r.contaminatedBy?.includes(reason)).length;
     console.log(
       `\n${contaminated} of ${runs.length} runs contaminated (${by('otherCpu')} by other processes above ${o.maxOtherCpu} cores, ` +
-        `${by('slowCore')} by a core slower than ${o.maxSlowdown}x its row's best or ${o.maxCoreSlowdown}x its own), left out of the medians`,
+        `${by('slowCore')} by a core slower than ${o.maxSlowdown}x its row's best${o.maxCoreSlowdown === null ? '' : ` or ${o.maxCoreSlowdown}x its own`}), left out of the medians`,
     );
   }
   console.log(

@@ -193,7 +193,7 @@ export function repOrder(peers: PeerName[], rep: number): PeerName[] {
 }
 
 /** A judging limit: `off` (null), absent (the default), or a number of at least `min`. */
-function limit(raw: string | undefined, fallback: number, min: number, usage: string): number | null {
+function limit(raw: string | undefined, fallback: number | null, min: number, usage: string): number | null {
   if (raw === 'off') return null;
   if (raw === undefined) return fallback;
   const v = Number(raw);

@@ -72,7 +72,7 @@ export interface RunResult {
   /** CPU the core-speed probes used during the window (their cost, left out of otherCpu). */
   probeCpuMs?: number;
   /**
-   * otherCpu above `--max-other-cpu`, rowSlowdown above `--max-slowdown` or coreSlowdown above
+   * otherCpu above `--max-other-cpu`, rowSlowdown above `--max-slowdown` or (when set) coreSlowdown above
    * `--max-core-slowdown`: kept in the results, left out of the medians.
    */
   contaminated?: boolean;

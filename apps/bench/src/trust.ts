@@ -1,7 +1,7 @@
 // Which runs a table may be built from. A run is contaminated when other processes kept more than
 // `--max-other-cpu` cores busy during its measuring window, or when a pinned core ran slower than usual
-// (core-probe.ts): more than `--max-slowdown` times its row's best window, or more than `--max-core-slowdown` times
-// the core's best; it is rerun, kept in the results and left out of the medians. A row without a clean majority of
+// (core-probe.ts): more than `--max-slowdown` times its row's best window (or, when set, more than
+// `--max-core-slowdown` times the core's best); it is rerun, kept in the results and left out of the medians. A row without a clean majority of
 // repetitions is untrusted as a whole.
 import type { ContaminationReason, RunResult } from './run.js';
 
@@ -22,12 +22,12 @@ export const DEFAULT_MAX_OTHER_CPU = 0.15;
 export const DEFAULT_MAX_SLOWDOWN = 1.2;
 /**
  * Core slowdown against the core's best sample (`coreSlowdown`) above which a window is contaminated whatever its
- * row did. A workload slows the probe on its own core: in `results/reference-issue15-fold-full.json` (machine
- * 9523ae91) every peer's W3 and W4 windows, raw-net's included, read 1.13-1.37 where W1 and W2 read 1.03-1.20,
- * so judging those against the core's idle best rejected most bulk windows for what the workload itself did. The
- * episodes the probe is for read 1.7-1.9; 1.5 sits between.
+ * row did; off by default. A workload slows the probe on its own core, and by as much as the episodes the probe is
+ * for (1.7-1.9): in `results/reference-issue15-s24-full.json` (machine 9523ae91) every peer's W4 client core,
+ * raw-net's included, read 1.47-1.85 against its idle best, in windows that read 1.00-1.16 against their own row.
+ * No single figure tells a workload's own load from a neighbour's; the row does (RowSpeeds).
  */
-export const DEFAULT_MAX_CORE_SLOWDOWN = 1.5;
+export const DEFAULT_MAX_CORE_SLOWDOWN: number | null = null;
 export const DEFAULT_RETRIES = 2;
 
 /** What a run is judged against; null judges nothing by that measure (`off`). */
