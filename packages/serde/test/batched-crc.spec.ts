@@ -15,22 +15,12 @@ vi.mock('../src/crc.js', async (importOriginal) => {
   };
 });
 
-const { crc32cBatched, decodeMessage, encodeFrame, encodeMessageParts, FrameDecoder, FRAME_HEADER_SIZE, initCompression, MessageFlags } = await import(
-  '../src/index.js'
-);
+const { crc32cBatched, decodeMessage, encodeFrame, encodeMessageParts, FrameDecoder, FRAME_HEADER_SIZE, initCompression } = await import('../src/index.js');
 const { encodeMessageUnsealed, sealPendingFrames } = await import('../src/internal.js');
 const { crc32cImplementation } = await import('../src/index.js');
 
 const batched = crc32cBatched();
-const request = (uuid: number, data: unknown = Buffer.alloc(64, uuid)) => ({
-  uuid,
-  serviceId: 7,
-  methodId: 1,
-  flags: MessageFlags.IsReq,
-  version: 0,
-  timeoutMs: 1000,
-  payload: { data },
-});
+const { dataRequest: request } = await import('./messages.js');
 
 describe('checksums in batches', () => {
   it('batches exactly where the native addon is in use', () => {

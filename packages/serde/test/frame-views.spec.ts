@@ -2,18 +2,9 @@
 // decoded inside them too, instead of through Buffer.prototype.subarray (which reads two getters per view). They
 // must be Buffers in every way a caller can tell, and nothing may keep the read alive after its delivery.
 import { describe, expect, it, vi } from 'vitest';
-import { crc32cBatched, decodeMessage, encodeFrame, encodeMessage, FrameDecoder, MessageFlags } from '../src/index.js';
+import { crc32cBatched, decodeMessage, encodeFrame, encodeMessage, FrameDecoder } from '../src/index.js';
 import { bufferView, deliveredBody } from '../src/view.js';
-
-const request = (uuid: number, data: Uint8Array) => ({
-  uuid,
-  serviceId: 7,
-  methodId: 1,
-  flags: MessageFlags.IsReq,
-  version: 0,
-  timeoutMs: 1000,
-  payload: { data },
-});
+import { dataRequest as request } from './messages.js';
 
 describe('frame views', () => {
   it('a view made from an ArrayBuffer is a Buffer to every test a caller has', () => {
