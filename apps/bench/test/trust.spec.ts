@@ -199,7 +199,7 @@ describe('contamination and reruns', () => {
     const limits = { maxOtherCpu: 0.15, maxSlowdown: DEFAULT_MAX_SLOWDOWN, maxCoreSlowdown: DEFAULT_MAX_CORE_SLOWDOWN };
     expect(DEFAULT_MAX_CORE_SLOWDOWN).toBeNull();
     const rows = new RowSpeeds();
-    const w = (workload: string, peer: string, rep: number, server: number, client: number) =>
+    const w = (workload: RunResult['workload'], peer: RunResult['peer'], rep: number, server: number, client: number) =>
       run({ workload, peer, rep, otherCpu: 0.01, coreSlowdown: { server, client } });
     // W4's windows as ffnet read them over tcp on 9523ae91 (reference-issue15-s24-full.json); every peer's W4 client
     // core read 1.47-1.85 against its idle best, raw-net's included. Against their row they are clean; judged
