@@ -1,8 +1,8 @@
 // Which runs a table may be built from. A run is contaminated when other processes kept more than
 // `--max-other-cpu` cores busy during its measuring window, or when a pinned core ran slower than usual
 // (core-probe.ts): more than `--max-slowdown` times its row's best window (or, when set, more than
-// `--max-core-slowdown` times the core's best); it is rerun, kept in the results and left out of the medians. A row without a clean majority of
-// repetitions is untrusted as a whole.
+// `--max-core-slowdown` times the core's best); it is rerun, kept in the results and left out of the medians. A
+// row without a clean majority of repetitions is untrusted as a whole.
 import type { ContaminationReason, RunResult } from './run.js';
 
 /**
@@ -13,10 +13,10 @@ import type { ContaminationReason, RunResult } from './run.js';
  */
 export const DEFAULT_MAX_OTHER_CPU = 0.15;
 /**
- * Core slowdown against the row's best window (`rowSlowdown`) above which a window is contaminated. The figure it
- * was chosen from is a window's median probe sample over the core's best (core-probe.ts), on an idle machine. Measured on this 2-core VM: 100 pairs of 3 s windows on both cores read medians of 1.01-1.16
- * (typically 1.06-1.08: the reference is the single fastest sample) outside one 40 s stretch at 1.17-1.31 on one
- * core; the episodes this is for read 1.7-1.9 (a spin loop at ~3.1 against 1.66 ns an iteration). 1.15 would
+ * Core slowdown against the row's best window (`rowSlowdown`) above which a window is contaminated. It was chosen
+ * when windows were judged against the core's best sample (core-probe.ts), on an idle 2-core VM: 100 pairs of 3 s
+ * windows on both cores read medians of 1.01-1.16 (typically 1.06-1.08: the reference is the single fastest
+ * sample) outside one 40 s stretch at 1.17-1.31 on one core; the episodes this is for read 1.7-1.9 (a spin loop at ~3.1 against 1.66 ns an iteration). 1.15 would
  * reject about one quiet window in ten; 1.2 keeps them and sits far below an episode (README, "Trusting a run").
  */
 export const DEFAULT_MAX_SLOWDOWN = 1.2;
