@@ -211,7 +211,11 @@ describe('contamination and reruns', () => {
     }
     expect(bulk.map((r) => r.contaminated)).toEqual([false, false, false]);
     expect(bulk[1]!.rowSlowdown).toEqual({ server: 1.06, client: 1.01 });
-    expect(bulk.map((r) => judge({ ...r, rowSlowdown: undefined, contaminated: undefined }, { maxOtherCpu: 0.15, maxSlowdown: null, maxCoreSlowdown: 1.2 }).contaminated)).toEqual([true, true, true]);
+    expect(
+      bulk.map(
+        (r) => judge({ ...r, rowSlowdown: undefined, contaminated: undefined }, { maxOtherCpu: 0.15, maxSlowdown: null, maxCoreSlowdown: 1.2 }).contaminated,
+      ),
+    ).toEqual([true, true, true]);
     // A window well off its row's others is still caught, as it ends.
     const off = w('W4', 'ffnet', 4, 1.16, 1.9);
     rows.see(off);
