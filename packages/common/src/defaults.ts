@@ -44,8 +44,13 @@ export const TLS_SESSION_CACHE_SIZE = 256;
 export const MAX_MESSAGE_SIZE = 512 * MiB;
 /** Bytes queued for output on one connection before writes are refused. */
 export const MAX_QUEUED_BYTES = 64 * MiB;
-/** Queued output at which a connection reports back-pressure. */
-export const HIGH_WATER_MARK_BYTES = 4 * MiB;
+/**
+ * Queued output at which a connection reports back-pressure: a server then stops taking that peer's requests until
+ * half of it has drained. A client that keeps eight 1 MiB replies in flight (a batchRead's shape, the bench's W4)
+ * has ~8 MiB queued at its server; with 4 MiB here that server took its requests in bursts and spent ~10 % more CPU
+ * per reply over tcp (apps/bench README, "Issue 15, sixth round").
+ */
+export const HIGH_WATER_MARK_BYTES = 8 * MiB;
 /** A graceful connection close that has not finished after this long destroys the socket. */
 export const CLOSE_TIMEOUT_MS = 5_000;
 /** A connection with no traffic for this long is closed. */

@@ -52,7 +52,7 @@ export interface TransportOptions {
    * complete, at the cost of a copy of the whole body).
    */
   allocateLargeBodyAt?: number;
-  /** send() returns false while more than this many bytes are queued (default 4 MiB). */
+  /** send() returns false while more than this many bytes are queued (default 8 MiB). */
   highWaterMark?: number;
   /**
    * Hard cap: a frame that would take the queue past it is refused (SendFailedError), unless the queue is empty

@@ -70,6 +70,7 @@ function connect(a: Address | string, h: TransportHandler, opts = {}): Transport
   return t;
 }
 
+const MiB = 1024 * 1024;
 const frame = (s: string) => encodeFrame(Buffer.from(s));
 const request = (uuid: number) => ({
   uuid,
@@ -220,6 +221,20 @@ describe('Transport', () => {
     expect(t.send(big)).toBe(true);
     expect(() => t.send(big)).toThrow(SendFailedError);
     expect(t.queuedBytes).toBe(big.length);
+  });
+
+  it("by default eight 1 MiB frames queue without back-pressure (a pipelining client's replies), a ninth reports it", async () => {
+    const a = await server(new Rec());
+    const t = connect(a, new Rec());
+    await t.ready;
+    // Sent in one turn, so none is confirmed written in between: queuedBytes counts every one of them.
+    const big = encodeFrame(Buffer.alloc(MiB - 8, 7));
+    const below: boolean[] = [];
+    for (let i = 0; i < 9; i++) below.push(t.send(big));
+    expect(t.queuedBytes).toBe(9 * MiB);
+    // With the earlier 4 MiB mark the fifth already returned false, and a server stopped taking that peer's requests.
+    expect(below).toEqual([true, true, true, true, true, true, true, true, false]);
+    await until(() => t.queuedBytes === 0, 'written');
   });
 
   it('a frame sent in parts arrives as one frame, in order with whole frames around it', async () => {
