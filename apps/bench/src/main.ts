@@ -56,9 +56,9 @@ function estimateMs(o: Options, plan: Planned[]): number {
   return perRep * o.reps;
 }
 
-/** Why a run was judged `slowCore`: its cores against its row's best window and against their own best. */
+/** Why a run was judged `slowCore`: its cores against its row's median window and against their own best. */
 function slowCoreWhy(r: RunResult, o: Options): string {
-  const row = r.rowSlowdown === undefined ? '' : `${r.rowSlowdown.server}x/${r.rowSlowdown.client}x its row's best (limit ${o.maxSlowdown}x), `;
+  const row = r.rowSlowdown === undefined ? '' : `${r.rowSlowdown.server}x/${r.rowSlowdown.client}x its row's median (limit ${o.maxSlowdown}x), `;
   const core =
     r.coreSlowdown === undefined
       ? ''
@@ -153,8 +153,10 @@ async function main(): Promise<number> {
   // A row's first windows were judged against fewer of its windows than its last: judge them all again.
   for (const r of rows.rejudge(runs, o)) {
     console.error(
-      `bench: ${r.peer} ${r.workload} ${r.transport} rep ${r.rep} attempt ${r.attempt} contaminated against its row's best of the whole bench: ` +
-        `${slowCoreWhy(r, o)}; left out of the medians (not rerun)`,
+      r.contaminated === true
+        ? `bench: ${r.peer} ${r.workload} ${r.transport} rep ${r.rep} attempt ${r.attempt} contaminated against its row's median of the whole bench: ` +
+            `${slowCoreWhy(r, o)}; left out of the medians (not rerun)`
+        : `bench: ${r.peer} ${r.workload} ${r.transport} rep ${r.rep} attempt ${r.attempt} clean against its row's median of the whole bench; counted`,
     );
   }
   const summary = summarize(o.workloads, runs);
@@ -165,7 +167,7 @@ async function main(): Promise<number> {
     const by = (reason: ContaminationReason) => runs.filter((r) => r.contaminatedBy?.includes(reason)).length;
     console.log(
       `\n${contaminated} of ${runs.length} runs contaminated (${by('otherCpu')} by other processes above ${o.maxOtherCpu} cores, ` +
-        `${by('slowCore')} by a core slower than ${o.maxSlowdown}x its row's best${o.maxCoreSlowdown === null ? '' : ` or ${o.maxCoreSlowdown}x its own`}), left out of the medians`,
+        `${by('slowCore')} by a core slower than ${o.maxSlowdown}x its row's median${o.maxCoreSlowdown === null ? '' : ` or ${o.maxCoreSlowdown}x its own`}), left out of the medians`,
     );
   }
   console.log(

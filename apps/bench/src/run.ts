@@ -65,7 +65,7 @@ export interface RunResult {
   /** The slowest single probe sample of the window over the same reference. */
   coreSlowdownMax?: { server: number; client: number };
   /**
-   * `coreSlowdown` over the lowest `coreSlowdown` of the same (workload, transport, peer) in this bench, per side
+   * `coreSlowdown` over the median `coreSlowdown` of the same (workload, transport, peer) in this bench, per side
    * (trust.ts, RowSpeeds): what `--max-slowdown` judges. Set as the run ends and again once the bench has ended.
    */
   rowSlowdown?: { server: number; client: number };

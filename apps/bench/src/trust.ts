@@ -1,9 +1,10 @@
 // Which runs a table may be built from. A run is contaminated when other processes kept more than
 // `--max-other-cpu` cores busy during its measuring window, or when a pinned core ran slower than usual
-// (core-probe.ts): more than `--max-slowdown` times its row's best window (or, when set, more than
+// (core-probe.ts): more than `--max-slowdown` times its row's median window (or, when set, more than
 // `--max-core-slowdown` times the core's best); it is rerun, kept in the results and left out of the medians. A
 // row without a clean majority of repetitions is untrusted as a whole.
 import type { ContaminationReason, RunResult } from './run.js';
+import { median } from './stats.js';
 
 /**
  * Cores of other work above which a window is contaminated. Measured on this kind of machine (2 cores,
@@ -13,20 +14,19 @@ import type { ContaminationReason, RunResult } from './run.js';
  */
 export const DEFAULT_MAX_OTHER_CPU = 0.15;
 /**
- * Core slowdown against the row's best window (`rowSlowdown`) above which a window is contaminated. It was chosen
+ * Core slowdown against the row's median window (`rowSlowdown`) above which a window is contaminated. It was chosen
  * when windows were judged against the core's best sample (core-probe.ts), on an idle 2-core VM: 100 pairs of 3 s
  * windows on both cores read medians of 1.01-1.16 (typically 1.06-1.08: the reference is the single fastest
  * sample) outside one 40 s stretch at 1.17-1.31 on one core; the episodes this is for read 1.7-1.9 (a spin loop
  * at ~3.1 against 1.66 ns an iteration). 1.15 would reject about one quiet window in ten; 1.2 keeps them and sits
- * far below an episode (README, "Trusting a run"). Against their own row, the 133 windows of
- * `results/reference-issue15-s24-full.json` read 1.00-1.17.
+ * far below an episode (README, "Trusting a run").
  */
 export const DEFAULT_MAX_SLOWDOWN = 1.2;
 /**
  * Core slowdown against the core's best sample (`coreSlowdown`) above which a window is contaminated whatever its
  * row did; off by default. A workload slows the probe on its own core, and by as much as the episodes the probe is
  * for (1.7-1.9): in `results/reference-issue15-s24-full.json` (machine 9523ae91) every peer's W4 client core,
- * raw-net's included, read 1.47-1.85 against its idle best, in windows that read 1.00-1.16 against their own row.
+ * raw-net's included, read 1.47-1.85 against its idle best.
  * No single figure tells a workload's own load from a neighbour's; the row does (RowSpeeds).
  */
 export const DEFAULT_MAX_CORE_SLOWDOWN: number | null = null;
@@ -55,46 +55,55 @@ function rowOf(r: RunResult): string {
   return `${r.workload}|${r.transport}|${r.peer}`;
 }
 
-const ratio = (x: number, best: number) => Math.round((x / best) * 100) / 100;
+const ratio = (x: number, ref: number) => Math.round((x / ref) * 100) / 100;
 
 /**
- * Each row's best (lowest) probe reading per side. A window is judged against the windows of its own row, which
- * put the same load on the same cores: what a workload does to the probe on its own core is then not counted
- * against it, and a window that ran slower than its row's others still is.
+ * Each row's probe readings per side. A window is judged against the median window of its own row, which put the
+ * same load on the same cores: what a workload does to the probe on its own core is then not counted against it,
+ * and a window that ran slower than its row's others still is. The median, not the best: a row's windows spread
+ * by themselves (one W4 client read 1.13 where its row's others read 1.38-1.47, reference-issue15-s24-full-4.json),
+ * and against its single fastest window every other one looked slow.
  */
 export class RowSpeeds {
-  readonly #best = new Map<string, { server: number; client: number }>();
+  readonly #seen = new Map<string, { server: number[]; client: number[] }>();
 
-  /** Takes `r`'s probe reading into its row's best and sets `r.rowSlowdown` against it (`r` included: >= 1). */
+  /** Takes `r`'s probe reading into its row and sets `r.rowSlowdown` against the row's median so far (`r` included). */
   see(r: RunResult): void {
     const s = r.coreSlowdown;
     if (s === undefined) return;
     const key = rowOf(r);
-    const prev = this.#best.get(key);
-    const best = prev === undefined ? { ...s } : { server: Math.min(prev.server, s.server), client: Math.min(prev.client, s.client) };
-    this.#best.set(key, best);
-    r.rowSlowdown = { server: ratio(s.server, best.server), client: ratio(s.client, best.client) };
+    let row = this.#seen.get(key);
+    if (row === undefined) {
+      row = { server: [], client: [] };
+      this.#seen.set(key, row);
+    }
+    row.server.push(s.server);
+    row.client.push(s.client);
+    r.rowSlowdown = against(s, row);
   }
 
   /**
-   * Judges every run again against its row's best of the whole bench, now that later windows are in: a row's
-   * first window had only itself to go by. A best only falls, so this can only add contamination; returns the
-   * runs it added it to (they are not rerun).
+   * Judges every run again against its row's median over the whole bench, now that later windows are in: a row's
+   * first window had only itself to go by. Returns the runs whose verdict changed (they are not rerun).
    */
   rejudge(runs: readonly RunResult[], limits: Limits): RunResult[] {
-    const added: RunResult[] = [];
+    const changed: RunResult[] = [];
     for (const r of runs) {
-      const best = this.#best.get(rowOf(r));
-      if (r.coreSlowdown === undefined || best === undefined) continue;
-      const was = r.contaminated === true;
-      r.rowSlowdown = { server: ratio(r.coreSlowdown.server, best.server), client: ratio(r.coreSlowdown.client, best.client) };
+      const row = this.#seen.get(rowOf(r));
+      if (r.coreSlowdown === undefined || row === undefined) continue;
+      const was = r.contaminated;
+      r.rowSlowdown = against(r.coreSlowdown, row);
       delete r.contaminated;
       delete r.contaminatedBy;
       judge(r, limits);
-      if (!was && r.contaminated === true) added.push(r);
+      if (r.contaminated !== was) changed.push(r);
     }
-    return added;
+    return changed;
   }
+}
+
+function against(s: { server: number; client: number }, row: { server: number[]; client: number[] }): { server: number; client: number } {
+  return { server: ratio(s.server, median(row.server)), client: ratio(s.client, median(row.client)) };
 }
 
 /**
