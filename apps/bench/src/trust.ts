@@ -41,13 +41,14 @@ export interface Limits {
   maxCoreSlowdown?: number | null;
 }
 
-/** The slower of a run's two pinned cores, or undefined when the run was not probed. */
-export function worstSlowdown(r: RunResult): number | undefined {
-  return r.coreSlowdown === undefined ? undefined : Math.max(r.coreSlowdown.server, r.coreSlowdown.client);
+/** The slower side of a per-side reading, or undefined without one. */
+function worse(s: { server: number; client: number } | undefined): number | undefined {
+  return s === undefined ? undefined : Math.max(s.server, s.client);
 }
 
-function worstRowSlowdown(r: RunResult): number | undefined {
-  return r.rowSlowdown === undefined ? undefined : Math.max(r.rowSlowdown.server, r.rowSlowdown.client);
+/** The slower of a run's two pinned cores, or undefined when the run was not probed. */
+export function worstSlowdown(r: RunResult): number | undefined {
+  return worse(r.coreSlowdown);
 }
 
 /** The (workload, transport, peer) a run repeats: its row of the table. */
@@ -118,7 +119,7 @@ export function judge(r: RunResult, limits: Limits): RunResult {
     if (r.otherCpu > limits.maxOtherCpu) by.push('otherCpu');
   }
   let slowCore = false;
-  const rowSlow = worstRowSlowdown(r);
+  const rowSlow = worse(r.rowSlowdown);
   if (rowSlow !== undefined && limits.maxSlowdown !== null) {
     judged = true;
     slowCore = rowSlow > limits.maxSlowdown;
